@@ -1,0 +1,293 @@
+//! Step 2: detect which reference-count layout and which APIs the target
+//! kernel has.
+//!
+//! Three methods, tried in this order:
+//! 1. `libclang`: parse the tree's `<linux/module.h>` and read the fields;
+//! 2. `kbuild-probe`: compile one probe per hypothesis through the tree's own
+//!    Kbuild in a single `make -k -j` run, and see which compiled;
+//! 3. `version`: only with `--allow-version-guess`, and loudly warned: a
+//!    LINUX_VERSION_CODE threshold, which back-ports (RHEL) can make wrong.
+//!
+//! Whatever the method, the rendered helper re-asserts the detected layout at
+//! compile time, so a wrong answer fails the build instead of writing memory.
+
+pub mod libclang;
+pub mod probe;
+pub mod version;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::eras::{self, DepsShape, Era, Shape};
+use crate::error::{Error, Result};
+use crate::kdir::{KernelTree, Toolchain};
+use crate::symvers::Symvers;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Byte offset in struct module, as clang lays it out.
+    pub offset: Option<u64>,
+}
+
+/// `struct module` as libclang sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    pub fields: Vec<FieldInfo>,
+    pub module_ref: Option<Vec<FieldInfo>>,
+}
+
+impl Layout {
+    fn field(&self, name: &str) -> Option<&FieldInfo> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    fn ref_members_are(&self, members: &[(&str, &str)]) -> bool {
+        let Some(m) = &self.module_ref else { return false };
+        m.len() == members.len() && m.iter().zip(members).all(|(f, (n, t))| f.name == *n && f.ty == *t)
+    }
+
+    /// Does this layout have the era's shape?
+    pub fn matches(&self, shape: &Shape) -> bool {
+        match *shape {
+            Shape::Field { name, ty } => self.field(name).is_some_and(|f| f.ty == ty),
+            Shape::RefArray { name, members } => {
+                self.field(name).is_some_and(|f| f.ty.starts_with("struct module_ref ["))
+                    && self.ref_members_are(members)
+            }
+            Shape::RefPointer { name, members } => {
+                self.field(name).is_some_and(|f| f.ty == "struct module_ref *") && self.ref_members_are(members)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    Libclang,
+    KbuildProbe,
+    Version,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Libclang => "libclang",
+            Method::KbuildProbe => "kbuild-probe",
+            Method::Version => "version",
+        }
+    }
+}
+
+/// Which methods the user allows (`detect --method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MethodChoice {
+    /// libclang, then Kbuild probes
+    Auto,
+    Libclang,
+    KbuildProbe,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub method: MethodChoice,
+    pub allow_version_guess: bool,
+    /// The compiler for probes (already resolved), if one is available.
+    pub toolchain: Option<Toolchain>,
+}
+
+/// Everything detected about one kernel: what `detect --json` prints and
+/// what the templates are rendered from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Facts {
+    pub kernel_release: String,
+    pub kernel_version: String,
+    pub arch: String,
+    pub srcarch: String,
+    pub kdir: String,
+    pub source_dir: String,
+    pub rhel: Option<String>,
+    pub compiler: crate::kdir::Compiler,
+    /// "A", "B", "C", "D", "E", "count" or "none".
+    pub era: String,
+    pub era_variant: Option<String>,
+    /// Key of the era row / template fragment; None for "none".
+    pub era_key: Option<String>,
+    pub era_kernels: Option<String>,
+    pub method: Method,
+    /// The refcount fields of struct module (and of struct module_ref).
+    pub fields: Vec<FieldInfo>,
+    pub module_ref: Option<Vec<FieldInfo>>,
+    /// "source_list" or "modules_which_use_me".
+    pub deps: Option<String>,
+    /// struct module has `waiter` (a blocking rmmod sleeps on it).
+    pub has_waiter: bool,
+    pub exports: BTreeMap<String, bool>,
+    pub config: BTreeMap<String, bool>,
+    /// How the helper finds the target: "find_module" or "ring-walk".
+    pub lookup: String,
+    /// Field offsets are meaningless under the randstruct plugin.
+    pub offsets_reliable: bool,
+    pub evidence: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Facts {
+    pub fn era_row(&self) -> Option<&'static Era> {
+        self.era_key.as_deref().and_then(eras::era_by_key)
+    }
+
+    pub fn exported(&self, sym: &str) -> bool {
+        self.exports.get(sym).copied().unwrap_or(false)
+    }
+}
+
+/// What a method found: the era (None: no CONFIG_MODULE_UNLOAD fields),
+/// dependents shape, waiter, and the supporting fields.
+struct Finding {
+    era: Option<&'static Era>,
+    deps: Option<&'static DepsShape>,
+    has_waiter: bool,
+    fields: Vec<FieldInfo>,
+    module_ref: Option<Vec<FieldInfo>>,
+    evidence: Vec<String>,
+}
+
+/// The names of the fields whose presence the knowledge table cares about.
+fn interesting(name: &str) -> bool {
+    eras::ERAS.iter().any(|e| match e.shape {
+        Shape::Field { name: n, .. } | Shape::RefArray { name: n, .. } | Shape::RefPointer { name: n, .. } => n == name,
+    }) || eras::DEPS_SHAPES.iter().any(|d| d.field == name)
+        || name == "waiter"
+}
+
+fn classify(layout: &Layout, tree: &KernelTree) -> std::result::Result<Finding, String> {
+    let candidates: Vec<&'static Era> = eras::ERAS
+        .iter()
+        .filter(|e| layout.matches(&e.shape))
+        .filter(|e| e.config.is_none_or(|(sym, on)| tree.config.enabled(sym) == on))
+        .collect();
+    let fields: Vec<FieldInfo> = layout.fields.iter().filter(|f| interesting(&f.name)).cloned().collect();
+    let deps = eras::DEPS_SHAPES.iter().find(|d| layout.field(d.field).is_some());
+    let has_waiter = layout.field("waiter").is_some();
+    let described: Vec<String> = fields.iter().map(|f| format!("{} {}", f.ty, f.name)).collect();
+    match candidates.as_slice() {
+        [era] => Ok(Finding {
+            era: Some(era),
+            deps,
+            has_waiter,
+            evidence: vec![format!("struct module has {}", described.join(", "))],
+            fields,
+            module_ref: layout.module_ref.clone(),
+        }),
+        [] if !tree.config.enabled("CONFIG_MODULE_UNLOAD") && fields.iter().all(|f| f.name != "refcnt" && f.name != "refptr" && f.name != "ref") => {
+            Ok(Finding {
+                era: None,
+                deps,
+                has_waiter,
+                evidence: vec!["CONFIG_MODULE_UNLOAD is not set and struct module has no reference count".into()],
+                fields,
+                module_ref: None,
+            })
+        }
+        [] => Err(if described.is_empty() {
+            "struct module has none of the known reference-count fields (refcnt, refptr, ref)".into()
+        } else {
+            format!("struct module has {}", described.join(", "))
+        }),
+        many => Err(format!(
+            "ambiguous: matches eras {}",
+            many.iter().map(|e| e.key).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+/// Run detection on a tree.
+pub fn detect(tree: &KernelTree, opts: &Options) -> Result<Facts> {
+    let symvers = Symvers::load(&tree.symvers).map_err(|e| Error::KdirUnprepared {
+        path: tree.build.clone(),
+        missing: format!("a readable Module.symvers ({e})"),
+        hint: "reinstall the headers package".into(),
+    })?;
+    let mut warnings = Vec::new();
+    let mut tried = Vec::new();
+
+    let mut found: Option<(Method, Finding)> = None;
+    if matches!(opts.method, MethodChoice::Auto | MethodChoice::Libclang) {
+        match libclang::parse(tree) {
+            Ok(layout) => match classify(&layout, tree) {
+                Ok(f) => found = Some((Method::Libclang, f)),
+                Err(why) => tried.push(format!("libclang: {why}")),
+            },
+            Err(libclang::Unavailable(why)) => tried.push(format!("libclang: {why}")),
+        }
+    }
+    if found.is_none() && matches!(opts.method, MethodChoice::Auto | MethodChoice::KbuildProbe) {
+        if !tried.is_empty() {
+            warnings.push(format!("{}; falling back to Kbuild compile probes", tried.join("; ")));
+        }
+        match &opts.toolchain {
+            None => tried.push("kbuild-probe: no usable compiler for this tree".into()),
+            Some(tc) => match probe::run(tree, tc) {
+                Ok(f) => found = Some((Method::KbuildProbe, f)),
+                Err(why) => tried.push(format!("kbuild-probe: {why}")),
+            },
+        }
+    }
+    if found.is_none() && opts.allow_version_guess {
+        let f = version::guess(tree);
+        warnings.push(format!(
+            "GUESSING the layout from the version number {} ({}): back-ported kernels (RHEL, \
+             vendor trees) can differ; the helper's compile-time asserts are the only safety net",
+            tree.version,
+            tried.join("; ")
+        ));
+        found = Some((Method::Version, f));
+    }
+    let Some((method, finding)) = found else {
+        return Err(Error::UnknownLayout { release: tree.release.clone(), detail: tried.join("; ") });
+    };
+
+    let exports = eras::SYMBOLS.iter().map(|s| (s.name.to_string(), symvers.exported(s.name))).collect::<BTreeMap<_, _>>();
+    let config = eras::CONFIGS.iter().map(|c| (c.to_string(), tree.config.enabled(c))).collect();
+    let randstruct = tree.config.enabled("CONFIG_RANDSTRUCT") || tree.config.enabled("CONFIG_GCC_PLUGIN_RANDSTRUCT");
+    if randstruct {
+        warnings.push("the kernel randomises struct layouts: field offsets shown are not the real ones (the helper is compiled by the kernel's compiler and is unaffected)".into());
+    }
+    let lookup = if exports["find_module"] && exports["module_mutex"] { "find_module" } else { "ring-walk" };
+    let mut evidence = finding.evidence;
+    evidence.push(format!(
+        "Module.symvers ({} kernel exports): {}",
+        symvers.len(),
+        exports.iter().map(|(k, v)| format!("{k}={}", if *v { "yes" } else { "no" })).collect::<Vec<_>>().join(" ")
+    ));
+    Ok(Facts {
+        kernel_release: tree.release.clone(),
+        kernel_version: tree.version.to_string(),
+        arch: tree.machine.clone(),
+        srcarch: tree.srcarch.clone(),
+        kdir: tree.build.display().to_string(),
+        source_dir: tree.source.display().to_string(),
+        rhel: tree.rhel.map(|(a, b)| format!("{a}.{b}")),
+        compiler: tree.compiler.clone(),
+        era: finding.era.map(|e| e.id).unwrap_or("none").to_string(),
+        era_variant: finding.era.and_then(|e| e.variant).map(String::from),
+        era_key: finding.era.map(|e| e.key.to_string()),
+        era_kernels: finding.era.map(|e| e.kernels.to_string()),
+        method,
+        fields: finding.fields,
+        module_ref: finding.module_ref,
+        deps: finding.deps.map(|d| d.key.to_string()),
+        has_waiter: finding.has_waiter,
+        exports,
+        config,
+        lookup: lookup.to_string(),
+        offsets_reliable: method == Method::Libclang && !randstruct,
+        evidence,
+        warnings,
+    })
+}

@@ -1,0 +1,104 @@
+//! Detection, fallback method: compile probes through the tree's own Kbuild.
+//!
+//! One probe per hypothesis (each era of the knowledge table, each
+//! dependents-list shape, the `waiter` field), all built in one
+//! `make -k -j` run as single-object targets (no modpost, no linking);
+//! whichever objects exist afterwards are the hypotheses the kernel's own
+//! compiler accepted. The era probes are the era template fragments
+//! themselves, whose compile-time asserts reject any other layout. The
+//! compiler output is kept: a probe that fails for an unexpected reason
+//! (not a missing field) shows in the error.
+
+use std::path::Path;
+
+use super::{Finding, FieldInfo};
+use crate::eras::{self, Era};
+use crate::kbuild::{self, MakeVars, Scratch};
+use crate::kdir::{KernelTree, Toolchain};
+use crate::render;
+
+const HEADER: &str = "// SPDX-License-Identifier: GPL-2.0\n#include <linux/kernel.h>\n#include <linux/module.h>\n";
+
+pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, String> {
+    let tmp = std::env::temp_dir();
+    let scratch = Scratch::new(tree, &tmp, "probe").map_err(|e| e.to_string())?;
+    let mut objects = Vec::new();
+    let mut write = |name: &str, code: String| -> Result<(), String> {
+        std::fs::write(scratch.host.join(format!("{name}.c")), code).map_err(|e| e.to_string())?;
+        objects.push(format!("{name}.o"));
+        Ok(())
+    };
+    let era_name = |e: &Era| format!("era_{}", e.key.replace('-', "_"));
+    for era in eras::ERAS {
+        write(&era_name(era), render::render_era_probe(era).map_err(|e| e.to_string())?)?;
+    }
+    for d in eras::DEPS_SHAPES {
+        write(
+            &format!("deps_{}", d.key),
+            format!("{HEADER}int frm_probe(struct module *m);\nint frm_probe(struct module *m)\n{{\n\treturn list_empty(&m->{});\n}}\nMODULE_LICENSE(\"GPL\");\n", d.field),
+        )?;
+    }
+    write(
+        "waiter",
+        format!("{HEADER}void *frm_probe(struct module *m);\nvoid *frm_probe(struct module *m)\n{{\n\treturn m->waiter;\n}}\nMODULE_LICENSE(\"GPL\");\n"),
+    )?;
+    let kbuild: String = objects.iter().map(|o| format!("obj-m += {o}\n")).collect();
+    std::fs::write(scratch.host.join("Kbuild"), kbuild).map_err(|e| e.to_string())?;
+
+    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let out = kbuild::make(tree, tc, &MakeVars::default(), &scratch.make, &objects, jobs, true).map_err(|e| e.to_string())?;
+    let log = kbuild::output_text(&out);
+    let built = |name: &str| scratch.host.join(format!("{name}.o")).is_file();
+    if !objects.iter().any(|o| Path::new(&scratch.host).join(o).is_file()) {
+        return Err(format!("no probe compiled at all, Kbuild itself fails on this tree:\n{}", kbuild::tail(&log, 15)));
+    }
+
+    let eras_ok: Vec<&'static Era> = eras::ERAS
+        .iter()
+        .filter(|e| built(&era_name(e)))
+        .filter(|e| e.config.is_none_or(|(sym, on)| tree.config.enabled(sym) == on))
+        .collect();
+    let deps = eras::DEPS_SHAPES.iter().find(|d| built(&format!("deps_{}", d.key)));
+    let has_waiter = built("waiter");
+    let accepted: Vec<&str> = eras_ok.iter().map(|e| e.key).collect();
+    let evidence = vec![format!(
+        "Kbuild probes compiled by {}: era {} accepted; dependents list: {}; waiter: {}",
+        tc.cc,
+        if accepted.is_empty() { "none".into() } else { accepted.join(", ") },
+        deps.map(|d| d.field).unwrap_or("none"),
+        if has_waiter { "yes" } else { "no" }
+    )];
+    let field = |name: &str, ty: &str| FieldInfo { name: name.into(), ty: ty.into(), offset: None };
+    match eras_ok.as_slice() {
+        [era] => {
+            let fields = match era.shape {
+                eras::Shape::Field { name, ty } => vec![field(name, ty)],
+                eras::Shape::RefArray { name, .. } => vec![field(name, "struct module_ref [NR_CPUS]")],
+                eras::Shape::RefPointer { name, .. } => vec![field(name, "struct module_ref *")],
+            };
+            let module_ref = match era.shape {
+                eras::Shape::RefArray { members, .. } | eras::Shape::RefPointer { members, .. } => {
+                    Some(members.iter().map(|(n, t)| field(n, t)).collect())
+                }
+                _ => None,
+            };
+            Ok(Finding { era: Some(era), deps, has_waiter, fields, module_ref, evidence })
+        }
+        [] if !tree.config.enabled("CONFIG_MODULE_UNLOAD") => Ok(Finding {
+            era: None,
+            deps,
+            has_waiter,
+            fields: vec![],
+            module_ref: None,
+            evidence: vec!["CONFIG_MODULE_UNLOAD is not set and no refcount probe compiled".into()],
+        }),
+        [] => Err(format!(
+            "no era probe compiled; the compiler said:\n{}",
+            kbuild::tail(&log, 20)
+        )),
+        many => Err(format!(
+            "ambiguous: probes for eras {} all compiled",
+            many.iter().map(|e| e.key).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}

@@ -1,0 +1,31 @@
+//! Detection, last resort, only with `--allow-version-guess`: map the
+//! kernel version onto the knowledge table's version ranges. Back-ports
+//! (RHEL 7 is "3.10" with 3.3-era fields, RHEL 8 is "4.18" with 5.x
+//! features) make this unreliable; the caller warns loudly.
+
+use super::{FieldInfo, Finding};
+use crate::eras;
+use crate::kdir::KernelTree;
+
+pub(super) fn guess(tree: &KernelTree) -> Finding {
+    let v = &tree.version;
+    let era = if !tree.config.enabled("CONFIG_MODULE_UNLOAD") {
+        None
+    } else {
+        eras::ERAS
+            .iter()
+            .filter(|e| e.id != "count")
+            .filter(|e| e.config.is_none_or(|(sym, on)| tree.config.enabled(sym) == on))
+            .find(|e| *v >= e.versions.0 && e.versions.1.as_ref().is_none_or(|end| v < end))
+    };
+    let deps_key = if *v >= semver::Version::new(2, 6, 35) { "source_list" } else { "modules_which_use_me" };
+    Finding {
+        era,
+        deps: eras::DEPS_SHAPES.iter().find(|d| d.key == deps_key),
+        // A blocking rmmod slept on mod->waiter up to 3.12 (and in RHEL 7).
+        has_waiter: *v < semver::Version::new(3, 13, 0) || tree.rhel.is_some_and(|(m, _)| m <= 7),
+        fields: Vec::<FieldInfo>::new(),
+        module_ref: None,
+        evidence: vec![format!("version {v} (a guess, not a reading of struct module)")],
+    }
+}

@@ -1,0 +1,289 @@
+//! Kernel knowledge as data.
+//!
+//! Every way `struct module` has stored its reference count is one row of
+//! [`ERAS`]; every lookup symbol whose export status matters is one row of
+//! [`SYMBOLS`]. Detection, the compile probes, the version fallback and the
+//! template choice are all driven from here, so a new kernel era means one
+//! new row plus one template fragment `templates/era/<key>.c`.
+//!
+//! Sources: each kernel's include/linux/module.h and kernel/module.c
+//! (kernel/module/main.c from 6.4); see docs/kernel-facts in the README.
+
+use semver::Version;
+
+/// The C type a field must have, as libclang spells it after typedefs are
+/// kept (`atomic_t`, `local_t`) and qualifiers/attributes are dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `NAME` has exactly this type.
+    Field { name: &'static str, ty: &'static str },
+    /// `NAME` is an array of `struct module_ref`, whose members are `members`.
+    RefArray { name: &'static str, members: &'static [(&'static str, &'static str)] },
+    /// `NAME` is a pointer to `struct module_ref` (per-cpu), with `members`.
+    RefPointer { name: &'static str, members: &'static [(&'static str, &'static str)] },
+}
+
+#[derive(Debug, Clone)]
+pub struct Era {
+    /// What `detect --json` reports as `era`: A, B, C, D, E or count.
+    pub id: &'static str,
+    /// Sub-shape within an era (B on SMP and UP kernels).
+    pub variant: Option<&'static str>,
+    /// Unique key; also the template fragment `templates/era/<key>.c`.
+    pub key: &'static str,
+    pub kernels: &'static str,
+    /// The kernel change that introduced the layout.
+    pub introduced: &'static str,
+    /// Mainline versions that shipped it, `[from, to)`: only for the explicit,
+    /// warned `--allow-version-guess` fallback.
+    pub versions: (Version, Option<Version>),
+    /// The layout, as libclang must see it.
+    pub shape: Shape,
+    /// Extra condition on the configuration (B's SMP and UP forms).
+    pub config: Option<(&'static str, bool)>,
+    /// C type `module_refcount()` returns in this era.
+    pub refcount_type: &'static str,
+    /// How the count is read and reset (for people; the C is in the fragment).
+    pub reads: &'static str,
+    pub resets: &'static str,
+    /// The value of a healthy, idle, unused module.
+    pub idle_value: i64,
+    /// Per-cpu storage: the reset must run under stop_machine().
+    pub per_cpu: bool,
+    /// Headers the era's template fragment needs.
+    pub headers: &'static [&'static str],
+}
+
+const fn v(major: u64, minor: u64, patch: u64) -> Version {
+    Version { major, minor, patch, pre: semver::Prerelease::EMPTY, build: semver::BuildMetadata::EMPTY }
+}
+
+pub static ERAS: &[Era] = &[
+    Era {
+        id: "A",
+        variant: None,
+        key: "a",
+        kernels: "2.6.0 to 2.6.28",
+        introduced: "2.6.0 (module loader rewrite)",
+        versions: (v(2, 6, 0), Some(v(2, 6, 29))),
+        shape: Shape::RefArray { name: "ref", members: &[("count", "local_t")] },
+        config: None,
+        refcount_type: "unsigned int",
+        reads: "sum of local_read(&mod->ref[cpu].count) over every possible CPU",
+        resets: "local_set(&mod->ref[cpu].count, 0) for every slot, under stop_machine()",
+        idle_value: 0,
+        per_cpu: true,
+        headers: &["asm/local.h", "linux/cpumask.h"],
+    },
+    Era {
+        id: "B",
+        variant: Some("smp"),
+        key: "b-smp",
+        kernels: "2.6.29 to 2.6.33 on SMP, RHEL/CentOS 6",
+        introduced: "2.6.29 (per-cpu local_t counters behind refptr)",
+        versions: (v(2, 6, 29), Some(v(2, 6, 34))),
+        shape: Shape::Field { name: "refptr", ty: "char *" },
+        config: Some(("CONFIG_SMP", true)),
+        refcount_type: "unsigned int",
+        reads: "sum of local_read(__module_ref_addr(mod, cpu)) over every possible CPU",
+        resets: "local_set(__module_ref_addr(mod, cpu), 0) for every possible CPU, under stop_machine()",
+        idle_value: 0,
+        per_cpu: true,
+        headers: &["asm/local.h", "linux/cpumask.h"],
+    },
+    Era {
+        id: "B",
+        variant: Some("up"),
+        key: "b-up",
+        kernels: "2.6.29 to 2.6.33 without CONFIG_SMP",
+        introduced: "2.6.29 (UP keeps a single local_t)",
+        versions: (v(2, 6, 29), Some(v(2, 6, 34))),
+        shape: Shape::Field { name: "ref", ty: "local_t" },
+        config: Some(("CONFIG_SMP", false)),
+        refcount_type: "unsigned int",
+        reads: "local_read(&mod->ref)",
+        resets: "local_set(&mod->ref, 0), under stop_machine()",
+        idle_value: 0,
+        per_cpu: true,
+        headers: &["asm/local.h"],
+    },
+    Era {
+        id: "count",
+        variant: None,
+        key: "count",
+        kernels: "2.6.34 development only (no release shipped it)",
+        introduced: "2.6.34-rc1 (this_cpu counters), replaced before 2.6.34",
+        versions: (v(2, 6, 34), Some(v(2, 6, 34))),
+        shape: Shape::RefPointer { name: "refptr", members: &[("count", "int")] },
+        config: None,
+        refcount_type: "unsigned int",
+        reads: "sum of per_cpu_ptr(mod->refptr, cpu)->count over every possible CPU",
+        resets: "per_cpu_ptr(mod->refptr, cpu)->count = 0 for every possible CPU, under stop_machine()",
+        idle_value: 0,
+        per_cpu: true,
+        headers: &["linux/cpumask.h", "linux/percpu.h"],
+    },
+    Era {
+        id: "C",
+        variant: None,
+        key: "c",
+        kernels: "2.6.34 to 3.2",
+        introduced: "2.6.34 (incs/decs pairs: \"Fix up possibly racy module refcounting\")",
+        versions: (v(2, 6, 34), Some(v(3, 3, 0))),
+        shape: Shape::RefPointer {
+            name: "refptr",
+            members: &[("incs", "unsigned int"), ("decs", "unsigned int")],
+        },
+        config: None,
+        refcount_type: "unsigned int",
+        reads: "sum of decs, smp_rmb(), sum of incs, over every possible CPU: incs - decs",
+        resets: "incs = decs = 0 on every possible CPU, under stop_machine()",
+        idle_value: 0,
+        per_cpu: true,
+        headers: &["linux/cpumask.h", "linux/percpu.h"],
+    },
+    Era {
+        id: "D",
+        variant: None,
+        key: "d",
+        kernels: "3.3 to 3.18, every RHEL/CentOS 7 (3.10.0-*.el7)",
+        introduced: "3.3 (module_ref moved to top level, unsigned long incs/decs)",
+        versions: (v(3, 3, 0), Some(v(3, 19, 0))),
+        shape: Shape::RefPointer {
+            name: "refptr",
+            members: &[("incs", "unsigned long"), ("decs", "unsigned long")],
+        },
+        config: None,
+        refcount_type: "unsigned long",
+        reads: "sum of decs, smp_rmb(), sum of incs, over every possible CPU: incs - decs",
+        resets: "incs = decs = 0 on every possible CPU, under stop_machine()",
+        idle_value: 0,
+        per_cpu: true,
+        headers: &["linux/cpumask.h", "linux/percpu.h"],
+    },
+    Era {
+        id: "E",
+        variant: None,
+        key: "e",
+        kernels: "3.19 to the newest (7.x), RHEL 8 (4.18)",
+        introduced: "3.19 (\"module: Replace module_ref with atomic_t refcnt\")",
+        versions: (v(3, 19, 0), None),
+        shape: Shape::Field { name: "refcnt", ty: "atomic_t" },
+        config: None,
+        refcount_type: "int",
+        reads: "atomic_read(&mod->refcnt) - MODULE_REF_BASE (MODULE_REF_BASE = 1, defined only in kernel/module)",
+        resets: "atomic_cmpxchg to MODULE_REF_BASE (1), never 0: 0 means the module is going",
+        idle_value: 1,
+        per_cpu: false,
+        headers: &["linux/atomic.h"],
+    },
+];
+
+/// How `struct module` lists the modules that depend on it.
+#[derive(Debug, Clone, Copy)]
+pub struct DepsShape {
+    pub key: &'static str,
+    /// The list head field in struct module.
+    pub field: &'static str,
+    pub kernels: &'static str,
+}
+
+pub static DEPS_SHAPES: &[DepsShape] = &[
+    DepsShape {
+        key: "source_list",
+        field: "source_list",
+        kernels: "2.6.35 and later (two-way usage lists)",
+    },
+    DepsShape { key: "modules_which_use_me", field: "modules_which_use_me", kernels: "up to 2.6.34" },
+];
+
+/// Symbols whose export status changes what the helper can do.
+#[derive(Debug, Clone, Copy)]
+pub struct Symbol {
+    pub name: &'static str,
+    pub why: &'static str,
+    pub history: &'static str,
+}
+
+pub static SYMBOLS: &[Symbol] = &[
+    Symbol {
+        name: "find_module",
+        why: "look the target up by name under module_mutex",
+        history: "static up to 2.6.29; GPL-exported 2.6.30 to 5.11; unexported in 5.12 and in stable 5.10.y (Debian 5.10.0-46)",
+    },
+    Symbol {
+        name: "module_mutex",
+        why: "serialise with insmod/rmmod while the target is examined and reset",
+        history: "static up to 2.6.29; GPL-exported 2.6.30 to 5.11; unexported in 5.12",
+    },
+    Symbol {
+        name: "kallsyms_lookup_name",
+        why: "reported only: the helper never needs it",
+        history: "exported 2.6.12-2.6.18 and 2.6.33-5.6; unexported in 5.7",
+    },
+    Symbol {
+        name: "stop_machine",
+        why: "reset per-cpu counts with every CPU stopped, as the kernel's own unload did",
+        history: "stop_machine_run until 2.6.26; stop_machine GPL-exported from 2.6.27",
+    },
+    Symbol {
+        name: "module_refcount",
+        why: "re-read the count after the reset to verify it",
+        history: "always exported",
+    },
+];
+
+/// `CONFIG_` symbols worth reporting.
+pub static CONFIGS: &[&str] = &[
+    "CONFIG_MODULE_UNLOAD",
+    "CONFIG_MODULE_FORCE_UNLOAD",
+    "CONFIG_MODULE_SIG",
+    "CONFIG_MODULE_SIG_FORCE",
+    "CONFIG_SMP",
+    "CONFIG_RANDSTRUCT",
+    "CONFIG_GCC_PLUGIN_RANDSTRUCT",
+    "CONFIG_X86_KERNEL_IBT",
+    "CONFIG_CFI_CLANG",
+    "CONFIG_SECURITY_LOCKDOWN_LSM",
+];
+
+/// MODULE_REF_BASE lives only in kernel/module/main.c; the helper carries it.
+pub const MODULE_REF_BASE: i64 = 1;
+
+pub fn era_by_key(key: &str) -> Option<&'static Era> {
+    ERAS.iter().find(|e| e.key == key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_unique_and_templates_exist() {
+        let mut keys: Vec<_> = ERAS.iter().map(|e| e.key).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), ERAS.len());
+        for e in ERAS {
+            assert!(
+                crate::templates::get(&format!("era/{}.c", e.key)).is_some(),
+                "era {} has no template fragment",
+                e.key
+            );
+        }
+    }
+
+    #[test]
+    fn version_ranges_cover_released_kernels_once() {
+        // Every released version maps to exactly one era (count never shipped,
+        // B's two rows differ by CONFIG_SMP).
+        for ver in [v(2, 6, 28), v(2, 6, 32), v(2, 6, 34), v(3, 2, 0), v(3, 10, 0), v(3, 19, 0), v(7, 0, 0)] {
+            let n = ERAS
+                .iter()
+                .filter(|e| e.variant != Some("up") && e.id != "count")
+                .filter(|e| ver >= e.versions.0 && e.versions.1.as_ref().is_none_or(|end| ver < *end))
+                .count();
+            assert_eq!(n, 1, "{ver}");
+        }
+    }
+}

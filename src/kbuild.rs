@@ -1,0 +1,141 @@
+//! Step 4: run the kernel's own Kbuild on the rendered sources.
+//!
+//! `make -C KDIR M=DIR` with the compiler the kernel was built with, on the
+//! host or, for a tree whose compiler needs a newer C library, inside a
+//! distribution chroot (`--chroot`), in a private mount namespace so that
+//! /proc can be mounted there (objtool needs it) without touching the host.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::error::{Error, Result};
+use crate::kdir::{KernelTree, Toolchain};
+
+/// Extra make variables passed through (`ARCH`, `CROSS_COMPILE`).
+#[derive(Debug, Clone, Default)]
+pub struct MakeVars {
+    pub arch: Option<String>,
+    pub cross_compile: Option<String>,
+}
+
+/// A scratch directory Kbuild can see: under the chroot's /tmp for chroot
+/// builds, else next to `near` (so a final rename stays on one filesystem).
+pub struct Scratch {
+    /// The directory as the host sees it.
+    pub host: PathBuf,
+    /// The directory as make sees it (inside the chroot, if any).
+    pub make: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(tree: &KernelTree, near: &Path, tag: &str) -> Result<Scratch> {
+        let unique = format!(".force-rmmod-gen.{tag}.{}.{}", std::process::id(), nanos());
+        let (host, make) = match &tree.chroot {
+            Some(root) => {
+                let inside = PathBuf::from("/tmp").join(&unique);
+                (root.join(inside.strip_prefix("/").unwrap()), inside)
+            }
+            None => {
+                let h = near.join(&unique);
+                (h.clone(), h)
+            }
+        };
+        std::fs::create_dir_all(&host).map_err(|e| Error::output(&host, e))?;
+        Ok(Scratch { host, make })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.host);
+    }
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+/// The tree's build dir as make sees it.
+fn kdir_for_make(tree: &KernelTree) -> Result<PathBuf> {
+    match &tree.chroot {
+        None => Ok(tree.build.clone()),
+        Some(root) => {
+            let root = root.canonicalize().map_err(|e| Error::BadArgument(format!("--chroot {}: {e}", root.display())))?;
+            tree.build.strip_prefix(&root).map(|p| Path::new("/").join(p)).map_err(|_| {
+                Error::BadArgument(format!(
+                    "--kdir {} is not inside --chroot {}: give the tree's path on the host, under the chroot",
+                    tree.build.display(),
+                    root.display()
+                ))
+            })
+        }
+    }
+}
+
+/// `make -C KDIR M=DIR <targets>`; returns the process output (stdout and
+/// stderr interleaved into one log is not possible portably: both kept).
+pub fn make(tree: &KernelTree, tc: &Toolchain, vars: &MakeVars, dir: &Path, targets: &[String], jobs: usize, keep_going: bool) -> Result<Output> {
+    let kdir = kdir_for_make(tree)?;
+    let mut args: Vec<String> = vec![
+        "-C".into(),
+        kdir.display().to_string(),
+        format!("M={}", dir.display()),
+        format!("CC={}", tc.cc),
+        format!("-j{}", jobs.max(1)),
+    ];
+    if let Some(llvm) = &tc.llvm {
+        args.push(format!("LLVM={llvm}"));
+    }
+    if let Some(a) = &vars.arch {
+        args.push(format!("ARCH={a}"));
+    }
+    if let Some(c) = &vars.cross_compile {
+        args.push(format!("CROSS_COMPILE={c}"));
+    }
+    if keep_going {
+        args.push("-k".into());
+    }
+    args.extend(targets.iter().cloned());
+    let mut cmd = match &tree.chroot {
+        None => {
+            let mut c = Command::new("make");
+            c.args(&args);
+            c
+        }
+        Some(root) => {
+            // A private mount namespace: /proc is mounted for this make only
+            // and vanishes with it, so parallel builds never race on it.
+            let mut c = Command::new("unshare");
+            c.args(["--mount", "--fork", "--", "sh", "-c"])
+                .arg("mount -t proc proc \"$0/proc\" && exec chroot \"$0\" make \"$@\"")
+                .arg(root)
+                .args(&args);
+            c
+        }
+    };
+    // Kbuild must not pick up a caller's unrelated make state.
+    cmd.env_remove("MAKEFLAGS").env_remove("MFLAGS").env_remove("MAKELEVEL").env("LC_ALL", "C");
+    cmd.output().map_err(|e| Error::Internal(format!("cannot run make: {e}")))
+}
+
+/// The `vermagic=` string of a built module, read from its .modinfo.
+pub fn vermagic(ko: &Path) -> Option<String> {
+    let bytes = std::fs::read(ko).ok()?;
+    let needle = b"vermagic=";
+    let pos = bytes.windows(needle.len()).position(|w| w == needle)?;
+    let rest = &bytes[pos + needle.len()..];
+    let end = rest.iter().position(|&b| b == 0)?;
+    Some(String::from_utf8_lossy(&rest[..end]).trim().to_string())
+}
+
+/// The last lines of a log, for error messages.
+pub fn tail(text: &str, lines: usize) -> String {
+    let v: Vec<&str> = text.lines().collect();
+    v[v.len().saturating_sub(lines)..].join("\n")
+}
+
+pub fn output_text(out: &Output) -> String {
+    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+    s.push_str(&String::from_utf8_lossy(&out.stderr));
+    s
+}

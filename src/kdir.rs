@@ -1,0 +1,445 @@
+//! Step 1: locate the kernel build tree and read what it says about itself.
+//!
+//! Handles the shapes trees come in: Debian/Ubuntu split trees (a build dir
+//! whose Makefile includes a `-common` source dir), RHEL/CentOS
+//! `/usr/src/kernels/<ver>` (one dir), full source trees configured in place,
+//! and trees built with `O=` (build dir with a `source` link).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::kconfig::KConfig;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelTree {
+    /// Where Kbuild runs (`make -C build`): holds .config, Module.symvers.
+    pub build: PathBuf,
+    /// Where the kernel's own headers (include/linux/module.h) live.
+    pub source: PathBuf,
+    /// UTS_RELEASE: what `uname -r` and the module vermagic say.
+    pub release: String,
+    /// Numeric kernel version (from the release; RHEL releases carry their
+    /// base version first, e.g. 3.10.0-1160.el7.x86_64).
+    pub version: semver::Version,
+    /// Kbuild's SRCARCH (`x86`, `arm64`, ...).
+    pub srcarch: String,
+    /// `uname -m` style machine (`x86_64`, `aarch64`, ...).
+    pub machine: String,
+    /// RHEL/CentOS (major, minor) when the tree defines RHEL_MAJOR.
+    pub rhel: Option<(u32, u32)>,
+    pub compiler: Compiler,
+    #[serde(skip)]
+    pub config: KConfig,
+    pub autoconf: PathBuf,
+    pub symvers: PathBuf,
+    /// With `--chroot`: the chroot the tree lives in (Kbuild runs inside it).
+    pub chroot: Option<PathBuf>,
+}
+
+/// The compiler the kernel was built with, as the tree records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Compiler {
+    /// CONFIG_CC_VERSION_TEXT, or LINUX_COMPILER from compile.h.
+    pub text: String,
+    /// "gcc" or "clang".
+    pub family: String,
+    pub major: Option<u32>,
+    /// The program name the text names, e.g. "gcc-12" (Debian) or "gcc".
+    pub program: Option<String>,
+}
+
+fn unprepared(path: &Path, missing: &str, hint: &str) -> Error {
+    Error::KdirUnprepared { path: path.to_path_buf(), missing: missing.to_string(), hint: hint.to_string() }
+}
+
+const HEADERS_HINT: &str = "install the distribution's headers for that kernel (Debian/Ubuntu: \
+     apt-get install linux-headers-RELEASE; RHEL/CentOS: dnf install kernel-devel-RELEASE), or \
+     in a source tree run `make modules_prepare` (and `make modules` for Module.symvers)";
+
+/// The default `--kdir`: the running kernel's build tree.
+pub fn default_kdir() -> PathBuf {
+    let release = uname_release().unwrap_or_else(|| "unknown".into());
+    PathBuf::from(format!("/lib/modules/{release}/build"))
+}
+
+pub fn uname_release() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim().to_string())
+}
+
+impl KernelTree {
+    pub fn open(kdir: &Path, chroot: Option<&Path>) -> Result<KernelTree> {
+        if !kdir.exists() {
+            let hint = if kdir.starts_with("/lib/modules") {
+                format!("no headers are installed for this kernel; {HEADERS_HINT}, or pass --kdir")
+            } else {
+                "check the --kdir path".to_string()
+            };
+            return Err(Error::KdirMissing { path: kdir.to_path_buf(), hint });
+        }
+        if !kdir.is_dir() {
+            return Err(Error::KdirMissing {
+                path: kdir.to_path_buf(),
+                hint: "it is not a directory".into(),
+            });
+        }
+        // /lib/modules/X/build is usually a symlink; work with the real path
+        // so that error messages and the manifest name the real tree.
+        let build = kdir.canonicalize().map_err(|e| Error::KdirMissing {
+            path: kdir.to_path_buf(),
+            hint: e.to_string(),
+        })?;
+        if !build.join("Makefile").is_file() {
+            return Err(Error::KdirMissing {
+                path: build,
+                hint: "it has no Makefile, so it is not a kernel build tree; pass the directory \
+                       that /lib/modules/RELEASE/build points to"
+                    .into(),
+            });
+        }
+        let source = find_source(&build)?;
+
+        let autoconf = ["include/generated/autoconf.h", "include/linux/autoconf.h"]
+            .iter()
+            .map(|r| build.join(r))
+            .find(|p| p.is_file())
+            .ok_or_else(|| unprepared(&build, "include/generated/autoconf.h", HEADERS_HINT))?;
+        let config = KConfig::load(&build, &autoconf)
+            .map_err(|e| unprepared(&build, &format!(".config ({e})"), HEADERS_HINT))?;
+        let release = read_release(&build)?;
+        let symvers = build.join("Module.symvers");
+        if !symvers.is_file() {
+            return Err(unprepared(
+                &build,
+                "Module.symvers",
+                "the tree was prepared but never built, so the kernel's exported symbols are \
+                 unknown; build it with `make modules` or install the distribution's headers \
+                 package",
+            ));
+        }
+        if !build.join("scripts").is_dir() {
+            return Err(unprepared(
+                &build,
+                "scripts/",
+                "Kbuild's helper programs are missing; install the headers package (Debian also \
+                 needs linux-kbuild-VERSION) or run `make modules_prepare`",
+            ));
+        }
+        let (srcarch, machine) = arch_of(&config);
+        let version = parse_version(&release).ok_or_else(|| {
+            unprepared(&build, &format!("a numeric version in release {release:?}"), HEADERS_HINT)
+        })?;
+        let rhel = read_rhel(&build, &source);
+        let compiler = read_compiler(&build, &config);
+        Ok(KernelTree {
+            build,
+            source,
+            release,
+            version,
+            srcarch,
+            machine,
+            rhel,
+            compiler,
+            config,
+            autoconf,
+            symvers,
+            chroot: chroot.map(Path::to_path_buf),
+        })
+    }
+
+    /// Where the configured headers of this kernel are, in the order Kbuild
+    /// searches them (arch before generic, generated after source).
+    pub fn include_dirs(&self) -> Vec<PathBuf> {
+        let (s, o, a) = (&self.source, &self.build, &self.srcarch);
+        let mut dirs = vec![
+            s.join(format!("arch/{a}/include")),
+            o.join(format!("arch/{a}/include/generated")),
+            s.join("include"),
+            o.join("include"),
+            s.join(format!("arch/{a}/include/uapi")),
+            o.join(format!("arch/{a}/include/generated/uapi")),
+            s.join("include/uapi"),
+            o.join("include/generated/uapi"),
+        ];
+        dirs.dedup();
+        dirs.retain(|d| d.is_dir());
+        dirs
+    }
+
+    /// Headers Kbuild force-includes before every file.
+    pub fn forced_includes(&self) -> Vec<PathBuf> {
+        let version = self.source.join("include/linux/compiler-version.h");
+        let kconfig = self.source.join("include/linux/kconfig.h");
+        let mut v = Vec::new();
+        if version.is_file() {
+            v.push(version);
+        }
+        // kconfig.h appeared in 3.1; older Makefiles force-include autoconf.h.
+        v.push(if kconfig.is_file() { kconfig } else { self.autoconf.clone() });
+        v
+    }
+
+    /// The clang target triple for this tree's arch.
+    pub fn clang_target(&self) -> String {
+        let m = match self.machine.as_str() {
+            "i386" => "i686",
+            m => m,
+        };
+        format!("{m}-linux-gnu")
+    }
+}
+
+/// Debian's build dir Makefile is one line, `include /usr/src/...-common/Makefile`;
+/// O= builds leave a `source` link; RHEL and in-place trees hold everything.
+fn find_source(build: &Path) -> Result<PathBuf> {
+    let is_src = |p: &Path| p.join("include/linux/module.h").is_file();
+    let link = build.join("source");
+    if link.exists() && is_src(&link) {
+        return Ok(link.canonicalize().unwrap_or(link));
+    }
+    if let Ok(mk) = std::fs::read_to_string(build.join("Makefile")) {
+        for line in mk.lines().take(40) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let candidates: Vec<PathBuf> = match words.as_slice() {
+                ["include", path] if path.ends_with("/Makefile") => {
+                    vec![Path::new(path).parent().unwrap().to_path_buf()]
+                }
+                _ => words
+                    .windows(2)
+                    .filter(|w| w[0] == "-C")
+                    .map(|w| PathBuf::from(w[1]))
+                    .collect(),
+            };
+            for c in candidates {
+                let c = if c.is_relative() { build.join(c) } else { c };
+                if is_src(&c) {
+                    return Ok(c.canonicalize().unwrap_or(c));
+                }
+            }
+        }
+    }
+    if is_src(build) {
+        return Ok(build.to_path_buf());
+    }
+    Err(unprepared(build, "include/linux/module.h (the kernel source headers)", HEADERS_HINT))
+}
+
+fn read_release(build: &Path) -> Result<String> {
+    // UTS_RELEASE is what vermagic carries; Debian's kernel.release file holds
+    // the upstream version instead (6.1.192, not 6.1.0-56-amd64).
+    for rel in ["include/generated/utsrelease.h", "include/linux/utsrelease.h"] {
+        if let Ok(text) = std::fs::read_to_string(build.join(rel)) {
+            if let Some(v) = define_string(&text, "UTS_RELEASE") {
+                return Ok(v);
+            }
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string(build.join("include/config/kernel.release")) {
+        let t = text.trim();
+        if !t.is_empty() {
+            return Ok(t.to_string());
+        }
+    }
+    Err(unprepared(build, "include/generated/utsrelease.h", HEADERS_HINT))
+}
+
+/// The string value of `#define NAME "value"`.
+pub fn define_string(text: &str, name: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("#define")?.trim_start();
+        let rest = rest.strip_prefix(name)?;
+        if !rest.starts_with(char::is_whitespace) {
+            return None;
+        }
+        let v = rest.trim();
+        Some(v.trim_matches('"').to_string())
+    })
+}
+
+/// "3.10.0-1160.el7.x86_64" -> 3.10.0; "2.6.32-754" -> 2.6.32 (the 4th
+/// component of 2.6.x.y is dropped); "6.1.0-56-amd64" -> 6.1.0.
+pub fn parse_version(release: &str) -> Option<semver::Version> {
+    let head: String = release.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    let nums: Vec<u64> = head.split('.').filter(|s| !s.is_empty()).map(|s| s.parse().ok()).collect::<Option<_>>()?;
+    match nums.as_slice() {
+        [a, b, c, ..] => Some(semver::Version::new(*a, *b, *c)),
+        [a, b] => Some(semver::Version::new(*a, *b, 0)),
+        _ => None,
+    }
+}
+
+fn arch_of(config: &KConfig) -> (String, String) {
+    let table: &[(&str, &str, &str)] = &[
+        ("CONFIG_X86_64", "x86", "x86_64"),
+        ("CONFIG_X86_32", "x86", "i386"),
+        ("CONFIG_ARM64", "arm64", "aarch64"),
+        ("CONFIG_PPC64", "powerpc", "ppc64le"),
+        ("CONFIG_S390", "s390", "s390x"),
+        ("CONFIG_RISCV", "riscv", "riscv64"),
+        ("CONFIG_LOONGARCH", "loongarch", "loongarch64"),
+        ("CONFIG_ARM", "arm", "arm"),
+        ("CONFIG_MIPS", "mips", "mips"),
+    ];
+    for (sym, srcarch, machine) in table {
+        if config.enabled(sym) {
+            return (srcarch.to_string(), machine.to_string());
+        }
+    }
+    // Very old x86 configs have only CONFIG_X86 (+ CONFIG_64BIT).
+    if config.enabled("CONFIG_X86") {
+        let m = if config.enabled("CONFIG_64BIT") { "x86_64" } else { "i386" };
+        return ("x86".into(), m.into());
+    }
+    ("x86".into(), "x86_64".into())
+}
+
+fn read_rhel(build: &Path, source: &Path) -> Option<(u32, u32)> {
+    for dir in [build, source] {
+        for rel in ["include/generated/uapi/linux/version.h", "include/linux/version.h"] {
+            let Ok(text) = std::fs::read_to_string(dir.join(rel)) else { continue };
+            let major = define_string(&text, "RHEL_MAJOR").and_then(|v| v.parse().ok());
+            let minor = define_string(&text, "RHEL_MINOR").and_then(|v| v.parse().ok());
+            if let Some(major) = major {
+                return Some((major, minor.unwrap_or(0)));
+            }
+        }
+    }
+    None
+}
+
+fn read_compiler(build: &Path, config: &KConfig) -> Compiler {
+    let text = config.string("CONFIG_CC_VERSION_TEXT").or_else(|| {
+        let t = std::fs::read_to_string(build.join("include/generated/compile.h")).ok()?;
+        define_string(&t, "LINUX_COMPILER")
+    });
+    let text = text.unwrap_or_default();
+    Compiler::from_text(&text, config)
+}
+
+impl Compiler {
+    pub fn from_text(text: &str, config: &KConfig) -> Compiler {
+        let family = if text.contains("clang") || config.enabled("CONFIG_CC_IS_CLANG") {
+            "clang"
+        } else {
+            "gcc"
+        };
+        // The version is the first x.y[.z] token after the program name and the
+        // parenthesised package version: "gcc-12 (Debian 12.2.0-14) 12.2.0",
+        // "Debian clang version 16.0.6 (15)", "gcc version 4.8.5 20150623 (Red Hat)".
+        let after_paren = text.rsplit_once(") ").map(|(_, v)| v);
+        let version_token = |s: &str| {
+            s.split_whitespace()
+                .find(|w| w.contains('.') && w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+                .and_then(|w| w.split('.').next()?.parse::<u32>().ok())
+        };
+        let major = after_paren
+            .and_then(version_token)
+            .or_else(|| text.split_once("version ").and_then(|(_, v)| version_token(v)))
+            .or_else(|| {
+                let sym = if family == "clang" { "CONFIG_CLANG_VERSION" } else { "CONFIG_GCC_VERSION" };
+                config.number(sym).map(|n| (n / 10000) as u32).filter(|&n| n > 0)
+            });
+        let first = text.split_whitespace().next().unwrap_or("");
+        let program = (first.starts_with("gcc") || first.starts_with("clang") || first.contains("-gcc"))
+            .then(|| first.to_string());
+        Compiler { text: text.to_string(), family: family.to_string(), major, program }
+    }
+
+    /// Pick the compiler to build with: the program the tree names, else
+    /// `gcc-MAJOR`, else plain `gcc` if its major version matches. `run` runs
+    /// a shell command where Kbuild will run (host or chroot).
+    pub fn resolve(&self, run: &dyn Fn(&str) -> Option<String>) -> Result<Toolchain> {
+        if self.family == "clang" {
+            let suffixed = self.major.map(|m| format!("clang-{m}"));
+            for (prog, llvm) in [(suffixed.clone(), self.major.map(|m| format!("-{m}"))), (Some("clang".into()), Some("1".into()))] {
+                let Some(prog) = prog else { continue };
+                if let Some(out) = run(&format!("{prog} --version")) {
+                    if self.major.is_none() || major_of(&out) == self.major {
+                        return Ok(Toolchain { cc: prog, llvm });
+                    }
+                }
+            }
+            return Err(Error::CompilerMissing {
+                wanted: suffixed.unwrap_or_else(|| "clang".into()),
+                text: self.text.clone(),
+            });
+        }
+        let mut candidates: Vec<String> = Vec::new();
+        if let Some(p) = &self.program {
+            candidates.push(p.clone());
+        }
+        if let Some(m) = self.major {
+            candidates.push(format!("gcc-{m}"));
+        }
+        candidates.push("gcc".into());
+        candidates.dedup();
+        for prog in &candidates {
+            if let Some(out) = run(&format!("{prog} -dumpfullversion -dumpversion")) {
+                if self.major.is_none() || major_of(&out) == self.major {
+                    return Ok(Toolchain { cc: prog.clone(), llvm: None });
+                }
+            }
+        }
+        Err(Error::CompilerMissing {
+            wanted: self.major.map(|m| format!("gcc-{m}")).unwrap_or_else(|| "gcc".into()),
+            text: self.text.clone(),
+        })
+    }
+}
+
+fn major_of(version_output: &str) -> Option<u32> {
+    version_output
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .find(|w| w.contains('.') && w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .and_then(|w| w.split('.').next()?.parse().ok())
+}
+
+/// What Kbuild is told: `CC=` and, for clang-built kernels, `LLVM=`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Toolchain {
+    pub cc: String,
+    pub llvm: Option<String>,
+}
+
+/// Run `sh -c cmd` on the host or inside `chroot`; Some(stdout) on success.
+pub fn run_in(chroot: Option<&Path>, cmd: &str) -> Option<String> {
+    let out = match chroot {
+        None => Command::new("sh").arg("-c").arg(cmd).output(),
+        Some(root) => Command::new("chroot").arg(root).arg("sh").arg("-c").arg(cmd).output(),
+    }
+    .ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(parse_version("3.10.0-1160.el7.x86_64").unwrap(), semver::Version::new(3, 10, 0));
+        assert_eq!(parse_version("2.6.32.27-0.2-default").unwrap(), semver::Version::new(2, 6, 32));
+        assert_eq!(parse_version("6.1.0-56-amd64").unwrap(), semver::Version::new(6, 1, 0));
+        assert_eq!(parse_version("7.0-rc1").unwrap(), semver::Version::new(7, 0, 0));
+        assert!(parse_version("abc").is_none());
+    }
+
+    #[test]
+    fn compiler_texts() {
+        let c = KConfig::default();
+        let g = Compiler::from_text("gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", &c);
+        assert_eq!((g.family.as_str(), g.major, g.program.as_deref()), ("gcc", Some(12), Some("gcc-12")));
+        let g = Compiler::from_text("gcc version 4.8.5 20150623 (Red Hat 4.8.5-44) (GCC) ", &c);
+        assert_eq!((g.family.as_str(), g.major), ("gcc", Some(4)));
+        let l = Compiler::from_text("Debian clang version 16.0.6 (15)", &c);
+        assert_eq!((l.family.as_str(), l.major), ("clang", Some(16)));
+    }
+
+    #[test]
+    fn defines() {
+        assert_eq!(define_string("#define UTS_RELEASE \"6.1.0-56-amd64\"\n", "UTS_RELEASE").unwrap(), "6.1.0-56-amd64");
+        assert!(define_string("#define UTS_RELEASE_X \"a\"\n", "UTS_RELEASE").is_none());
+    }
+}

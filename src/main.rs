@@ -1,0 +1,124 @@
+//! force-rmmod-gen: build a helper kernel module, correct for exactly one
+//! kernel, that releases a module stuck with a leaked reference count.
+//!
+//! The pipeline, one module per step: kdir (locate the tree) -> detect
+//! (which layout, which exports) -> render (templates) -> kbuild (make) ->
+//! manifest (report). Kernel knowledge lives in eras.rs as data.
+
+mod cli;
+mod detect;
+mod eras;
+mod error;
+mod kbuild;
+mod kconfig;
+mod kdir;
+mod manifest;
+mod output;
+mod pipeline;
+mod render;
+mod symvers;
+mod templates;
+
+use clap::Parser;
+
+use cli::{Cli, Command, TreeArgs};
+use error::{Error, Result};
+use pipeline::{Stop, TreeOptions};
+
+fn tree_options(t: &TreeArgs) -> TreeOptions {
+    TreeOptions {
+        kdir: t.kdir.clone().unwrap_or_else(kdir::default_kdir),
+        chroot: t.chroot.clone(),
+        cc: t.cc.clone(),
+        vars: kbuild::MakeVars { arch: t.arch.clone(), cross_compile: t.cross_compile.clone() },
+        method: t.method,
+        allow_version_guess: t.allow_version_guess,
+    }
+}
+
+fn log(msg: &str) {
+    eprintln!("force-rmmod-gen: {msg}");
+}
+
+/// Detect, render and build the helper for one kernel.
+fn build(args: &cli::BuildArgs) -> Result<()> {
+    let o = pipeline::run(&tree_options(&args.tree), args.out.as_deref(), args.target.as_deref(), Stop::Build, &log)?;
+    let ko = o.ko.expect("build produces a .ko");
+    println!("{}", ko.display());
+    log(&format!(
+        "built for {} (era {}); load it with: insmod {} modname=NAME",
+        o.facts.kernel_release,
+        o.facts.era,
+        ko.display()
+    ));
+    Ok(())
+}
+
+/// Print what was detected about a tree, and how.
+fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
+    let opts = tree_options(&args.tree);
+    let tree = pipeline::open(&opts)?;
+    let facts = pipeline::detect(&tree, &opts)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&facts).expect("serialisable"));
+        return Ok(());
+    }
+    println!("kernel release:   {}", facts.kernel_release);
+    println!("arch:             {} (SRCARCH {})", facts.arch, facts.srcarch);
+    if let Some(r) = &facts.rhel {
+        println!("RHEL:             {r}");
+    }
+    println!("compiler:         {}", facts.compiler.text);
+    println!("build tree:       {}", facts.kdir);
+    println!("source tree:      {}", facts.source_dir);
+    let variant = facts.era_variant.as_deref().map(|v| format!(" ({v})")).unwrap_or_default();
+    println!("refcount era:     {}{variant}{}", facts.era, facts.era_kernels.as_deref().map(|k| format!(": {k}")).unwrap_or_default());
+    println!("method:           {}", facts.method.name());
+    for f in &facts.fields {
+        let off = f.offset.map(|o| format!(" @ offset {o}")).unwrap_or_default();
+        println!("field:            {} {}{off}", f.ty, f.name);
+    }
+    if let Some(m) = &facts.module_ref {
+        let members: Vec<String> = m.iter().map(|f| format!("{} {}", f.ty, f.name)).collect();
+        println!("struct module_ref: {{ {} }}", members.join("; "));
+    }
+    println!("dependents list:  {}", facts.deps.as_deref().unwrap_or("none found"));
+    println!("lookup:           {}", facts.lookup);
+    for (sym, yes) in &facts.exports {
+        println!("export:           {sym}: {}", if *yes { "exported" } else { "not exported" });
+    }
+    for (sym, on) in &facts.config {
+        println!("config:           {sym}={}", if *on { "y" } else { "n" });
+    }
+    for e in &facts.evidence {
+        println!("evidence:         {e}");
+    }
+    for w in &facts.warnings {
+        println!("warning:          {w}");
+    }
+    if facts.era == "none" {
+        return Err(Error::NoModuleUnload { release: facts.kernel_release });
+    }
+    Ok(())
+}
+
+/// Write the helper's sources only.
+fn render_cmd(args: &cli::RenderArgs) -> Result<()> {
+    let o = pipeline::run(&tree_options(&args.tree), Some(&args.out), args.target.as_deref(), Stop::Render, &log)?;
+    println!("{}", o.out.display());
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        None => build(&cli.build),
+        Some(Command::Build(a)) => build(a),
+        Some(Command::Detect(a)) => detect_cmd(a),
+        Some(Command::Render(a)) => render_cmd(a),
+    };
+    if let Err(e) = result {
+        eprintln!("force-rmmod-gen: error: {e}");
+        std::process::exit(e.exit_code());
+    }
+}

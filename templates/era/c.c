@@ -1,0 +1,57 @@
+/*
+ * Era C (2.6.34 to 3.2): a struct module_ref { unsigned int incs, decs }
+ * per CPU behind refptr, declared inside struct module.
+ * The count is the sum of incs minus the sum of decs over every possible
+ * CPU, decs read first. A healthy idle module sums to 0. Resetting both to
+ * 0 on every CPU also repairs decs > incs (an extra module_put()).
+ */
+static inline void frm_assert_layout(void)
+{
+	BUILD_BUG_ON(!__builtin_types_compatible_p(typeof(((struct module *)0)->refptr),
+						   struct module_ref *));
+	BUILD_BUG_ON(!__builtin_types_compatible_p(typeof(((struct module_ref *)0)->incs),
+						   unsigned int));
+	BUILD_BUG_ON(!__builtin_types_compatible_p(typeof(((struct module_ref *)0)->decs),
+						   unsigned int));
+}
+
+static long frm_count(struct module *mod)
+{
+	unsigned int incs = 0, decs = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		decs += per_cpu_ptr(mod->refptr, cpu)->decs;
+	smp_rmb();
+	for_each_possible_cpu(cpu)
+		incs += per_cpu_ptr(mod->refptr, cpu)->incs;
+	return (long)(incs - decs);
+}
+
+static void frm_log_count(struct module *mod, const char *when)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct module_ref *ref = per_cpu_ptr(mod->refptr, cpu);
+
+		if (ref->incs || ref->decs)
+			pr_info("%s: %s: cpu%d incs=%u decs=%u\n",
+				mod->name, when, cpu, ref->incs, ref->decs);
+	}
+	pr_info("%s: %s: references held: %ld\n", mod->name, when, frm_count(mod));
+}
+
+/* Called with every CPU stopped. */
+static int frm_reset_count(struct module *mod)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct module_ref *ref = per_cpu_ptr(mod->refptr, cpu);
+
+		ref->incs = 0;
+		ref->decs = 0;
+	}
+	return 0;
+}
