@@ -179,12 +179,18 @@ pub static ERAS: &[Era] = &[
     },
 ];
 
-/// How `struct module` lists the modules that depend on it.
+/// How `struct module` lists the modules that depend on it, in order of
+/// preference: naming the users needs `struct module_use` in the header.
 #[derive(Debug, Clone, Copy)]
 pub struct DepsShape {
     pub key: &'static str,
     /// The list head field in struct module.
     pub field: &'static str,
+    /// The entries are `struct module_use` and the header defines it, so
+    /// users can be named (`use->source->name`); otherwise only counted.
+    pub names_users: bool,
+    /// The template fragment `templates/deps/<template>.c`.
+    pub template: &'static str,
     pub kernels: &'static str,
 }
 
@@ -192,9 +198,24 @@ pub static DEPS_SHAPES: &[DepsShape] = &[
     DepsShape {
         key: "source_list",
         field: "source_list",
-        kernels: "2.6.35 and later (two-way usage lists)",
+        names_users: true,
+        template: "source_list",
+        kernels: "2.6.35 and later, struct module_use in <linux/module.h>",
     },
-    DepsShape { key: "modules_which_use_me", field: "modules_which_use_me", kernels: "up to 2.6.34" },
+    DepsShape {
+        key: "source_list-private",
+        field: "source_list",
+        names_users: false,
+        template: "count",
+        kernels: "newer kernels (seen in Debian 7.2) where struct module_use moved to kernel/module/internal.h",
+    },
+    DepsShape {
+        key: "modules_which_use_me",
+        field: "modules_which_use_me",
+        names_users: false,
+        template: "count",
+        kernels: "up to 2.6.34 (struct module_use private to kernel/module.c)",
+    },
 ];
 
 /// Symbols whose export status changes what the helper can do.

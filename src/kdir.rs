@@ -99,7 +99,7 @@ impl KernelTree {
                     .into(),
             });
         }
-        let source = find_source(&build)?;
+        let source = find_source(&build, chroot)?;
 
         let autoconf = ["include/generated/autoconf.h", "include/linux/autoconf.h"]
             .iter()
@@ -193,11 +193,19 @@ impl KernelTree {
 
 /// Debian's build dir Makefile is one line, `include /usr/src/...-common/Makefile`;
 /// O= builds leave a `source` link; RHEL and in-place trees hold everything.
-fn find_source(build: &Path) -> Result<PathBuf> {
+/// Absolute paths a tree records are paths inside its chroot, if any.
+fn find_source(build: &Path, chroot: Option<&Path>) -> Result<PathBuf> {
     let is_src = |p: &Path| p.join("include/linux/module.h").is_file();
+    let rooted = |p: PathBuf| match (chroot, p.strip_prefix("/")) {
+        (Some(root), Ok(rel)) => root.join(rel),
+        _ => p,
+    };
     let link = build.join("source");
-    if link.exists() && is_src(&link) {
-        return Ok(link.canonicalize().unwrap_or(link));
+    if let Ok(target) = std::fs::read_link(&link) {
+        let target = if target.is_relative() { build.join(target) } else { rooted(target) };
+        if is_src(&target) {
+            return Ok(target.canonicalize().unwrap_or(target));
+        }
     }
     if let Ok(mk) = std::fs::read_to_string(build.join("Makefile")) {
         for line in mk.lines().take(40) {
@@ -213,7 +221,7 @@ fn find_source(build: &Path) -> Result<PathBuf> {
                     .collect(),
             };
             for c in candidates {
-                let c = if c.is_relative() { build.join(c) } else { c };
+                let c = if c.is_relative() { build.join(c) } else { rooted(c) };
                 if is_src(&c) {
                     return Ok(c.canonicalize().unwrap_or(c));
                 }

@@ -73,6 +73,11 @@ fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
     println!("source tree:      {}", facts.source_dir);
     let variant = facts.era_variant.as_deref().map(|v| format!(" ({v})")).unwrap_or_default();
     println!("refcount era:     {}{variant}{}", facts.era, facts.era_kernels.as_deref().map(|k| format!(": {k}")).unwrap_or_default());
+    if let Some(era) = facts.era_row() {
+        println!("introduced:       {}", era.introduced);
+        println!("count read as:    {} (module_refcount() returns {}; idle value {})", era.reads, era.refcount_type, era.idle_value);
+        println!("reset:            {}", era.resets);
+    }
     println!("method:           {}", facts.method.name());
     for f in &facts.fields {
         let off = f.offset.map(|o| format!(" @ offset {o}")).unwrap_or_default();
@@ -82,10 +87,12 @@ fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
         let members: Vec<String> = m.iter().map(|f| format!("{} {}", f.ty, f.name)).collect();
         println!("struct module_ref: {{ {} }}", members.join("; "));
     }
-    println!("dependents list:  {}", facts.deps.as_deref().unwrap_or("none found"));
+    let deps = facts.deps.as_deref().and_then(|d| eras::DEPS_SHAPES.iter().find(|s| s.key == d));
+    println!("dependents list:  {}", deps.map(|d| format!("{} ({})", d.field, d.kernels)).unwrap_or("none found".into()));
     println!("lookup:           {}", facts.lookup);
-    for (sym, yes) in &facts.exports {
-        println!("export:           {sym}: {}", if *yes { "exported" } else { "not exported" });
+    for sym in eras::SYMBOLS {
+        let yes = facts.exported(sym.name);
+        println!("export:           {}: {} ({}; {})", sym.name, if yes { "exported" } else { "not exported" }, sym.why, sym.history);
     }
     for (sym, on) in &facts.config {
         println!("config:           {sym}={}", if *on { "y" } else { "n" });

@@ -129,7 +129,10 @@ pub fn render(facts: &Facts, opts: &Options) -> Result<Rendered> {
         ),
     })?;
     let era_code = render_one(&tera, &format!("era/{}.c", era.key), &ctx)?;
-    let deps_code = render_one(&tera, &format!("deps/{deps}.c"), &ctx)?;
+    let deps = eras::DEPS_SHAPES.iter().find(|d| d.key == deps).expect("detected from the table");
+    ctx.insert("deps_field", deps.field);
+    ctx.insert("deps_kernels", deps.kernels);
+    let deps_code = render_one(&tera, &format!("deps/{}.c", deps.template), &ctx)?;
     let lookup_code = render_one(&tera, &format!("lookup/{}.c", facts.lookup), &ctx)?;
     ctx.insert("era_code", &era_code);
     ctx.insert("deps_code", &deps_code);
@@ -159,11 +162,18 @@ pub fn render_era_probe(era: &eras::Era) -> Result<String> {
     ))
 }
 
-/// Collapse the blank-line runs that template conditionals leave behind.
+/// Collapse the blank-line runs that template conditionals leave behind,
+/// and keep one blank line after every top-level closing brace.
 fn tidy(c: &str) -> String {
     let mut out = String::with_capacity(c.len());
     let mut blank = 0;
+    let mut after_brace = false;
     for line in c.lines() {
+        if after_brace && !line.trim().is_empty() {
+            out.push('\n');
+            blank = 1;
+        }
+        after_brace = line == "}" || line == "};";
         if line.trim().is_empty() {
             blank += 1;
             if blank > 1 {

@@ -89,6 +89,7 @@ pub fn parse(tree: &KernelTree) -> Result<Layout, Unavailable> {
             .clang_args(&args)
             .allowlist_type("module")
             .allowlist_type("module_ref")
+            .allowlist_type("module_use")
             .layout_tests(true)
             .derive_debug(false)
             .derive_copy(false)
@@ -114,6 +115,7 @@ pub fn from_bindings(code: &str) -> Option<Layout> {
     let file = syn::parse_file(code).ok()?;
     let mut module = None;
     let mut module_ref = None;
+    let mut module_use_public = false;
     for item in &file.items {
         if let Item::Struct(s) = item {
             let fields = match &s.fields {
@@ -130,6 +132,7 @@ pub fn from_bindings(code: &str) -> Option<Layout> {
             match s.ident.to_string().as_str() {
                 "module" => module = Some(fields),
                 "module_ref" => module_ref = Some(fields),
+                "module_use" => module_use_public = fields.iter().any(|f| f.name == "source"),
                 _ => {}
             }
         }
@@ -146,7 +149,7 @@ pub fn from_bindings(code: &str) -> Option<Layout> {
             }
         }
     }
-    Some(Layout { fields, module_ref })
+    Some(Layout { fields, module_ref, module_use_public })
 }
 
 /// bindgen's layout tests: `["Offset of field: module::refcnt"][offset_of!(module, refcnt) - 1208usize]`.

@@ -38,6 +38,8 @@ pub struct FieldInfo {
 pub struct Layout {
     pub fields: Vec<FieldInfo>,
     pub module_ref: Option<Vec<FieldInfo>>,
+    /// The header defines `struct module_use` (with a `source` member).
+    pub module_use_public: bool,
 }
 
 impl Layout {
@@ -172,7 +174,9 @@ fn classify(layout: &Layout, tree: &KernelTree) -> std::result::Result<Finding, 
         .filter(|e| e.config.is_none_or(|(sym, on)| tree.config.enabled(sym) == on))
         .collect();
     let fields: Vec<FieldInfo> = layout.fields.iter().filter(|f| interesting(&f.name)).cloned().collect();
-    let deps = eras::DEPS_SHAPES.iter().find(|d| layout.field(d.field).is_some());
+    let deps = eras::DEPS_SHAPES
+        .iter()
+        .find(|d| layout.field(d.field).is_some() && (!d.names_users || layout.module_use_public));
     let has_waiter = layout.field("waiter").is_some();
     let described: Vec<String> = fields.iter().map(|f| format!("{} {}", f.ty, f.name)).collect();
     match candidates.as_slice() {

@@ -17,6 +17,10 @@ use crate::kbuild::{self, MakeVars, Scratch};
 use crate::kdir::{KernelTree, Toolchain};
 use crate::render;
 
+fn probe_name(deps_key: &str) -> String {
+    format!("deps_{}", deps_key.replace('-', "_"))
+}
+
 const HEADER: &str = "// SPDX-License-Identifier: GPL-2.0\n#include <linux/kernel.h>\n#include <linux/module.h>\n";
 
 pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, String> {
@@ -33,9 +37,15 @@ pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, String> 
         write(&era_name(era), render::render_era_probe(era).map_err(|e| e.to_string())?)?;
     }
     for d in eras::DEPS_SHAPES {
+        // Naming users needs struct module_use; counting needs only the list.
+        let body = if d.names_users {
+            format!("\tstruct module_use *use;\n\n\tlist_for_each_entry(use, &m->{}, source_list)\n\t\treturn use->source->name[0];\n\treturn 0;\n", d.field)
+        } else {
+            format!("\treturn list_empty(&m->{});\n", d.field)
+        };
         write(
-            &format!("deps_{}", d.key),
-            format!("{HEADER}int frm_probe(struct module *m);\nint frm_probe(struct module *m)\n{{\n\treturn list_empty(&m->{});\n}}\nMODULE_LICENSE(\"GPL\");\n", d.field),
+            &probe_name(d.key),
+            format!("{HEADER}int frm_probe(struct module *m);\nint frm_probe(struct module *m)\n{{\n{body}}}\nMODULE_LICENSE(\"GPL\");\n"),
         )?;
     }
     write(
@@ -58,7 +68,7 @@ pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, String> 
         .filter(|e| built(&era_name(e)))
         .filter(|e| e.config.is_none_or(|(sym, on)| tree.config.enabled(sym) == on))
         .collect();
-    let deps = eras::DEPS_SHAPES.iter().find(|d| built(&format!("deps_{}", d.key)));
+    let deps = eras::DEPS_SHAPES.iter().find(|d| built(&probe_name(d.key)));
     let has_waiter = built("waiter");
     let accepted: Vec<&str> = eras_ok.iter().map(|e| e.key).collect();
     let evidence = vec![format!(
