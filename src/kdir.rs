@@ -319,8 +319,10 @@ fn read_rhel(build: &Path, source: &Path) -> Option<(u32, u32)> {
 
 fn read_compiler(build: &Path, config: &KConfig) -> Compiler {
     let text = config.string("CONFIG_CC_VERSION_TEXT").or_else(|| {
-        let t = std::fs::read_to_string(build.join("include/generated/compile.h")).ok()?;
-        define_string(&t, "LINUX_COMPILER")
+        ["include/generated/compile.h", "include/linux/compile.h"].iter().find_map(|rel| {
+            let t = std::fs::read_to_string(build.join(rel)).ok()?;
+            define_string(&t, "LINUX_COMPILER")
+        })
     });
     let text = text.unwrap_or_default();
     Compiler::from_text(&text, config)

@@ -80,7 +80,7 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     }
     match facts.lookup.as_str() {
         "find_module" => headers.push("linux/mutex.h"),
-        _ => headers.extend(["linux/rcupdate.h", "linux/preempt.h", "asm/pgtable.h"]),
+        _ => headers.extend(["linux/rcupdate.h", "linux/rculist.h", "linux/preempt.h", "asm/pgtable.h"]),
     }
     headers.sort();
     headers.dedup();
@@ -110,6 +110,8 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     // (find_module() does so itself).
     ctx.insert("has_unformed", &(version >= semver::Version::new(3, 8, 0)));
     ctx.insert("target", opts.target.as_deref().unwrap_or(""));
+    // pr_warn() arrived in 2.6.38; older kernels only have pr_warning().
+    ctx.insert("pr_warn_compat", &(version < semver::Version::new(2, 6, 38)));
     Ok(ctx)
 }
 
@@ -148,13 +150,14 @@ pub fn render_era_probe(era: &eras::Era) -> Result<String> {
     let tera = engine()?;
     let mut ctx = Context::new();
     ctx.insert("module_ref_base", &MODULE_REF_BASE);
+    ctx.insert("pr_warn_compat", &false);
     let code = render_one(&tera, &format!("era/{}.c", era.key), &ctx)?;
     let mut headers: Vec<&str> = era.headers.to_vec();
     headers.sort();
     let includes: String = headers.iter().map(|h| format!("#include <{h}>\n")).collect();
     Ok(format!(
         "// SPDX-License-Identifier: GPL-2.0\n/* force-rmmod-gen probe: is struct module of era {key}? */\n\
-         #include <linux/kernel.h>\n#include <linux/module.h>\n{includes}\n{code}\n\
+         #include <linux/errno.h>\n#include <linux/kernel.h>\n#include <linux/module.h>\n{includes}\n{code}\n\
          int frm_probe(struct module *mod);\nint frm_probe(struct module *mod)\n{{\n\
          \tfrm_assert_layout();\n\tfrm_log_count(mod, \"probe\");\n\treturn frm_reset_count(mod) + (int)frm_count(mod);\n}}\n\
          MODULE_LICENSE(\"GPL\");\n",

@@ -37,6 +37,13 @@
 {%- for h in headers %}
 #include <{{ h }}>
 {%- endfor %}
+{%- if pr_warn_compat %}
+
+/* pr_warn() arrived in 2.6.38. */
+#ifndef pr_warn
+#define pr_warn pr_warning
+#endif
+{%- endif %}
 
 static char *modname = "{{ target }}";
 module_param(modname, charp, 0444);

@@ -131,7 +131,9 @@ pub fn from_bindings(code: &str) -> Option<Layout> {
             };
             match s.ident.to_string().as_str() {
                 "module" => module = Some(fields),
-                "module_ref" => module_ref = Some(fields),
+                // Declared inside struct module (2.6.34 to 3.2), bindgen
+                // names it module_module_ref.
+                "module_ref" | "module_module_ref" => module_ref = Some(fields),
                 "module_use" => module_use_public = fields.iter().any(|f| f.name == "source"),
                 _ => {}
             }
@@ -208,7 +210,8 @@ fn c_type(ty: &Type) -> String {
                 "c_void" => "void".into(),
                 "bool" => "bool".into(),
                 // Named C types keep their name; structs get the tag back.
-                "module_ref" | "module" | "list_head" | "task_struct" | "module_kobject" => {
+                "module_ref" | "module_module_ref" => "struct module_ref".into(),
+                "module" | "list_head" | "task_struct" | "module_kobject" | "module_use" => {
                     format!("struct {last}")
                 }
                 other => other.to_string(),

@@ -21,7 +21,7 @@ fn probe_name(deps_key: &str) -> String {
     format!("deps_{}", deps_key.replace('-', "_"))
 }
 
-const HEADER: &str = "// SPDX-License-Identifier: GPL-2.0\n#include <linux/kernel.h>\n#include <linux/module.h>\n";
+const HEADER: &str = "// SPDX-License-Identifier: GPL-2.0\n#include <linux/errno.h>\n#include <linux/kernel.h>\n#include <linux/module.h>\n";
 
 pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, String> {
     let tmp = std::env::temp_dir();
@@ -48,6 +48,9 @@ pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, String> 
             format!("{HEADER}int frm_probe(struct module *m);\nint frm_probe(struct module *m)\n{{\n{body}}}\nMODULE_LICENSE(\"GPL\");\n"),
         )?;
     }
+    // A control that any working Kbuild compiles: tells "nothing matched"
+    // apart from "this tree cannot compile anything".
+    write("control", format!("{HEADER}int frm_probe(struct module *m);\nint frm_probe(struct module *m)\n{{\n\treturn m != NULL;\n}}\nMODULE_LICENSE(\"GPL\");\n"))?;
     write(
         "waiter",
         format!("{HEADER}void *frm_probe(struct module *m);\nvoid *frm_probe(struct module *m)\n{{\n\treturn m->waiter;\n}}\nMODULE_LICENSE(\"GPL\");\n"),
@@ -59,7 +62,7 @@ pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, String> 
     let out = kbuild::make(tree, tc, &MakeVars::default(), &scratch.make, &objects, jobs, true).map_err(|e| e.to_string())?;
     let log = kbuild::output_text(&out);
     let built = |name: &str| scratch.host.join(format!("{name}.o")).is_file();
-    if !objects.iter().any(|o| Path::new(&scratch.host).join(o).is_file()) {
+    if !built("control") {
         return Err(format!("no probe compiled at all, Kbuild itself fails on this tree:\n{}", kbuild::tail(&log, 15)));
     }
 
@@ -102,13 +105,16 @@ pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, String> 
             module_ref: None,
             evidence: vec!["CONFIG_MODULE_UNLOAD is not set and no refcount probe compiled".into()],
         }),
-        [] => Err(format!(
-            "no era probe compiled; the compiler said:\n{}",
-            kbuild::tail(&log, 20)
-        )),
+        [] => Err(format!("no era probe compiled; the compiler said:\n{}", first_errors(&log))),
         many => Err(format!(
             "ambiguous: probes for eras {} all compiled",
             many.iter().map(|e| e.key).collect::<Vec<_>>().join(", ")
         )),
     }
+}
+
+/// The compiler's error lines, which say why each probe was rejected.
+fn first_errors(log: &str) -> String {
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("error:")).take(12).collect();
+    if errors.is_empty() { kbuild::tail(log, 20) } else { errors.join("\n") }
 }

@@ -1,7 +1,9 @@
 /*
  * Modules using the target hang off mod->{{ deps_field }}, through entries
- * whose type this kernel keeps private ({{ deps_kernels }}): count them
- * without reading past the list links; /sys/module/NAME/holders names them.
+ * whose type this kernel keeps private:
+ * {{ deps_kernels }}.
+ * Count them without reading past the list links;
+ * /sys/module/NAME/holders names them.
  */
 static int frm_report_users(struct module *mod)
 {

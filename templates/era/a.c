@@ -7,7 +7,6 @@ static inline void frm_assert_layout(void)
 {
 	BUILD_BUG_ON(!__builtin_types_compatible_p(typeof(((struct module *)0)->ref[0].count),
 						   local_t));
-	BUILD_BUG_ON(ARRAY_SIZE(((struct module *)0)->ref) != NR_CPUS);
 }
 
 static long frm_count(struct module *mod)

@@ -22,6 +22,7 @@ static long frm_count(struct module *mod)
 
 	for_each_possible_cpu(cpu)
 		decs += per_cpu_ptr(mod->refptr, cpu)->decs;
+	/* decs before incs, as module_refcount() reads them: never negative. */
 	smp_rmb();
 	for_each_possible_cpu(cpu)
 		incs += per_cpu_ptr(mod->refptr, cpu)->incs;

@@ -1,0 +1,148 @@
+//! Bad input: each a clear message, its own exit code, and no partial
+//! output left behind.
+
+mod common;
+use std::path::Path;
+
+use common::*;
+
+fn assert_no_output(dest: &Path) {
+    assert!(!dest.exists(), "{} must not exist", dest.display());
+    let parent = dest.parent().unwrap();
+    let stray: Vec<String> = leftovers(parent).into_iter().filter(|n| n.contains(".tmp.") || n.contains(".force-rmmod-gen")).collect();
+    assert!(stray.is_empty(), "staging left behind: {stray:?}");
+}
+
+#[test]
+fn missing_kdir_exit_3() {
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("o");
+    let r = run(&["build", "--kdir", "/nonexistent/kernel/tree", "--out", path_str(&dest)]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("/nonexistent/kernel/tree") && r.stderr.contains("not found"), "{}", r.stderr);
+    assert_no_output(&dest);
+}
+
+#[test]
+fn kdir_that_is_not_a_kernel_tree_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(&["detect", "--kdir", path_str(dir.path())]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("no Makefile"), "{}", r.stderr);
+}
+
+fn unprepared_case(remove: &str, named: &str) {
+    let tree = fake_tree("e-6.6");
+    let p = tree.path().join(remove);
+    if p.is_dir() {
+        std::fs::remove_dir_all(&p).unwrap();
+    } else {
+        std::fs::remove_file(&p).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("o");
+    let r = run(&["build", "--kdir", path_str(tree.path()), "--out", path_str(&dest), "--cc", "gcc"]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains(named), "message must name {named}: {}", r.stderr);
+    assert!(r.stderr.contains("install") || r.stderr.contains("make"), "and say what to do: {}", r.stderr);
+    assert_no_output(&dest);
+}
+
+#[test]
+fn unprepared_no_autoconf_exit_4() {
+    unprepared_case("include/generated/autoconf.h", "autoconf.h");
+}
+
+#[test]
+fn unprepared_no_symvers_exit_4() {
+    unprepared_case("Module.symvers", "Module.symvers");
+}
+
+#[test]
+fn unprepared_no_scripts_exit_4() {
+    unprepared_case("scripts", "scripts/");
+}
+
+#[test]
+fn no_module_unload_exit_5() {
+    let tree = fake_tree("none-3.10");
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("o");
+    let r = run(&["build", "--kdir", path_str(tree.path()), "--out", path_str(&dest), "--cc", "gcc"]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(r.stderr.contains("CONFIG_MODULE_UNLOAD") && r.stderr.contains("reboot"), "{}", r.stderr);
+    assert_no_output(&dest);
+}
+
+#[test]
+fn unknown_layout_exit_6() {
+    let tree = fake_tree("unknown-9.0");
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("o");
+    let r = run(&["build", "--kdir", path_str(tree.path()), "--out", path_str(&dest), "--cc", "gcc"]);
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    assert!(r.stderr.contains("no known reference-count layout"), "{}", r.stderr);
+    assert_no_output(&dest);
+}
+
+#[test]
+fn invalid_module_names_exit_7() {
+    let tree = fake_tree("e-6.6");
+    let out = tempfile::tempdir().unwrap();
+    let long = "x".repeat(56);
+    for bad in ["bad/name", "a b", "", "x;reboot", long.as_str()] {
+        let dest = out.path().join("o");
+        let r = run(&["build", "--kdir", path_str(tree.path()), "--out", path_str(&dest), "--cc", "gcc", "--target", bad]);
+        assert_eq!(r.code, 7, "{bad:?}: {}", r.stderr);
+        assert!(r.stderr.contains("module name"), "{}", r.stderr);
+        assert_no_output(&dest);
+    }
+}
+
+#[test]
+fn unwritable_out_exit_8() {
+    let tree = fake_tree("e-6.6");
+    let out = tempfile::tempdir().unwrap();
+    // A regular file where a parent directory should be.
+    let file = out.path().join("plainfile");
+    std::fs::write(&file, "x").unwrap();
+    let dest = file.join("sub");
+    let r = run(&["build", "--kdir", path_str(tree.path()), "--out", path_str(&dest), "--cc", "gcc"]);
+    assert_eq!(r.code, 8, "{}", r.stderr);
+    assert!(r.stderr.contains("--out"), "{}", r.stderr);
+    // A read-only directory (root ignores mode bits, so use /proc).
+    let r = run(&["build", "--kdir", path_str(tree.path()), "--out", "/proc/force-rmmod-gen-out", "--cc", "gcc"]);
+    assert_eq!(r.code, 8, "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+}
+
+#[test]
+fn missing_compiler_exit_9() {
+    let tree = fake_tree("e-6.6");
+    // The tree names a compiler; pretend it names one that is not installed.
+    let conf = tree.path().join(".config");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("CONFIG_CC_VERSION_TEXT") && !l.starts_with("CONFIG_GCC_VERSION"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        + "CONFIG_CC_VERSION_TEXT=\"gcc-3 (Imaginary 3.4.6) 3.4.6\"\nCONFIG_GCC_VERSION=30406\n";
+    std::fs::write(&conf, text).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("o");
+    let r = run(&["build", "--kdir", path_str(tree.path()), "--out", path_str(&dest)]);
+    assert_eq!(r.code, 9, "{}", r.stderr);
+    assert!(r.stderr.contains("gcc-3") && r.stderr.contains("--cc"), "{}", r.stderr);
+    assert_no_output(&dest);
+}
+
+#[test]
+fn usage_errors_exit_2_and_every_subcommand_has_help() {
+    assert_eq!(run(&["--no-such-flag"]).code, 2);
+    for sub in ["build", "detect", "render"] {
+        let r = run(&[sub, "--help"]);
+        assert_eq!(r.code, 0, "{sub} --help");
+        assert!(r.stdout.contains("--kdir"), "{sub} --help lists --kdir");
+    }
+}

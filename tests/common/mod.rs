@@ -1,0 +1,114 @@
+//! Shared helpers for the integration tests: run the tool, build fake
+//! header trees (tests/trees/mktree), find the real Debian kernel trees
+//! that scripts/fetch-kernels installs.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_force-rmmod-gen")
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(args: &[&str]) -> Run {
+    let out: Output = Command::new(bin()).args(args).output().expect("run force-rmmod-gen");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+    }
+}
+
+/// A fake prepared build tree for ERA (see tests/trees/mktree --list).
+pub fn fake_tree(era: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix(&format!("frg-tree-{era}-")).tempdir().unwrap();
+    let st = Command::new(repo().join("tests/trees/mktree"))
+        .arg(era)
+        .arg(dir.path())
+        .status()
+        .expect("run tests/trees/mktree");
+    assert!(st.success(), "mktree {era} failed");
+    dir
+}
+
+/// Every fake era with the result detection must give:
+/// (tree, era, variant, lookup).
+pub const FAKE_ERAS: &[(&str, &str, Option<&str>, &str)] = &[
+    ("a-2.6.28", "A", None, "ring-walk"),
+    ("b-smp-2.6.32-el6", "B", Some("smp"), "find_module"),
+    ("b-up-2.6.31", "B", Some("up"), "find_module"),
+    ("count-2.6.34-rc3", "count", None, "find_module"),
+    ("c-3.0", "C", None, "find_module"),
+    ("d-3.10-el7", "D", None, "find_module"),
+    ("e-4.18-el8", "E", None, "find_module"),
+    ("e-6.6", "E", None, "ring-walk"),
+];
+
+/// A real kernel fetched by scripts/fetch-kernels: its env file, parsed.
+pub struct RealKernel {
+    pub name: String,
+    pub release: String,
+    pub kdir: PathBuf,
+    pub chroot: Option<PathBuf>,
+}
+
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("FRG_CACHE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/cache/force-rmmod-gen"))
+}
+
+/// The real kernel NAME, or a panic saying how to get it: a missing kernel
+/// is a failure, never a skip.
+pub fn real_kernel(name: &str) -> RealKernel {
+    let env = cache_dir().join("kernels").join(name).join("env");
+    let text = std::fs::read_to_string(&env).unwrap_or_else(|e| {
+        panic!("kernel {name} is not installed ({}: {e}); run scripts/fetch-kernels {name}", env.display())
+    });
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(|v| v.trim().trim_matches('"').trim_matches('\'').to_string())
+            .filter(|v| !v.is_empty())
+    };
+    RealKernel {
+        name: name.to_string(),
+        release: get("RELEASE").expect("RELEASE in env"),
+        kdir: PathBuf::from(get("KDIR").expect("KDIR in env")),
+        chroot: get("CHROOT").map(PathBuf::from),
+    }
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The kernel's checkpatch.pl, as scripts/fetch-kernels extracts it from
+/// Debian's linux-source package.
+pub fn checkpatch() -> PathBuf {
+    let p = cache_dir().join("checkpatch/scripts/checkpatch.pl");
+    assert!(p.is_file(), "{} missing: run scripts/fetch-kernels (it extracts checkpatch.pl from linux-source)", p.display());
+    p
+}
+
+/// Nothing but `allowed` entries may exist below `dir`'s parent that start
+/// with `dir`'s name (no staging or half-written output left behind).
+pub fn leftovers(parent: &Path) -> Vec<String> {
+    std::fs::read_dir(parent)
+        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}

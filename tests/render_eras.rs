@@ -1,0 +1,129 @@
+//! The rendered helper for every era: compiles against that era's header
+//! tree (host gcc, syntax only, and through the tree's Kbuild), and passes
+//! the kernel's own scripts/checkpatch.pl with no errors or warnings.
+
+mod common;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+fn render(tree: &Path, out: &Path) {
+    let r = run(&["render", "--kdir", path_str(tree), "--out", path_str(out), "--cc", "gcc"]);
+    assert_eq!(r.code, 0, "render: {}", r.stderr);
+}
+
+/// Syntax-check the helper with the host C compiler and Kbuild-like flags.
+fn syntax_check(tree: &Path, c_file: &Path) {
+    let compiler = cc::Build::new()
+        .opt_level(0)
+        .target("x86_64-unknown-linux-gnu")
+        .host("x86_64-unknown-linux-gnu")
+        .cargo_metadata(false)
+        .cargo_warnings(false)
+        .get_compiler();
+    let builtin = Command::new(compiler.path()).arg("-print-file-name=include").output().unwrap();
+    let builtin = String::from_utf8_lossy(&builtin.stdout).trim().to_string();
+    let kconfig = tree.join("include/linux/kconfig.h");
+    let forced = if kconfig.is_file() {
+        kconfig
+    } else if tree.join("include/generated/autoconf.h").is_file() {
+        tree.join("include/generated/autoconf.h")
+    } else {
+        tree.join("include/linux/autoconf.h")
+    };
+    let mut cmd = Command::new(compiler.path());
+    cmd.args(["-fsyntax-only", "-nostdinc", "-isystem", &builtin])
+        .arg(format!("-I{}", tree.join("arch/x86/include").display()))
+        .arg(format!("-I{}", tree.join("arch/x86/include/generated").display()))
+        .arg(format!("-I{}", tree.join("include").display()))
+        .arg(format!("-I{}", tree.join("arch/x86/include/uapi").display()))
+        .arg(format!("-I{}", tree.join("include/uapi").display()))
+        .arg("-include")
+        .arg(&forced)
+        .args(["-D__KERNEL__", "-DMODULE", "-DKBUILD_MODNAME=\"force_rmmod\"", "-Wall", "-Werror"])
+        .arg(c_file);
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{} does not compile against {}:\n{}",
+        c_file.display(),
+        tree.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn checkpatch_clean(c_file: &Path) {
+    let out = Command::new("perl")
+        .arg(checkpatch())
+        .args(["--no-tree", "--strict", "--show-types", "--file"])
+        .arg(c_file)
+        .output()
+        .expect("run perl checkpatch.pl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let total = text.lines().find(|l| l.starts_with("total:")).unwrap_or_else(|| panic!("checkpatch said nothing useful:\n{text}"));
+    assert!(
+        total.starts_with("total: 0 errors, 0 warnings"),
+        "checkpatch on {}: {total}\n{text}",
+        c_file.display()
+    );
+}
+
+fn era_case(tree_name: &str) {
+    let tree = fake_tree(tree_name);
+    let out = tempfile::tempdir().unwrap();
+    let src = out.path().join("src");
+    render(tree.path(), &src);
+    let c = src.join("force_rmmod.c");
+    let text = std::fs::read_to_string(&c).unwrap();
+    assert!(text.starts_with("// SPDX-License-Identifier: GPL-2.0\n"));
+    assert!(text.contains("BUILD_BUG_ON("), "layout asserted at compile time");
+    syntax_check(tree.path(), &c);
+    checkpatch_clean(&c);
+
+    // And through the tree's (fake) Kbuild, as `build` does.
+    let ko_dir = out.path().join("ko");
+    let r = run(&["build", "--kdir", path_str(tree.path()), "--out", path_str(&ko_dir), "--cc", "gcc"]);
+    assert_eq!(r.code, 0, "build {tree_name}: {}", r.stderr);
+    for f in ["force_rmmod.c", "Kbuild", "force_rmmod.ko", "make.log", "manifest.json"] {
+        assert!(ko_dir.join(f).is_file(), "{f} missing in output");
+    }
+}
+
+macro_rules! era_tests {
+    ($($name:ident => $tree:expr;)*) => { $(#[test] fn $name() { era_case($tree); })* };
+}
+
+era_tests! {
+    helper_for_era_a_compiles_and_is_checkpatch_clean => "a-2.6.28";
+    helper_for_era_b_smp_compiles_and_is_checkpatch_clean => "b-smp-2.6.32-el6";
+    helper_for_era_b_up_compiles_and_is_checkpatch_clean => "b-up-2.6.31";
+    helper_for_count_shape_compiles_and_is_checkpatch_clean => "count-2.6.34-rc3";
+    helper_for_era_c_compiles_and_is_checkpatch_clean => "c-3.0";
+    helper_for_era_d_centos7_compiles_and_is_checkpatch_clean => "d-3.10-el7";
+    helper_for_era_e_rhel8_compiles_and_is_checkpatch_clean => "e-4.18-el8";
+    helper_for_era_e_ring_walk_compiles_and_is_checkpatch_clean => "e-6.6";
+}
+
+#[test]
+fn wrong_guess_fails_the_build_instead_of_writing_memory() {
+    // A made-up kernel whose struct module has no known count: the version
+    // guess says era E, the helper's compile-time assert must stop the build.
+    let tree = fake_tree("unknown-9.0");
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("ko");
+    let r = run(&["build", "--kdir", path_str(tree.path()), "--out", path_str(&dest), "--cc", "gcc", "--allow-version-guess"]);
+    assert_eq!(r.code, 10, "{}", r.stderr);
+    assert!(!dest.exists(), "no output for a failed build");
+    assert!(out.path().join("ko.failed/make.log").is_file(), "the failed attempt's log is kept aside");
+}
+
+#[test]
+fn baked_in_target_is_rendered() {
+    let tree = fake_tree("e-6.6");
+    let out = tempfile::tempdir().unwrap();
+    let r = run(&["render", "--kdir", path_str(tree.path()), "--out", path_str(out.path()), "--target", "stuck_mod"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let c = std::fs::read_to_string(out.path().join("force_rmmod.c")).unwrap();
+    assert!(c.contains("static char *modname = \"stuck_mod\";"));
+}

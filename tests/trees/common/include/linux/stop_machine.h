@@ -1,0 +1,20 @@
+/* force-rmmod-gen test tree: minimal <linux/stop_machine.h>. */
+#ifndef _LINUX_STOP_MACHINE
+#define _LINUX_STOP_MACHINE
+
+#include <linux/cpumask.h>
+#include <linux/smp.h>
+
+#ifdef CONFIG_SMP
+/* Exported (GPL); runs fn(data) on one CPU while every other CPU spins. */
+int stop_machine(int (*fn)(void *), void *data, const struct cpumask *cpus);
+#else
+/* Uniprocessor kernels have no stop_machine to export: it is inline. */
+static inline int stop_machine(int (*fn)(void *), void *data,
+			       const struct cpumask *cpus)
+{
+	return fn(data);
+}
+#endif
+
+#endif

@@ -1,0 +1,39 @@
+/* force-rmmod-gen test tree: minimal <linux/types.h> (x86_64). */
+#ifndef _LINUX_TYPES_H
+#define _LINUX_TYPES_H
+
+#include <linux/stddef.h>
+
+typedef signed char		s8;
+typedef unsigned char		u8;
+typedef signed short		s16;
+typedef unsigned short		u16;
+typedef signed int		s32;
+typedef unsigned int		u32;
+typedef signed long long	s64;
+typedef unsigned long long	u64;
+
+typedef unsigned long		size_t;
+typedef long			ssize_t;
+typedef long			ptrdiff_t;
+typedef unsigned long		uintptr_t;
+typedef long long		loff_t;
+typedef int			pid_t;
+typedef unsigned int		gfp_t;
+typedef _Bool			bool;
+
+typedef struct {
+	int counter;
+} atomic_t;
+
+typedef struct {
+	long counter;
+} atomic64_t;
+
+typedef atomic64_t atomic_long_t;
+
+struct list_head {
+	struct list_head *next, *prev;
+};
+
+#endif

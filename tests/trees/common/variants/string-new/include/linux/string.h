@@ -1,0 +1,21 @@
+/* force-rmmod-gen test tree: <linux/string.h> from 6.8 on: strscpy() only (strlcpy removed). */
+#ifndef _LINUX_STRING_H_
+#define _LINUX_STRING_H_
+
+#include <linux/compiler.h>
+#include <linux/types.h>
+
+extern char *strcpy(char *dest, const char *src);
+extern char *strncpy(char *dest, const char *src, size_t count);
+extern int strcmp(const char *cs, const char *ct);
+extern int strncmp(const char *cs, const char *ct, size_t count);
+extern char *strchr(const char *s, int c);
+extern size_t strlen(const char *s);
+extern size_t strnlen(const char *s, size_t count);
+extern void *memset(void *s, int c, size_t count);
+extern void *memcpy(void *dest, const void *src, size_t count);
+extern void *memmove(void *dest, const void *src, size_t count);
+extern int memcmp(const void *cs, const void *ct, size_t count);
+extern ssize_t strscpy(char *dest, const char *src, size_t count);
+
+#endif
