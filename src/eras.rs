@@ -172,7 +172,7 @@ pub static ERAS: &[Era] = &[
         config: None,
         refcount_type: "int",
         reads: "atomic_read(&mod->refcnt) - MODULE_REF_BASE (MODULE_REF_BASE = 1, defined only in kernel/module)",
-        resets: "atomic_cmpxchg to MODULE_REF_BASE (1), never 0: 0 means the module is going",
+        resets: "atomic_set to MODULE_REF_BASE (1), never 0 (0 means going); also repairs a negative count",
         idle_value: 1,
         per_cpu: false,
         headers: &["linux/atomic.h"],

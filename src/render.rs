@@ -78,6 +78,9 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     if stop_machine {
         headers.push("linux/stop_machine.h");
     }
+    if facts.has_waiter {
+        headers.push("linux/sched.h");
+    }
     match facts.lookup.as_str() {
         "find_module" => headers.push("linux/mutex.h"),
         _ => headers.extend(["linux/rcupdate.h", "linux/rculist.h", "linux/preempt.h", "asm/pgtable.h"]),
@@ -103,6 +106,7 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     ctx.insert("lookup", &facts.lookup);
     ctx.insert("protection", protection);
     ctx.insert("per_cpu", &per_cpu);
+    ctx.insert("has_waiter", &facts.has_waiter);
     ctx.insert("stop_machine", &stop_machine);
     ctx.insert("headers", &headers);
     ctx.insert("module_ref_base", &MODULE_REF_BASE);

@@ -57,6 +57,12 @@ static bool force_deps;
 module_param(force_deps, bool, 0444);
 MODULE_PARM_DESC(force_deps, "reset even though other modules use the target");
 
+{%- if has_waiter %}
+static bool wake_waiter;
+module_param(wake_waiter, bool, 0444);
+MODULE_PARM_DESC(wake_waiter, "also release a module left GOING by a blocking rmmod that sleeps until its count drops");
+
+{% endif %}
 static unsigned long modaddr;
 module_param(modaddr, ulong, 0444);
 MODULE_PARM_DESC(modaddr, "expected address of the target's struct module (from /sys/module/NAME/sections/.gnu.linkonce.this_module)");
@@ -68,11 +74,34 @@ struct frm_job {
 	long before;
 	long after;
 	long kernel_says;
+	bool wake;
 	int ret;
 };
 
 {{ era_code }}
 {{ deps_code }}
+{%- if has_waiter %}
+/*
+ * Up to 3.12 (and in RHEL/CentOS 7) an rmmod without O_NONBLOCK marks the
+ * module GOING and sleeps in delete_module() until the count drops to zero,
+ * woken through mod->waiter. With wake_waiter=1 such a module is released
+ * too: its count is reset and the sleeping rmmod is woken to finish.
+ */
+static bool frm_rmmod_waits(struct frm_job *job)
+{
+	struct module *mod = job->mod;
+
+	job->wake = wake_waiter && mod->state == MODULE_STATE_GOING && mod->waiter;
+	return job->wake;
+}
+{%- else %}
+/* This kernel's rmmod never sleeps on a module's count (no mod->waiter). */
+static bool frm_rmmod_waits(struct frm_job *job)
+{
+	return false;
+}
+{%- endif %}
+
 /*
  * Everything that must hold before the count is touched. Runs with the
  * module list protected ({{ protection }}), so it must not sleep.
@@ -91,7 +120,7 @@ static int frm_check(struct frm_job *job)
 		pr_err("refusing to reset my own count\n");
 		return -EINVAL;
 	}
-	if (mod->state != MODULE_STATE_LIVE) {
+	if (mod->state != MODULE_STATE_LIVE && !frm_rmmod_waits(job)) {
 		pr_err("%s is not live (state %d): refusing\n",
 		       job->name, mod->state);
 		return -EBUSY;
@@ -108,19 +137,36 @@ static int frm_check(struct frm_job *job)
 	return 0;
 }
 
-/* Check, report, and (unless dry_run) reset; no sleeping allowed here. */
+/*
+ * Check, report, reset (unless dry_run) and re-read. Runs under the
+ * lookup's protection and never sleeps; once it returns, the target may go
+ * at any moment, so nothing after it touches job->mod.
+ */
 static void frm_release(struct frm_job *job)
 {
+	struct module *mod = job->mod;
+
 	job->ret = frm_check(job);
 	if (job->ret)
 		return;
-	job->before = frm_count(job->mod);
-	frm_log_count(job->mod, "before");
+	job->before = frm_count(mod);
+	frm_log_count(mod, "before");
 	if (dry_run)
 		return;
-	job->ret = frm_reset_count(job->mod);
-	job->after = frm_count(job->mod);
-	job->kernel_says = (long)module_refcount(job->mod);
+	pr_warn("%s: resetting its count; if a reference is real (an open file, a mount, a socket), removing %s frees code that is still in use\n",
+		job->name, job->name);
+	job->ret = frm_reset_count(mod);
+	if (job->ret)
+		return;
+	job->after = frm_count(mod);
+	job->kernel_says = (long)module_refcount(mod);
+	frm_log_count(mod, "after");
+{%- if has_waiter %}
+	if (job->wake) {
+		pr_info("%s: waking the rmmod waiting for it\n", job->name);
+		wake_up_process(mod->waiter);
+	}
+{%- endif %}
 }
 
 {{ lookup_code }}
@@ -166,6 +212,7 @@ static int frm_run(struct frm_job *job)
 {%- endif %}
 	return job->ret;
 }
+
 /* modname must look like a module name; '-' and '_' are the same to the kernel. */
 static int frm_parse_name(struct frm_job *job)
 {
@@ -218,7 +265,6 @@ static int __init frm_init(void)
 			job.name, job.before);
 		return 0;
 	}
-	frm_log_count(job.mod, "after");
 	if (job.after)
 		pr_warn("%s: count is %ld right after the reset: something took a reference meanwhile\n",
 			job.name, job.after);

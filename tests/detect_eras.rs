@@ -99,3 +99,40 @@ fn version_guess_only_when_asked_and_warned() {
     assert_eq!(j["method"], "version");
     assert!(j["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("GUESSING")), "{j:#}");
 }
+
+#[test]
+fn tree_built_with_o_is_found_through_its_source_link() {
+    // `make O=obj`: the build dir holds the configuration and generated
+    // files, and a `source` link points to the headers.
+    let src = fake_tree("e-6.6");
+    let obj = tempfile::tempdir().unwrap();
+    for rel in [".config", "Module.symvers", "include/generated", "include/config", "scripts"] {
+        let from = src.path().join(rel);
+        let to = obj.path().join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::rename(&from, &to).unwrap();
+    }
+    std::fs::write(obj.path().join("Makefile"), format!("include {}/Makefile\n", src.path().display())).unwrap();
+    std::os::unix::fs::symlink(src.path(), obj.path().join("source")).unwrap();
+    let r = run(&["detect", "--json", "--kdir", path_str(obj.path()), "--method", "libclang"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j = r.json();
+    assert_eq!(j["era"], "E");
+    assert_eq!(j["source_dir"], path_str(&src.path().canonicalize().unwrap()));
+    assert_eq!(j["kdir"], path_str(&obj.path().canonicalize().unwrap()));
+}
+
+#[test]
+fn centos7_helper_can_wake_a_blocked_rmmod() {
+    // Up to 3.12 and on CentOS 7 a blocking rmmod sleeps on mod->waiter:
+    // the helper offers wake_waiter=1 there, and only there.
+    let out = tempfile::tempdir().unwrap();
+    for (tree_name, expect) in [("d-3.10-el7", true), ("e-6.6", false)] {
+        let tree = fake_tree(tree_name);
+        let dest = out.path().join(tree_name);
+        let r = run(&["render", "--kdir", path_str(tree.path()), "--out", path_str(&dest)]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let c = std::fs::read_to_string(dest.join("force_rmmod.c")).unwrap();
+        assert_eq!(c.contains("wake_up_process(mod->waiter)"), expect, "{tree_name}");
+    }
+}

@@ -1,8 +1,10 @@
 /*
  * Era E (3.19 and later): one atomic_t refcnt. MODULE_REF_BASE (1) is the
- * idle value and lives only in kernel/module, so it is carried here. 0 means
- * delete_module() has claimed the module: never write 0, and never overwrite
- * a 0. Setting MODULE_REF_BASE also repairs a count that went negative.
+ * idle value and lives only in kernel/module, so it is carried here. Never
+ * write 0: it means delete_module() has claimed the module, try_module_get()
+ * then fails and the unload path underflows. Setting MODULE_REF_BASE also
+ * repairs a count that went negative: after an extra module_put() a LIVE
+ * module sits at 0 (or below), and rmmod can never claim it.
  */
 #define FRM_MODULE_REF_BASE	{{ module_ref_base }}
 
@@ -24,17 +26,9 @@ static void frm_log_count(struct module *mod, const char *when)
 		mod->name, when, atomic_read(&mod->refcnt), frm_count(mod));
 }
 
+/* Called after frm_check() saw the module LIVE. */
 static int frm_reset_count(struct module *mod)
 {
-	int old = atomic_read(&mod->refcnt);
-
-	while (old != 0) {
-		int seen = atomic_cmpxchg(&mod->refcnt, old, FRM_MODULE_REF_BASE);
-
-		if (seen == old)
-			return 0;
-		old = seen;
-	}
-	pr_err("%s is being removed (refcnt 0): not touching it\n", mod->name);
-	return -EBUSY;
+	atomic_set(&mod->refcnt, FRM_MODULE_REF_BASE);
+	return 0;
 }
