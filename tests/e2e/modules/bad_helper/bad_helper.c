@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bad_helper - a deliberately wrong force_rmmod, the e2e negative control.
+ *
+ * It does what a careless fixer does on an era E kernel (3.19+): it sets
+ * the target's refcnt to 0 instead of MODULE_REF_BASE (1). 0 means "going";
+ * the next rmmod subtracts MODULE_REF_BASE and hits BUG_ON() in
+ * try_release_module_ref(). The suite runs its leaked-reference scenario
+ * with this module in place of the real helper and checks that the
+ * scenario FAILs: proof that the harness sees a broken kernel.
+ *
+ * Test fixture only: never load it outside the e2e VM.
+ */
+#define pr_fmt(fmt) "force_rmmod: " fmt
+
+#include <linux/atomic.h>
+#include <linux/init.h>
+#include <linux/module.h>
+#include <linux/preempt.h>
+#include <linux/rculist.h>
+#include <linux/string.h>
+
+static char *modname;
+module_param(modname, charp, 0444);
+MODULE_PARM_DESC(modname, "module to (wrongly) reset");
+
+static int __init bad_helper_init(void)
+{
+	struct module *mod;
+	int ret = -ENOENT;
+
+	if (!modname)
+		return -EINVAL;
+
+	/*
+	 * Walk the module ring from our own entry; it also passes the static
+	 * "modules" head, whose fake entry's name is only kernel data after
+	 * the head and never matches a real module name here.
+	 */
+	preempt_disable();
+	list_for_each_entry_rcu(mod, &THIS_MODULE->list, list) {
+		if (strcmp(mod->name, modname))
+			continue;
+		atomic_set(&mod->refcnt, 0);	/* WRONG on purpose: must be 1 */
+		pr_err("NEGATIVE CONTROL: set %s refcnt to 0\n", modname);
+		ret = 0;
+		break;
+	}
+	preempt_enable();
+	return ret;
+}
+
+static void __exit bad_helper_exit(void)
+{
+}
+
+module_init(bad_helper_init);
+module_exit(bad_helper_exit);
+MODULE_DESCRIPTION("force-rmmod-gen e2e negative control: resets refcnt to 0");
+MODULE_LICENSE("GPL");
