@@ -4,7 +4,7 @@
 //! [`ERAS`]; every lookup symbol whose export status matters is one row of
 //! [`SYMBOLS`]. Detection, the compile probes, the version fallback and the
 //! template choice are all driven from here, so a new kernel era means one
-//! new row plus one template fragment `templates/era/<key>.c`.
+//! new row plus one template fragment `templates/era/<fragment>.c` (or a shared one).
 //!
 //! Sources: each kernel's include/linux/module.h and kernel/module.c
 //! (kernel/module/main.c from 6.4); see docs/kernel-facts in the README.
@@ -29,8 +29,12 @@ pub struct Era {
     pub id: &'static str,
     /// Sub-shape within an era (B on SMP and UP kernels).
     pub variant: Option<&'static str>,
-    /// Unique key; also the template fragment `templates/era/<key>.c`.
+    /// Unique key (what `detect --json` reports as `era_key`).
     pub key: &'static str,
+    /// The template fragment `templates/era/<fragment>.c` that reads and
+    /// resets this layout; eras of one shape share it (C and D differ only
+    /// in the width of incs/decs, which the fragment takes from `shape`).
+    pub fragment: &'static str,
     pub kernels: &'static str,
     /// The kernel change that introduced the layout.
     pub introduced: &'static str,
@@ -63,6 +67,7 @@ pub static ERAS: &[Era] = &[
         id: "A",
         variant: None,
         key: "a",
+        fragment: "a",
         kernels: "2.6.0 to 2.6.28",
         introduced: "2.6.0 (module loader rewrite)",
         versions: (v(2, 6, 0), Some(v(2, 6, 29))),
@@ -79,6 +84,7 @@ pub static ERAS: &[Era] = &[
         id: "B",
         variant: Some("smp"),
         key: "b-smp",
+        fragment: "b-smp",
         kernels: "2.6.29 to 2.6.33 on SMP, RHEL/CentOS 6",
         introduced: "2.6.29 (per-cpu local_t counters behind refptr)",
         versions: (v(2, 6, 29), Some(v(2, 6, 34))),
@@ -95,6 +101,7 @@ pub static ERAS: &[Era] = &[
         id: "B",
         variant: Some("up"),
         key: "b-up",
+        fragment: "b-up",
         kernels: "2.6.29 to 2.6.33 without CONFIG_SMP",
         introduced: "2.6.29 (UP keeps a single local_t)",
         versions: (v(2, 6, 29), Some(v(2, 6, 34))),
@@ -111,6 +118,7 @@ pub static ERAS: &[Era] = &[
         id: "count",
         variant: None,
         key: "count",
+        fragment: "count",
         kernels: "2.6.34 development only (no release shipped it)",
         introduced: "2.6.34-rc1 (this_cpu counters), replaced before 2.6.34",
         versions: (v(2, 6, 34), Some(v(2, 6, 34))),
@@ -127,6 +135,7 @@ pub static ERAS: &[Era] = &[
         id: "C",
         variant: None,
         key: "c",
+        fragment: "incs-decs",
         kernels: "2.6.34 to 3.2",
         introduced: "2.6.34 (incs/decs pairs: \"Fix up possibly racy module refcounting\")",
         versions: (v(2, 6, 34), Some(v(3, 3, 0))),
@@ -146,6 +155,7 @@ pub static ERAS: &[Era] = &[
         id: "D",
         variant: None,
         key: "d",
+        fragment: "incs-decs",
         kernels: "3.3 to 3.18, every RHEL/CentOS 7 (3.10.0-*.el7)",
         introduced: "3.3 (module_ref moved to top level, unsigned long incs/decs)",
         versions: (v(3, 3, 0), Some(v(3, 19, 0))),
@@ -165,6 +175,7 @@ pub static ERAS: &[Era] = &[
         id: "E",
         variant: None,
         key: "e",
+        fragment: "e",
         kernels: "3.19 to the newest (7.x), RHEL 8 (4.18)",
         introduced: "3.19 (\"module: Replace module_ref with atomic_t refcnt\")",
         versions: (v(3, 19, 0), None),
@@ -287,7 +298,7 @@ mod tests {
         assert_eq!(keys.len(), ERAS.len());
         for e in ERAS {
             assert!(
-                crate::templates::get(&format!("era/{}.c", e.key)).is_some(),
+                crate::templates::get(&format!("era/{}.c", e.fragment)).is_some(),
                 "era {} has no template fragment",
                 e.key
             );

@@ -69,6 +69,25 @@ fn render_one(tera: &Tera, name: &str, ctx: &Context) -> Result<String> {
     })
 }
 
+/// What an era fragment needs besides the facts: its era, and the member
+/// type of a per-cpu `struct module_ref` (C and D share one fragment).
+fn insert_era(ctx: &mut Context, era: &eras::Era) {
+    ctx.insert("era", era.id);
+    ctx.insert("era_kernels", era.kernels);
+    ctx.insert("module_ref_base", &MODULE_REF_BASE);
+    if let eras::Shape::RefPointer { members, .. } | eras::Shape::RefArray { members, .. } = era.shape {
+        let ty = members[0].1;
+        let fmt = match ty {
+            "unsigned long" => "%lu",
+            "unsigned int" => "%u",
+            "long" => "%ld",
+            _ => "%d",
+        };
+        ctx.insert("ref_type", ty);
+        ctx.insert("ref_fmt", fmt);
+    }
+}
+
 /// The template context shared by the helper and the probes.
 fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     let era = facts.era_row().ok_or_else(|| Error::NoModuleUnload { release: facts.kernel_release.clone() })?;
@@ -99,9 +118,8 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     ctx.insert("module", MODULE);
     ctx.insert("release", &facts.kernel_release);
     ctx.insert("arch", &facts.arch);
-    ctx.insert("era", &facts.era);
+    insert_era(&mut ctx, era);
     ctx.insert("era_variant", &facts.era_variant);
-    ctx.insert("era_kernels", &era.kernels);
     ctx.insert("method", facts.method.name());
     ctx.insert("lookup", &facts.lookup);
     ctx.insert("protection", protection);
@@ -109,7 +127,6 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     ctx.insert("has_waiter", &facts.has_waiter);
     ctx.insert("stop_machine", &stop_machine);
     ctx.insert("headers", &headers);
-    ctx.insert("module_ref_base", &MODULE_REF_BASE);
     // MODULE_STATE_UNFORMED exists from 3.8; only the ring walk must skip it
     // (find_module() does so itself).
     ctx.insert("has_unformed", &(version >= semver::Version::new(3, 8, 0)));
@@ -134,7 +151,7 @@ pub fn render(facts: &Facts, opts: &Options) -> Result<Rendered> {
             eras::DEPS_SHAPES.iter().map(|d| d.field).collect::<Vec<_>>().join(", ")
         ),
     })?;
-    let era_code = render_one(&tera, &format!("era/{}.c", era.key), &ctx)?;
+    let era_code = render_one(&tera, &format!("era/{}.c", era.fragment), &ctx)?;
     let deps = eras::DEPS_SHAPES.iter().find(|d| d.key == deps).expect("detected from the table");
     ctx.insert("deps_field", deps.field);
     ctx.insert("deps_kernels", deps.kernels);
@@ -153,9 +170,9 @@ pub fn render(facts: &Facts, opts: &Options) -> Result<Rendered> {
 pub fn render_era_probe(era: &eras::Era) -> Result<String> {
     let tera = engine()?;
     let mut ctx = Context::new();
-    ctx.insert("module_ref_base", &MODULE_REF_BASE);
+    insert_era(&mut ctx, era);
     ctx.insert("pr_warn_compat", &false);
-    let code = render_one(&tera, &format!("era/{}.c", era.key), &ctx)?;
+    let code = render_one(&tera, &format!("era/{}.c", era.fragment), &ctx)?;
     let mut headers: Vec<&str> = era.headers.to_vec();
     headers.sort();
     let includes: String = headers.iter().map(|h| format!("#include <{h}>\n")).collect();

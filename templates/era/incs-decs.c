@@ -1,6 +1,6 @@
 /*
- * Era D (3.3 to 3.18, every RHEL/CentOS 7): a top-level struct module_ref
- * { unsigned long incs, decs } per CPU behind refptr.
+ * Era {{ era }} ({{ era_kernels }}): a struct module_ref
+ * { {{ ref_type }} incs, decs; } per CPU behind refptr.
  * The count is the sum of incs minus the sum of decs over every possible
  * CPU, decs read first. A healthy idle module sums to 0. Resetting both to
  * 0 on every CPU also repairs decs > incs (an extra module_put()).
@@ -10,14 +10,14 @@ static inline void frm_assert_layout(void)
 	BUILD_BUG_ON(!__builtin_types_compatible_p(typeof(((struct module *)0)->refptr),
 						   struct module_ref *));
 	BUILD_BUG_ON(!__builtin_types_compatible_p(typeof(((struct module_ref *)0)->incs),
-						   unsigned long));
+						   {{ ref_type }}));
 	BUILD_BUG_ON(!__builtin_types_compatible_p(typeof(((struct module_ref *)0)->decs),
-						   unsigned long));
+						   {{ ref_type }}));
 }
 
 static long frm_count(struct module *mod)
 {
-	unsigned long incs = 0, decs = 0;
+	{{ ref_type }} incs = 0, decs = 0;
 	int cpu;
 
 	for_each_possible_cpu(cpu)
@@ -37,7 +37,7 @@ static void frm_log_count(struct module *mod, const char *when)
 		struct module_ref *ref = per_cpu_ptr(mod->refptr, cpu);
 
 		if (ref->incs || ref->decs)
-			pr_info("%s: %s: cpu%d incs=%lu decs=%lu\n",
+			pr_info("%s: %s: cpu%d incs={{ ref_fmt }} decs={{ ref_fmt }}\n",
 				mod->name, when, cpu, ref->incs, ref->decs);
 	}
 	pr_info("%s: %s: references held: %ld\n", mod->name, when, frm_count(mod));
