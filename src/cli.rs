@@ -35,13 +35,18 @@ pub enum Command {
     Detect(DetectArgs),
     /// Write the helper's sources (C file and Kbuild) without building
     Render(RenderArgs),
+    /// Write a DKMS source tree that rebuilds the helper at every kernel upgrade
+    Dkms(crate::dkms::DkmsArgs),
+    /// Remove a stuck module from the running kernel: a plain rmmod first, the helper only if needed
+    Unload(UnloadArgs),
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct TreeArgs {
-    /// Kernel build tree [default: /lib/modules/$(uname -r)/build]
+    /// Kernel build tree [default: /lib/modules/$(uname -r)/build]; `build` takes it several
+    /// times (fleet mode: one output dir per kernel under --out, plus index.json)
     #[arg(long, value_name = "DIR")]
-    pub kdir: Option<PathBuf>,
+    pub kdir: Vec<PathBuf>,
     /// Run Kbuild inside this chroot (the tree's compiler lives there); --kdir is the host path
     #[arg(long, value_name = "DIR")]
     pub chroot: Option<PathBuf>,
@@ -66,12 +71,15 @@ pub struct TreeArgs {
 pub struct BuildArgs {
     #[command(flatten)]
     pub tree: TreeArgs,
-    /// Output directory [default: kmod-out/<kernel release>]
+    /// Output directory [default: kmod-out/<kernel release>]; in fleet mode the root that holds
+    /// <kernel release>/ per kernel and index.json [default: kmod-out]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Bake in the target module name (modname= can still override it)
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
+    #[command(flatten)]
+    pub fleet: crate::fleet::FleetArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -93,4 +101,60 @@ pub struct RenderArgs {
     /// Bake in the target module name
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(
+    long_about = "Remove a module stuck with a leaked reference count from the running kernel, in one \
+command, without kmod.\n\n\
+1. Inspect /sys/module/NAME: state, refcnt, holders, taint.\n\
+2. Safe path: delete_module(NAME, O_NONBLOCK), retried for --wait seconds; if that works, stop.\n\
+3. Refuse when other modules use NAME (unless --force-deps); explain the risk; ask for \
+confirmation (--yes skips it; without a terminal --yes is required).\n\
+4. Get a helper for exactly the running kernel: --ko PATH (its vermagic must name `uname -r`), \
+else the build cache, else a build from /lib/modules/$(uname -r)/build (or --kdir). Sign it when \
+the kernel enforces module signatures (--sign-key/--sign-cert).\n\
+5. Load it aimed at NAME (modname=NAME modaddr=ADDRESS), delete_module(NAME), unload the helper \
+(always, on every path), verify /sys/module/NAME is gone.\n\n\
+A reference may be real (an open file, a mount): removing a module that is really in use crashes \
+the kernel. The kernel cannot tell the difference; you must.",
+    after_help = "Exit codes: 0 removed (with --dry-run: nothing changed), 3 no kernel tree and no --ko, \
+4 tree not prepared, 7 bad argument, 20 not permitted (not root, no CAP_SYS_MODULE, \
+kernel.modules_disabled), 21 no /sys/module, 22 NAME not loaded (or built in), 23 refused (holders, \
+not live, the kernel or the helper refuses), 24 declined (not confirmed; pass --yes), 25 helper built \
+for another kernel, 26 helper failed, 27 NAME still loaded, 28 signing (the kernel would reject the \
+helper)."
+)]
+pub struct UnloadArgs {
+    /// The stuck module ('-' and '_' are the same)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Retry the plain delete_module(O_NONBLOCK) for up to SECONDS while NAME is busy (like `modprobe -r --wait`)
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub wait: u64,
+    /// Do not ask for confirmation (required when stdin is not a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Reset the count even though other modules use NAME (dangerous: their references are real)
+    #[arg(long)]
+    pub force_deps: bool,
+    /// Change nothing: inspect, skip the plain delete_module, get the helper (a build fills the build
+    /// cache) and, as root, load it with
+    /// dry_run=1 (it finds NAME and reports its count without resetting it) and unload it again. NAME is
+    /// never removed or changed; the test load may add the kernel's O/E taint flags like any
+    /// out-of-tree module. Not root: only shows
+    #[arg(long)]
+    pub dry_run: bool,
+    /// A prebuilt helper (e.g. from CI) instead of the cache or a build; refused unless its vermagic
+    /// names the running kernel
+    #[arg(long, value_name = "PATH")]
+    pub ko: Option<PathBuf>,
+    /// Sign the helper with this private key (the tree's scripts/sign-file, sha256)
+    #[arg(long, value_name = "KEY", requires = "sign_cert")]
+    pub sign_key: Option<PathBuf>,
+    /// The certificate that goes with --sign-key
+    #[arg(long, value_name = "CERT", requires = "sign_key")]
+    pub sign_cert: Option<PathBuf>,
+    #[command(flatten)]
+    pub tree: TreeArgs,
 }

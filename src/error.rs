@@ -6,11 +6,10 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// Exit codes. Keep in sync with the README table.
+/// Exit codes. Keep in sync with the README table. 0 is success and 2 a
+/// usage error (clap's own code).
 pub mod code {
-    pub const OK: i32 = 0;
     pub const INTERNAL: i32 = 1;
-    pub const USAGE: i32 = 2;
     pub const KDIR_MISSING: i32 = 3;
     pub const KDIR_UNPREPARED: i32 = 4;
     pub const NO_MODULE_UNLOAD: i32 = 5;

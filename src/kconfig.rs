@@ -24,11 +24,10 @@ impl KConfig {
             if line.starts_with('#') {
                 continue;
             }
-            if let Some((k, v)) = line.split_once('=') {
-                if k.starts_with("CONFIG_") {
+            if let Some((k, v)) = line.split_once('=')
+                && k.starts_with("CONFIG_") {
                     values.insert(k.to_string(), v.to_string());
                 }
-            }
         }
         KConfig { values, source }
     }
@@ -48,12 +47,11 @@ impl KConfig {
             if !k.starts_with("CONFIG_") {
                 continue;
             }
-            if let Some(base) = k.strip_suffix("_MODULE") {
-                if rest == "1" {
+            if let Some(base) = k.strip_suffix("_MODULE")
+                && rest == "1" {
                     values.insert(base.to_string(), "m".to_string());
                     continue;
                 }
-            }
             let v = if rest == "1" { "y".to_string() } else { rest };
             values.insert(k.to_string(), v);
         }

@@ -238,11 +238,10 @@ fn read_release(build: &Path) -> Result<String> {
     // UTS_RELEASE is what vermagic carries; Debian's kernel.release file holds
     // the upstream version instead (6.1.192, not 6.1.0-56-amd64).
     for rel in ["include/generated/utsrelease.h", "include/linux/utsrelease.h"] {
-        if let Ok(text) = std::fs::read_to_string(build.join(rel)) {
-            if let Some(v) = define_string(&text, "UTS_RELEASE") {
+        if let Ok(text) = std::fs::read_to_string(build.join(rel))
+            && let Some(v) = define_string(&text, "UTS_RELEASE") {
                 return Ok(v);
             }
-        }
     }
     if let Ok(text) = std::fs::read_to_string(build.join("include/config/kernel.release")) {
         let t = text.trim();
@@ -365,11 +364,10 @@ impl Compiler {
             let suffixed = self.major.map(|m| format!("clang-{m}"));
             for (prog, llvm) in [(suffixed.clone(), self.major.map(|m| format!("-{m}"))), (Some("clang".into()), Some("1".into()))] {
                 let Some(prog) = prog else { continue };
-                if let Some(out) = run(&format!("{prog} --version")) {
-                    if self.major.is_none() || major_of(&out) == self.major {
+                if let Some(out) = run(&format!("{prog} --version"))
+                    && (self.major.is_none() || major_of(&out) == self.major) {
                         return Ok(Toolchain { cc: prog, llvm });
                     }
-                }
             }
             return Err(Error::CompilerMissing {
                 wanted: suffixed.unwrap_or_else(|| "clang".into()),
@@ -386,11 +384,10 @@ impl Compiler {
         candidates.push("gcc".into());
         candidates.dedup();
         for prog in &candidates {
-            if let Some(out) = run(&format!("{prog} -dumpfullversion -dumpversion")) {
-                if self.major.is_none() || major_of(&out) == self.major {
+            if let Some(out) = run(&format!("{prog} -dumpfullversion -dumpversion"))
+                && (self.major.is_none() || major_of(&out) == self.major) {
                     return Ok(Toolchain { cc: prog.clone(), llvm: None });
                 }
-            }
         }
         Err(Error::CompilerMissing {
             wanted: self.major.map(|m| format!("gcc-{m}")).unwrap_or_else(|| "gcc".into()),

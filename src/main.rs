@@ -5,10 +5,13 @@
 //! (which layout, which exports) -> render (templates) -> kbuild (make) ->
 //! manifest (report). Kernel knowledge lives in eras.rs as data.
 
+mod cache;
 mod cli;
 mod detect;
+mod dkms;
 mod eras;
 mod error;
+mod fleet;
 mod kbuild;
 mod kconfig;
 mod kdir;
@@ -16,8 +19,11 @@ mod manifest;
 mod output;
 mod pipeline;
 mod render;
+mod sign;
 mod symvers;
+mod sysmod;
 mod templates;
+mod unload;
 
 use clap::Parser;
 
@@ -27,7 +33,7 @@ use pipeline::{Stop, TreeOptions};
 
 fn tree_options(t: &TreeArgs) -> TreeOptions {
     TreeOptions {
-        kdir: t.kdir.clone().unwrap_or_else(kdir::default_kdir),
+        kdir: t.kdir.last().cloned().unwrap_or_else(kdir::default_kdir),
         chroot: t.chroot.clone(),
         cc: t.cc.clone(),
         vars: kbuild::MakeVars { arch: t.arch.clone(), cross_compile: t.cross_compile.clone() },
@@ -42,13 +48,23 @@ fn log(msg: &str) {
 
 /// Detect, render and build the helper for one kernel.
 fn build(args: &cli::BuildArgs) -> Result<()> {
-    let o = pipeline::run(&tree_options(&args.tree), args.out.as_deref(), args.target.as_deref(), Stop::Build, &log)?;
-    let ko = o.ko.expect("build produces a .ko");
-    println!("{}", ko.display());
+    // Several kernels (--kdir given more than once, --kdirs): fleet mode.
+    if fleet::is_fleet(args) {
+        return fleet::run(args, &tree_options(&args.tree));
+    }
+    let log = |m: &str| if !args.fleet.quiet { log(m) };
+    // One kernel: one out dir, as always; through the build cache (fleet.rs).
+    let o = fleet::build_one(args, &tree_options(&args.tree), &log)?;
+    let ko = o.ko;
+    if args.fleet.json {
+        println!("{}", serde_json::to_string_pretty(&o.manifest).expect("serialisable"));
+    } else {
+        println!("{}", ko.display());
+    }
     log(&format!(
         "built for {} (era {}); load it with: insmod {} modname=NAME",
-        o.facts.kernel_release,
-        o.facts.era,
+        o.release,
+        o.era,
         ko.display()
     ));
     Ok(())
@@ -56,6 +72,7 @@ fn build(args: &cli::BuildArgs) -> Result<()> {
 
 /// Print what was detected about a tree, and how.
 fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
+    fleet::one_kdir(&args.tree)?;
     let opts = tree_options(&args.tree);
     let tree = pipeline::open(&opts)?;
     let facts = pipeline::detect(&tree, &opts)?;
@@ -111,6 +128,7 @@ fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
 
 /// Write the helper's sources only.
 fn render_cmd(args: &cli::RenderArgs) -> Result<()> {
+    fleet::one_kdir(&args.tree)?;
     let o = pipeline::run(&tree_options(&args.tree), Some(&args.out), args.target.as_deref(), Stop::Render, &log)?;
     println!("{}", o.out.display());
     Ok(())
@@ -123,6 +141,8 @@ fn main() {
         Some(Command::Build(a)) => build(a),
         Some(Command::Detect(a)) => detect_cmd(a),
         Some(Command::Render(a)) => render_cmd(a),
+        Some(Command::Dkms(a)) => dkms::run(a),
+        Some(Command::Unload(a)) => unload::run(a, &tree_options(&a.tree)),
     };
     if let Err(e) = result {
         eprintln!("force-rmmod-gen: error: {e}");

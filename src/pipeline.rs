@@ -33,7 +33,6 @@ pub enum Stop {
 
 pub struct Outcome {
     pub out: PathBuf,
-    pub facts: Facts,
     pub ko: Option<PathBuf>,
 }
 
@@ -73,6 +72,14 @@ pub fn run(opts: &TreeOptions, out: Option<&Path>, target: Option<&str>, stop: S
     let out = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("kmod-out").join(&tree.release));
     log(&format!("kernel {} ({}) at {}", tree.release, tree.machine, tree.build.display()));
     let facts = detect(&tree, opts)?;
+    run_detected(opts, &tree, facts, &out, target, stop, log)
+}
+
+/// The rest of [`run`] once the facts are known: render, build, report.
+/// Fleet mode calls it separately, so that one kernel's detection can run
+/// while another kernel builds.
+pub fn run_detected(opts: &TreeOptions, tree: &KernelTree, facts: Facts, out: &Path, target: Option<&str>, stop: Stop, log: &dyn Fn(&str)) -> Result<Outcome> {
+    let out = out.to_path_buf();
     for w in &facts.warnings {
         log(&format!("warning: {w}"));
     }
@@ -82,7 +89,7 @@ pub fn run(opts: &TreeOptions, out: Option<&Path>, target: Option<&str>, stop: S
     log(&format!("era {} detected with {}; lookup: {}", facts.era, facts.method.name(), facts.lookup));
     let rendered = render::render(&facts, &render::Options { target: target.map(String::from) })?;
     let toolchain = match stop {
-        Stop::Build => Some(toolchain(&tree, opts.cc.as_deref())?),
+        Stop::Build => Some(toolchain(tree, opts.cc.as_deref())?),
         Stop::Render => None,
     };
 
@@ -94,11 +101,11 @@ pub fn run(opts: &TreeOptions, out: Option<&Path>, target: Option<&str>, stop: S
     let mut ko_path = None;
     if let Some(tc) = &toolchain {
         log(&format!("building with {} (Kbuild)", tc.cc));
-        let scratch = Scratch::new(&tree, staging.dir.parent().unwrap_or(Path::new(".")), "build")?;
+        let scratch = Scratch::new(tree, staging.dir.parent().unwrap_or(Path::new(".")), "build")?;
         for (name, text) in &rendered.files {
             std::fs::write(scratch.host.join(name), text).map_err(|e| Error::output(&scratch.host, e))?;
         }
-        let result = kbuild::make(&tree, tc, &opts.vars, &scratch.make, &["modules".to_string()], 1, false)?;
+        let result = kbuild::make(tree, tc, &opts.vars, &scratch.make, &["modules".to_string()], 1, false)?;
         let text = kbuild::output_text(&result);
         let log_path = staging.write("make.log", &text)?;
         let built = scratch.host.join(format!("{MODULE}.ko"));
@@ -110,15 +117,14 @@ pub fn run(opts: &TreeOptions, out: Option<&Path>, target: Option<&str>, stop: S
         let ko = staging.dir.join(format!("{MODULE}.ko"));
         std::fs::copy(&built, &ko).map_err(|e| Error::output(&out, e))?;
         let vermagic = kbuild::vermagic(&ko);
-        if let Some(v) = &vermagic {
-            if v.split_whitespace().next() != Some(tree.release.as_str()) {
+        if let Some(v) = &vermagic
+            && v.split_whitespace().next() != Some(tree.release.as_str()) {
                 let failed = staging.keep_as_failed();
                 return Err(Error::BuildFailed {
                     log: failed.join("make.log"),
                     tail: format!("the built module's vermagic {v:?} does not name kernel {}", tree.release),
                 });
             }
-        }
         ko_info = Some(KoInfo {
             file: format!("{MODULE}.ko"),
             sha256: output::sha256_file(&ko).map_err(|e| Error::output(&out, e))?,
@@ -130,5 +136,5 @@ pub fn run(opts: &TreeOptions, out: Option<&Path>, target: Option<&str>, stop: S
     let manifest = Manifest::new(&facts, toolchain.as_ref(), target, ko_info);
     staging.write("manifest.json", manifest.to_json())?;
     let out = staging.commit()?;
-    Ok(Outcome { out, facts, ko: ko_path })
+    Ok(Outcome { out, ko: ko_path })
 }

@@ -57,6 +57,7 @@ impl Symvers {
         self.vmlinux.contains_key(sym)
     }
 
+    #[cfg(test)]
     pub fn kind(&self, sym: &str) -> Option<&ExportKind> {
         self.vmlinux.get(sym)
     }

@@ -95,6 +95,10 @@ pub fn parse(tree: &KernelTree) -> Result<Layout, Unavailable> {
             .derive_copy(false)
             .generate_comments(false)
             .use_core()
+            // We read the output with syn: rustfmt would only cost time, and
+            // the host's own include paths must never leak into a kernel parse.
+            .formatter(bindgen::Formatter::None)
+            .detect_include_paths(false)
             .generate()
     });
     let bindings = match result {
@@ -145,11 +149,10 @@ pub fn from_bindings(code: &str) -> Option<Layout> {
         return None;
     }
     for (strukt, field, off) in offsets(code) {
-        if strukt == "module" {
-            if let Some(f) = fields.iter_mut().find(|f| f.name == c_name(&field)) {
+        if strukt == "module"
+            && let Some(f) = fields.iter_mut().find(|f| f.name == c_name(&field)) {
                 f.offset = Some(off);
             }
-        }
     }
     Some(Layout { fields, module_ref, module_use_public })
 }

@@ -264,6 +264,7 @@ pub fn detect(tree: &KernelTree, opts: &Options) -> Result<Facts> {
     }
     let lookup = if exports["find_module"] && exports["module_mutex"] { "find_module" } else { "ring-walk" };
     let mut evidence = finding.evidence;
+    evidence.push(format!("configuration read from {}", tree.config.source.display()));
     evidence.push(format!(
         "Module.symvers ({} kernel exports): {}",
         symvers.len(),

@@ -9,8 +9,6 @@
 //! compiler output is kept: a probe that fails for an unexpected reason
 //! (not a missing field) shows in the error.
 
-use std::path::Path;
-
 use super::{Finding, FieldInfo};
 use crate::eras::{self, Era};
 use crate::kbuild::{self, MakeVars, Scratch};

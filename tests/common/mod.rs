@@ -112,3 +112,24 @@ pub fn leftovers(parent: &Path) -> Vec<String> {
         .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default()
 }
+
+/// The tool as a Command, free of the caller's cache and cross-build
+/// settings, for tests that set their own flags and environment.
+pub fn cmd() -> Command {
+    let mut c = Command::new(bin());
+    c.env_remove("FRG_BUILD_CACHE").env_remove("ARCH").env_remove("CROSS_COMPILE");
+    c
+}
+
+/// Run it and echo everything to the test log (shown when a test fails).
+pub fn run_cmd(c: &mut Command) -> Output {
+    let out = c.output().expect("run force-rmmod-gen");
+    eprintln!(
+        "--- {:?}\n--- exit {:?}\n--- stdout:\n{}--- stderr:\n{}",
+        c,
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

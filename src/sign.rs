@@ -1,0 +1,235 @@
+//! Module signing, as DKMS does it: the tree's own `scripts/sign-file
+//! HASH KEY CERT KO` (run inside the chroot for chroot trees, whose
+//! sign-file is linked against the chroot's libcrypto), then proof that the
+//! signature is there:
+//! - the module ends with `struct module_signature` + the
+//!   `~Module signature appended~\n` marker, with a PKCS#7 id type and a
+//!   non-empty signature;
+//! - if `modinfo` is installed, it reports the signer fields (`signer`,
+//!   `sig_key`, `sig_hashalgo`), and the signer is the certificate's CN when
+//!   `openssl` can tell us that CN.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::kdir::KernelTree;
+
+pub const MARKER: &[u8] = b"~Module signature appended~\n";
+/// sizeof(struct module_signature)
+const SIG_INFO_LEN: usize = 12;
+/// PKEY_ID_PKCS7
+const PKEY_ID_PKCS7: u8 = 2;
+
+#[derive(Debug, Clone)]
+pub struct SignOpts {
+    pub key: PathBuf,
+    pub cert: PathBuf,
+    pub hash: String,
+}
+
+impl SignOpts {
+    /// Check the files before anything is built.
+    pub fn check(&self) -> Result<()> {
+        for (what, p) in [("--sign-key", &self.key), ("--sign-cert", &self.cert)] {
+            if !p.is_file() {
+                return Err(Error::BadArgument(format!("{what} {}: no such file", p.display())));
+            }
+        }
+        if !self.hash.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || self.hash.is_empty() {
+            return Err(Error::BadArgument(format!("--sign-hash {:?}: not a hash algorithm name", self.hash)));
+        }
+        Ok(())
+    }
+}
+
+/// What the signature check found; recorded in manifest.json.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SigInfo {
+    pub hash: String,
+    pub signature_bytes: u32,
+    pub signer: Option<String>,
+    pub sig_key: Option<String>,
+    pub sig_hashalgo: Option<String>,
+    /// "marker", "modinfo", "openssl-cn": the checks that were made.
+    pub verified_by: Vec<String>,
+}
+
+fn signing(msg: impl Into<String>) -> Error {
+    Error::Signing(msg.into())
+}
+
+/// Sign `ko` in place with the tree's sign-file, then verify it.
+pub fn sign(tree: &KernelTree, opts: &SignOpts, ko: &Path) -> Result<SigInfo> {
+    opts.check()?;
+    let sign_file = tree.build.join("scripts/sign-file");
+    if !sign_file.is_file() {
+        return Err(signing(format!(
+            "{} not found: the tree ships no sign-file (Debian: linux-kbuild-VERSION provides it)",
+            sign_file.display()
+        )));
+    }
+    let out = match &tree.chroot {
+        None => Command::new(&sign_file).arg(&opts.hash).arg(&opts.key).arg(&opts.cert).arg(ko).output(),
+        Some(root) => return sign_in_chroot(root, tree, opts, ko),
+    }
+    .map_err(|e| signing(format!("cannot run {}: {e}", sign_file.display())))?;
+    if !out.status.success() {
+        return Err(signing(format!(
+            "{} failed: {}",
+            sign_file.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    verify(ko, &opts.hash, Some(&opts.cert))
+}
+
+/// Copy key, cert and module into a private directory in the chroot, sign
+/// there, copy the module back; the copies (a private key) are removed.
+fn sign_in_chroot(root: &Path, tree: &KernelTree, opts: &SignOpts, ko: &Path) -> Result<SigInfo> {
+    use std::os::unix::fs::DirBuilderExt;
+    let root = root.canonicalize().map_err(|e| signing(format!("chroot {}: {e}", root.display())))?;
+    let build = tree
+        .build
+        .strip_prefix(&root)
+        .map_err(|_| signing(format!("{} is not inside the chroot {}", tree.build.display(), root.display())))?;
+    let inside = PathBuf::from(format!("/tmp/.force-rmmod-gen.sign.{}.{}", std::process::id(), unique()));
+    let host = root.join(inside.strip_prefix("/").unwrap());
+    std::fs::DirBuilder::new().mode(0o700).recursive(true).create(&host).map_err(|e| signing(format!("{}: {e}", host.display())))?;
+    struct Cleanup(PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(host.clone());
+    let copy = |from: &Path, name: &str| -> Result<()> {
+        std::fs::copy(from, host.join(name)).map(|_| ()).map_err(|e| signing(format!("copy {}: {e}", from.display())))
+    };
+    copy(&opts.key, "key")?;
+    copy(&opts.cert, "cert")?;
+    copy(ko, "m.ko")?;
+    let sign_file = Path::new("/").join(build).join("scripts/sign-file");
+    let out = Command::new("chroot")
+        .arg(&root)
+        .arg(&sign_file)
+        .arg(&opts.hash)
+        .arg(inside.join("key"))
+        .arg(inside.join("cert"))
+        .arg(inside.join("m.ko"))
+        .output()
+        .map_err(|e| signing(format!("cannot run chroot: {e}")))?;
+    if !out.status.success() {
+        return Err(signing(format!(
+            "chroot {} {} failed: {}",
+            root.display(),
+            sign_file.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    std::fs::copy(host.join("m.ko"), ko).map_err(|e| signing(format!("copy back: {e}")))?;
+    verify(ko, &opts.hash, Some(&opts.cert))
+}
+
+fn unique() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+/// The appended signature: (id_type, signature length), if the marker is there.
+pub fn appended_signature(bytes: &[u8]) -> Option<(u8, u32)> {
+    let body = bytes.strip_suffix(MARKER)?;
+    if body.len() < SIG_INFO_LEN {
+        return None;
+    }
+    let info = &body[body.len() - SIG_INFO_LEN..];
+    let id_type = info[2];
+    let sig_len = u32::from_be_bytes([info[8], info[9], info[10], info[11]]);
+    ((sig_len as usize) + SIG_INFO_LEN <= body.len()).then_some((id_type, sig_len))
+}
+
+/// Check that `ko` carries a signature (see the module doc).
+pub fn verify(ko: &Path, hash: &str, cert: Option<&Path>) -> Result<SigInfo> {
+    let bytes = std::fs::read(ko).map_err(|e| signing(format!("{}: {e}", ko.display())))?;
+    let (id_type, sig_len) = appended_signature(&bytes)
+        .ok_or_else(|| signing(format!("{} carries no appended signature (no \"~Module signature appended~\" marker)", ko.display())))?;
+    if id_type != PKEY_ID_PKCS7 || sig_len == 0 {
+        return Err(signing(format!("{}: malformed signature (id type {id_type}, {sig_len} bytes)", ko.display())));
+    }
+    let mut info = SigInfo {
+        hash: hash.to_string(),
+        signature_bytes: sig_len,
+        signer: None,
+        sig_key: None,
+        sig_hashalgo: None,
+        verified_by: vec!["marker".into()],
+    };
+    if let Ok(out) = Command::new("modinfo").arg(ko).env("LC_ALL", "C").output()
+        && out.status.success() {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let field = |name: &str| {
+                text.lines().find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    (k.trim() == name).then(|| v.trim().to_string()).filter(|v| !v.is_empty())
+                })
+            };
+            info.signer = field("signer");
+            info.sig_key = field("sig_key");
+            info.sig_hashalgo = field("sig_hashalgo");
+            if info.signer.is_none() {
+                return Err(signing(format!("modinfo {} shows no signer although the module ends with a signature", ko.display())));
+            }
+            if let Some(algo) = &info.sig_hashalgo
+                && !algo.eq_ignore_ascii_case(hash) {
+                    return Err(signing(format!("modinfo says the signature uses {algo}, not {hash}")));
+                }
+            info.verified_by.push("modinfo".into());
+        }
+    if let (Some(cert), Some(signer)) = (cert, info.signer.as_deref())
+        && let Some(cn) = cert_cn(cert) {
+            if cn != signer {
+                return Err(signing(format!("the module's signer is {signer:?}, but the certificate is for {cn:?}")));
+            }
+            info.verified_by.push("openssl-cn".into());
+        }
+    Ok(info)
+}
+
+/// The certificate's subject CN (PEM or DER), via the openssl command.
+fn cert_cn(cert: &Path) -> Option<String> {
+    for form in ["PEM", "DER"] {
+        let out = Command::new("openssl")
+            .args(["x509", "-noout", "-subject", "-nameopt", "multiline", "-inform", form, "-in"])
+            .arg(cert)
+            .output()
+            .ok()?;
+        if out.status.success() {
+            let text = String::from_utf8_lossy(&out.stdout);
+            return text.lines().find_map(|l| l.trim().strip_prefix("commonName").map(|v| v.trim_start().trim_start_matches('=').trim().to_string()));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_appended_signature() {
+        let mut m = b"\x7fELF....module body....".to_vec();
+        let sig = vec![0x30u8; 300];
+        m.extend(&sig);
+        m.extend([0, 0, PKEY_ID_PKCS7, 0, 0, 0, 0, 0]);
+        m.extend((sig.len() as u32).to_be_bytes());
+        m.extend(MARKER);
+        assert_eq!(appended_signature(&m), Some((PKEY_ID_PKCS7, 300)));
+        assert_eq!(appended_signature(b"\x7fELF unsigned"), None);
+        // A length beyond the file is not a signature.
+        let mut bad = b"xx".to_vec();
+        bad.extend([0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0x10, 0]);
+        bad.extend(MARKER);
+        assert_eq!(appended_signature(&bad), None);
+    }
+}

@@ -1,0 +1,137 @@
+//! Fleet mode, cache, signing options and the DKMS tree: the parts that need
+//! no real kernel tree. (Real trees: tests/fleet_real.rs.)
+
+mod common;
+use common::{cmd as bin, run_cmd as run};
+use std::path::Path;
+use std::process::Command;
+
+fn index(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("index.json")).expect("index.json written");
+    serde_json::from_str(&text).expect("index.json is JSON")
+}
+
+#[test]
+fn fleet_of_missing_trees_writes_an_index_and_exits_11() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    let o = run(bin()
+        .args(["build", "--kdir", "/nonexistent/a", "--kdir", "/nonexistent/b", "--json", "-j2"])
+        .arg("--out")
+        .arg(&out)
+        .arg("--cache-dir")
+        .arg(t.path().join("cache")));
+    assert_eq!(o.status.code(), Some(11), "SOME_KERNELS_FAILED");
+    let idx = index(&out);
+    // --json prints the same document.
+    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is the index");
+    assert_eq!(printed, idx);
+    assert_eq!(idx["tool"], "force-rmmod-gen");
+    assert_eq!((idx["total"].as_u64(), idx["ok"].as_u64(), idx["failed"].as_u64()), (Some(2), Some(0), Some(2)));
+    assert_eq!(idx["jobs"], 2);
+    let ks = idx["kernels"].as_array().unwrap();
+    assert_eq!(ks.len(), 2);
+    for (k, want) in ks.iter().zip(["/nonexistent/a", "/nonexistent/b"]) {
+        assert_eq!(k["request"], want, "input order kept");
+        assert_eq!(k["status"], "failed");
+        assert_eq!(k["error"]["kind"], "kdir-missing");
+        assert_eq!(k["error"]["exit_code"], 3);
+        assert!(k["error"]["message"].as_str().unwrap().contains(want));
+        assert!(k["ko"].is_null());
+    }
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("2 of 2 kernels failed"), "{stderr}");
+}
+
+#[test]
+fn a_glob_that_matches_nothing_is_a_failed_entry() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    let pattern = format!("{}/none-*/build", t.path().display());
+    let o = run(bin().args(["build", "--no-cache", "--quiet", "--kdirs", &pattern]).arg("--out").arg(&out));
+    assert_eq!(o.status.code(), Some(11));
+    let idx = index(&out);
+    assert_eq!(idx["kernels"][0]["request"], pattern.as_str());
+    assert!(idx["kernels"][0]["error"]["message"].as_str().unwrap().contains("matches no directory"));
+    assert!(idx["cache"].is_null(), "--no-cache");
+    assert!(o.stdout.is_empty(), "no module built, none listed");
+}
+
+#[test]
+fn the_same_tree_twice_is_built_once() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    let dir = t.path().join("notatree");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(&dir, t.path().join("link")).unwrap();
+    let o = run(bin().args(["build", "--no-cache"]).arg("--kdir").arg(&dir).arg("--kdir").arg(t.path().join("link")).arg("--out").arg(&out));
+    assert_eq!(o.status.code(), Some(11));
+    assert_eq!(index(&out)["total"], 1);
+}
+
+#[test]
+fn detect_and_render_take_one_kdir() {
+    let o = run(bin().args(["detect", "--kdir", "/a", "--kdir", "/b"]));
+    assert_eq!(o.status.code(), Some(7));
+    let o = run(bin().args(["render", "--kdir", "/a", "--kdir", "/b", "--out", "/tmp/x"]));
+    assert_eq!(o.status.code(), Some(7));
+}
+
+#[test]
+fn signing_options_are_checked_before_building() {
+    let t = tempfile::tempdir().unwrap();
+    let o = run(bin()
+        .args(["build", "--kdir", "/a", "--kdir", "/b", "--sign-key", "/nonexistent.pem", "--sign-cert", "/nonexistent.crt"])
+        .arg("--out")
+        .arg(t.path().join("out")));
+    assert_eq!(o.status.code(), Some(7), "bad argument, nothing attempted");
+    assert!(!t.path().join("out/index.json").exists());
+    let o = run(bin().args(["build", "--kdir", "/a", "--sign-key", "/k.pem"]));
+    assert_eq!(o.status.code(), Some(2), "--sign-key needs --sign-cert (usage error)");
+}
+
+#[test]
+fn single_kernel_errors_keep_their_exit_codes() {
+    let t = tempfile::tempdir().unwrap();
+    let o = run(bin().args(["build", "--kdir", "/nonexistent/a"]).arg("--cache-dir").arg(t.path().join("c")));
+    assert_eq!(o.status.code(), Some(3), "one kernel: its own exit code, not 11");
+}
+
+#[test]
+fn dkms_tree_is_complete() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("force-rmmod-9.9");
+    let o = run(bin().args(["dkms", "--package-version", "9.9", "--target", "snd_x"]).arg("--out").arg(&d));
+    assert!(o.status.success());
+    let conf = std::fs::read_to_string(d.join("dkms.conf")).unwrap();
+    for want in [
+        "PACKAGE_NAME=\"force-rmmod\"",
+        "PACKAGE_VERSION=\"9.9\"",
+        "BUILT_MODULE_NAME[0]=\"force_rmmod\"",
+        "BUILT_MODULE_LOCATION[0]=\"out/\"",
+        "AUTOINSTALL=\"yes\"",
+        "MAKE[0]=",
+    ] {
+        assert!(conf.contains(want), "{want} in dkms.conf:\n{conf}");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    for exe in ["dkms-build", "force-rmmod-gen"] {
+        let mode = std::fs::metadata(d.join(exe)).unwrap().permissions().mode();
+        assert!(mode & 0o111 != 0, "{exe} executable");
+    }
+    let script = std::fs::read_to_string(d.join("dkms-build")).unwrap();
+    assert!(script.contains("--target 'snd_x'"));
+    // The bundled generator runs and is the one that wrote the tree.
+    let v = run(Command::new(d.join("force-rmmod-gen")).arg("--version"));
+    assert!(String::from_utf8_lossy(&v.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let prov: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("PROVENANCE.json")).unwrap()).unwrap();
+    let bundled = std::fs::read(d.join("force-rmmod-gen")).unwrap();
+    use sha2::Digest;
+    assert_eq!(prov["bundled_binary_sha256"].as_str().unwrap(), hex::encode(sha2::Sha256::digest(&bundled)));
+    // sh -n: the script parses.
+    assert!(Command::new("sh").arg("-n").arg(d.join("dkms-build")).status().unwrap().success());
+    // --no-bundle leaves the binary out.
+    let d2 = t.path().join("nb");
+    assert!(run(bin().args(["dkms", "--no-bundle"]).arg("--out").arg(&d2)).status.success());
+    assert!(!d2.join("force-rmmod-gen").exists());
+}
