@@ -317,6 +317,9 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 
+# The `force-rmmod-gen unload` scenarios (issue 4) use the helpers above.
+. /e2e/unload-scenarios.sh
+
 echo "E2E START kernel $(uname -r), tainted $(cat /proc/sys/kernel/tainted)"
 # shellcheck disable=SC2013 # one word per line by construction
 for name in $(grep -v '^#' /e2e/scenarios); do
