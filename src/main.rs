@@ -53,7 +53,7 @@ fn build(args: &cli::BuildArgs) -> Result<()> {
         return fleet::run(args, &tree_options(&args.tree));
     }
     let log = |m: &str| if !args.fleet.quiet { log(m) };
-    // One kernel: one out dir, as always; through the build cache (fleet.rs).
+    // One kernel: one out dir, as always; through the build cache (fleet/).
     let o = fleet::build_one(args, &tree_options(&args.tree), &log)?;
     let ko = o.ko;
     if args.fleet.json {

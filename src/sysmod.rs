@@ -274,7 +274,7 @@ impl Kernel {
 pub mod tests {
     use super::*;
 
-    /// A fake sysfs + procfs root for tests (also used by unload.rs).
+    /// A fake sysfs + procfs root for tests (also used by unload/).
     pub struct FakeRoot {
         pub dir: tempfile::TempDir,
     }

@@ -1,0 +1,127 @@
+//! `<out>/index.json`: every requested kernel with its facts and .ko
+//! (sha256), or its error; written once, atomically, at the end of a run.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::out_dir::CacheStatus;
+use super::schedule::KernelResult;
+use super::settings::Settings;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Serialize)]
+pub struct Index {
+    pub tool: &'static str,
+    pub tool_version: &'static str,
+    pub templates_sha256: &'static str,
+    /// Paths in `kernels` are relative to the directory holding index.json.
+    pub out: String,
+    pub jobs: usize,
+    pub cache: Option<String>,
+    pub signed: bool,
+    pub seconds: f64,
+    pub total: usize,
+    pub ok: usize,
+    pub failed: usize,
+    pub kernels: Vec<IndexEntry>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IndexEntry {
+    /// The --kdir as given (or the pattern that matched nothing).
+    pub request: String,
+    pub kdir: String,
+    /// "ok" or "failed".
+    pub status: &'static str,
+    pub kernel_release: Option<String>,
+    /// The kernel's output directory, relative to the index.
+    pub dir: Option<String>,
+    pub era: Option<String>,
+    pub method: Option<String>,
+    pub ko: Option<serde_json::Value>,
+    pub signature: Option<serde_json::Value>,
+    pub facts: Option<serde_json::Value>,
+    pub cache: Option<CacheStatus>,
+    pub cache_key: Option<String>,
+    pub seconds: f64,
+    pub error: Option<ErrorInfo>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorInfo {
+    pub kind: &'static str,
+    pub exit_code: i32,
+    pub message: String,
+}
+
+impl Index {
+    pub(super) fn new(root: &Path, jobs: usize, s: &Settings, seconds: f64, results: &[KernelResult]) -> Index {
+        let kernels: Vec<IndexEntry> = results
+            .iter()
+            .map(|r| {
+                let mut e = IndexEntry {
+                    request: r.label.clone(),
+                    kdir: r.kdir.clone(),
+                    status: if r.result.is_ok() { "ok" } else { "failed" },
+                    kernel_release: r.release.clone(),
+                    dir: None,
+                    era: None,
+                    method: None,
+                    ko: None,
+                    signature: None,
+                    facts: None,
+                    cache: None,
+                    cache_key: None,
+                    seconds: (r.seconds * 1000.0).round() / 1000.0,
+                    error: None,
+                };
+                match &r.result {
+                    Ok(b) => {
+                        let dir = b.out.strip_prefix(root).map(|p| p.display().to_string()).unwrap_or_else(|_| b.out.display().to_string());
+                        let mut ko = b.manifest["ko"].clone();
+                        ko["path"] = format!("{dir}/{}", ko["file"].as_str().unwrap_or("force_rmmod.ko")).into();
+                        e.kernel_release = Some(b.release.clone());
+                        e.dir = Some(dir);
+                        e.era = Some(b.era.clone());
+                        e.method = Some(b.method.clone());
+                        e.ko = Some(ko);
+                        e.signature = b.manifest.get("signature").cloned();
+                        e.facts = Some(b.manifest["facts"].clone());
+                        e.cache = Some(b.cache);
+                        e.cache_key = b.key.clone();
+                    }
+                    Err(err) => {
+                        e.error = Some(ErrorInfo { kind: err.kind(), exit_code: err.exit_code(), message: err.to_string() });
+                    }
+                }
+                e
+            })
+            .collect();
+        let failed = kernels.iter().filter(|k| k.status != "ok").count();
+        Index {
+            tool: "force-rmmod-gen",
+            tool_version: env!("CARGO_PKG_VERSION"),
+            templates_sha256: crate::templates::TEMPLATES_SHA256,
+            out: root.display().to_string(),
+            jobs,
+            cache: s.cache.as_ref().map(|c| c.dir.display().to_string()),
+            signed: s.sign.is_some(),
+            seconds: (seconds * 1000.0).round() / 1000.0,
+            total: kernels.len(),
+            ok: kernels.len() - failed,
+            failed,
+            kernels,
+        }
+    }
+
+    /// Write `<root>/index.json` (a temporary file, then a rename); its path
+    /// and text.
+    pub(super) fn write(&self, root: &Path) -> Result<(PathBuf, String)> {
+        let index_path = root.join("index.json");
+        let text = serde_json::to_string_pretty(self).expect("serialisable") + "\n";
+        let tmp = root.join(format!(".index.json.tmp.{}", std::process::id()));
+        std::fs::write(&tmp, &text).and_then(|_| std::fs::rename(&tmp, &index_path)).map_err(|e| Error::output(&index_path, e))?;
+        Ok((index_path, text))
+    }
+}

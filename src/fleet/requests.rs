@@ -1,0 +1,63 @@
+//! Which kernels: the `--kdir`s as given and the trees each `--kdirs` glob
+//! matches, each tree once, and the per-tree options.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::glob::expand_glob;
+use crate::cli::BuildArgs;
+use crate::error::Error;
+use crate::pipeline::TreeOptions;
+
+/// One requested kernel: the path as given (or the pattern that matched
+/// nothing), and the error it already has.
+pub(super) struct Request {
+    pub(super) label: String,
+    pub(super) kdir: PathBuf,
+    pub(super) error: Option<Error>,
+}
+
+/// Every requested kernel, in command-line order; a glob that matches
+/// nothing is a request that has already failed.
+pub(super) fn requests(args: &BuildArgs) -> Vec<Request> {
+    let mut reqs = Vec::new();
+    for k in &args.tree.kdir {
+        reqs.push(Request { label: k.display().to_string(), kdir: k.clone(), error: None });
+    }
+    for g in &args.fleet.kdirs {
+        let found = expand_glob(g);
+        if found.is_empty() {
+            reqs.push(Request {
+                label: g.clone(),
+                kdir: PathBuf::from(g),
+                error: Some(Error::KdirMissing { path: PathBuf::from(g), hint: "the --kdirs pattern matches no directory".into() }),
+            });
+        }
+        for p in found {
+            reqs.push(Request { label: p.display().to_string(), kdir: p, error: None });
+        }
+    }
+    // The same tree named twice (a /lib/modules/X/build link and its target): once.
+    let mut seen = HashSet::new();
+    reqs.retain(|r| seen.insert(r.kdir.canonicalize().unwrap_or_else(|_| r.kdir.clone())));
+    reqs
+}
+
+/// `--chroot` applies to the trees inside it.
+pub(super) fn options_for(base: &TreeOptions, kdir: &Path) -> TreeOptions {
+    let mut o = base.clone();
+    o.kdir = kdir.to_path_buf();
+    o.chroot = base.chroot.as_ref().filter(|root| {
+        let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+        kdir.canonicalize().map(|k| k.starts_with(&root)).unwrap_or(false)
+    }).cloned();
+    o
+}
+
+/// Errors are not Clone; the few pre-made ones are rebuilt.
+pub(super) fn clone_error(e: &Error) -> Error {
+    match e {
+        Error::KdirMissing { path, hint } => Error::KdirMissing { path: path.clone(), hint: hint.clone() },
+        other => Error::BadArgument(other.to_string()),
+    }
+}

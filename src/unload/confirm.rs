@@ -1,0 +1,60 @@
+//! Step 3's conversation: the risk explained, and the question asked when
+//! a terminal is there to answer it.
+
+use std::io::{BufRead, Write};
+
+use super::decide::Policy;
+use crate::sysmod::Module;
+
+/// Is there a terminal to ask (stdin)?
+pub fn interactive() -> bool {
+    // SAFETY: isatty on fd 0.
+    unsafe { libc::isatty(0) == 1 }
+}
+
+/// Why forcing NAME out can crash the kernel, shown before anything is
+/// loaded (and what --force-deps adds to it).
+pub fn risk_text(m: &Module, p: &Policy) -> String {
+    let name = &m.name;
+    let mut s = format!(
+        "A reference count is usually held for a reason: an open file, a mount, a socket, a\n\
+         registered callback. The kernel cannot tell a leaked reference from a real one: if\n\
+         {name} is really in use, removing it frees code that will still be called, and the\n\
+         kernel crashes, now or later. Find its users first (lsof, fuser -m, mount, ip link)."
+    );
+    if p.force_deps && !m.holders.is_empty() {
+        s.push_str(&format!(
+            "\n--force-deps: {name} is used by {}; its count is reset anyway. The kernel still will\n\
+             not remove {name} while they are loaded, and removing them afterwards drops references\n\
+             {name} no longer counts (its count goes negative: run this again on {name} then).",
+            m.holders.join(" ")
+        ));
+    }
+    s
+}
+
+/// Ask on the terminal; only "y" or "yes" confirms.
+pub fn confirm(name: &str) -> bool {
+    eprint!("Force {name} out of the kernel? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sysmod::{self, tests::FakeRoot};
+
+    #[test]
+    fn explains_the_risk_of_force_deps() {
+        let f = FakeRoot::new();
+        f.module("provider", "live", 1, &["holder"]);
+        let m = sysmod::inspect(&f.roots(), "provider", "6.1").unwrap();
+        let r = risk_text(&m, &Policy { force_deps: true, ..Default::default() });
+        assert!(r.contains("--force-deps"));
+    }
+}

@@ -1,0 +1,149 @@
+//! The pure decisions: may NAME be forced out (and must the user be asked),
+//! and may this process load and remove modules at all.
+
+use crate::error::{Error, Result};
+use crate::sysmod::{InitState, Module};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Policy {
+    pub yes: bool,
+    pub force_deps: bool,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Go {
+    Proceed,
+    /// Ask on the terminal first.
+    Ask,
+}
+
+/// May the module be forced out? After the safe path failed.
+pub fn decide(m: &Module, p: &Policy, interactive: bool) -> Result<Go> {
+    let name = &m.name;
+    match m.initstate {
+        InitState::Live => {}
+        InitState::Going => {
+            return Err(Error::Refused(format!(
+                "{name} is being removed already (initstate going): an earlier rmmod is probably still \
+                 waiting for its last reference (kernels up to 3.12 without O_NONBLOCK). The helper \
+                 only resets live modules; nothing was done"
+            )))
+        }
+        InitState::Coming => {
+            return Err(Error::Refused(format!(
+                "{name} is still initialising (initstate coming): its init function has not returned. \
+                 Wait for it; a module stuck in init can only go with a reboot. Nothing was done"
+            )))
+        }
+        InitState::Unknown => {
+            return Err(Error::Refused(format!("{name} is in an unknown state: refusing; nothing was done")))
+        }
+    }
+    if !m.holders.is_empty() && !p.force_deps {
+        let list = m.holders.join(" ");
+        return Err(Error::Refused(format!(
+            "{name} is used by {}: {list}. The kernel never removes a module other modules use, and \
+             their references are real: resetting {name}'s count would let it go negative when they \
+             are removed. Remove them first (rmmod {list}), then run this again. --force-deps resets \
+             the count anyway (dangerous). Nothing was done",
+            if m.holders.len() == 1 { "another module" } else { "other modules" }
+        )));
+    }
+    if p.dry_run || p.yes {
+        return Ok(Go::Proceed);
+    }
+    if interactive {
+        return Ok(Go::Ask);
+    }
+    Err(Error::Declined(format!(
+        "forcing {name} out needs a confirmation and stdin is not a terminal: read the risk above, \
+         then pass --yes to confirm. Nothing was done"
+    )))
+}
+
+/// CAP_SYS_MODULE in a capability mask.
+const CAP_SYS_MODULE: u32 = 16;
+
+/// Loading and removing modules needs root with CAP_SYS_MODULE, and
+/// kernel.modules_disabled off.
+pub fn check_permission(euid: u32, cap_eff: Option<u64>, modules_disabled: bool) -> Result<()> {
+    if euid != 0 {
+        return Err(Error::NotRoot(
+            "must run as root: removing and loading kernel modules needs CAP_SYS_MODULE \
+             (sudo force-rmmod-gen unload ...); nothing was done"
+                .into(),
+        ));
+    }
+    if let Some(caps) = cap_eff
+        && caps & (1 << CAP_SYS_MODULE) == 0
+    {
+        return Err(Error::NotRoot(
+            "running as root but without CAP_SYS_MODULE (inside a container?): the kernel will not let \
+             this process load or remove modules; run it on the host. Nothing was done"
+                .into(),
+        ));
+    }
+    if modules_disabled {
+        return Err(Error::NotRoot(
+            "kernel.modules_disabled is 1: the kernel loads and removes no module until the next \
+             reboot. Nothing was done"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::code;
+
+    fn module(holders: &[&str], state: InitState) -> Module {
+        Module {
+            name: "leak_self".into(),
+            initstate: state,
+            refcnt: 1,
+            holders: holders.iter().map(|s| s.to_string()).collect(),
+            taint: "OE".into(),
+            address: Some(0xffffffffc0001000),
+            address_note: None,
+        }
+    }
+
+    #[test]
+    fn decisions() {
+        let live = module(&[], InitState::Live);
+        let p = |yes, force_deps, dry_run| Policy { yes, force_deps, dry_run };
+        // Holders without --force-deps: refused, whatever else.
+        let held = module(&["holder"], InitState::Live);
+        for (pol, tty) in [(p(true, false, false), true), (p(false, false, true), false), (p(true, false, false), false)] {
+            let e = decide(&held, &pol, tty).unwrap_err();
+            assert_eq!(e.exit_code(), code::REFUSED);
+            assert!(e.to_string().contains("rmmod holder"));
+        }
+        assert_eq!(decide(&held, &p(true, true, false), false).unwrap(), Go::Proceed);
+        // Non-interactive without --yes: declined, and told about --yes.
+        let e = decide(&live, &p(false, false, false), false).unwrap_err();
+        assert_eq!(e.exit_code(), code::DECLINED);
+        assert!(e.to_string().contains("--yes"));
+        assert_eq!(decide(&live, &p(false, false, false), true).unwrap(), Go::Ask);
+        assert_eq!(decide(&live, &p(true, false, false), false).unwrap(), Go::Proceed);
+        assert_eq!(decide(&live, &p(false, false, true), false).unwrap(), Go::Proceed);
+        // Not live: refused.
+        for s in [InitState::Going, InitState::Coming, InitState::Unknown] {
+            assert_eq!(decide(&module(&[], s), &p(true, true, false), false).unwrap_err().exit_code(), code::REFUSED);
+        }
+    }
+
+    #[test]
+    fn permissions() {
+        assert_eq!(check_permission(1000, Some(u64::MAX), false).unwrap_err().exit_code(), code::NOT_ROOT);
+        let e = check_permission(0, Some(!(1u64 << 16)), false).unwrap_err();
+        assert_eq!(e.exit_code(), code::NOT_ROOT);
+        assert!(e.to_string().contains("CAP_SYS_MODULE"));
+        assert!(check_permission(0, Some(0x1ffffffffff), false).is_ok());
+        assert!(check_permission(0, None, false).is_ok());
+        assert!(check_permission(0, Some(u64::MAX), true).unwrap_err().to_string().contains("modules_disabled"));
+    }
+}

@@ -1,0 +1,176 @@
+//! The helper .ko as a file: what its .modinfo says, whether it fits the
+//! running kernel (vermagic), and the parameters it is loaded with.
+
+use std::path::{Path, PathBuf};
+
+use super::decide::Policy;
+use super::modinfo::modinfo;
+use crate::error::{Error, Result};
+use crate::render::MODULE;
+use crate::sign;
+
+/// What a helper .ko says about itself (its .modinfo).
+#[derive(Debug, Clone)]
+pub struct HelperFile {
+    pub path: PathBuf,
+    /// The module name the kernel will know it by.
+    pub name: String,
+    pub vermagic: String,
+    /// Parameter names (`parmtype=NAME:TYPE`).
+    pub params: Vec<String>,
+    pub signed: bool,
+}
+
+impl HelperFile {
+    pub fn has_param(&self, p: &str) -> bool {
+        self.params.iter().any(|x| x == p)
+    }
+
+    /// The kernel release this helper was built for (vermagic's first word).
+    pub fn release(&self) -> &str {
+        self.vermagic.split_whitespace().next().unwrap_or("")
+    }
+}
+
+/// Check a helper's bytes against the running kernel: a kernel module
+/// (vermagic), built for exactly `running` (exit 25), and a force-rmmod-gen
+/// helper (a `modname` parameter). Nothing is loaded.
+pub fn check_helper(path: &Path, bytes: &[u8], running: &str) -> Result<HelperFile> {
+    let shown = path.display();
+    for (magic, what) in [(&b"\xfd7zXZ\x00"[..], "xz"), (&b"\x28\xb5\x2f\xfd"[..], "zstd"), (&b"\x1f\x8b"[..], "gzip")] {
+        if bytes.starts_with(magic) {
+            return Err(Error::BadArgument(format!(
+                "{shown} is {what}-compressed: decompress it first (the helper is loaded as a plain .ko)"
+            )));
+        }
+    }
+    let info = modinfo(bytes);
+    let get = |k: &str| info.iter().find(|(key, _)| key == k).map(|(_, v)| v.trim().to_string());
+    let vermagic = get("vermagic").ok_or_else(|| {
+        Error::BadArgument(format!("{shown} has no vermagic: it is not a kernel module built by Kbuild"))
+    })?;
+    let built_for = vermagic.split_whitespace().next().unwrap_or("");
+    if built_for != running {
+        return Err(Error::WrongKernel(format!(
+            "{shown} was built for kernel {built_for} (vermagic \"{vermagic}\"), but the running kernel is \
+             {running} (uname -r). A helper writes struct module exactly as the kernel it was built for \
+             lays it out, so it is not loaded into another one; nothing was done. Build one for this \
+             kernel: force-rmmod-gen build --kdir /lib/modules/{running}/build"
+        )));
+    }
+    let params: Vec<String> = info
+        .iter()
+        .filter(|(k, _)| k == "parmtype")
+        .filter_map(|(_, v)| v.split_once(':').map(|(p, _)| p.to_string()))
+        .collect();
+    if !params.iter().any(|p| p == "modname") {
+        return Err(Error::BadArgument(format!(
+            "{shown} has no modname parameter: it is not a force-rmmod-gen helper"
+        )));
+    }
+    Ok(HelperFile {
+        path: path.to_path_buf(),
+        name: get("name").filter(|n| !n.is_empty()).unwrap_or_else(|| MODULE.to_string()),
+        vermagic,
+        params,
+        signed: sign::appended_signature(bytes).is_some(),
+    })
+}
+
+pub fn read_helper(path: &Path, running: &str) -> Result<HelperFile> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::BadArgument(format!("cannot read the helper {}: {e}", path.display())))?;
+    check_helper(path, &bytes, running)
+}
+
+/// The helper's parameters for this run. A helper without `dry_run` (or
+/// `force_deps`) support is never loaded for a run that needs it.
+pub fn helper_params(h: &HelperFile, target: &str, address: Option<u64>, p: &Policy) -> Result<String> {
+    let mut s = format!("modname={target}");
+    if let Some(a) = address
+        && h.has_param("modaddr")
+    {
+        s.push_str(&format!(" modaddr=0x{a:x}"));
+    }
+    for (on, param) in [(p.dry_run, "dry_run"), (p.force_deps, "force_deps")] {
+        if !on {
+            continue;
+        }
+        if !h.has_param(param) {
+            return Err(Error::BadArgument(format!(
+                "the helper {} has no {param} parameter, so it cannot be loaded for --{}",
+                h.path.display(),
+                param.replace('_', "-")
+            )));
+        }
+        s.push_str(&format!(" {param}=1"));
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use crate::error::code;
+
+    /// A fake .ko: not ELF, just the .modinfo strings, as the brief allows.
+    pub fn fake_ko(vermagic: &str, params: &[&str]) -> Vec<u8> {
+        let mut b = b"\x00garbage\x00".to_vec();
+        b.extend(format!("vermagic={vermagic}\0").as_bytes());
+        b.extend(b"license=GPL\0name=force_rmmod\0");
+        for p in params {
+            b.extend(format!("parmtype={p}:charp\0").as_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn vermagic_mismatch_is_refused_before_loading() {
+        let ko = fake_ko("5.10.0-46-amd64 SMP mod_unload modversions ", &["modname", "dry_run"]);
+        let e = check_helper(Path::new("/x/force_rmmod.ko"), &ko, "6.1.0-18-amd64").unwrap_err();
+        assert_eq!(e.exit_code(), code::WRONG_KERNEL);
+        let msg = e.to_string();
+        assert!(msg.contains("5.10.0-46-amd64") && msg.contains("6.1.0-18-amd64"), "{msg}");
+        // A longer release that merely starts with the running one is another kernel.
+        let ko = fake_ko("6.1.0-18-amd64-rt SMP", &["modname"]);
+        assert_eq!(check_helper(Path::new("k"), &ko, "6.1.0-18-amd64").unwrap_err().exit_code(), code::WRONG_KERNEL);
+    }
+
+    #[test]
+    fn matching_helper_is_accepted() {
+        let ko = fake_ko("6.1.0-18-amd64 SMP preempt mod_unload modversions ", &["modname", "dry_run", "force_deps", "modaddr"]);
+        let h = check_helper(Path::new("k.ko"), &ko, "6.1.0-18-amd64").unwrap();
+        assert_eq!(h.release(), "6.1.0-18-amd64");
+        assert_eq!(h.name, "force_rmmod");
+        assert!(h.has_param("modaddr") && h.has_param("dry_run"));
+        assert!(!h.signed);
+    }
+
+    #[test]
+    fn not_a_helper_or_not_a_module() {
+        let e = check_helper(Path::new("k"), b"just text", "6.1.0").unwrap_err();
+        assert_eq!(e.exit_code(), code::BAD_ARGUMENT);
+        let ko = fake_ko("6.1.0 SMP", &["other"]);
+        let e = check_helper(Path::new("k"), &ko, "6.1.0").unwrap_err();
+        assert_eq!(e.exit_code(), code::BAD_ARGUMENT);
+        assert!(e.to_string().contains("not a force-rmmod-gen helper"));
+        let e = check_helper(Path::new("k.ko.xz"), b"\xfd7zXZ\x00...", "6.1.0").unwrap_err();
+        assert!(e.to_string().contains("xz-compressed"));
+    }
+
+    #[test]
+    fn params() {
+        let ko = fake_ko("6.1.0 SMP", &["modname", "modaddr", "dry_run", "force_deps"]);
+        let h = check_helper(Path::new("k"), &ko, "6.1.0").unwrap();
+        let p = Policy::default();
+        assert_eq!(helper_params(&h, "leak_self", Some(0xffffffffc0001000), &p).unwrap(), "modname=leak_self modaddr=0xffffffffc0001000");
+        assert_eq!(helper_params(&h, "leak_self", None, &p).unwrap(), "modname=leak_self");
+        let p = Policy { dry_run: true, force_deps: true, yes: false };
+        assert_eq!(helper_params(&h, "x", None, &p).unwrap(), "modname=x dry_run=1 force_deps=1");
+        // An old helper without dry_run is never loaded for --dry-run.
+        let old = check_helper(Path::new("k"), &fake_ko("6.1.0 SMP", &["modname"]), "6.1.0").unwrap();
+        let e = helper_params(&old, "x", Some(1), &Policy { dry_run: true, ..Default::default() }).unwrap_err();
+        assert!(e.to_string().contains("no dry_run parameter"));
+        assert_eq!(helper_params(&old, "x", Some(0x10), &Policy::default()).unwrap(), "modname=x");
+    }
+}

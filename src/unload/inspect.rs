@@ -1,0 +1,63 @@
+//! Step 1: what the kernel says about NAME (sysmod.rs) and about itself,
+//! reported before anything is done.
+
+use super::report::step;
+use crate::error::Result;
+use crate::sysmod::{self, Kernel, Module, Roots};
+
+/// Inspect NAME (`given`: as typed) and the running kernel; report both.
+pub fn target(roots: &Roots, name: &str, given: &str, running: &str) -> Result<(Kernel, Module)> {
+    let kernel = sysmod::kernel(roots);
+    let module = sysmod::inspect(roots, name, running)?;
+    if name != given {
+        step("name", &format!("{given} is known to the kernel as {name}"));
+    }
+    step("target", &describe(&module));
+    match (module.address, &module.address_note) {
+        (Some(a), _) => step("address", &format!("struct module at 0x{a:x} (the helper checks it: modaddr)")),
+        (None, Some(n)) => step("address", &format!("unknown: {n}; the helper checks the name only")),
+        (None, None) => {}
+    }
+    let sig_now = kernel.signature_reasons();
+    step(
+        "kernel",
+        &format!(
+            "{running}, tainted: {}, module signatures: {}",
+            kernel.tainted.map(sysmod::taint_letters).unwrap_or_else(|| "unknown".into()),
+            if sig_now.is_empty() { "not enforced".to_string() } else { format!("enforced ({})", sig_now.join("; ")) }
+        ),
+    );
+    Ok((kernel, module))
+}
+
+fn describe(m: &Module) -> String {
+    let held = match m.refcnt {
+        0 => "idle, no reference held".to_string(),
+        n if n < 0 => format!("{n}: below idle, a reference was dropped that was never taken"),
+        1 => "1 reference held".to_string(),
+        n => format!("{n} references held"),
+    };
+    format!(
+        "{}: initstate {}, refcnt {} ({held}), holders: {}, taint: {}",
+        m.name,
+        m.initstate.name(),
+        m.refcnt,
+        if m.holders.is_empty() { "none".to_string() } else { m.holders.join(" ") },
+        if m.taint.is_empty() { "none" } else { &m.taint }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sysmod::tests::FakeRoot;
+
+    #[test]
+    fn describes_the_target() {
+        let f = FakeRoot::new();
+        f.module("provider", "live", 1, &["holder"]);
+        let m = sysmod::inspect(&f.roots(), "provider", "6.1").unwrap();
+        let d = describe(&m);
+        assert!(d.contains("refcnt 1 (1 reference held)") && d.contains("holders: holder"), "{d}");
+    }
+}

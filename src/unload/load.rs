@@ -1,0 +1,187 @@
+//! Step 5a: the helper loaded aimed at NAME (finit_module), and what a
+//! failed load means: the helper's own errors (templates/force_rmmod.c)
+//! and the kernel's.
+
+use std::path::Path;
+
+use super::guard::LoadedHelper;
+use super::helper_file::HelperFile;
+use super::kmsg::Kmsg;
+use super::report::step;
+use super::sys::{errno_name, errno_text, load_module};
+use crate::error::{Error, Result};
+use crate::sysmod::Roots;
+
+/// A module named like the helper is already loaded: another run's, or a
+/// left-over; never load a second one.
+pub fn check_not_loaded(roots: &Roots, helper: &str) -> Result<()> {
+    if roots.is_loaded(helper) {
+        return Err(Error::HelperFailed(format!(
+            "a module named {h} is already loaded (another run, or a left-over helper): check it with \
+             `cat /sys/module/{h}/refcnt` and remove it with `rmmod {h}`; nothing was done",
+            h = helper
+        )));
+    }
+    Ok(())
+}
+
+/// One load of the helper, aimed at `target`.
+pub struct Load<'a> {
+    pub roots: &'a Roots,
+    pub target: &'a str,
+    pub helper: &'a HelperFile,
+    /// The file to load (the helper, or a signed copy).
+    pub file: &'a Path,
+    pub params: &'a str,
+    /// Why the kernel enforces signatures (empty: it does not).
+    pub sig_reasons: &'a [String],
+    /// Where `target`'s struct module was when inspected.
+    pub address: Option<u64>,
+}
+
+/// A load that did not fail.
+pub enum Loaded {
+    /// The helper is in the kernel (and leaves it again on every path).
+    InKernel(LoadedHelper),
+    /// NAME vanished before the helper ran: someone else removed it.
+    Vanished,
+}
+
+/// finit_module(helper, params), with the kernel's log lines on the way.
+pub fn load(l: &Load, kmsg: &mut Kmsg, prefixes: &[String]) -> Result<Loaded> {
+    step("load", &format!("finit_module({}, \"{}\")", l.file.display(), l.params));
+    if let Err(errno) = load_module(l.file, l.params) {
+        kmsg.show(&[]);
+        step("load", &format!("failed: {}", errno_text(errno)));
+        let ctx = LoadCtx {
+            target: l.target,
+            helper: &l.helper.name,
+            target_gone: !l.roots.module(l.target).exists(),
+            sig_reasons: l.sig_reasons,
+            modaddr: l.address.filter(|_| l.helper.has_param("modaddr")),
+        };
+        return match load_failure(errno, &ctx) {
+            LoadFailure::Vanished => {
+                step("load", &format!("{} vanished before the helper ran: someone else removed it", l.target));
+                Ok(Loaded::Vanished)
+            }
+            LoadFailure::Error(e) => Err(e),
+        };
+    }
+    let guard = LoadedHelper::new(l.helper.name.clone());
+    kmsg.show(prefixes);
+    Ok(Loaded::InKernel(guard))
+}
+
+/// How a failed helper load ends.
+#[derive(Debug)]
+pub enum LoadFailure {
+    /// NAME is gone: someone else removed it meanwhile. The goal is met.
+    Vanished,
+    Error(Error),
+}
+
+/// What is known when the helper's load failed.
+pub struct LoadCtx<'a> {
+    pub target: &'a str,
+    pub helper: &'a str,
+    /// /sys/module/NAME no longer exists.
+    pub target_gone: bool,
+    /// Why the kernel enforces signatures (empty: it does not).
+    pub sig_reasons: &'a [String],
+    pub modaddr: Option<u64>,
+}
+
+/// Map the errno of a failed helper load (finit_module) to what it means:
+/// the helper's own errors (see templates/force_rmmod.c) and the kernel's.
+pub fn load_failure(errno: i32, c: &LoadCtx) -> LoadFailure {
+    let (t, h) = (c.target, c.helper);
+    let nothing = "the helper is not loaded and nothing was changed";
+    let e = match errno {
+        libc::ENOENT if c.target_gone => return LoadFailure::Vanished,
+        libc::ENOENT => Error::HelperFailed(format!(
+            "the helper could not load (ENOENT): it found no module named {t}, or the kernel could not \
+             resolve one of its symbols (\"Unknown symbol\": built for another configuration of this \
+             kernel); see the kernel log lines above; {nothing}"
+        )),
+        libc::EBUSY => Error::Refused(format!(
+            "the helper refused (EBUSY): {t} is not live, is being removed, or other modules use it \
+             (see the kernel log above); {nothing}"
+        )),
+        libc::ESTALE => Error::HelperFailed(format!(
+            "the helper refused (ESTALE): {t} is no longer at {}: it was removed and loaded again \
+             meanwhile. Run this again; {nothing}",
+            c.modaddr.map(|a| format!("0x{a:x}")).unwrap_or_else(|| "the address read before".into())
+        )),
+        libc::EIO => Error::HelperFailed(format!(
+            "the helper refused (EIO): the kernel's module list did not look as expected; {nothing}. \
+             Please report this kernel"
+        )),
+        libc::EINVAL => Error::HelperFailed(format!(
+            "loading the helper failed (EINVAL): it rejected modname={t}, or the kernel rejected the \
+             module (symbol versions that disagree with this kernel: see the kernel log above); {nothing}"
+        )),
+        libc::EEXIST => Error::HelperFailed(format!(
+            "a module named {h} is already loaded (another run, or a left-over helper): check it with \
+             `cat /sys/module/{h}/refcnt` and remove it with `rmmod {h}`; {nothing}"
+        )),
+        libc::ENOEXEC => Error::WrongKernel(format!(
+            "the kernel rejected the helper as an invalid module (ENOEXEC: \"Exec format error\"): it \
+             was built for another kernel, architecture or configuration; {nothing}"
+        )),
+        libc::EKEYREJECTED | libc::ENOKEY | libc::EBADMSG | libc::ENOPKG => Error::Signing(format!(
+            "the kernel rejected the helper's signature ({}): {}; {nothing}",
+            errno_name(errno),
+            match errno {
+                libc::EKEYREJECTED => "it is unsigned, its signature does not verify, or it is signed with a key the kernel does not trust (enroll the certificate with `mokutil --import CERT` and reboot, or sign with the kernel's build key)",
+                libc::ENOKEY => "it is signed with a key the kernel does not trust: enroll the certificate (mokutil --import CERT, reboot) or sign with the kernel's build key",
+                libc::EBADMSG => "the signature is malformed",
+                _ => "the signature's hash or key algorithm is not supported by this kernel",
+            }
+        )),
+        libc::EPERM | libc::EACCES if !c.sig_reasons.is_empty() => Error::Signing(format!(
+            "the kernel refused to load the helper ({}) because it enforces module signatures ({}): \
+             sign it with --sign-key/--sign-cert using a key the kernel trusts; {nothing}",
+            errno_name(errno),
+            c.sig_reasons.join("; ")
+        )),
+        libc::EPERM | libc::EACCES => Error::NotRoot(format!(
+            "the kernel refused to load the helper ({}): this process lacks CAP_SYS_MODULE, or module \
+             loading is disabled (kernel.modules_disabled) or restricted by a security module; {nothing}",
+            errno_name(errno)
+        )),
+        _ => Error::HelperFailed(format!("loading the helper failed: {}; {nothing}", errno_text(errno))),
+    };
+    LoadFailure::Error(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::code;
+
+    #[test]
+    fn load_errors() {
+        let none: Vec<String> = vec![];
+        let enforced = vec!["lockdown".to_string()];
+        let code_of = |errno: i32, gone: bool, sig: &[String]| {
+            let c = LoadCtx { target: "leak_self", helper: "force_rmmod", target_gone: gone, sig_reasons: sig, modaddr: Some(0x1000) };
+            match load_failure(errno, &c) {
+                LoadFailure::Error(e) => (e.exit_code(), e.to_string()),
+                LoadFailure::Vanished => (0, String::new()),
+            }
+        };
+        assert_eq!(code_of(libc::ENOENT, true, &none).0, 0, "target vanished");
+        assert_eq!(code_of(libc::ENOENT, false, &none).0, code::HELPER_FAILED);
+        assert_eq!(code_of(libc::EBUSY, false, &none).0, code::REFUSED);
+        assert_eq!(code_of(libc::ESTALE, false, &none).0, code::HELPER_FAILED);
+        assert!(code_of(libc::ESTALE, false, &none).1.contains("0x1000"));
+        assert_eq!(code_of(libc::EIO, false, &none).0, code::HELPER_FAILED);
+        assert_eq!(code_of(libc::EEXIST, false, &none).0, code::HELPER_FAILED);
+        assert_eq!(code_of(libc::ENOEXEC, false, &none).0, code::WRONG_KERNEL);
+        assert_eq!(code_of(libc::EKEYREJECTED, false, &none).0, code::SIGNING);
+        assert_eq!(code_of(libc::ENOKEY, false, &none).0, code::SIGNING);
+        assert_eq!(code_of(libc::EPERM, false, &enforced).0, code::SIGNING);
+        assert_eq!(code_of(libc::EPERM, false, &none).0, code::NOT_ROOT);
+    }
+}

@@ -1,0 +1,133 @@
+//! A module's `.modinfo` (`key=value` strings), read from the ELF file
+//! without any ELF library: 32/64-bit, either byte order.
+
+fn rd_u16(b: &[u8], off: usize, le: bool) -> Option<u64> {
+    let s: [u8; 2] = b.get(off..off + 2)?.try_into().ok()?;
+    Some(if le { u16::from_le_bytes(s) } else { u16::from_be_bytes(s) } as u64)
+}
+
+fn rd_u32(b: &[u8], off: usize, le: bool) -> Option<u64> {
+    let s: [u8; 4] = b.get(off..off + 4)?.try_into().ok()?;
+    Some(if le { u32::from_le_bytes(s) } else { u32::from_be_bytes(s) } as u64)
+}
+
+fn rd_u64(b: &[u8], off: usize, le: bool) -> Option<u64> {
+    let s: [u8; 8] = b.get(off..off + 8)?.try_into().ok()?;
+    Some(if le { u64::from_le_bytes(s) } else { u64::from_be_bytes(s) })
+}
+
+/// The `.modinfo` section of an ELF relocatable (32/64-bit, either byte order).
+pub fn elf_section<'a>(b: &'a [u8], wanted: &str) -> Option<&'a [u8]> {
+    if b.get(0..4)? != b"\x7fELF" {
+        return None;
+    }
+    let is64 = match b.get(4)? {
+        1 => false,
+        2 => true,
+        _ => return None,
+    };
+    let le = match b.get(5)? {
+        1 => true,
+        2 => false,
+        _ => return None,
+    };
+    let (shoff, shentsize, shnum, shstrndx) = if is64 {
+        (rd_u64(b, 0x28, le)?, rd_u16(b, 0x3a, le)?, rd_u16(b, 0x3c, le)?, rd_u16(b, 0x3e, le)?)
+    } else {
+        (rd_u32(b, 0x20, le)?, rd_u16(b, 0x2e, le)?, rd_u16(b, 0x30, le)?, rd_u16(b, 0x32, le)?)
+    };
+    let header = |i: u64| -> Option<(u64, u64, u64)> {
+        let h = usize::try_from(shoff.checked_add(i.checked_mul(shentsize)?)?).ok()?;
+        if is64 {
+            Some((rd_u32(b, h, le)?, rd_u64(b, h + 24, le)?, rd_u64(b, h + 32, le)?))
+        } else {
+            Some((rd_u32(b, h, le)?, rd_u32(b, h + 16, le)?, rd_u32(b, h + 20, le)?))
+        }
+    };
+    let slice = |off: u64, size: u64| -> Option<&'a [u8]> {
+        let start = usize::try_from(off).ok()?;
+        b.get(start..start.checked_add(usize::try_from(size).ok()?)?)
+    };
+    let (_, str_off, str_size) = header(shstrndx)?;
+    let names = slice(str_off, str_size)?;
+    for i in 0..shnum {
+        let (name_off, off, size) = header(i)?;
+        let name = names.get(usize::try_from(name_off).ok()?..)?;
+        let end = name.iter().position(|&c| c == 0)?;
+        if &name[..end] == wanted.as_bytes() {
+            return slice(off, size);
+        }
+    }
+    None
+}
+
+/// `key=value` pairs of a module's .modinfo. Not an ELF file (or no
+/// .modinfo): every NUL-separated `key=value` string of a known key in the
+/// whole file, as kbuild::vermagic() reads it.
+pub fn modinfo(bytes: &[u8]) -> Vec<(String, String)> {
+    const KEYS: &[&str] = &["vermagic", "name", "parmtype", "parm", "license", "depends", "version"];
+    let (area, known_only) = match elf_section(bytes, ".modinfo") {
+        Some(s) => (s, false),
+        None => (bytes, true),
+    };
+    area.split(|&c| c == 0)
+        .filter_map(|piece| {
+            let text = std::str::from_utf8(piece).ok()?;
+            let (k, v) = text.split_once('=')?;
+            let k = k.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
+            if k.is_empty() || (known_only && !KEYS.contains(&k)) || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return None;
+            }
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::unload::helper_file::check_helper;
+    use std::path::Path;
+
+    /// A minimal ELF64 little-endian relocatable with a .modinfo section.
+    fn tiny_elf(modinfo: &[u8]) -> Vec<u8> {
+        let shstr = b"\0.modinfo\0.shstrtab\0";
+        let mut b = vec![0u8; 64];
+        b[0..4].copy_from_slice(b"\x7fELF");
+        b[4] = 2;
+        b[5] = 1;
+        let mi_off = b.len() as u64;
+        b.extend(modinfo);
+        let str_off = b.len() as u64;
+        b.extend(shstr);
+        let shoff = b.len() as u64;
+        let mut sh = |name: u32, off: u64, size: u64| {
+            let mut h = vec![0u8; 64];
+            h[0..4].copy_from_slice(&name.to_le_bytes());
+            h[24..32].copy_from_slice(&off.to_le_bytes());
+            h[32..40].copy_from_slice(&size.to_le_bytes());
+            b.extend(h);
+        };
+        sh(0, 0, 0);
+        sh(1, mi_off, modinfo.len() as u64);
+        sh(10, str_off, shstr.len() as u64);
+        b[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
+        b[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+        b[0x3c..0x3e].copy_from_slice(&3u16.to_le_bytes());
+        b[0x3e..0x40].copy_from_slice(&2u16.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn reads_modinfo_from_elf() {
+        let elf = tiny_elf(b"parmtype=modname:charp\0parmtype=modaddr:ulong\0vermagic=6.12.9-amd64 SMP preempt mod_unload \0name=my_helper\0");
+        let h = check_helper(Path::new("e.ko"), &elf, "6.12.9-amd64").unwrap();
+        assert_eq!(h.name, "my_helper");
+        assert_eq!(h.params, vec!["modname", "modaddr"]);
+        assert_eq!(elf_section(&elf, ".nothere"), None);
+        // Truncated files do not panic.
+        for n in [0, 4, 20, 64, 100] {
+            let _ = modinfo(&elf[..n.min(elf.len())]);
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Getting a helper for the running kernel: `--ko PATH` (checked before
+//! anything else), else the build cache (cache.rs), else a build from the
+//! running kernel's tree (pipeline.rs), stored in the cache.
+
+use std::path::Path;
+
+use super::helper_file::{HelperFile, read_helper};
+use super::report::step;
+use super::temp_dir::TempDir;
+use crate::cache;
+use crate::error::{Error, Result};
+use crate::kdir::KernelTree;
+use crate::pipeline::{self, Stop, TreeOptions};
+use crate::render::MODULE;
+
+/// A helper ready to load, and where it came from.
+pub struct Helper {
+    pub file: HelperFile,
+    pub origin: String,
+    /// The running kernel's tree, when there is one (signing, MODULE_SIG_FORCE).
+    pub tree: Option<KernelTree>,
+    _tmp: Option<TempDir>,
+}
+
+/// `--ko PATH`, checked against the running kernel before anything is done:
+/// a helper built for another kernel is never loaded.
+pub fn prebuilt(path: &Path, running: &str) -> Result<HelperFile> {
+    let h = read_helper(path, running)?;
+    step("helper", &format!("--ko {}: built for {} (matches uname -r), {}", path.display(), h.release(), if h.signed { "signed" } else { "unsigned" }));
+    Ok(h)
+}
+
+/// The helper for this run: the `--ko` one, else from the cache or built.
+pub fn helper(prebuilt: Option<HelperFile>, opts: &TreeOptions, running: &str) -> Result<Helper> {
+    let helper = match prebuilt {
+        Some(file) => {
+            let tree = pipeline::open(opts).ok().filter(|t| t.release == running);
+            Helper { file, origin: "--ko".into(), tree, _tmp: None }
+        }
+        None => build_helper(opts, running, &cache::default_dir())?,
+    };
+    step("helper", &format!("{} ({}), vermagic \"{}\"", helper.file.path.display(), helper.origin, helper.file.vermagic));
+    Ok(helper)
+}
+
+/// Point a missing-tree error at --ko.
+fn with_ko_hint(e: Error) -> Error {
+    const KO: &str = "without a build tree no helper can be built here: pass --ko PATH with a helper \
+                      built for this kernel elsewhere (`force-rmmod-gen build` on a machine with its \
+                      headers, or your CI)";
+    match e {
+        Error::KdirMissing { path, hint } => Error::KdirMissing { path, hint: format!("{hint}; {KO}") },
+        Error::KdirUnprepared { path, missing, hint } => Error::KdirUnprepared { path, missing, hint: format!("{hint}; {KO}") },
+        e => e,
+    }
+}
+
+/// The helper from the build cache in `cache_dir` (shared with `build`),
+/// else freshly built (and cached).
+fn build_helper(opts: &TreeOptions, running: &str, cache_dir: &Path) -> Result<Helper> {
+    let tree = pipeline::open(opts).map_err(with_ko_hint)?;
+    if tree.release != running {
+        return Err(Error::WrongKernel(format!(
+            "the kernel tree {} is for {}, but the running kernel is {running}: a helper built from it \
+             would write another kernel's struct module. Pass --kdir /lib/modules/{running}/build, or \
+             --ko with a helper built for {running}; nothing was done",
+            tree.build.display(),
+            tree.release
+        )));
+    }
+    let log = |m: &str| step("build", m);
+    let tc = pipeline::toolchain(&tree, opts.cc.as_deref())?;
+    let ko_name = format!("{MODULE}.ko");
+    match cache::Cache::open(cache_dir) {
+        Ok(c) => {
+            let cv = cache::compiler_version(&tree, &tc).unwrap_or_default();
+            let inputs = cache::key_inputs(&tree, opts, None, &tc, &cv, &c.tool_sha256());
+            let key = inputs.key();
+            if let Some(entry) = c.lookup(&key) {
+                let ko = entry.dir.join(&ko_name);
+                let file = read_helper(&ko, running)?;
+                return Ok(Helper { file, origin: format!("build cache ({})", entry.dir.display()), tree: Some(tree), _tmp: None });
+            }
+            step("build", &format!("no cached helper for {running} in {}: building one", c.dir.display()));
+            let tmp = c.tmp_dir(&key);
+            let built = pipeline::run(opts, Some(&tmp), None, Stop::Build, &log);
+            if let Err(e) = built {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+            let entry = c.store(&key, &inputs, &tmp).map_err(|why| {
+                let _ = std::fs::remove_dir_all(&tmp);
+                Error::Internal(format!("cannot store the helper in the build cache: {why}"))
+            })?;
+            let file = read_helper(&entry.dir.join(&ko_name), running)?;
+            Ok(Helper { file, origin: format!("built now, cached in {}", entry.dir.display()), tree: Some(tree), _tmp: None })
+        }
+        Err(why) => {
+            step("build", &format!("build cache unusable ({why}): building into a temporary directory"));
+            let tmp = TempDir::new("helper")?;
+            let o = pipeline::run(opts, Some(&tmp.path().join("helper")), None, Stop::Build, &log)?;
+            let ko = o.ko.ok_or_else(|| Error::Internal("the build produced no .ko".into()))?;
+            let file = read_helper(&tmp.path().join("helper").join(ko.file_name().unwrap_or_default()), running)?;
+            Ok(Helper { file, origin: "built now (not cached)".into(), tree: Some(tree), _tmp: Some(tmp) })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::code;
+    use std::path::PathBuf;
+
+    #[test]
+    fn missing_tree_points_at_ko() {
+        let t = tempfile::tempdir().unwrap();
+        let opts = TreeOptions {
+            kdir: t.path().join("lib/modules/9.9.9/build"),
+            chroot: None,
+            cc: None,
+            vars: Default::default(),
+            method: crate::detect::MethodChoice::Auto,
+            allow_version_guess: false,
+        };
+        let e = build_helper(&opts, "9.9.9", &t.path().join("cache")).err().unwrap();
+        assert_eq!(e.exit_code(), code::KDIR_MISSING);
+        assert!(e.to_string().contains("--ko"), "{e}");
+    }
+
+    /// The build path on a real tree (scripts/fetch-kernels; a missing tree
+    /// fails, as in tests/real_kernels.rs): the first run builds and fills
+    /// the cache, the second loads from it without detection.
+    #[test]
+    fn builds_then_reuses_the_cache_on_a_real_tree() {
+        let root = std::env::var_os("FRG_CACHE").map(PathBuf::from).unwrap_or_else(|| "/var/cache/force-rmmod-gen".into());
+        let env = root.join("kernels/6.1/env");
+        let text = std::fs::read_to_string(&env)
+            .unwrap_or_else(|e| panic!("{}: {e}; run scripts/fetch-kernels 6.1", env.display()));
+        let var = |k: &str| {
+            text.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).map(|v| v.trim_matches('"').to_string()).unwrap_or_default()
+        };
+        let (release, kdir, cc) = (var("RELEASE"), PathBuf::from(var("KDIR")), var("CC_HINT"));
+        let opts = TreeOptions {
+            kdir,
+            chroot: None,
+            cc: Some(cc).filter(|c| !c.is_empty()),
+            vars: Default::default(),
+            method: crate::detect::MethodChoice::Auto,
+            allow_version_guess: false,
+        };
+        let cache = tempfile::tempdir().unwrap();
+        let first = build_helper(&opts, &release, cache.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(first.origin.starts_with("built now, cached in"), "{}", first.origin);
+        assert_eq!(first.file.release(), release);
+        assert!(first.file.has_param("modaddr") && first.file.has_param("dry_run"));
+        let second = build_helper(&opts, &release, cache.path()).unwrap();
+        assert!(second.origin.starts_with("build cache"), "{}", second.origin);
+        assert_eq!(first.file.path, second.file.path);
+        // The tree of one kernel never builds a helper for another.
+        let e = build_helper(&opts, "6.1.0-99-amd64", cache.path()).err().unwrap();
+        assert_eq!(e.exit_code(), code::WRONG_KERNEL);
+    }
+}

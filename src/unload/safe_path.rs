@@ -1,0 +1,121 @@
+//! Step 2, the safe path: delete_module(NAME, O_NONBLOCK), as `rmmod`
+//! does, retried while busy for `--wait` seconds. No helper is needed when
+//! it works.
+
+use std::time::{Duration, Instant};
+
+use super::report::step;
+use super::sys::{delete_module, errno_name, errno_text};
+use super::verify::verify_gone;
+use crate::error::{Error, Result};
+use crate::sysmod::{self, InitState, Module, Roots};
+
+/// Try the safe path first (never in a dry run: it would remove the
+/// module; never below idle). `Some`: NAME as it is now, still loaded;
+/// `None`: nothing is left to do (removed and verified, or a dry run that
+/// needs no helper).
+pub fn attempt(roots: &Roots, name: &str, running: &str, module: Module, dry_run: bool, wait: u64) -> Result<Option<Module>> {
+    if dry_run {
+        if module.refcnt == 0 && module.holders.is_empty() && module.initstate == InitState::Live {
+            step("dry-run", &format!("refcnt 0: a plain delete_module({name}, O_NONBLOCK) would remove it, no helper needed. Nothing was changed"));
+            return Ok(None);
+        }
+        step("safe", &format!("dry run: a real run first tries delete_module({name}, O_NONBLOCK){}", if wait > 0 { format!(" for {wait} s") } else { String::new() }));
+        return Ok(Some(module));
+    }
+    if module.refcnt < 0 {
+        step("safe", &format!(
+            "skipped: refcnt {} is below idle, and delete_module in that state trips a BUG_ON in the \
+             kernel (try_release_module_ref); the helper repairs the count first", module.refcnt));
+        return Ok(Some(module));
+    }
+    match delete_while_busy(name, wait)? {
+        Safe::Removed => return verify_gone(roots, name).map(|()| None),
+        Safe::Busy => {}
+    }
+    match sysmod::inspect(roots, name, running) {
+        Ok(m) => Ok(Some(m)),
+        Err(Error::NotLoaded(_)) => verify_gone(roots, name).map(|()| None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The safe path's result.
+enum Safe {
+    Removed,
+    Busy,
+}
+
+/// delete_module(NAME, O_NONBLOCK), retried while busy for `wait` seconds.
+fn delete_while_busy(name: &str, wait: u64) -> Result<Safe> {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(wait);
+    let mut pause = Duration::from_millis(50);
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        match delete_module(name) {
+            Ok(()) => {
+                step("safe", &format!("delete_module({name}, O_NONBLOCK): ok (attempt {attempts}); no helper was needed"));
+                return Ok(Safe::Removed);
+            }
+            Err(libc::ENOENT) => {
+                step("safe", &format!("delete_module({name}): ENOENT, someone else removed it meanwhile"));
+                return Ok(Safe::Removed);
+            }
+            Err(libc::EAGAIN) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    let waited = if wait > 0 { format!(", retried for {wait} s ({attempts} attempts)") } else { String::new() };
+                    step("safe", &format!("delete_module({name}, O_NONBLOCK): busy (EWOULDBLOCK: references held or modules use it){waited}"));
+                    return Ok(Safe::Busy);
+                }
+                std::thread::sleep(pause.min(deadline - now));
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            Err(e) => {
+                step("safe", &format!("delete_module({name}, O_NONBLOCK): {}", errno_text(e)));
+                return Err(safe_error(name, e));
+            }
+        }
+    }
+}
+
+/// What a failed safe-path delete_module means (EWOULDBLOCK and ENOENT are
+/// handled by the caller).
+fn safe_error(name: &str, e: i32) -> Error {
+    match e {
+        libc::ENOSYS => Error::NoSysfs(
+            "the running kernel has no loadable module support (delete_module: ENOSYS, CONFIG_MODULES \
+             off): nothing can be unloaded"
+                .into(),
+        ),
+        libc::EBUSY => Error::Refused(format!(
+            "the kernel refuses to remove {name} (EBUSY) for a reason other than its count: it is not \
+             live, or it has an init function but no exit function (such a module only goes with \
+             `rmmod -f` on a kernel with CONFIG_MODULE_FORCE_UNLOAD). Resetting its count would not \
+             help, so no helper was loaded; nothing was done"
+        )),
+        libc::EPERM | libc::EACCES => Error::NotRoot(format!(
+            "the kernel does not let this process remove modules ({}): no CAP_SYS_MODULE, \
+             kernel.modules_disabled=1, or a security module forbids it; nothing was done",
+            errno_name(e)
+        )),
+        e => Error::StillLoaded(format!("delete_module({name}) failed: {}; nothing was done", errno_text(e))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::code;
+
+    #[test]
+    fn safe_path_errors() {
+        assert_eq!(safe_error("x", libc::EBUSY).exit_code(), code::REFUSED);
+        assert_eq!(safe_error("x", libc::EPERM).exit_code(), code::NOT_ROOT);
+        assert_eq!(safe_error("x", libc::ENOSYS).exit_code(), code::NO_SYSFS);
+        assert_eq!(safe_error("x", libc::EFAULT).exit_code(), code::STILL_LOADED);
+        assert!(safe_error("x", libc::EBUSY).to_string().contains("no exit function"));
+    }
+}
