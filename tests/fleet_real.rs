@@ -11,7 +11,6 @@ use common::{cmd as bin, run_cmd as run};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 struct Kernel {
     name: &'static str,
@@ -108,15 +107,14 @@ fn real_fleet_bad_kdir_does_not_stop_the_others_and_warm_rerun_hits() {
     assert_eq!(listed.len(), 3, "stdout lists the built modules");
     let first: Vec<String> = ok.iter().map(|e| e["ko"]["sha256"].as_str().unwrap().to_string()).collect();
 
-    // Warm: everything from the cache, well under 0.1 s per kernel.
+    // Warm: everything from the cache, nothing detected or built again (how
+    // fast that is, is bench/run's business, not a test's).
     let mut c = bin();
     c.args(["build", "-j2", "--quiet"]).arg("--out").arg(&out).arg("--cache-dir").arg(&cache);
     for k in &ks {
         c.arg("--kdir").arg(&k.kdir);
     }
-    let t0 = Instant::now();
     let o = run(&mut c);
-    let wall = t0.elapsed().as_secs_f64();
     assert_eq!(o.status.code(), Some(0));
     assert!(o.stderr.is_empty(), "--quiet prints nothing when all is well");
     let idx = json(&out.join("index.json"));
@@ -124,10 +122,8 @@ fn real_fleet_bad_kdir_does_not_stop_the_others_and_warm_rerun_hits() {
         check_ok_entry(&out, e, k);
         assert_eq!(e["cache"], "hit");
         assert_eq!(e["ko"]["sha256"].as_str().unwrap(), sha, "same module as the cold build");
-        assert!(e["seconds"].as_f64().unwrap() < 0.1, "{}: warm {} s", k.name, e["seconds"]);
+        assert_eq!(e["method"], e["facts"]["method"], "facts carried over from the cold build");
     }
-    // The whole process, including start-up; generous for a loaded CI machine.
-    assert!(wall < 0.1 * ks.len() as f64 + 0.5, "warm batch took {wall:.3} s");
 }
 
 /// A private copy of a Debian build dir (3 MB; the -common dir is shared by
@@ -155,13 +151,11 @@ fn real_single_kernel_keeps_its_output_and_uses_the_cache() {
     let build = || {
         let mut c = bin();
         c.arg("--kdir").arg(&tree).arg("--out").arg(&out).arg("--cache-dir").arg(&cache);
-        let t0 = Instant::now();
-        let o = run(&mut c);
-        (o, t0.elapsed().as_secs_f64())
+        run(&mut c)
     };
     let entries = || std::fs::read_dir(&cache).unwrap().flatten().filter(|e| e.path().join("cache.json").is_file()).count();
 
-    let (o, _) = build();
+    let o = build();
     assert!(o.status.success());
     // Unchanged single-kernel interface: the .ko path on stdout, one out dir.
     assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{}\n", out.join("force_rmmod.ko").display()));
@@ -173,19 +167,19 @@ fn real_single_kernel_keeps_its_output_and_uses_the_cache() {
     assert_eq!(entries(), 1);
 
     // Warm.
-    let (o, secs) = build();
+    let o = build();
     assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("cache hit"));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("cache hit") && !stderr.contains("detected with"), "no detection on a hit: {stderr}");
     assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{}\n", out.join("force_rmmod.ko").display()));
     assert_eq!(json(&out.join("manifest.json")), m1);
-    assert!(secs < 0.5, "warm single build took {secs:.3} s");
 
     // A changed .config is a different kernel as far as the cache goes: miss.
     let cfg = tree.join(".config");
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str("# changed by the cache invalidation test\n");
     std::fs::write(&cfg, text).unwrap();
-    let (o, _) = build();
+    let o = build();
     assert!(o.status.success());
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(!stderr.contains("cache hit") && stderr.contains("detected with"), "{stderr}");
@@ -202,7 +196,7 @@ fn real_single_kernel_keeps_its_output_and_uses_the_cache() {
     for e in std::fs::read_dir(&cache).unwrap().flatten().filter(|e| e.path().join("cache.json").is_file()) {
         std::fs::write(e.path().join("force_rmmod.ko"), b"garbage").unwrap();
     }
-    let (o, _) = build();
+    let o = build();
     assert!(o.status.success());
     assert!(vermagic(&out.join("force_rmmod.ko")).starts_with(&k.release));
 }
