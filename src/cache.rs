@@ -102,11 +102,12 @@ fn compute_tool_sha256(cache_dir: Option<&Path>) -> String {
     let memo = cache_dir.map(|d| d.join("tool-id.json"));
     if let Some(m) = &memo
         && let Ok(text) = std::fs::read_to_string(m)
-            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
-                && v["stamp"] == stamp.as_str()
-                    && let Some(h) = v["sha256"].as_str() {
-                        return h.to_string();
-                    }
+        && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+        && v["stamp"] == stamp.as_str()
+        && let Some(h) = v["sha256"].as_str()
+    {
+        return h.to_string();
+    }
     let Ok(data) = std::fs::read(&exe) else { return "unknown".into() };
     let h = hex::encode(Sha256::digest(&data));
     if let Some(m) = &memo {
@@ -132,7 +133,9 @@ pub fn key_inputs(
     for rel in [".config", "include/config/auto.conf"] {
         files.insert(format!("build:{rel}"), sha256_or_absent(&tree.build.join(rel)));
     }
-    let rel = |p: &Path| p.strip_prefix(&tree.build).map(|r| r.display().to_string()).unwrap_or_else(|_| p.display().to_string());
+    let rel = |p: &Path| {
+        p.strip_prefix(&tree.build).map(|r| r.display().to_string()).unwrap_or_else(|_| p.display().to_string())
+    };
     files.insert(format!("build:{}", rel(&tree.autoconf)), sha256_or_absent(&tree.autoconf));
     files.insert(format!("build:{}", rel(&tree.symvers)), sha256_or_absent(&tree.symvers));
     files.insert("source:include/linux/module.h".into(), sha256_or_absent(&tree.source.join("include/linux/module.h")));
@@ -296,7 +299,8 @@ fn sweep(dir: &Path) {
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let leftover = ["tmp-", "trash-", ".tmp-", ".force-rmmod-gen."].iter().any(|p| name.starts_with(p));
-        let old = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age > hour);
+        let old =
+            e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age > hour);
         if leftover && old {
             let _ = std::fs::remove_dir_all(e.path());
         }
@@ -343,9 +347,18 @@ mod tests {
             std::fs::create_dir_all(b.join(d)).unwrap();
         }
         std::fs::write(b.join("Makefile"), "# fake\n").unwrap();
-        std::fs::write(b.join(".config"), "CONFIG_X86_64=y\nCONFIG_MODULE_UNLOAD=y\nCONFIG_CC_VERSION_TEXT=\"gcc-12 (Debian 12.2.0-14) 12.2.0\"\n").unwrap();
-        std::fs::write(b.join("include/generated/autoconf.h"), "#define CONFIG_X86_64 1\n#define CONFIG_MODULE_UNLOAD 1\n").unwrap();
-        std::fs::write(b.join("include/generated/utsrelease.h"), format!("#define UTS_RELEASE \"{release}\"\n")).unwrap();
+        std::fs::write(
+            b.join(".config"),
+            "CONFIG_X86_64=y\nCONFIG_MODULE_UNLOAD=y\nCONFIG_CC_VERSION_TEXT=\"gcc-12 (Debian 12.2.0-14) 12.2.0\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            b.join("include/generated/autoconf.h"),
+            "#define CONFIG_X86_64 1\n#define CONFIG_MODULE_UNLOAD 1\n",
+        )
+        .unwrap();
+        std::fs::write(b.join("include/generated/utsrelease.h"), format!("#define UTS_RELEASE \"{release}\"\n"))
+            .unwrap();
         std::fs::write(b.join("include/linux/module.h"), "struct module { int refcnt; };\n").unwrap();
         std::fs::write(b.join("Module.symvers"), "0x1\tfind_module\tvmlinux\tEXPORT_SYMBOL_GPL\t\n").unwrap();
         b

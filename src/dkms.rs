@@ -164,7 +164,8 @@ pub fn run(args: &DkmsArgs) -> Result<()> {
     staging.write("README.dkms", README)?;
     let mut bundled_sha = None;
     if !args.no_bundle {
-        let exe = std::env::current_exe().map_err(|e| Error::Internal(format!("cannot find my own executable: {e}")))?;
+        let exe =
+            std::env::current_exe().map_err(|e| Error::Internal(format!("cannot find my own executable: {e}")))?;
         let dst = staging.dir.join("force-rmmod-gen");
         std::fs::copy(&exe, &dst).map_err(|e| Error::output(&args.out, e))?;
         exec(&dst)?;

@@ -139,10 +139,7 @@ pub static ERAS: &[Era] = &[
         kernels: "2.6.34 to 3.2",
         introduced: "2.6.34 (incs/decs pairs: \"Fix up possibly racy module refcounting\")",
         versions: (v(2, 6, 34), Some(v(3, 3, 0))),
-        shape: Shape::RefPointer {
-            name: "refptr",
-            members: &[("incs", "unsigned int"), ("decs", "unsigned int")],
-        },
+        shape: Shape::RefPointer { name: "refptr", members: &[("incs", "unsigned int"), ("decs", "unsigned int")] },
         config: None,
         refcount_type: "unsigned int",
         reads: "sum of decs, smp_rmb(), sum of incs, over every possible CPU: incs - decs",
@@ -159,10 +156,7 @@ pub static ERAS: &[Era] = &[
         kernels: "3.3 to 3.18, every RHEL/CentOS 7 (3.10.0-*.el7)",
         introduced: "3.3 (module_ref moved to top level, unsigned long incs/decs)",
         versions: (v(3, 3, 0), Some(v(3, 19, 0))),
-        shape: Shape::RefPointer {
-            name: "refptr",
-            members: &[("incs", "unsigned long"), ("decs", "unsigned long")],
-        },
+        shape: Shape::RefPointer { name: "refptr", members: &[("incs", "unsigned long"), ("decs", "unsigned long")] },
         config: None,
         refcount_type: "unsigned long",
         reads: "sum of decs, smp_rmb(), sum of incs, over every possible CPU: incs - decs",

@@ -33,18 +33,42 @@ pub mod code {
 #[derive(Debug)]
 pub enum Error {
     /// `--kdir` does not exist or is not a kernel tree at all.
-    KdirMissing { path: PathBuf, hint: String },
+    KdirMissing {
+        path: PathBuf,
+        hint: String,
+    },
     /// A kernel tree, but not one modules can be built against.
-    KdirUnprepared { path: PathBuf, missing: String, hint: String },
+    KdirUnprepared {
+        path: PathBuf,
+        missing: String,
+        hint: String,
+    },
     /// CONFIG_MODULE_UNLOAD is off: modules can never be unloaded.
-    NoModuleUnload { release: String },
+    NoModuleUnload {
+        release: String,
+    },
     /// No era of the knowledge table matches the tree's `struct module`.
-    UnknownLayout { release: String, detail: String },
+    UnknownLayout {
+        release: String,
+        detail: String,
+    },
     BadArgument(String),
-    Output { path: PathBuf, detail: String },
-    CompilerMissing { wanted: String, text: String },
-    BuildFailed { log: PathBuf, tail: String },
-    SomeKernelsFailed { failed: usize, total: usize },
+    Output {
+        path: PathBuf,
+        detail: String,
+    },
+    CompilerMissing {
+        wanted: String,
+        text: String,
+    },
+    BuildFailed {
+        log: PathBuf,
+        tail: String,
+    },
+    SomeKernelsFailed {
+        failed: usize,
+        total: usize,
+    },
     NotRoot(String),
     NoSysfs(String),
     NotLoaded(String),
@@ -140,11 +164,9 @@ impl fmt::Display for Error {
                  this kernel with the output of `force-rmmod-gen detect --json`"
             ),
             BadArgument(m) => write!(f, "{m}"),
-            Output { path, detail } => write!(
-                f,
-                "cannot write output directory {}: {detail}; choose another with --out",
-                path.display()
-            ),
+            Output { path, detail } => {
+                write!(f, "cannot write output directory {}: {detail}; choose another with --out", path.display())
+            }
             CompilerMissing { wanted, text } => write!(
                 f,
                 "the kernel was built with `{text}`; {wanted} is not installed. Install it \
@@ -157,8 +179,8 @@ impl fmt::Display for Error {
             SomeKernelsFailed { failed, total } => {
                 write!(f, "{failed} of {total} kernels failed; see the index manifest")
             }
-            NotRoot(m) | NoSysfs(m) | NotLoaded(m) | Refused(m) | Declined(m) | WrongKernel(m)
-            | HelperFailed(m) | StillLoaded(m) | Signing(m) | Internal(m) => write!(f, "{m}"),
+            NotRoot(m) | NoSysfs(m) | NotLoaded(m) | Refused(m) | Declined(m) | WrongKernel(m) | HelperFailed(m)
+            | StillLoaded(m) | Signing(m) | Internal(m) => write!(f, "{m}"),
         }
     }
 }

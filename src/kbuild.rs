@@ -60,7 +60,8 @@ fn kdir_for_make(tree: &KernelTree) -> Result<PathBuf> {
     match &tree.chroot {
         None => Ok(tree.build.clone()),
         Some(root) => {
-            let root = root.canonicalize().map_err(|e| Error::BadArgument(format!("--chroot {}: {e}", root.display())))?;
+            let root =
+                root.canonicalize().map_err(|e| Error::BadArgument(format!("--chroot {}: {e}", root.display())))?;
             tree.build.strip_prefix(&root).map(|p| Path::new("/").join(p)).map_err(|_| {
                 Error::BadArgument(format!(
                     "--kdir {} is not inside --chroot {}: give the tree's path on the host, under the chroot",
@@ -74,7 +75,15 @@ fn kdir_for_make(tree: &KernelTree) -> Result<PathBuf> {
 
 /// `make -C KDIR M=DIR <targets>`; returns the process output (stdout and
 /// stderr interleaved into one log is not possible portably: both kept).
-pub fn make(tree: &KernelTree, tc: &Toolchain, vars: &MakeVars, dir: &Path, targets: &[String], jobs: usize, keep_going: bool) -> Result<Output> {
+pub fn make(
+    tree: &KernelTree,
+    tc: &Toolchain,
+    vars: &MakeVars,
+    dir: &Path,
+    targets: &[String],
+    jobs: usize,
+    keep_going: bool,
+) -> Result<Output> {
     let kdir = kdir_for_make(tree)?;
     let mut args: Vec<String> = vec![
         "-C".into(),

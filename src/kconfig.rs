@@ -25,9 +25,10 @@ impl KConfig {
                 continue;
             }
             if let Some((k, v)) = line.split_once('=')
-                && k.starts_with("CONFIG_") {
-                    values.insert(k.to_string(), v.to_string());
-                }
+                && k.starts_with("CONFIG_")
+            {
+                values.insert(k.to_string(), v.to_string());
+            }
         }
         KConfig { values, source }
     }
@@ -48,10 +49,11 @@ impl KConfig {
                 continue;
             }
             if let Some(base) = k.strip_suffix("_MODULE")
-                && rest == "1" {
-                    values.insert(base.to_string(), "m".to_string());
-                    continue;
-                }
+                && rest == "1"
+            {
+                values.insert(base.to_string(), "m".to_string());
+                continue;
+            }
             let v = if rest == "1" { "y".to_string() } else { rest };
             values.insert(k.to_string(), v);
         }

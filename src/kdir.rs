@@ -80,17 +80,12 @@ impl KernelTree {
             return Err(Error::KdirMissing { path: kdir.to_path_buf(), hint });
         }
         if !kdir.is_dir() {
-            return Err(Error::KdirMissing {
-                path: kdir.to_path_buf(),
-                hint: "it is not a directory".into(),
-            });
+            return Err(Error::KdirMissing { path: kdir.to_path_buf(), hint: "it is not a directory".into() });
         }
         // /lib/modules/X/build is usually a symlink; work with the real path
         // so that error messages and the manifest name the real tree.
-        let build = kdir.canonicalize().map_err(|e| Error::KdirMissing {
-            path: kdir.to_path_buf(),
-            hint: e.to_string(),
-        })?;
+        let build =
+            kdir.canonicalize().map_err(|e| Error::KdirMissing { path: kdir.to_path_buf(), hint: e.to_string() })?;
         if !build.join("Makefile").is_file() {
             return Err(Error::KdirMissing {
                 path: build,
@@ -128,9 +123,8 @@ impl KernelTree {
             ));
         }
         let (srcarch, machine) = arch_of(&config);
-        let version = parse_version(&release).ok_or_else(|| {
-            unprepared(&build, &format!("a numeric version in release {release:?}"), HEADERS_HINT)
-        })?;
+        let version = parse_version(&release)
+            .ok_or_else(|| unprepared(&build, &format!("a numeric version in release {release:?}"), HEADERS_HINT))?;
         let rhel = read_rhel(&build, &source);
         let compiler = read_compiler(&build, &config);
         Ok(KernelTree {
@@ -214,11 +208,7 @@ fn find_source(build: &Path, chroot: Option<&Path>) -> Result<PathBuf> {
                 ["include", path] if path.ends_with("/Makefile") => {
                     vec![Path::new(path).parent().unwrap().to_path_buf()]
                 }
-                _ => words
-                    .windows(2)
-                    .filter(|w| w[0] == "-C")
-                    .map(|w| PathBuf::from(w[1]))
-                    .collect(),
+                _ => words.windows(2).filter(|w| w[0] == "-C").map(|w| PathBuf::from(w[1])).collect(),
             };
             for c in candidates {
                 let c = if c.is_relative() { build.join(c) } else { rooted(c) };
@@ -239,9 +229,10 @@ fn read_release(build: &Path) -> Result<String> {
     // the upstream version instead (6.1.192, not 6.1.0-56-amd64).
     for rel in ["include/generated/utsrelease.h", "include/linux/utsrelease.h"] {
         if let Ok(text) = std::fs::read_to_string(build.join(rel))
-            && let Some(v) = define_string(&text, "UTS_RELEASE") {
-                return Ok(v);
-            }
+            && let Some(v) = define_string(&text, "UTS_RELEASE")
+        {
+            return Ok(v);
+        }
     }
     if let Ok(text) = std::fs::read_to_string(build.join("include/config/kernel.release")) {
         let t = text.trim();
@@ -329,11 +320,7 @@ fn read_compiler(build: &Path, config: &KConfig) -> Compiler {
 
 impl Compiler {
     pub fn from_text(text: &str, config: &KConfig) -> Compiler {
-        let family = if text.contains("clang") || config.enabled("CONFIG_CC_IS_CLANG") {
-            "clang"
-        } else {
-            "gcc"
-        };
+        let family = if text.contains("clang") || config.enabled("CONFIG_CC_IS_CLANG") { "clang" } else { "gcc" };
         // The version is the first x.y[.z] token after the program name and the
         // parenthesised package version: "gcc-12 (Debian 12.2.0-14) 12.2.0",
         // "Debian clang version 16.0.6 (15)", "gcc version 4.8.5 20150623 (Red Hat)".
@@ -362,12 +349,15 @@ impl Compiler {
     pub fn resolve(&self, run: &dyn Fn(&str) -> Option<String>) -> Result<Toolchain> {
         if self.family == "clang" {
             let suffixed = self.major.map(|m| format!("clang-{m}"));
-            for (prog, llvm) in [(suffixed.clone(), self.major.map(|m| format!("-{m}"))), (Some("clang".into()), Some("1".into()))] {
+            for (prog, llvm) in
+                [(suffixed.clone(), self.major.map(|m| format!("-{m}"))), (Some("clang".into()), Some("1".into()))]
+            {
                 let Some(prog) = prog else { continue };
                 if let Some(out) = run(&format!("{prog} --version"))
-                    && (self.major.is_none() || major_of(&out) == self.major) {
-                        return Ok(Toolchain { cc: prog, llvm });
-                    }
+                    && (self.major.is_none() || major_of(&out) == self.major)
+                {
+                    return Ok(Toolchain { cc: prog, llvm });
+                }
             }
             return Err(Error::CompilerMissing {
                 wanted: suffixed.unwrap_or_else(|| "clang".into()),
@@ -385,9 +375,10 @@ impl Compiler {
         candidates.dedup();
         for prog in &candidates {
             if let Some(out) = run(&format!("{prog} -dumpfullversion -dumpversion"))
-                && (self.major.is_none() || major_of(&out) == self.major) {
-                    return Ok(Toolchain { cc: prog.clone(), llvm: None });
-                }
+                && (self.major.is_none() || major_of(&out) == self.major)
+            {
+                return Ok(Toolchain { cc: prog.clone(), llvm: None });
+            }
         }
         Err(Error::CompilerMissing {
             wanted: self.major.map(|m| format!("gcc-{m}")).unwrap_or_else(|| "gcc".into()),

@@ -52,7 +52,11 @@ fn build(args: &cli::BuildArgs) -> Result<()> {
     if fleet::is_fleet(args) {
         return fleet::run(args, &tree_options(&args.tree));
     }
-    let log = |m: &str| if !args.fleet.quiet { log(m) };
+    let log = |m: &str| {
+        if !args.fleet.quiet {
+            log(m)
+        }
+    };
     // One kernel: one out dir, as always; through the build cache (fleet/).
     let o = fleet::build_one(args, &tree_options(&args.tree), &log)?;
     let ko = o.ko;
@@ -61,12 +65,7 @@ fn build(args: &cli::BuildArgs) -> Result<()> {
     } else {
         println!("{}", ko.display());
     }
-    log(&format!(
-        "built for {} (era {}); load it with: insmod {} modname=NAME",
-        o.release,
-        o.era,
-        ko.display()
-    ));
+    log(&format!("built for {} (era {}); load it with: insmod {} modname=NAME", o.release, o.era, ko.display()));
     Ok(())
 }
 
@@ -89,10 +88,17 @@ fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
     println!("build tree:       {}", facts.kdir);
     println!("source tree:      {}", facts.source_dir);
     let variant = facts.era_variant.as_deref().map(|v| format!(" ({v})")).unwrap_or_default();
-    println!("refcount era:     {}{variant}{}", facts.era, facts.era_kernels.as_deref().map(|k| format!(": {k}")).unwrap_or_default());
+    println!(
+        "refcount era:     {}{variant}{}",
+        facts.era,
+        facts.era_kernels.as_deref().map(|k| format!(": {k}")).unwrap_or_default()
+    );
     if let Some(era) = facts.era_row() {
         println!("introduced:       {}", era.introduced);
-        println!("count read as:    {} (module_refcount() returns {}; idle value {})", era.reads, era.refcount_type, era.idle_value);
+        println!(
+            "count read as:    {} (module_refcount() returns {}; idle value {})",
+            era.reads, era.refcount_type, era.idle_value
+        );
         println!("reset:            {}", era.resets);
     }
     println!("method:           {}", facts.method.name());
@@ -105,11 +111,20 @@ fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
         println!("struct module_ref: {{ {} }}", members.join("; "));
     }
     let deps = facts.deps.as_deref().and_then(|d| eras::DEPS_SHAPES.iter().find(|s| s.key == d));
-    println!("dependents list:  {}", deps.map(|d| format!("{} ({})", d.field, d.kernels)).unwrap_or("none found".into()));
+    println!(
+        "dependents list:  {}",
+        deps.map(|d| format!("{} ({})", d.field, d.kernels)).unwrap_or("none found".into())
+    );
     println!("lookup:           {}", facts.lookup);
     for sym in eras::SYMBOLS {
         let yes = facts.exported(sym.name);
-        println!("export:           {}: {} ({}; {})", sym.name, if yes { "exported" } else { "not exported" }, sym.why, sym.history);
+        println!(
+            "export:           {}: {} ({}; {})",
+            sym.name,
+            if yes { "exported" } else { "not exported" },
+            sym.why,
+            sym.history
+        );
     }
     for (sym, on) in &facts.config {
         println!("config:           {sym}={}", if *on { "y" } else { "n" });

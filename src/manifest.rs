@@ -30,7 +30,12 @@ pub struct KoInfo {
 }
 
 impl<'a> Manifest<'a> {
-    pub fn new(facts: &'a Facts, toolchain: Option<&'a Toolchain>, target: Option<&'a str>, ko: Option<KoInfo>) -> Self {
+    pub fn new(
+        facts: &'a Facts,
+        toolchain: Option<&'a Toolchain>,
+        target: Option<&'a str>,
+        ko: Option<KoInfo>,
+    ) -> Self {
         Manifest {
             tool: "force-rmmod-gen",
             tool_version: env!("CARGO_PKG_VERSION"),

@@ -58,13 +58,23 @@ pub fn detect(tree: &KernelTree, opts: &TreeOptions) -> Result<Facts> {
     );
     match (facts, toolchain) {
         // Only probes needed the compiler: say that it was missing.
-        (Err(Error::UnknownLayout { .. }), Err(e @ Error::CompilerMissing { .. })) if opts.method != MethodChoice::Libclang => Err(e),
+        (Err(Error::UnknownLayout { .. }), Err(e @ Error::CompilerMissing { .. }))
+            if opts.method != MethodChoice::Libclang =>
+        {
+            Err(e)
+        }
         (r, _) => r,
     }
 }
 
 /// Run the pipeline for one kernel tree, writing `out` all-or-nothing.
-pub fn run(opts: &TreeOptions, out: Option<&Path>, target: Option<&str>, stop: Stop, log: &dyn Fn(&str)) -> Result<Outcome> {
+pub fn run(
+    opts: &TreeOptions,
+    out: Option<&Path>,
+    target: Option<&str>,
+    stop: Stop,
+    log: &dyn Fn(&str),
+) -> Result<Outcome> {
     if let Some(t) = target {
         render::validate_module_name(t)?;
     }
@@ -78,7 +88,15 @@ pub fn run(opts: &TreeOptions, out: Option<&Path>, target: Option<&str>, stop: S
 /// The rest of [`run`] once the facts are known: render, build, report.
 /// Fleet mode calls it separately, so that one kernel's detection can run
 /// while another kernel builds.
-pub fn run_detected(opts: &TreeOptions, tree: &KernelTree, facts: Facts, out: &Path, target: Option<&str>, stop: Stop, log: &dyn Fn(&str)) -> Result<Outcome> {
+pub fn run_detected(
+    opts: &TreeOptions,
+    tree: &KernelTree,
+    facts: Facts,
+    out: &Path,
+    target: Option<&str>,
+    stop: Stop,
+    log: &dyn Fn(&str),
+) -> Result<Outcome> {
     let out = out.to_path_buf();
     for w in &facts.warnings {
         log(&format!("warning: {w}"));
@@ -107,24 +125,24 @@ pub fn run_detected(opts: &TreeOptions, tree: &KernelTree, facts: Facts, out: &P
         }
         let result = kbuild::make(tree, tc, &opts.vars, &scratch.make, &["modules".to_string()], 1, false)?;
         let text = kbuild::output_text(&result);
-        let log_path = staging.write("make.log", &text)?;
+        staging.write("make.log", &text)?;
         let built = scratch.host.join(format!("{MODULE}.ko"));
         if !result.status.success() || !built.is_file() {
             let failed = staging.keep_as_failed();
             return Err(Error::BuildFailed { log: failed.join("make.log"), tail: kbuild::tail(&text, 20) });
         }
-        let _ = log_path;
         let ko = staging.dir.join(format!("{MODULE}.ko"));
         std::fs::copy(&built, &ko).map_err(|e| Error::output(&out, e))?;
         let vermagic = kbuild::vermagic(&ko);
         if let Some(v) = &vermagic
-            && v.split_whitespace().next() != Some(tree.release.as_str()) {
-                let failed = staging.keep_as_failed();
-                return Err(Error::BuildFailed {
-                    log: failed.join("make.log"),
-                    tail: format!("the built module's vermagic {v:?} does not name kernel {}", tree.release),
-                });
-            }
+            && v.split_whitespace().next() != Some(tree.release.as_str())
+        {
+            let failed = staging.keep_as_failed();
+            return Err(Error::BuildFailed {
+                log: failed.join("make.log"),
+                tail: format!("the built module's vermagic {v:?} does not name kernel {}", tree.release),
+            });
+        }
         ko_info = Some(KoInfo {
             file: format!("{MODULE}.ko"),
             sha256: output::sha256_file(&ko).map_err(|e| Error::output(&out, e))?,

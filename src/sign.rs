@@ -97,7 +97,11 @@ fn sign_in_chroot(root: &Path, tree: &KernelTree, opts: &SignOpts, ko: &Path) ->
         .map_err(|_| signing(format!("{} is not inside the chroot {}", tree.build.display(), root.display())))?;
     let inside = PathBuf::from(format!("/tmp/.force-rmmod-gen.sign.{}.{}", std::process::id(), unique()));
     let host = root.join(inside.strip_prefix("/").unwrap());
-    std::fs::DirBuilder::new().mode(0o700).recursive(true).create(&host).map_err(|e| signing(format!("{}: {e}", host.display())))?;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .recursive(true)
+        .create(&host)
+        .map_err(|e| signing(format!("{}: {e}", host.display())))?;
     struct Cleanup(PathBuf);
     impl Drop for Cleanup {
         fn drop(&mut self) {
@@ -152,8 +156,9 @@ pub fn appended_signature(bytes: &[u8]) -> Option<(u8, u32)> {
 /// Check that `ko` carries a signature (see the module doc).
 pub fn verify(ko: &Path, hash: &str, cert: Option<&Path>) -> Result<SigInfo> {
     let bytes = std::fs::read(ko).map_err(|e| signing(format!("{}: {e}", ko.display())))?;
-    let (id_type, sig_len) = appended_signature(&bytes)
-        .ok_or_else(|| signing(format!("{} carries no appended signature (no \"~Module signature appended~\" marker)", ko.display())))?;
+    let (id_type, sig_len) = appended_signature(&bytes).ok_or_else(|| {
+        signing(format!("{} carries no appended signature (no \"~Module signature appended~\" marker)", ko.display()))
+    })?;
     if id_type != PKEY_ID_PKCS7 || sig_len == 0 {
         return Err(signing(format!("{}: malformed signature (id type {id_type}, {sig_len} bytes)", ko.display())));
     }
@@ -166,33 +171,39 @@ pub fn verify(ko: &Path, hash: &str, cert: Option<&Path>) -> Result<SigInfo> {
         verified_by: vec!["marker".into()],
     };
     if let Ok(out) = Command::new("modinfo").arg(ko).env("LC_ALL", "C").output()
-        && out.status.success() {
-            let text = String::from_utf8_lossy(&out.stdout);
-            let field = |name: &str| {
-                text.lines().find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    (k.trim() == name).then(|| v.trim().to_string()).filter(|v| !v.is_empty())
-                })
-            };
-            info.signer = field("signer");
-            info.sig_key = field("sig_key");
-            info.sig_hashalgo = field("sig_hashalgo");
-            if info.signer.is_none() {
-                return Err(signing(format!("modinfo {} shows no signer although the module ends with a signature", ko.display())));
-            }
-            if let Some(algo) = &info.sig_hashalgo
-                && !algo.eq_ignore_ascii_case(hash) {
-                    return Err(signing(format!("modinfo says the signature uses {algo}, not {hash}")));
-                }
-            info.verified_by.push("modinfo".into());
+        && out.status.success()
+    {
+        let text = String::from_utf8_lossy(&out.stdout);
+        let field = |name: &str| {
+            text.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k.trim() == name).then(|| v.trim().to_string()).filter(|v| !v.is_empty())
+            })
+        };
+        info.signer = field("signer");
+        info.sig_key = field("sig_key");
+        info.sig_hashalgo = field("sig_hashalgo");
+        if info.signer.is_none() {
+            return Err(signing(format!(
+                "modinfo {} shows no signer although the module ends with a signature",
+                ko.display()
+            )));
         }
+        if let Some(algo) = &info.sig_hashalgo
+            && !algo.eq_ignore_ascii_case(hash)
+        {
+            return Err(signing(format!("modinfo says the signature uses {algo}, not {hash}")));
+        }
+        info.verified_by.push("modinfo".into());
+    }
     if let (Some(cert), Some(signer)) = (cert, info.signer.as_deref())
-        && let Some(cn) = cert_cn(cert) {
-            if cn != signer {
-                return Err(signing(format!("the module's signer is {signer:?}, but the certificate is for {cn:?}")));
-            }
-            info.verified_by.push("openssl-cn".into());
+        && let Some(cn) = cert_cn(cert)
+    {
+        if cn != signer {
+            return Err(signing(format!("the module's signer is {signer:?}, but the certificate is for {cn:?}")));
         }
+        info.verified_by.push("openssl-cn".into());
+    }
     Ok(info)
 }
 
@@ -206,7 +217,9 @@ fn cert_cn(cert: &Path) -> Option<String> {
             .ok()?;
         if out.status.success() {
             let text = String::from_utf8_lossy(&out.stdout);
-            return text.lines().find_map(|l| l.trim().strip_prefix("commonName").map(|v| v.trim_start().trim_start_matches('=').trim().to_string()));
+            return text.lines().find_map(|l| {
+                l.trim().strip_prefix("commonName").map(|v| v.trim_start().trim_start_matches('=').trim().to_string())
+            });
         }
     }
     None

@@ -179,7 +179,15 @@ pub fn inspect(roots: &Roots, name: &str, release: &str) -> Result<Module> {
         }
         Err(e) => (None, Some(format!("{}: {e}", section.display()))),
     };
-    Ok(Module { name: name.to_string(), initstate: InitState::parse(&initstate), refcnt, holders, taint, address, address_note })
+    Ok(Module {
+        name: name.to_string(),
+        initstate: InitState::parse(&initstate),
+        refcnt,
+        holders,
+        taint,
+        address,
+        address_note,
+    })
 }
 
 /// The kernel's taint flags, letter per bit (Documentation/admin-guide/tainted-kernels.rst).
@@ -264,7 +272,9 @@ impl Kernel {
         if let Some(mode) = &self.lockdown
             && (mode == "integrity" || mode == "confidentiality")
         {
-            why.push(format!("the kernel is locked down ({mode}; usually Secure Boot), which rejects unsigned modules"));
+            why.push(format!(
+                "the kernel is locked down ({mode}; usually Secure Boot), which rejects unsigned modules"
+            ));
         }
         why
     }

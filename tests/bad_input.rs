@@ -9,7 +9,8 @@ use common::*;
 fn assert_no_output(dest: &Path) {
     assert!(!dest.exists(), "{} must not exist", dest.display());
     let parent = dest.parent().unwrap();
-    let stray: Vec<String> = leftovers(parent).into_iter().filter(|n| n.contains(".tmp.") || n.contains(".force-rmmod-gen")).collect();
+    let stray: Vec<String> =
+        leftovers(parent).into_iter().filter(|n| n.contains(".tmp.") || n.contains(".force-rmmod-gen")).collect();
     assert!(stray.is_empty(), "staging left behind: {stray:?}");
 }
 
@@ -92,7 +93,8 @@ fn invalid_module_names_exit_7() {
     let long = "x".repeat(56);
     for bad in ["bad/name", "a b", "", "x;reboot", long.as_str()] {
         let dest = out.path().join("o");
-        let r = run(&["build", "--kdir", path_str(tree.path()), "--out", path_str(&dest), "--cc", "gcc", "--target", bad]);
+        let r =
+            run(&["build", "--kdir", path_str(tree.path()), "--out", path_str(&dest), "--cc", "gcc", "--target", bad]);
         assert_eq!(r.code, 7, "{bad:?}: {}", r.stderr);
         assert!(r.stderr.contains("module name"), "{}", r.stderr);
         assert_no_output(&dest);

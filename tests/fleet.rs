@@ -64,7 +64,14 @@ fn the_same_tree_twice_is_built_once() {
     let dir = t.path().join("notatree");
     std::fs::create_dir_all(&dir).unwrap();
     std::os::unix::fs::symlink(&dir, t.path().join("link")).unwrap();
-    let o = run(bin().args(["build", "--no-cache"]).arg("--kdir").arg(&dir).arg("--kdir").arg(t.path().join("link")).arg("--out").arg(&out));
+    let o = run(bin()
+        .args(["build", "--no-cache"])
+        .arg("--kdir")
+        .arg(&dir)
+        .arg("--kdir")
+        .arg(t.path().join("link"))
+        .arg("--out")
+        .arg(&out));
     assert_eq!(o.status.code(), Some(11));
     assert_eq!(index(&out)["total"], 1);
 }
@@ -81,7 +88,17 @@ fn detect_and_render_take_one_kdir() {
 fn signing_options_are_checked_before_building() {
     let t = tempfile::tempdir().unwrap();
     let o = run(bin()
-        .args(["build", "--kdir", "/a", "--kdir", "/b", "--sign-key", "/nonexistent.pem", "--sign-cert", "/nonexistent.crt"])
+        .args([
+            "build",
+            "--kdir",
+            "/a",
+            "--kdir",
+            "/b",
+            "--sign-key",
+            "/nonexistent.pem",
+            "--sign-cert",
+            "/nonexistent.crt",
+        ])
         .arg("--out")
         .arg(t.path().join("out")));
     assert_eq!(o.status.code(), Some(7), "bad argument, nothing attempted");
@@ -124,7 +141,8 @@ fn dkms_tree_is_complete() {
     // The bundled generator runs and is the one that wrote the tree.
     let v = run(Command::new(d.join("force-rmmod-gen")).arg("--version"));
     assert!(String::from_utf8_lossy(&v.stdout).contains(env!("CARGO_PKG_VERSION")));
-    let prov: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("PROVENANCE.json")).unwrap()).unwrap();
+    let prov: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("PROVENANCE.json")).unwrap()).unwrap();
     let bundled = std::fs::read(d.join("force-rmmod-gen")).unwrap();
     use sha2::Digest;
     assert_eq!(prov["bundled_binary_sha256"].as_str().unwrap(), hex::encode(sha2::Sha256::digest(&bundled)));

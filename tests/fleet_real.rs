@@ -20,7 +20,10 @@ struct Kernel {
 }
 
 fn frg_cache() -> PathBuf {
-    std::env::var_os("FRG_CACHE").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| "/var/cache/force-rmmod-gen".into())
+    std::env::var_os("FRG_CACHE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/var/cache/force-rmmod-gen".into())
 }
 
 /// The real tree `name` (5.10, 6.1, 6.12, 7.x), or a failure that says how to get it.
@@ -41,14 +44,22 @@ fn kernel(name: &'static str) -> Kernel {
     let get = |k: &str| vars.get(k).cloned().unwrap_or_default();
     let (release, kdir) = (get("RELEASE"), PathBuf::from(get("KDIR")));
     assert!(!release.is_empty(), "{} has no RELEASE=\n{how}", env.display());
-    assert!(kdir.join("Makefile").is_file(), "{} names KDIR={} which is not a kernel tree\n{how}", env.display(), kdir.display());
+    assert!(
+        kdir.join("Makefile").is_file(),
+        "{} names KDIR={} which is not a kernel tree\n{how}",
+        env.display(),
+        kdir.display()
+    );
     let chroot = Some(get("CHROOT")).filter(|c| !c.is_empty()).map(PathBuf::from);
     if let Some(c) = &chroot {
-        assert!(c.join("bin/sh").exists() || c.join("usr/bin/sh").exists(), "CHROOT={} is not a chroot\n{how}", c.display());
+        assert!(
+            c.join("bin/sh").exists() || c.join("usr/bin/sh").exists(),
+            "CHROOT={} is not a chroot\n{how}",
+            c.display()
+        );
     }
     Kernel { name, release, kdir, chroot }
 }
-
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
@@ -89,7 +100,13 @@ fn real_fleet_bad_kdir_does_not_stop_the_others_and_warm_rerun_hits() {
     let (out, cache) = (t.path().join("out"), t.path().join("cache"));
     let mut c = bin();
     c.args(["build", "-j2"]).arg("--out").arg(&out).arg("--cache-dir").arg(&cache);
-    c.arg("--kdir").arg(&ks[0].kdir).args(["--kdir", "/nonexistent/bogus-kernel"]).arg("--kdir").arg(&ks[1].kdir).arg("--kdir").arg(&ks[2].kdir);
+    c.arg("--kdir")
+        .arg(&ks[0].kdir)
+        .args(["--kdir", "/nonexistent/bogus-kernel"])
+        .arg("--kdir")
+        .arg(&ks[1].kdir)
+        .arg("--kdir")
+        .arg(&ks[2].kdir);
     let o = run(&mut c);
     assert_eq!(o.status.code(), Some(11), "one kernel failed: SOME_KERNELS_FAILED");
     let idx = json(&out.join("index.json"));
@@ -153,13 +170,15 @@ fn real_single_kernel_keeps_its_output_and_uses_the_cache() {
         c.arg("--kdir").arg(&tree).arg("--out").arg(&out).arg("--cache-dir").arg(&cache);
         run(&mut c)
     };
-    let entries = || std::fs::read_dir(&cache).unwrap().flatten().filter(|e| e.path().join("cache.json").is_file()).count();
+    let entries =
+        || std::fs::read_dir(&cache).unwrap().flatten().filter(|e| e.path().join("cache.json").is_file()).count();
 
     let o = build();
     assert!(o.status.success());
     // Unchanged single-kernel interface: the .ko path on stdout, one out dir.
     assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{}\n", out.join("force_rmmod.ko").display()));
-    let mut files: Vec<String> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut files: Vec<String> =
+        std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     files.sort();
     assert_eq!(files, ["Kbuild", "force_rmmod.c", "force_rmmod.ko", "make.log", "manifest.json"]);
     let m1 = json(&out.join("manifest.json"));
@@ -226,7 +245,10 @@ fn real_signing_with_a_throwaway_key() {
     let t = tempfile::tempdir().unwrap();
     let (key, cert) = (t.path().join("k.pem"), t.path().join("c.pem"));
     let ok = Command::new("openssl")
-        .args(["req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test", "-outform", "PEM", "-keyout"])
+        .args([
+            "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test", "-outform",
+            "PEM", "-keyout",
+        ])
         .arg(&key)
         .arg("-out")
         .arg(&cert)
@@ -250,7 +272,8 @@ fn real_signing_with_a_throwaway_key() {
         let m = json(&out.join("manifest.json"));
         assert_eq!(m["signature"]["signer"], "test", "run {i}: {m:#}");
         assert_eq!(m["signature"]["sig_hashalgo"], "sha256");
-        let by: Vec<&str> = m["signature"]["verified_by"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let by: Vec<&str> =
+            m["signature"]["verified_by"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert!(by.contains(&"marker") && by.contains(&"modinfo"), "{by:?}");
         assert_eq!(m["ko"]["sha256"].as_str().unwrap(), sha256(&ko));
         assert_ne!(m["ko"]["unsigned_sha256"], m["ko"]["sha256"]);
@@ -267,15 +290,29 @@ fn real_signing_with_a_throwaway_key() {
     }
     // A certificate that does not go with the key: sign-file fails, exit 28, nothing written.
     let other = t.path().join("other.pem");
-    assert!(Command::new("openssl")
-        .args(["req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other", "-keyout"])
-        .arg(t.path().join("other.key"))
-        .arg("-out")
-        .arg(&other)
-        .output()
-        .unwrap()
-        .status
-        .success());
+    assert!(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-new",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=other",
+                "-keyout"
+            ])
+            .arg(t.path().join("other.key"))
+            .arg("-out")
+            .arg(&other)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
     let out = t.path().join("mismatch");
     let mut c = bin();
     c.arg("--kdir").arg(&k.kdir).arg("--out").arg(&out).arg("--cache-dir").arg(&cache);
@@ -361,6 +398,11 @@ fn real_speculative_build_is_kept_only_when_the_sources_match() {
     let m = json(&out.join("manifest.json"));
     assert_eq!(m["facts"]["era"], "E", "libclang read 6.1's struct module");
     assert!(vermagic(&out.join("force_rmmod.ko")).starts_with("3.2.0-frg-test "));
-    let leftovers: Vec<_> = std::fs::read_dir(t.path()).unwrap().flatten().map(|e| e.file_name()).filter(|n| n.to_string_lossy().contains(".spec.")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().contains(".spec."))
+        .collect();
     assert!(leftovers.is_empty(), "speculative build directories removed: {leftovers:?}");
 }

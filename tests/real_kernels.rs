@@ -29,7 +29,8 @@ fn build_real(name: &str) {
     for p in ["modname:", "dry_run:", "force_deps:", "modaddr:"] {
         assert!(text.contains(&format!("parm:           {p}")), "{name}: parameter {p} missing:\n{text}");
     }
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dest.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dest.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["kernel_release"], k.release.as_str());
     assert_eq!(manifest["ko"]["sha256"].as_str().map(str::len), Some(64));
     assert_eq!(manifest["facts"]["era"], "E");

@@ -61,12 +61,11 @@ fn checkpatch_clean(c_file: &Path) {
         .output()
         .expect("run perl checkpatch.pl");
     let text = String::from_utf8_lossy(&out.stdout);
-    let total = text.lines().find(|l| l.starts_with("total:")).unwrap_or_else(|| panic!("checkpatch said nothing useful:\n{text}"));
-    assert!(
-        total.starts_with("total: 0 errors, 0 warnings"),
-        "checkpatch on {}: {total}\n{text}",
-        c_file.display()
-    );
+    let total = text
+        .lines()
+        .find(|l| l.starts_with("total:"))
+        .unwrap_or_else(|| panic!("checkpatch said nothing useful:\n{text}"));
+    assert!(total.starts_with("total: 0 errors, 0 warnings"), "checkpatch on {}: {total}\n{text}", c_file.display());
 }
 
 fn era_case(tree_name: &str) {
@@ -112,7 +111,16 @@ fn wrong_guess_fails_the_build_instead_of_writing_memory() {
     let tree = fake_tree("unknown-9.0");
     let out = tempfile::tempdir().unwrap();
     let dest = out.path().join("ko");
-    let r = run(&["build", "--kdir", path_str(tree.path()), "--out", path_str(&dest), "--cc", "gcc", "--allow-version-guess"]);
+    let r = run(&[
+        "build",
+        "--kdir",
+        path_str(tree.path()),
+        "--out",
+        path_str(&dest),
+        "--cc",
+        "gcc",
+        "--allow-version-guess",
+    ]);
     assert_eq!(r.code, 10, "{}", r.stderr);
     assert!(!dest.exists(), "no output for a failed build");
     assert!(out.path().join("ko.failed/make.log").is_file(), "the failed attempt's log is kept aside");

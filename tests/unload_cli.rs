@@ -59,7 +59,9 @@ fn code(o: &Output) -> i32 {
 /// A fake helper: just the .modinfo strings, with this vermagic.
 fn fake_ko(f: &Fake, vermagic: &str) -> PathBuf {
     let mut b = b"\0\0".to_vec();
-    b.extend(format!("vermagic={vermagic}\0name=force_rmmod\0parmtype=modname:charp\0parmtype=dry_run:bool\0").as_bytes());
+    b.extend(
+        format!("vermagic={vermagic}\0name=force_rmmod\0parmtype=modname:charp\0parmtype=dry_run:bool\0").as_bytes(),
+    );
     f.write("helper/force_rmmod.ko", &b)
 }
 
@@ -156,7 +158,9 @@ fn help_explains_dry_run_and_exit_codes() {
     let o = Command::new(BIN).args(["unload", "--help"]).output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success());
-    for want in ["--dry-run", "dry_run=1", "--ko", "--wait", "--yes", "--force-deps", "--sign-key", "24 declined", "28 signing"] {
+    for want in
+        ["--dry-run", "dry_run=1", "--ko", "--wait", "--yes", "--force-deps", "--sign-key", "24 declined", "28 signing"]
+    {
         assert!(out.contains(want), "--help lacks {want}: {out}");
     }
 }

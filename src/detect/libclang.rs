@@ -35,14 +35,7 @@ pub fn clang_args(tree: &KernelTree) -> Vec<String> {
         args.push(f.display().to_string());
     }
     args.extend(
-        [
-            "-D__KERNEL__",
-            "-DMODULE",
-            "-DKBUILD_MODNAME=\"force_rmmod_probe\"",
-            "-fno-builtin",
-            "-w",
-        ]
-        .map(String::from),
+        ["-D__KERNEL__", "-DMODULE", "-DKBUILD_MODNAME=\"force_rmmod_probe\"", "-fno-builtin", "-w"].map(String::from),
     );
     args.push(format!("--target={}", tree.clang_target()));
     args
@@ -61,7 +54,8 @@ fn clang_builtin_include() -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = glob_dirs("/usr/lib", "llvm-", "lib/clang");
     dirs.sort();
     dirs.into_iter().rev().find_map(|d| {
-        let mut v: Vec<_> = std::fs::read_dir(&d).ok()?.flatten().map(|e| e.path().join("include")).filter(|p| p.is_dir()).collect();
+        let mut v: Vec<_> =
+            std::fs::read_dir(&d).ok()?.flatten().map(|e| e.path().join("include")).filter(|p| p.is_dir()).collect();
         v.sort();
         v.pop()
     })
@@ -150,9 +144,10 @@ pub fn from_bindings(code: &str) -> Option<Layout> {
     }
     for (strukt, field, off) in offsets(code) {
         if strukt == "module"
-            && let Some(f) = fields.iter_mut().find(|f| f.name == c_name(&field)) {
-                f.offset = Some(off);
-            }
+            && let Some(f) = fields.iter_mut().find(|f| f.name == c_name(&field))
+        {
+            f.offset = Some(off);
+        }
     }
     Some(Layout { fields, module_ref, module_use_public })
 }

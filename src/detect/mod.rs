@@ -188,7 +188,9 @@ fn classify(layout: &Layout, tree: &KernelTree) -> std::result::Result<Finding, 
             fields,
             module_ref: layout.module_ref.clone(),
         }),
-        [] if !tree.config.enabled("CONFIG_MODULE_UNLOAD") && fields.iter().all(|f| f.name != "refcnt" && f.name != "refptr" && f.name != "ref") => {
+        [] if !tree.config.enabled("CONFIG_MODULE_UNLOAD")
+            && fields.iter().all(|f| f.name != "refcnt" && f.name != "refptr" && f.name != "ref") =>
+        {
             Ok(Finding {
                 era: None,
                 deps,
@@ -203,10 +205,7 @@ fn classify(layout: &Layout, tree: &KernelTree) -> std::result::Result<Finding, 
         } else {
             format!("struct module has {}", described.join(", "))
         }),
-        many => Err(format!(
-            "ambiguous: matches eras {}",
-            many.iter().map(|e| e.key).collect::<Vec<_>>().join(", ")
-        )),
+        many => Err(format!("ambiguous: matches eras {}", many.iter().map(|e| e.key).collect::<Vec<_>>().join(", "))),
     }
 }
 
@@ -256,7 +255,8 @@ pub fn detect(tree: &KernelTree, opts: &Options) -> Result<Facts> {
         return Err(Error::UnknownLayout { release: tree.release.clone(), detail: tried.join("; ") });
     };
 
-    let exports = eras::SYMBOLS.iter().map(|s| (s.name.to_string(), symvers.exported(s.name))).collect::<BTreeMap<_, _>>();
+    let exports =
+        eras::SYMBOLS.iter().map(|s| (s.name.to_string(), symvers.exported(s.name))).collect::<BTreeMap<_, _>>();
     let config = eras::CONFIGS.iter().map(|c| (c.to_string(), tree.config.enabled(c))).collect();
     let randstruct = tree.config.enabled("CONFIG_RANDSTRUCT") || tree.config.enabled("CONFIG_GCC_PLUGIN_RANDSTRUCT");
     if randstruct {

@@ -9,7 +9,7 @@
 //! compiler output is kept: a probe that fails for an unexpected reason
 //! (not a missing field) shows in the error.
 
-use super::{Finding, FieldInfo};
+use super::{FieldInfo, Finding};
 use crate::eras::{self, Era};
 use crate::kbuild::{self, MakeVars, Scratch};
 use crate::kdir::{KernelTree, Toolchain};
@@ -37,27 +37,40 @@ pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, String> 
     for d in eras::DEPS_SHAPES {
         // Naming users needs struct module_use; counting needs only the list.
         let body = if d.names_users {
-            format!("\tstruct module_use *use;\n\n\tlist_for_each_entry(use, &m->{}, source_list)\n\t\treturn use->source->name[0];\n\treturn 0;\n", d.field)
+            format!(
+                "\tstruct module_use *use;\n\n\tlist_for_each_entry(use, &m->{}, source_list)\n\t\treturn use->source->name[0];\n\treturn 0;\n",
+                d.field
+            )
         } else {
             format!("\treturn list_empty(&m->{});\n", d.field)
         };
         write(
             &probe_name(d.key),
-            format!("{HEADER}int frm_probe(struct module *m);\nint frm_probe(struct module *m)\n{{\n{body}}}\nMODULE_LICENSE(\"GPL\");\n"),
+            format!(
+                "{HEADER}int frm_probe(struct module *m);\nint frm_probe(struct module *m)\n{{\n{body}}}\nMODULE_LICENSE(\"GPL\");\n"
+            ),
         )?;
     }
     // A control that any working Kbuild compiles: tells "nothing matched"
     // apart from "this tree cannot compile anything".
-    write("control", format!("{HEADER}int frm_probe(struct module *m);\nint frm_probe(struct module *m)\n{{\n\treturn m != NULL;\n}}\nMODULE_LICENSE(\"GPL\");\n"))?;
+    write(
+        "control",
+        format!(
+            "{HEADER}int frm_probe(struct module *m);\nint frm_probe(struct module *m)\n{{\n\treturn m != NULL;\n}}\nMODULE_LICENSE(\"GPL\");\n"
+        ),
+    )?;
     write(
         "waiter",
-        format!("{HEADER}void *frm_probe(struct module *m);\nvoid *frm_probe(struct module *m)\n{{\n\treturn m->waiter;\n}}\nMODULE_LICENSE(\"GPL\");\n"),
+        format!(
+            "{HEADER}void *frm_probe(struct module *m);\nvoid *frm_probe(struct module *m)\n{{\n\treturn m->waiter;\n}}\nMODULE_LICENSE(\"GPL\");\n"
+        ),
     )?;
     let kbuild: String = objects.iter().map(|o| format!("obj-m += {o}\n")).collect();
     std::fs::write(scratch.host.join("Kbuild"), kbuild).map_err(|e| e.to_string())?;
 
     let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let out = kbuild::make(tree, tc, &MakeVars::default(), &scratch.make, &objects, jobs, true).map_err(|e| e.to_string())?;
+    let out =
+        kbuild::make(tree, tc, &MakeVars::default(), &scratch.make, &objects, jobs, true).map_err(|e| e.to_string())?;
     let log = kbuild::output_text(&out);
     let built = |name: &str| scratch.host.join(format!("{name}.o")).is_file();
     if !built("control") {

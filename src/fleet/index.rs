@@ -78,7 +78,11 @@ impl Index {
                 };
                 match &r.result {
                     Ok(b) => {
-                        let dir = b.out.strip_prefix(root).map(|p| p.display().to_string()).unwrap_or_else(|_| b.out.display().to_string());
+                        let dir = b
+                            .out
+                            .strip_prefix(root)
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_else(|_| b.out.display().to_string());
                         let mut ko = b.manifest["ko"].clone();
                         ko["path"] = format!("{dir}/{}", ko["file"].as_str().unwrap_or("force_rmmod.ko")).into();
                         e.kernel_release = Some(b.release.clone());
@@ -92,7 +96,8 @@ impl Index {
                         e.cache_key = b.key.clone();
                     }
                     Err(err) => {
-                        e.error = Some(ErrorInfo { kind: err.kind(), exit_code: err.exit_code(), message: err.to_string() });
+                        e.error =
+                            Some(ErrorInfo { kind: err.kind(), exit_code: err.exit_code(), message: err.to_string() });
                     }
                 }
                 e
@@ -121,7 +126,9 @@ impl Index {
         let index_path = root.join("index.json");
         let text = serde_json::to_string_pretty(self).expect("serialisable") + "\n";
         let tmp = root.join(format!(".index.json.tmp.{}", std::process::id()));
-        std::fs::write(&tmp, &text).and_then(|_| std::fs::rename(&tmp, &index_path)).map_err(|e| Error::output(&index_path, e))?;
+        std::fs::write(&tmp, &text)
+            .and_then(|_| std::fs::rename(&tmp, &index_path))
+            .map_err(|e| Error::output(&index_path, e))?;
         Ok((index_path, text))
     }
 }

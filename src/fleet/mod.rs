@@ -65,7 +65,12 @@ pub fn build_one(args: &BuildArgs, opts: &TreeOptions, log: &dyn Fn(&str)) -> Re
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     settings.speculate = cpus >= 2 && std::env::var("FRG_SPECULATE").map(|v| v != "0").unwrap_or(true);
     let out = args.out.clone();
-    build_kernel(opts, &|tree| Ok(out.clone().unwrap_or_else(|| PathBuf::from("kmod-out").join(&tree.release))), &settings, log)
+    build_kernel(
+        opts,
+        &|tree| Ok(out.clone().unwrap_or_else(|| PathBuf::from("kmod-out").join(&tree.release))),
+        &settings,
+        log,
+    )
 }
 
 /// Fleet mode: build every requested kernel, write index.json, print the

@@ -16,7 +16,12 @@ use crate::render;
 
 /// One kernel, through the cache when there is one. `out_for` names the
 /// output directory once the tree's release is known.
-pub fn build_kernel(opts: &TreeOptions, out_for: &dyn Fn(&KernelTree) -> Result<PathBuf>, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
+pub fn build_kernel(
+    opts: &TreeOptions,
+    out_for: &dyn Fn(&KernelTree) -> Result<PathBuf>,
+    s: &Settings,
+    log: &dyn Fn(&str),
+) -> Result<Built> {
     match prepare(opts, out_for, s, log)? {
         Step::Done(b) => Ok(b),
         Step::Build(p) => complete(*p, s, log),
@@ -57,7 +62,12 @@ pub(super) enum Dest {
 
 /// First half: open the tree, look in the cache, else detect. Cheap on a
 /// hit; libclang (or Kbuild probes) on a miss.
-pub fn prepare(opts: &TreeOptions, out_for: &dyn Fn(&KernelTree) -> Result<PathBuf>, s: &Settings, log: &dyn Fn(&str)) -> Result<Step> {
+pub fn prepare(
+    opts: &TreeOptions,
+    out_for: &dyn Fn(&KernelTree) -> Result<PathBuf>,
+    s: &Settings,
+    log: &dyn Fn(&str),
+) -> Result<Step> {
     let target = s.target.as_deref();
     if let Some(t) = target {
         render::validate_module_name(t)?;
@@ -116,7 +126,8 @@ pub fn complete(p: Pending, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
                 Some(dir) => dir,
                 None => {
                     let tmp = cache.tmp_dir(&key);
-                    pipeline::run_detected(&opts, &tree, facts, &tmp, target, Stop::Build, log).map_err(|e| relocate_failure(e, &tmp, &out))?;
+                    pipeline::run_detected(&opts, &tree, facts, &tmp, target, Stop::Build, log)
+                        .map_err(|e| relocate_failure(e, &tmp, &out))?;
                     tmp
                 }
             };
@@ -145,7 +156,8 @@ pub fn complete(p: Pending, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
                 Some(dir) => dir,
                 None => {
                     let tmp = sibling(&out, "unsigned");
-                    pipeline::run_detected(&opts, &tree, facts, &tmp, target, Stop::Build, log).map_err(|e| relocate_failure(e, &tmp, &out))?;
+                    pipeline::run_detected(&opts, &tree, facts, &tmp, target, Stop::Build, log)
+                        .map_err(|e| relocate_failure(e, &tmp, &out))?;
                     tmp
                 }
             };

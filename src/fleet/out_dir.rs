@@ -44,7 +44,15 @@ pub struct Built {
 /// Materialise a complete build directory `src` as `out` (all-or-nothing):
 /// hard links (else copies) of its files; with signing, a signed copy of the
 /// .ko and a manifest that records the signature.
-pub(super) fn finish(src: &Path, out: &Path, tree: &KernelTree, s: &Settings, status: CacheStatus, key: Option<String>, log: &dyn Fn(&str)) -> Result<Built> {
+pub(super) fn finish(
+    src: &Path,
+    out: &Path,
+    tree: &KernelTree,
+    s: &Settings,
+    status: CacheStatus,
+    key: Option<String>,
+    log: &dyn Fn(&str),
+) -> Result<Built> {
     let ko_name = format!("{MODULE}.ko");
     let mut manifest = read_manifest(src)?;
     let staging = Staging::new(out)?;
@@ -122,7 +130,11 @@ pub(super) fn relocate_failure(e: Error, built_dir: &Path, out: &Path) -> Error 
     let moved = std::fs::rename(&from, &to).is_ok() || {
         // Another filesystem: copy the (flat) directory.
         std::fs::create_dir_all(&to).is_ok()
-            && std::fs::read_dir(&from).into_iter().flatten().flatten().all(|f| std::fs::copy(f.path(), to.join(f.file_name())).is_ok())
+            && std::fs::read_dir(&from)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .all(|f| std::fs::copy(f.path(), to.join(f.file_name())).is_ok())
             && std::fs::remove_dir_all(&from).is_ok()
     };
     if moved { Error::BuildFailed { log: to.join("make.log"), tail } } else { Error::BuildFailed { log, tail } }

@@ -62,7 +62,11 @@ impl Ui {
             self.line(&format!(
                 "force-rmmod-gen: {total} kernel{} with -j{jobs}; cache: {}; output: {}",
                 if total == 1 { "" } else { "s" },
-                settings.cache.as_ref().map(|c| c.dir.display().to_string()).unwrap_or_else(|| format!("off ({})", settings.cache_off.as_deref().unwrap_or(""))),
+                settings
+                    .cache
+                    .as_ref()
+                    .map(|c| c.dir.display().to_string())
+                    .unwrap_or_else(|| format!("off ({})", settings.cache_off.as_deref().unwrap_or(""))),
                 root.display()
             ));
         }
@@ -80,9 +84,10 @@ impl Ui {
     /// and warnings.
     pub(super) fn logged(&mut self, i: usize, m: &str) {
         if let Some(rest) = m.strip_prefix("kernel ")
-            && let Some(rel) = rest.split_whitespace().next() {
-                self.running.insert(i, rel.to_string());
-            }
+            && let Some(rel) = rest.split_whitespace().next()
+        {
+            self.running.insert(i, rel.to_string());
+        }
         if m.starts_with("warning") && self.mode != Mode::Quiet {
             let name = self.running.get(&i).cloned().unwrap_or_default();
             self.line(&format!("force-rmmod-gen: [{}/{}] {name} {m}", i + 1, self.total));

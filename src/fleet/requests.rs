@@ -30,7 +30,10 @@ pub(super) fn requests(args: &BuildArgs) -> Vec<Request> {
             reqs.push(Request {
                 label: g.clone(),
                 kdir: PathBuf::from(g),
-                error: Some(Error::KdirMissing { path: PathBuf::from(g), hint: "the --kdirs pattern matches no directory".into() }),
+                error: Some(Error::KdirMissing {
+                    path: PathBuf::from(g),
+                    hint: "the --kdirs pattern matches no directory".into(),
+                }),
             });
         }
         for p in found {
@@ -47,10 +50,14 @@ pub(super) fn requests(args: &BuildArgs) -> Vec<Request> {
 pub(super) fn options_for(base: &TreeOptions, kdir: &Path) -> TreeOptions {
     let mut o = base.clone();
     o.kdir = kdir.to_path_buf();
-    o.chroot = base.chroot.as_ref().filter(|root| {
-        let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-        kdir.canonicalize().map(|k| k.starts_with(&root)).unwrap_or(false)
-    }).cloned();
+    o.chroot = base
+        .chroot
+        .as_ref()
+        .filter(|root| {
+            let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+            kdir.canonicalize().map(|k| k.starts_with(&root)).unwrap_or(false)
+        })
+        .cloned();
     o
 }
 

@@ -49,7 +49,14 @@ enum Event {
 
 /// Build every request under `root` on `jobs` worker threads, showing
 /// progress on `ui`; the results in request order.
-pub(super) fn build_all(reqs: &[Request], base: &TreeOptions, settings: &Settings, jobs: usize, root: &Path, ui: &mut Ui) -> Vec<KernelResult> {
+pub(super) fn build_all(
+    reqs: &[Request],
+    base: &TreeOptions,
+    settings: &Settings,
+    jobs: usize,
+    root: &Path,
+    ui: &mut Ui,
+) -> Vec<KernelResult> {
     // One output dir per release: a second tree with the same release fails.
     let claims: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
     let mut results: Vec<Option<KernelResult>> = (0..reqs.len()).map(|_| None).collect();
@@ -175,13 +182,14 @@ impl Worker<'_> {
     fn claim(&self, tree: &KernelTree) -> Result<PathBuf> {
         let mut c = self.claims.lock().unwrap();
         if let Some(other) = c.get(&tree.release)
-            && *other != tree.build {
-                return Err(Error::BadArgument(format!(
-                    "kernel release {} is also provided by {}: one output directory per release; build this tree separately",
-                    tree.release,
-                    other.display()
-                )));
-            }
+            && *other != tree.build
+        {
+            return Err(Error::BadArgument(format!(
+                "kernel release {} is also provided by {}: one output directory per release; build this tree separately",
+                tree.release,
+                other.display()
+            )));
+        }
         c.insert(tree.release.clone(), tree.build.clone());
         Ok(self.root.join(&tree.release))
     }

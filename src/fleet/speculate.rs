@@ -29,7 +29,13 @@ pub(super) struct Speculation {
 /// facts render byte-identical sources (same tree, compiler and options, so
 /// the same module), else it builds as usual. Correctness never rests on
 /// the guess. FRG_SPECULATE=0 turns it off.
-pub(super) fn speculate(opts: &TreeOptions, tree: &KernelTree, s: &Settings, dest: &Dest, out: &Path) -> Option<Speculation> {
+pub(super) fn speculate(
+    opts: &TreeOptions,
+    tree: &KernelTree,
+    s: &Settings,
+    dest: &Dest,
+    out: &Path,
+) -> Option<Speculation> {
     use crate::detect::{self, Method, MethodChoice};
     let dir = match dest {
         Dest::Cache { key, .. } => s.cache.as_ref()?.tmp_dir(key),
@@ -39,12 +45,14 @@ pub(super) fn speculate(opts: &TreeOptions, tree: &KernelTree, s: &Settings, des
     let handle = std::thread::Builder::new()
         .name("speculative-build".into())
         .spawn(move || {
-            let opts = detect::Options { method: MethodChoice::KbuildProbe, allow_version_guess: true, toolchain: None };
+            let opts =
+                detect::Options { method: MethodChoice::KbuildProbe, allow_version_guess: true, toolchain: None };
             let mut facts = detect::detect(&t, &opts).ok()?;
             facts.era_key.as_ref()?;
             facts.method = if o.method == MethodChoice::KbuildProbe { Method::KbuildProbe } else { Method::Libclang };
             facts.warnings.clear();
-            let built = pipeline::run_detected(&o, &t, facts.clone(), &d, target.as_deref(), Stop::Build, &|_| {}).map(|_| ());
+            let built =
+                pipeline::run_detected(&o, &t, facts.clone(), &d, target.as_deref(), Stop::Build, &|_| {}).map(|_| ());
             Some((facts, built))
         })
         .ok()?;
@@ -59,31 +67,38 @@ pub(super) fn discard(sp: Speculation) {
 
 /// The speculative build, if it matches the detected facts: its directory,
 /// with manifest.json rewritten for the real facts.
-pub(super) fn adopt(sp: Speculation, opts: &TreeOptions, tree: &KernelTree, facts: &Facts, target: Option<&str>, log: &dyn Fn(&str)) -> Option<PathBuf> {
+pub(super) fn adopt(
+    sp: Speculation,
+    opts: &TreeOptions,
+    tree: &KernelTree,
+    facts: &Facts,
+    target: Option<&str>,
+    log: &dyn Fn(&str),
+) -> Option<PathBuf> {
     let render_opts = render::Options { target: target.map(String::from) };
     let dir = sp.dir.clone();
     let keep = matches!(sp.handle.join(), Ok(Some((guess, Ok(())))) if
         matches!((render::render(&guess, &render_opts), render::render(facts, &render_opts)), (Ok(a), Ok(b)) if a.files == b.files))
         && (|| -> Option<()> {
-        let old = read_manifest(&dir).ok()?;
-        let ko = &old["ko"];
-        let info = crate::manifest::KoInfo {
-            file: ko["file"].as_str()?.to_string(),
-            sha256: ko["sha256"].as_str()?.to_string(),
-            vermagic: ko["vermagic"].as_str().map(String::from),
-            size: ko["size"].as_u64()?,
-        };
-        let tc = pipeline::toolchain(tree, opts.cc.as_deref()).ok()?;
-        let m = crate::manifest::Manifest::new(facts, Some(&tc), target, Some(info));
-        std::fs::write(dir.join("manifest.json"), m.to_json()).ok()?;
-        for w in &facts.warnings {
-            log(&format!("warning: {w}"));
-        }
-        log(&format!("era {} detected with {}; lookup: {}", facts.era, facts.method.name(), facts.lookup));
-        log(&format!("building with {} (Kbuild; started while detecting, sources identical)", tc.cc));
-        Some(())
-    })()
-    .is_some();
+            let old = read_manifest(&dir).ok()?;
+            let ko = &old["ko"];
+            let info = crate::manifest::KoInfo {
+                file: ko["file"].as_str()?.to_string(),
+                sha256: ko["sha256"].as_str()?.to_string(),
+                vermagic: ko["vermagic"].as_str().map(String::from),
+                size: ko["size"].as_u64()?,
+            };
+            let tc = pipeline::toolchain(tree, opts.cc.as_deref()).ok()?;
+            let m = crate::manifest::Manifest::new(facts, Some(&tc), target, Some(info));
+            std::fs::write(dir.join("manifest.json"), m.to_json()).ok()?;
+            for w in &facts.warnings {
+                log(&format!("warning: {w}"));
+            }
+            log(&format!("era {} detected with {}; lookup: {}", facts.era, facts.method.name(), facts.lookup));
+            log(&format!("building with {} (Kbuild; started while detecting, sources identical)", tc.cc));
+            Some(())
+        })()
+        .is_some();
     if keep {
         return Some(dir);
     }

@@ -28,16 +28,16 @@ pub fn decide(m: &Module, p: &Policy, interactive: bool) -> Result<Go> {
                 "{name} is being removed already (initstate going): an earlier rmmod is probably still \
                  waiting for its last reference (kernels up to 3.12 without O_NONBLOCK). The helper \
                  only resets live modules; nothing was done"
-            )))
+            )));
         }
         InitState::Coming => {
             return Err(Error::Refused(format!(
                 "{name} is still initialising (initstate coming): its init function has not returned. \
                  Wait for it; a module stuck in init can only go with a reboot. Nothing was done"
-            )))
+            )));
         }
         InitState::Unknown => {
-            return Err(Error::Refused(format!("{name} is in an unknown state: refusing; nothing was done")))
+            return Err(Error::Refused(format!("{name} is in an unknown state: refusing; nothing was done")));
         }
     }
     if !m.holders.is_empty() && !p.force_deps {
@@ -117,7 +117,9 @@ mod tests {
         let p = |yes, force_deps, dry_run| Policy { yes, force_deps, dry_run };
         // Holders without --force-deps: refused, whatever else.
         let held = module(&["holder"], InitState::Live);
-        for (pol, tty) in [(p(true, false, false), true), (p(false, false, true), false), (p(true, false, false), false)] {
+        for (pol, tty) in
+            [(p(true, false, false), true), (p(false, false, true), false), (p(true, false, false), false)]
+        {
             let e = decide(&held, &pol, tty).unwrap_err();
             assert_eq!(e.exit_code(), code::REFUSED);
             assert!(e.to_string().contains("rmmod holder"));

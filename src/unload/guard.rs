@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 
 /// One run at a time: two runs would race for the helper's name.
 pub fn lock() -> Result<Option<File>> {
-    let Ok(f) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open("/run/force-rmmod-gen.unload.lock")
+    let Ok(f) =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open("/run/force-rmmod-gen.unload.lock")
     else {
         return Ok(None); // no /run (rescue shell, initramfs): run unlocked
     };

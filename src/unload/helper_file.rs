@@ -37,7 +37,8 @@ impl HelperFile {
 /// helper (a `modname` parameter). Nothing is loaded.
 pub fn check_helper(path: &Path, bytes: &[u8], running: &str) -> Result<HelperFile> {
     let shown = path.display();
-    for (magic, what) in [(&b"\xfd7zXZ\x00"[..], "xz"), (&b"\x28\xb5\x2f\xfd"[..], "zstd"), (&b"\x1f\x8b"[..], "gzip")] {
+    for (magic, what) in [(&b"\xfd7zXZ\x00"[..], "xz"), (&b"\x28\xb5\x2f\xfd"[..], "zstd"), (&b"\x1f\x8b"[..], "gzip")]
+    {
         if bytes.starts_with(magic) {
             return Err(Error::BadArgument(format!(
                 "{shown} is {what}-compressed: decompress it first (the helper is loaded as a plain .ko)"
@@ -138,7 +139,10 @@ pub mod tests {
 
     #[test]
     fn matching_helper_is_accepted() {
-        let ko = fake_ko("6.1.0-18-amd64 SMP preempt mod_unload modversions ", &["modname", "dry_run", "force_deps", "modaddr"]);
+        let ko = fake_ko(
+            "6.1.0-18-amd64 SMP preempt mod_unload modversions ",
+            &["modname", "dry_run", "force_deps", "modaddr"],
+        );
         let h = check_helper(Path::new("k.ko"), &ko, "6.1.0-18-amd64").unwrap();
         assert_eq!(h.release(), "6.1.0-18-amd64");
         assert_eq!(h.name, "force_rmmod");
@@ -163,7 +167,10 @@ pub mod tests {
         let ko = fake_ko("6.1.0 SMP", &["modname", "modaddr", "dry_run", "force_deps"]);
         let h = check_helper(Path::new("k"), &ko, "6.1.0").unwrap();
         let p = Policy::default();
-        assert_eq!(helper_params(&h, "leak_self", Some(0xffffffffc0001000), &p).unwrap(), "modname=leak_self modaddr=0xffffffffc0001000");
+        assert_eq!(
+            helper_params(&h, "leak_self", Some(0xffffffffc0001000), &p).unwrap(),
+            "modname=leak_self modaddr=0xffffffffc0001000"
+        );
         assert_eq!(helper_params(&h, "leak_self", None, &p).unwrap(), "modname=leak_self");
         let p = Policy { dry_run: true, force_deps: true, yes: false };
         assert_eq!(helper_params(&h, "x", None, &p).unwrap(), "modname=x dry_run=1 force_deps=1");

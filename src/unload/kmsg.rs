@@ -59,7 +59,10 @@ mod tests {
 
     #[test]
     fn kmsg_records() {
-        assert_eq!(kmsg_text("6,1234,5678,-;force_rmmod: leak_self: before: refcnt=2\n SUBSYSTEM=x\n"), Some("force_rmmod: leak_self: before: refcnt=2"));
+        assert_eq!(
+            kmsg_text("6,1234,5678,-;force_rmmod: leak_self: before: refcnt=2\n SUBSYSTEM=x\n"),
+            Some("force_rmmod: leak_self: before: refcnt=2")
+        );
         assert_eq!(kmsg_text("garbage"), None);
     }
 }

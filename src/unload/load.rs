@@ -133,8 +133,10 @@ pub fn load_failure(errno: i32, c: &LoadCtx) -> LoadFailure {
             "the kernel rejected the helper's signature ({}): {}; {nothing}",
             errno_name(errno),
             match errno {
-                libc::EKEYREJECTED => "it is unsigned, its signature does not verify, or it is signed with a key the kernel does not trust (enroll the certificate with `mokutil --import CERT` and reboot, or sign with the kernel's build key)",
-                libc::ENOKEY => "it is signed with a key the kernel does not trust: enroll the certificate (mokutil --import CERT, reboot) or sign with the kernel's build key",
+                libc::EKEYREJECTED =>
+                    "it is unsigned, its signature does not verify, or it is signed with a key the kernel does not trust (enroll the certificate with `mokutil --import CERT` and reboot, or sign with the kernel's build key)",
+                libc::ENOKEY =>
+                    "it is signed with a key the kernel does not trust: enroll the certificate (mokutil --import CERT, reboot) or sign with the kernel's build key",
                 libc::EBADMSG => "the signature is malformed",
                 _ => "the signature's hash or key algorithm is not supported by this kernel",
             }
@@ -165,7 +167,13 @@ mod tests {
         let none: Vec<String> = vec![];
         let enforced = vec!["lockdown".to_string()];
         let code_of = |errno: i32, gone: bool, sig: &[String]| {
-            let c = LoadCtx { target: "leak_self", helper: "force_rmmod", target_gone: gone, sig_reasons: sig, modaddr: Some(0x1000) };
+            let c = LoadCtx {
+                target: "leak_self",
+                helper: "force_rmmod",
+                target_gone: gone,
+                sig_reasons: sig,
+                modaddr: Some(0x1000),
+            };
             match load_failure(errno, &c) {
                 LoadFailure::Error(e) => (e.exit_code(), e.to_string()),
                 LoadFailure::Vanished => (0, String::new()),

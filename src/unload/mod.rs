@@ -59,7 +59,10 @@ pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
     }
     let (roots, overrides) = Roots::from_env();
     for o in &overrides {
-        step("warning", &format!("{o}: reading a fake sysfs/procfs; the module syscalls still act on the running kernel"));
+        step(
+            "warning",
+            &format!("{o}: reading a fake sysfs/procfs; the module syscalls still act on the running kernel"),
+        );
     }
     let name = name::target_name(&args.name)?;
     let policy = Policy { yes: args.yes, force_deps: args.force_deps, dry_run: args.dry_run };

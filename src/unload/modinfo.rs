@@ -75,7 +75,10 @@ pub fn modinfo(bytes: &[u8]) -> Vec<(String, String)> {
             let text = std::str::from_utf8(piece).ok()?;
             let (k, v) = text.split_once('=')?;
             let k = k.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
-            if k.is_empty() || (known_only && !KEYS.contains(&k)) || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            if k.is_empty()
+                || (known_only && !KEYS.contains(&k))
+                || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
                 return None;
             }
             Some((k.to_string(), v.to_string()))

@@ -26,7 +26,15 @@ pub struct Helper {
 /// a helper built for another kernel is never loaded.
 pub fn prebuilt(path: &Path, running: &str) -> Result<HelperFile> {
     let h = read_helper(path, running)?;
-    step("helper", &format!("--ko {}: built for {} (matches uname -r), {}", path.display(), h.release(), if h.signed { "signed" } else { "unsigned" }));
+    step(
+        "helper",
+        &format!(
+            "--ko {}: built for {} (matches uname -r), {}",
+            path.display(),
+            h.release(),
+            if h.signed { "signed" } else { "unsigned" }
+        ),
+    );
     Ok(h)
 }
 
@@ -39,7 +47,10 @@ pub fn helper(prebuilt: Option<HelperFile>, opts: &TreeOptions, running: &str) -
         }
         None => build_helper(opts, running, &cache::default_dir())?,
     };
-    step("helper", &format!("{} ({}), vermagic \"{}\"", helper.file.path.display(), helper.origin, helper.file.vermagic));
+    step(
+        "helper",
+        &format!("{} ({}), vermagic \"{}\"", helper.file.path.display(), helper.origin, helper.file.vermagic),
+    );
     Ok(helper)
 }
 
@@ -50,7 +61,9 @@ fn with_ko_hint(e: Error) -> Error {
                       headers, or your CI)";
     match e {
         Error::KdirMissing { path, hint } => Error::KdirMissing { path, hint: format!("{hint}; {KO}") },
-        Error::KdirUnprepared { path, missing, hint } => Error::KdirUnprepared { path, missing, hint: format!("{hint}; {KO}") },
+        Error::KdirUnprepared { path, missing, hint } => {
+            Error::KdirUnprepared { path, missing, hint: format!("{hint}; {KO}") }
+        }
         e => e,
     }
 }
@@ -79,7 +92,12 @@ fn build_helper(opts: &TreeOptions, running: &str, cache_dir: &Path) -> Result<H
             if let Some(entry) = c.lookup(&key) {
                 let ko = entry.dir.join(&ko_name);
                 let file = read_helper(&ko, running)?;
-                return Ok(Helper { file, origin: format!("build cache ({})", entry.dir.display()), tree: Some(tree), _tmp: None });
+                return Ok(Helper {
+                    file,
+                    origin: format!("build cache ({})", entry.dir.display()),
+                    tree: Some(tree),
+                    _tmp: None,
+                });
             }
             step("build", &format!("no cached helper for {running} in {}: building one", c.dir.display()));
             let tmp = c.tmp_dir(&key);
@@ -93,7 +111,12 @@ fn build_helper(opts: &TreeOptions, running: &str, cache_dir: &Path) -> Result<H
                 Error::Internal(format!("cannot store the helper in the build cache: {why}"))
             })?;
             let file = read_helper(&entry.dir.join(&ko_name), running)?;
-            Ok(Helper { file, origin: format!("built now, cached in {}", entry.dir.display()), tree: Some(tree), _tmp: None })
+            Ok(Helper {
+                file,
+                origin: format!("built now, cached in {}", entry.dir.display()),
+                tree: Some(tree),
+                _tmp: None,
+            })
         }
         Err(why) => {
             step("build", &format!("build cache unusable ({why}): building into a temporary directory"));
@@ -133,12 +156,16 @@ mod tests {
     /// the cache, the second loads from it without detection.
     #[test]
     fn builds_then_reuses_the_cache_on_a_real_tree() {
-        let root = std::env::var_os("FRG_CACHE").map(PathBuf::from).unwrap_or_else(|| "/var/cache/force-rmmod-gen".into());
+        let root =
+            std::env::var_os("FRG_CACHE").map(PathBuf::from).unwrap_or_else(|| "/var/cache/force-rmmod-gen".into());
         let env = root.join("kernels/6.1/env");
         let text = std::fs::read_to_string(&env)
             .unwrap_or_else(|e| panic!("{}: {e}; run scripts/fetch-kernels 6.1", env.display()));
         let var = |k: &str| {
-            text.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).map(|v| v.trim_matches('"').to_string()).unwrap_or_default()
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                .map(|v| v.trim_matches('"').to_string())
+                .unwrap_or_default()
         };
         let (release, kdir, cc) = (var("RELEASE"), PathBuf::from(var("KDIR")), var("CC_HINT"));
         let opts = TreeOptions {

@@ -31,9 +31,14 @@ impl Outcome<'_> {
             return Err(self.helper_stuck(format!("dry run: {name} was not changed")));
         }
         let after = sysmod::inspect(self.roots, name, self.running)?;
-        step("dry-run", &format!(
-            "{name} is still loaded, refcnt {} (was {}); the helper found it and would reset its count. \
-             Nothing was changed", after.refcnt, self.before.refcnt));
+        step(
+            "dry-run",
+            &format!(
+                "{name} is still loaded, refcnt {} (was {}); the helper found it and would reset its count. \
+             Nothing was changed",
+                after.refcnt, self.before.refcnt
+            ),
+        );
         Ok(())
     }
 
@@ -53,7 +58,11 @@ impl Outcome<'_> {
                 ),
                 e => format!("{name} is still loaded: delete_module failed after the reset: {}", errno_text(e)),
             };
-            let why = if self.released.is_err() { format!("{why}; and the helper {} could not be removed: rmmod it", self.helper) } else { why };
+            let why = if self.released.is_err() {
+                format!("{why}; and the helper {} could not be removed: rmmod it", self.helper)
+            } else {
+                why
+            };
             return Err(Error::StillLoaded(why));
         }
         verify_gone(self.roots, name)?;
@@ -61,7 +70,10 @@ impl Outcome<'_> {
             return Err(self.helper_stuck(format!("{name} was removed")));
         }
         let tainted = sysmod::kernel(self.roots).tainted.map(sysmod::taint_letters).unwrap_or_else(|| "unknown".into());
-        step("done", &format!("{name} removed with the helper; the helper is unloaded too. Kernel taint now: {tainted}"));
+        step(
+            "done",
+            &format!("{name} removed with the helper; the helper is unloaded too. Kernel taint now: {tainted}"),
+        );
         Ok(())
     }
 

@@ -14,19 +14,42 @@ use crate::sysmod::{self, InitState, Module, Roots};
 /// module; never below idle). `Some`: NAME as it is now, still loaded;
 /// `None`: nothing is left to do (removed and verified, or a dry run that
 /// needs no helper).
-pub fn attempt(roots: &Roots, name: &str, running: &str, module: Module, dry_run: bool, wait: u64) -> Result<Option<Module>> {
+pub fn attempt(
+    roots: &Roots,
+    name: &str,
+    running: &str,
+    module: Module,
+    dry_run: bool,
+    wait: u64,
+) -> Result<Option<Module>> {
     if dry_run {
         if module.refcnt == 0 && module.holders.is_empty() && module.initstate == InitState::Live {
-            step("dry-run", &format!("refcnt 0: a plain delete_module({name}, O_NONBLOCK) would remove it, no helper needed. Nothing was changed"));
+            step(
+                "dry-run",
+                &format!(
+                    "refcnt 0: a plain delete_module({name}, O_NONBLOCK) would remove it, no helper needed. Nothing was changed"
+                ),
+            );
             return Ok(None);
         }
-        step("safe", &format!("dry run: a real run first tries delete_module({name}, O_NONBLOCK){}", if wait > 0 { format!(" for {wait} s") } else { String::new() }));
+        step(
+            "safe",
+            &format!(
+                "dry run: a real run first tries delete_module({name}, O_NONBLOCK){}",
+                if wait > 0 { format!(" for {wait} s") } else { String::new() }
+            ),
+        );
         return Ok(Some(module));
     }
     if module.refcnt < 0 {
-        step("safe", &format!(
-            "skipped: refcnt {} is below idle, and delete_module in that state trips a BUG_ON in the \
-             kernel (try_release_module_ref); the helper repairs the count first", module.refcnt));
+        step(
+            "safe",
+            &format!(
+                "skipped: refcnt {} is below idle, and delete_module in that state trips a BUG_ON in the \
+             kernel (try_release_module_ref); the helper repairs the count first",
+                module.refcnt
+            ),
+        );
         return Ok(Some(module));
     }
     match delete_while_busy(name, wait)? {
@@ -56,7 +79,10 @@ fn delete_while_busy(name: &str, wait: u64) -> Result<Safe> {
         attempts += 1;
         match delete_module(name) {
             Ok(()) => {
-                step("safe", &format!("delete_module({name}, O_NONBLOCK): ok (attempt {attempts}); no helper was needed"));
+                step(
+                    "safe",
+                    &format!("delete_module({name}, O_NONBLOCK): ok (attempt {attempts}); no helper was needed"),
+                );
                 return Ok(Safe::Removed);
             }
             Err(libc::ENOENT) => {
@@ -66,8 +92,14 @@ fn delete_while_busy(name: &str, wait: u64) -> Result<Safe> {
             Err(libc::EAGAIN) => {
                 let now = Instant::now();
                 if now >= deadline {
-                    let waited = if wait > 0 { format!(", retried for {wait} s ({attempts} attempts)") } else { String::new() };
-                    step("safe", &format!("delete_module({name}, O_NONBLOCK): busy (EWOULDBLOCK: references held or modules use it){waited}"));
+                    let waited =
+                        if wait > 0 { format!(", retried for {wait} s ({attempts} attempts)") } else { String::new() };
+                    step(
+                        "safe",
+                        &format!(
+                            "delete_module({name}, O_NONBLOCK): busy (EWOULDBLOCK: references held or modules use it){waited}"
+                        ),
+                    );
                     return Ok(Safe::Busy);
                 }
                 std::thread::sleep(pause.min(deadline - now));

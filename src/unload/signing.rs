@@ -103,7 +103,15 @@ pub fn file_to_load(helper: &Helper, reasons: &[String], keys: Option<&SignOpts>
             let copy = tmp.path().join(format!("{}.ko", helper.file.name));
             std::fs::copy(&helper.file.path, &copy).map_err(|e| Error::output(&copy, e))?;
             let info = sign::sign(tree, opts_s, &copy)?;
-            step("sign", &format!("signed a copy with {} ({}, signer {})", opts_s.key.display(), info.hash, info.signer.as_deref().unwrap_or("unknown")));
+            step(
+                "sign",
+                &format!(
+                    "signed a copy with {} ({}, signer {})",
+                    opts_s.key.display(),
+                    info.hash,
+                    info.signer.as_deref().unwrap_or("unknown")
+                ),
+            );
             Ok(LoadFile { path: copy, _tmp: Some(tmp) })
         }
     }

@@ -58,7 +58,9 @@ pub fn load_module(path: &Path, params: &str) -> std::result::Result<(), i32> {
     let file = File::open(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
     let p = CString::new(params).map_err(|_| libc::EINVAL)?;
     // SAFETY: a valid fd and NUL-terminated parameter string.
-    let r = unsafe { libc::syscall(libc::SYS_finit_module, file.as_raw_fd() as libc::c_long, p.as_ptr(), 0 as libc::c_long) };
+    let r = unsafe {
+        libc::syscall(libc::SYS_finit_module, file.as_raw_fd() as libc::c_long, p.as_ptr(), 0 as libc::c_long)
+    };
     if r == 0 {
         return Ok(());
     }

@@ -31,7 +31,8 @@ pub fn run(args: &[&str]) -> Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
     }
 }
 
@@ -101,7 +102,11 @@ pub fn path_str(p: &Path) -> &str {
 /// Debian's linux-source package.
 pub fn checkpatch() -> PathBuf {
     let p = cache_dir().join("checkpatch/scripts/checkpatch.pl");
-    assert!(p.is_file(), "{} missing: run scripts/fetch-kernels (it extracts checkpatch.pl from linux-source)", p.display());
+    assert!(
+        p.is_file(),
+        "{} missing: run scripts/fetch-kernels (it extracts checkpatch.pl from linux-source)",
+        p.display()
+    );
     p
 }
 
