@@ -276,6 +276,13 @@ pub static CONFIGS: &[&str] = &[
 /// MODULE_REF_BASE lives only in kernel/module/main.c; the helper carries it.
 pub const MODULE_REF_BASE: i64 = 1;
 
+impl Era {
+    /// Does the kernel's configuration allow this era (B's SMP and UP forms)?
+    pub fn fits(&self, config: &crate::kconfig::KConfig) -> bool {
+        self.config.is_none_or(|(sym, on)| config.enabled(sym) == on)
+    }
+}
+
 pub fn era_by_key(key: &str) -> Option<&'static Era> {
     ERAS.iter().find(|e| e.key == key)
 }

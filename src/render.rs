@@ -165,8 +165,20 @@ pub fn render(facts: &Facts, opts: &Options) -> Result<Rendered> {
     Ok(Rendered { files: vec![(format!("{MODULE}.c"), tidy(&c)), ("Kbuild".into(), kbuild)] })
 }
 
-/// One probe source per hypothesis, for the Kbuild-probe detection: the
-/// era fragment itself, whose compile-time asserts fail on any other layout.
+/// A probe for the Kbuild-probe detection: one function of
+/// `struct module *mod` that compiles only if the hypothesis holds, after
+/// `preamble` (extra includes and code).
+pub fn probe_source(what: &str, preamble: &str, ret: &str, body: &str) -> String {
+    format!(
+        "// SPDX-License-Identifier: GPL-2.0\n/* force-rmmod-gen probe: {what} */\n\
+         #include <linux/errno.h>\n#include <linux/kernel.h>\n#include <linux/module.h>\n{preamble}\n\
+         {ret} frm_probe(struct module *mod);\n{ret} frm_probe(struct module *mod)\n{{\n{body}}}\n\
+         MODULE_LICENSE(\"GPL\");\n"
+    )
+}
+
+/// The probe for one era: the era fragment itself, whose compile-time
+/// asserts fail on any other layout.
 pub fn render_era_probe(era: &eras::Era) -> Result<String> {
     let tera = engine()?;
     let mut ctx = Context::new();
@@ -176,13 +188,11 @@ pub fn render_era_probe(era: &eras::Era) -> Result<String> {
     let mut headers: Vec<&str> = era.headers.to_vec();
     headers.sort();
     let includes: String = headers.iter().map(|h| format!("#include <{h}>\n")).collect();
-    Ok(format!(
-        "// SPDX-License-Identifier: GPL-2.0\n/* force-rmmod-gen probe: is struct module of era {key}? */\n\
-         #include <linux/errno.h>\n#include <linux/kernel.h>\n#include <linux/module.h>\n{includes}\n{code}\n\
-         int frm_probe(struct module *mod);\nint frm_probe(struct module *mod)\n{{\n\
-         \tfrm_assert_layout();\n\tfrm_log_count(mod, \"probe\");\n\treturn frm_reset_count(mod) + (int)frm_count(mod);\n}}\n\
-         MODULE_LICENSE(\"GPL\");\n",
-        key = era.key
+    Ok(probe_source(
+        &format!("is struct module of era {}?", era.key),
+        &format!("{includes}\n{code}"),
+        "int",
+        "\tfrm_assert_layout();\n\tfrm_log_count(mod, \"probe\");\n\treturn frm_reset_count(mod) + (int)frm_count(mod);\n",
     ))
 }
 

@@ -168,11 +168,8 @@ fn interesting(name: &str) -> bool {
 }
 
 fn classify(layout: &Layout, tree: &KernelTree) -> std::result::Result<Finding, String> {
-    let candidates: Vec<&'static Era> = eras::ERAS
-        .iter()
-        .filter(|e| layout.matches(&e.shape))
-        .filter(|e| e.config.is_none_or(|(sym, on)| tree.config.enabled(sym) == on))
-        .collect();
+    let candidates: Vec<&'static Era> =
+        eras::ERAS.iter().filter(|e| layout.matches(&e.shape)).filter(|e| e.fits(&tree.config)).collect();
     let fields: Vec<FieldInfo> = layout.fields.iter().filter(|f| interesting(&f.name)).cloned().collect();
     let deps = eras::DEPS_SHAPES
         .iter()

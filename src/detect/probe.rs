@@ -19,8 +19,6 @@ fn probe_name(deps_key: &str) -> String {
     format!("deps_{}", deps_key.replace('-', "_"))
 }
 
-const HEADER: &str = "// SPDX-License-Identifier: GPL-2.0\n#include <linux/errno.h>\n#include <linux/kernel.h>\n#include <linux/module.h>\n";
-
 pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, String> {
     let tmp = std::env::temp_dir();
     let scratch = Scratch::new(tree, &tmp, "probe").map_err(|e| e.to_string())?;
@@ -38,33 +36,18 @@ pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, String> 
         // Naming users needs struct module_use; counting needs only the list.
         let body = if d.names_users {
             format!(
-                "\tstruct module_use *use;\n\n\tlist_for_each_entry(use, &m->{}, source_list)\n\t\treturn use->source->name[0];\n\treturn 0;\n",
+                "\tstruct module_use *use;\n\n\tlist_for_each_entry(use, &mod->{}, source_list)\n\t\treturn use->source->name[0];\n\treturn 0;\n",
                 d.field
             )
         } else {
-            format!("\treturn list_empty(&m->{});\n", d.field)
+            format!("\treturn list_empty(&mod->{});\n", d.field)
         };
-        write(
-            &probe_name(d.key),
-            format!(
-                "{HEADER}int frm_probe(struct module *m);\nint frm_probe(struct module *m)\n{{\n{body}}}\nMODULE_LICENSE(\"GPL\");\n"
-            ),
-        )?;
+        write(&probe_name(d.key), render::probe_source(&format!("dependents as {}?", d.key), "", "int", &body))?;
     }
     // A control that any working Kbuild compiles: tells "nothing matched"
     // apart from "this tree cannot compile anything".
-    write(
-        "control",
-        format!(
-            "{HEADER}int frm_probe(struct module *m);\nint frm_probe(struct module *m)\n{{\n\treturn m != NULL;\n}}\nMODULE_LICENSE(\"GPL\");\n"
-        ),
-    )?;
-    write(
-        "waiter",
-        format!(
-            "{HEADER}void *frm_probe(struct module *m);\nvoid *frm_probe(struct module *m)\n{{\n\treturn m->waiter;\n}}\nMODULE_LICENSE(\"GPL\");\n"
-        ),
-    )?;
+    write("control", render::probe_source("does Kbuild work?", "", "int", "\treturn mod != NULL;\n"))?;
+    write("waiter", render::probe_source("has mod->waiter?", "", "void *", "\treturn mod->waiter;\n"))?;
     let kbuild: String = objects.iter().map(|o| format!("obj-m += {o}\n")).collect();
     std::fs::write(scratch.host.join("Kbuild"), kbuild).map_err(|e| e.to_string())?;
 
@@ -77,11 +60,8 @@ pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, String> 
         return Err(format!("no probe compiled at all, Kbuild itself fails on this tree:\n{}", kbuild::tail(&log, 15)));
     }
 
-    let eras_ok: Vec<&'static Era> = eras::ERAS
-        .iter()
-        .filter(|e| built(&era_name(e)))
-        .filter(|e| e.config.is_none_or(|(sym, on)| tree.config.enabled(sym) == on))
-        .collect();
+    let eras_ok: Vec<&'static Era> =
+        eras::ERAS.iter().filter(|e| built(&era_name(e))).filter(|e| e.fits(&tree.config)).collect();
     let deps = eras::DEPS_SHAPES.iter().find(|d| built(&probe_name(d.key)));
     let has_waiter = built("waiter");
     let accepted: Vec<&str> = eras_ok.iter().map(|e| e.key).collect();

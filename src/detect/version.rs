@@ -15,7 +15,7 @@ pub(super) fn guess(tree: &KernelTree) -> Finding {
         eras::ERAS
             .iter()
             .filter(|e| e.id != "count")
-            .filter(|e| e.config.is_none_or(|(sym, on)| tree.config.enabled(sym) == on))
+            .filter(|e| e.fits(&tree.config))
             .find(|e| *v >= e.versions.0 && e.versions.1.as_ref().is_none_or(|end| v < end))
     };
     let deps_key = if *v >= semver::Version::new(2, 6, 35) { "source_list" } else { "modules_which_use_me" };
