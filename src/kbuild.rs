@@ -5,6 +5,7 @@
 //! distribution chroot (`--chroot`), in a private mount namespace so that
 //! /proc can be mounted there (objtool needs it) without touching the host.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -18,8 +19,9 @@ pub struct MakeVars {
     pub cross_compile: Option<String>,
 }
 
-/// A scratch directory Kbuild can see: under the chroot's /tmp for chroot
-/// builds, else next to `near` (so a final rename stays on one filesystem).
+/// A private (0700) scratch directory Kbuild, or another tool of the
+/// tree, can see: under the chroot's /tmp for chroot trees, else next to
+/// `near` (so a final rename stays on one filesystem). Removed on drop.
 pub struct Scratch {
     /// The directory as the host sees it.
     pub host: PathBuf,
@@ -40,7 +42,7 @@ impl Scratch {
                 (h.clone(), h)
             }
         };
-        std::fs::create_dir_all(&host).map_err(|e| Error::output(&host, e))?;
+        std::fs::DirBuilder::new().mode(0o700).recursive(true).create(&host).map_err(|e| Error::output(&host, e))?;
         Ok(Scratch { host, make })
     }
 }
@@ -55,8 +57,8 @@ fn nanos() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
-/// The tree's build dir as make sees it.
-fn kdir_for_make(tree: &KernelTree) -> Result<PathBuf> {
+/// The tree's build dir as make (or any tool run in its chroot) sees it.
+pub fn kdir_for_make(tree: &KernelTree) -> Result<PathBuf> {
     match &tree.chroot {
         None => Ok(tree.build.clone()),
         Some(root) => {

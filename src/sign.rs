@@ -15,6 +15,7 @@ use std::process::Command;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::kbuild::{self, Scratch};
 use crate::kdir::KernelTree;
 
 pub const MARKER: &[u8] = b"~Module signature appended~\n";
@@ -86,43 +87,28 @@ pub fn sign(tree: &KernelTree, opts: &SignOpts, ko: &Path) -> Result<SigInfo> {
     verify(ko, &opts.hash, Some(&opts.cert))
 }
 
-/// Copy key, cert and module into a private directory in the chroot, sign
-/// there, copy the module back; the copies (a private key) are removed.
+/// Copy key, cert and module into a private scratch directory in the
+/// chroot, sign there, copy the module back; the copies (a private key) are
+/// removed with the scratch directory.
 fn sign_in_chroot(root: &Path, tree: &KernelTree, opts: &SignOpts, ko: &Path) -> Result<SigInfo> {
-    use std::os::unix::fs::DirBuilderExt;
-    let root = root.canonicalize().map_err(|e| signing(format!("chroot {}: {e}", root.display())))?;
-    let build = tree
-        .build
-        .strip_prefix(&root)
-        .map_err(|_| signing(format!("{} is not inside the chroot {}", tree.build.display(), root.display())))?;
-    let inside = PathBuf::from(format!("/tmp/.force-rmmod-gen.sign.{}.{}", std::process::id(), unique()));
-    let host = root.join(inside.strip_prefix("/").unwrap());
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .recursive(true)
-        .create(&host)
-        .map_err(|e| signing(format!("{}: {e}", host.display())))?;
-    struct Cleanup(PathBuf);
-    impl Drop for Cleanup {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let _cleanup = Cleanup(host.clone());
+    let sign_file = kbuild::kdir_for_make(tree).map_err(|e| signing(format!("{e}")))?.join("scripts/sign-file");
+    let scratch = Scratch::new(tree, &std::env::temp_dir(), "sign")
+        .map_err(|e| signing(format!("chroot {}: {e}", root.display())))?;
     let copy = |from: &Path, name: &str| -> Result<()> {
-        std::fs::copy(from, host.join(name)).map(|_| ()).map_err(|e| signing(format!("copy {}: {e}", from.display())))
+        std::fs::copy(from, scratch.host.join(name))
+            .map(|_| ())
+            .map_err(|e| signing(format!("copy {}: {e}", from.display())))
     };
     copy(&opts.key, "key")?;
     copy(&opts.cert, "cert")?;
     copy(ko, "m.ko")?;
-    let sign_file = Path::new("/").join(build).join("scripts/sign-file");
     let out = Command::new("chroot")
-        .arg(&root)
+        .arg(root)
         .arg(&sign_file)
         .arg(&opts.hash)
-        .arg(inside.join("key"))
-        .arg(inside.join("cert"))
-        .arg(inside.join("m.ko"))
+        .arg(scratch.make.join("key"))
+        .arg(scratch.make.join("cert"))
+        .arg(scratch.make.join("m.ko"))
         .output()
         .map_err(|e| signing(format!("cannot run chroot: {e}")))?;
     if !out.status.success() {
@@ -133,12 +119,8 @@ fn sign_in_chroot(root: &Path, tree: &KernelTree, opts: &SignOpts, ko: &Path) ->
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    std::fs::copy(host.join("m.ko"), ko).map_err(|e| signing(format!("copy back: {e}")))?;
+    std::fs::copy(scratch.host.join("m.ko"), ko).map_err(|e| signing(format!("copy back: {e}")))?;
     verify(ko, &opts.hash, Some(&opts.cert))
-}
-
-fn unique() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
 /// The appended signature: (id_type, signature length), if the marker is there.
