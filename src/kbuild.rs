@@ -129,16 +129,6 @@ pub fn make(
     cmd.output().map_err(|e| Error::Internal(format!("cannot run make: {e}")))
 }
 
-/// The `vermagic=` string of a built module, read from its .modinfo.
-pub fn vermagic(ko: &Path) -> Option<String> {
-    let bytes = std::fs::read(ko).ok()?;
-    let needle = b"vermagic=";
-    let pos = bytes.windows(needle.len()).position(|w| w == needle)?;
-    let rest = &bytes[pos + needle.len()..];
-    let end = rest.iter().position(|&b| b == 0)?;
-    Some(String::from_utf8_lossy(&rest[..end]).trim().to_string())
-}
-
 /// The last lines of a log, for error messages.
 pub fn tail(text: &str, lines: usize) -> String {
     let v: Vec<&str> = text.lines().collect();

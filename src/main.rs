@@ -16,6 +16,7 @@ mod kbuild;
 mod kconfig;
 mod kdir;
 mod manifest;
+mod modinfo;
 mod output;
 mod pipeline;
 mod render;

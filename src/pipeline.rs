@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::kbuild::{self, MakeVars, Scratch};
 use crate::kdir::{self, KernelTree, Toolchain};
 use crate::manifest::{KoInfo, Manifest};
+use crate::modinfo;
 use crate::output::{self, Staging};
 use crate::render::{self, MODULE};
 
@@ -133,7 +134,7 @@ pub fn run_detected(
         }
         let ko = staging.dir.join(format!("{MODULE}.ko"));
         std::fs::copy(&built, &ko).map_err(|e| Error::output(&out, e))?;
-        let vermagic = kbuild::vermagic(&ko);
+        let vermagic = modinfo::vermagic(&ko);
         if let Some(v) = &vermagic
             && v.split_whitespace().next() != Some(tree.release.as_str())
         {

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::decide::Policy;
-use super::modinfo::modinfo;
 use crate::error::{Error, Result};
+use crate::modinfo::modinfo;
 use crate::render::MODULE;
 use crate::sign;
 
@@ -123,6 +123,15 @@ pub mod tests {
             b.extend(format!("parmtype={p}:charp\0").as_bytes());
         }
         b
+    }
+
+    #[test]
+    fn reads_a_real_elf_helper() {
+        use crate::modinfo::tests::{HELPER_MODINFO, tiny_elf};
+        let elf = tiny_elf(HELPER_MODINFO);
+        let h = check_helper(Path::new("e.ko"), &elf, "6.12.9-amd64").unwrap();
+        assert_eq!(h.name, "my_helper");
+        assert_eq!(h.params, vec!["modname", "modaddr"]);
     }
 
     #[test]

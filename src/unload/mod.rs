@@ -28,7 +28,6 @@ mod helper_file;
 mod inspect;
 mod kmsg;
 mod load;
-mod modinfo;
 mod name;
 mod obtain;
 mod outcome;

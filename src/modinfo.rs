@@ -1,5 +1,6 @@
 //! A module's `.modinfo` (`key=value` strings), read from the ELF file
-//! without any ELF library: 32/64-bit, either byte order.
+//! without any ELF library: 32/64-bit, either byte order. Used for the
+//! helper we just built (its vermagic) and for a helper handed to `unload`.
 
 fn rd_u16(b: &[u8], off: usize, le: bool) -> Option<u64> {
     let s: [u8; 2] = b.get(off..off + 2)?.try_into().ok()?;
@@ -63,7 +64,7 @@ pub fn elf_section<'a>(b: &'a [u8], wanted: &str) -> Option<&'a [u8]> {
 
 /// `key=value` pairs of a module's .modinfo. Not an ELF file (or no
 /// .modinfo): every NUL-separated `key=value` string of a known key in the
-/// whole file, as kbuild::vermagic() reads it.
+/// whole file (a fake .ko in tests, a truncated file).
 pub fn modinfo(bytes: &[u8]) -> Vec<(String, String)> {
     const KEYS: &[&str] = &["vermagic", "name", "parmtype", "parm", "license", "depends", "version"];
     let (area, known_only) = match elf_section(bytes, ".modinfo") {
@@ -86,14 +87,18 @@ pub fn modinfo(bytes: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The `vermagic=` string of a module file.
+pub fn vermagic(ko: &std::path::Path) -> Option<String> {
+    let bytes = std::fs::read(ko).ok()?;
+    modinfo(&bytes).into_iter().find(|(k, _)| k == "vermagic").map(|(_, v)| v.trim().to_string())
+}
+
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
-    use crate::unload::helper_file::check_helper;
-    use std::path::Path;
 
     /// A minimal ELF64 little-endian relocatable with a .modinfo section.
-    fn tiny_elf(modinfo: &[u8]) -> Vec<u8> {
+    pub fn tiny_elf(modinfo: &[u8]) -> Vec<u8> {
         let shstr = b"\0.modinfo\0.shstrtab\0";
         let mut b = vec![0u8; 64];
         b[0..4].copy_from_slice(b"\x7fELF");
@@ -121,12 +126,13 @@ mod tests {
         b
     }
 
+    pub const HELPER_MODINFO: &[u8] =
+        b"parmtype=modname:charp\0parmtype=modaddr:ulong\0vermagic=6.12.9-amd64 SMP preempt mod_unload \0name=my_helper\0";
+
     #[test]
     fn reads_modinfo_from_elf() {
-        let elf = tiny_elf(b"parmtype=modname:charp\0parmtype=modaddr:ulong\0vermagic=6.12.9-amd64 SMP preempt mod_unload \0name=my_helper\0");
-        let h = check_helper(Path::new("e.ko"), &elf, "6.12.9-amd64").unwrap();
-        assert_eq!(h.name, "my_helper");
-        assert_eq!(h.params, vec!["modname", "modaddr"]);
+        let elf = tiny_elf(HELPER_MODINFO);
+        assert!(modinfo(&elf).contains(&("name".into(), "my_helper".into())));
         assert_eq!(elf_section(&elf, ".nothere"), None);
         // Truncated files do not panic.
         for n in [0, 4, 20, 64, 100] {
