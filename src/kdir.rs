@@ -61,12 +61,22 @@ const HEADERS_HINT: &str = "install the distribution's headers for that kernel (
 
 /// The default `--kdir`: the running kernel's build tree.
 pub fn default_kdir() -> PathBuf {
-    let release = uname_release().unwrap_or_else(|| "unknown".into());
-    PathBuf::from(format!("/lib/modules/{release}/build"))
+    PathBuf::from(format!("/lib/modules/{}/build", running_release()))
 }
 
-pub fn uname_release() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim().to_string())
+/// `uname -r`: from uname(2), else /proc (both say the same; uname(2)
+/// works without /proc mounted, as in a rescue shell).
+pub fn running_release() -> String {
+    // SAFETY: uname fills a zeroed struct utsname.
+    unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) == 0 {
+            return std::ffi::CStr::from_ptr(u.release.as_ptr()).to_string_lossy().into_owned();
+        }
+    }
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 impl KernelTree {

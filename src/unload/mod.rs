@@ -65,7 +65,7 @@ pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
     }
     let name = name::target_name(&args.name)?;
     let policy = Policy { yes: args.yes, force_deps: args.force_deps, dry_run: args.dry_run };
-    let running = sys::running_release();
+    let running = crate::kdir::running_release();
     let keys = signing::keys(args)?;
     // A prebuilt helper is checked before anything else: never load one
     // built for another kernel.

@@ -74,17 +74,6 @@ pub fn load_module(path: &Path, params: &str) -> std::result::Result<(), i32> {
     if r == 0 { Ok(()) } else { Err(last_errno()) }
 }
 
-pub fn running_release() -> String {
-    // SAFETY: uname fills a zeroed struct utsname.
-    unsafe {
-        let mut u: libc::utsname = std::mem::zeroed();
-        if libc::uname(&mut u) == 0 {
-            return std::ffi::CStr::from_ptr(u.release.as_ptr()).to_string_lossy().into_owned();
-        }
-    }
-    crate::kdir::uname_release().unwrap_or_else(|| "unknown".into())
-}
-
 pub fn euid() -> u32 {
     // SAFETY: no arguments, cannot fail.
     unsafe { libc::geteuid() }
