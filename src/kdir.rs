@@ -37,6 +37,10 @@ pub struct KernelTree {
     pub symvers: PathBuf,
     /// With `--chroot`: the chroot the tree lives in (Kbuild runs inside it).
     pub chroot: Option<PathBuf>,
+    /// The compiler found for `compiler` (pipeline::toolchain), found once:
+    /// finding it runs the candidates, in the chroot for chroot trees.
+    #[serde(skip)]
+    pub resolved: std::sync::OnceLock<Toolchain>,
 }
 
 /// The compiler the kernel was built with, as the tree records it.
@@ -150,6 +154,7 @@ impl KernelTree {
             autoconf,
             symvers,
             chroot: chroot.map(Path::to_path_buf),
+            resolved: std::sync::OnceLock::new(),
         })
     }
 

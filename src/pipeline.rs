@@ -47,7 +47,11 @@ pub fn toolchain(tree: &KernelTree, cc: Option<&str>) -> Result<Toolchain> {
         let llvm = (tree.compiler.family == "clang" && cc.contains("clang")).then(|| "1".to_string());
         return Ok(Toolchain { cc: cc.to_string(), llvm });
     }
-    tree.compiler.resolve(&|cmd| kdir::run_in(tree.chroot.as_deref(), cmd))
+    if let Some(tc) = tree.resolved.get() {
+        return Ok(tc.clone());
+    }
+    let tc = tree.compiler.resolve(&|cmd| kdir::run_in(tree.chroot.as_deref(), cmd))?;
+    Ok(tree.resolved.get_or_init(|| tc).clone())
 }
 
 pub fn detect(tree: &KernelTree, opts: &TreeOptions) -> Result<Facts> {
