@@ -18,7 +18,7 @@ Without a subcommand it does `build`.",
     args_conflicts_with_subcommands = true,
     after_help = "Exit codes: 0 ok, 2 usage, 3 kernel tree missing, 4 tree not prepared, 5 no CONFIG_MODULE_UNLOAD, \
 6 unknown layout, 7 bad argument, 8 output not writable, 9 compiler missing, 10 Kbuild failed, \
-11 some kernels failed; unload: 20-28 (see README)."
+11 some kernels failed, 12 kernel unsupported; unload: 20-28 (see README)."
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -19,6 +19,7 @@ pub mod code {
     pub const COMPILER_MISSING: i32 = 9;
     pub const BUILD_FAILED: i32 = 10;
     pub const SOME_KERNELS_FAILED: i32 = 11;
+    pub const UNSUPPORTED: i32 = 12;
     pub const NOT_ROOT: i32 = 20;
     pub const NO_SYSFS: i32 = 21;
     pub const NOT_LOADED: i32 = 22;
@@ -49,6 +50,12 @@ pub enum Error {
     },
     /// No era of the knowledge table matches the tree's `struct module`.
     UnknownLayout {
+        release: String,
+        detail: String,
+    },
+    /// A known layout, but the kernel lacks what the helper needs to
+    /// change it safely (e.g. an exported stop_machine()).
+    Unsupported {
         release: String,
         detail: String,
     },
@@ -91,6 +98,7 @@ impl Error {
             KdirUnprepared { .. } => code::KDIR_UNPREPARED,
             NoModuleUnload { .. } => code::NO_MODULE_UNLOAD,
             UnknownLayout { .. } => code::UNKNOWN_LAYOUT,
+            Unsupported { .. } => code::UNSUPPORTED,
             BadArgument(_) => code::BAD_ARGUMENT,
             Output { .. } => code::OUTPUT,
             CompilerMissing { .. } => code::COMPILER_MISSING,
@@ -117,6 +125,7 @@ impl Error {
             KdirUnprepared { .. } => "kdir-unprepared",
             NoModuleUnload { .. } => "no-module-unload",
             UnknownLayout { .. } => "unknown-layout",
+            Unsupported { .. } => "unsupported",
             BadArgument(_) => "bad-argument",
             Output { .. } => "output",
             CompilerMissing { .. } => "compiler-missing",
@@ -162,6 +171,10 @@ impl fmt::Display for Error {
                 "kernel {release}: struct module matches no known reference-count layout ({detail}); \
                  refusing to generate a helper that could write the wrong memory. Please report \
                  this kernel with the output of `force-rmmod-gen detect --json`"
+            ),
+            Unsupported { release, detail } => write!(
+                f,
+                "kernel {release}: {detail}; refusing to generate a helper that could not change the count safely"
             ),
             BadArgument(m) => write!(f, "{m}"),
             Output { path, detail } => {
