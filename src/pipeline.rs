@@ -44,6 +44,7 @@ pub fn open(opts: &TreeOptions) -> Result<KernelTree> {
 /// The compiler to run Kbuild with: `--cc`, else what the tree names.
 pub fn toolchain(tree: &KernelTree, cc: Option<&str>) -> Result<Toolchain> {
     if let Some(cc) = cc {
+        check_randstruct_compiler(tree, cc)?;
         let llvm = (tree.compiler.family == "clang" && cc.contains("clang")).then(|| "1".to_string());
         return Ok(Toolchain { cc: cc.to_string(), llvm });
     }
@@ -52,6 +53,34 @@ pub fn toolchain(tree: &KernelTree, cc: Option<&str>) -> Result<Toolchain> {
     }
     let tc = tree.compiler.resolve(&|cmd| kdir::run_in(tree.chroot.as_deref(), cmd))?;
     Ok(tree.resolved.get_or_init(|| tc).clone())
+}
+
+/// On a kernel that randomises struct layouts, only the kernel's own
+/// compiler lays out `struct module` as the kernel does (the GCC plugin is
+/// built for one compiler version, the seed is applied by one): `--cc` must
+/// name exactly that compiler, as its version line shows it.
+fn check_randstruct_compiler(tree: &KernelTree, cc: &str) -> Result<()> {
+    if !["CONFIG_RANDSTRUCT", "CONFIG_RANDSTRUCT_FULL", "CONFIG_RANDSTRUCT_PERFORMANCE", "CONFIG_GCC_PLUGIN_RANDSTRUCT"]
+        .iter()
+        .any(|c| tree.config.enabled(c))
+    {
+        return Ok(());
+    }
+    let wanted = tree.compiler.text.trim();
+    let version = kdir::run_in(
+        tree.chroot.as_deref(),
+        &format!("{cc} --version 2>/dev/null | head -n1; {cc} -v 2>&1 | tail -n1"),
+    );
+    let lines: Vec<String> = version.unwrap_or_default().lines().map(|l| l.trim().to_string()).collect();
+    if !wanted.is_empty() && lines.iter().any(|l| l == wanted) {
+        return Ok(());
+    }
+    Err(Error::BadArgument(format!(
+        "kernel {} randomises struct layouts (randstruct): the helper must be built by the kernel's own compiler, \
+         `{wanted}`, but --cc {cc} is `{}`; leave --cc out, or name exactly that compiler",
+        tree.release,
+        lines.first().map(String::as_str).unwrap_or("not runnable")
+    )))
 }
 
 pub fn detect(tree: &KernelTree, opts: &TreeOptions) -> Result<Facts> {

@@ -26,6 +26,7 @@ pub fn check_not_loaded(roots: &Roots, helper: &str) -> Result<()> {
 }
 
 /// One load of the helper, aimed at `target`.
+#[derive(Clone, Copy)]
 pub struct Load<'a> {
     pub roots: &'a Roots,
     pub target: &'a str,

@@ -42,10 +42,11 @@ mod verify;
 use crate::cli::UnloadArgs;
 use crate::error::{Error, Result};
 use crate::pipeline::TreeOptions;
-use crate::sysmod::Roots;
+use crate::sysmod::{self, Roots};
 
 use decide::{Go, Policy};
 use guard::DeferSignals;
+use helper_file::Seen;
 use kmsg::Kmsg;
 use load::{Load, Loaded};
 use outcome::Outcome;
@@ -95,7 +96,12 @@ pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
     let helper = obtain::helper(prebuilt, opts, &running)?;
     let sig_reasons = signing::signature_reasons(&kernel, helper.tree.as_ref());
     let file = signing::file_to_load(&helper, &sig_reasons, keys.as_ref(), &opts.kdir)?;
-    let params = helper_file::helper_params(&helper.file, &name, module.address, &policy)?;
+    let seen = Seen {
+        refcnt: Some(module.refcnt),
+        list_head: sysmod::module_list_head(&roots),
+        negative_confirmed: module.refcnt < 0 && safe_path::stays_negative(&roots, &name, &running),
+    };
+    let params = helper_file::helper_params(&helper.file, &name, module.address, &policy, &seen)?;
     if go == Go::Ask && !confirm::confirm(&name) {
         return Err(Error::Declined(format!("not confirmed: {name} was left as it is; nothing was done")));
     }
@@ -123,6 +129,12 @@ pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
     let removed = if policy.dry_run { Ok(()) } else { remove::remove(&name) };
     kmsg.show(&prefixes);
     let released = loaded.release();
+    // The references the reset took away: all but the users' (force_deps).
+    let kept = if policy.force_deps { module.holders.len() as i64 } else { 0 };
+    let restored = match removed {
+        Err(_) if !policy.dry_run => Some(remove::undo(&load, module.refcnt - kept, &mut kmsg, &prefixes)),
+        _ => None,
+    };
     drop(defer);
     drop(file);
 
@@ -135,6 +147,7 @@ pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
         helper: &helper.file.name,
         removed,
         released,
+        restored,
     };
     if policy.dry_run { outcome.dry_run() } else { outcome.done() }
 }
