@@ -9,6 +9,7 @@ mod cache;
 mod cli;
 mod detect;
 mod dkms;
+mod elf_checks;
 mod eras;
 mod error;
 mod fleet;
@@ -19,6 +20,7 @@ mod manifest;
 mod modinfo;
 mod output;
 mod pipeline;
+mod relocs;
 mod render;
 mod sign;
 mod symvers;
@@ -117,6 +119,12 @@ fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
         deps.map(|d| format!("{} ({})", d.field, d.kernels)).unwrap_or("none found".into())
     );
     println!("lookup:           {}", facts.lookup);
+    let r = &facts.relocations;
+    println!(
+        "relocations:      {} ({})",
+        if r.rewrite_plt32 { "R_X86_64_PLT32 rewritten to R_X86_64_PC32 after the build" } else { "as built" },
+        r.why
+    );
     for sym in eras::SYMBOLS {
         let yes = facts.exported(sym.name);
         println!(

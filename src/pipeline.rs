@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::detect::{self, Facts, MethodChoice};
+use crate::elf_checks;
 use crate::error::{Error, Result};
 use crate::kbuild::{self, MakeVars, Scratch};
 use crate::kdir::{self, KernelTree, Toolchain};
@@ -11,6 +12,7 @@ use crate::manifest::{KoInfo, Manifest};
 use crate::modinfo;
 use crate::output::{self, Staging};
 use crate::render::{self, MODULE};
+use crate::symvers::Symvers;
 
 /// Everything that says which kernel and how to read it.
 #[derive(Debug, Clone)]
@@ -167,6 +169,22 @@ pub fn run_detected(
         }
         let ko = staging.dir.join(format!("{MODULE}.ko"));
         std::fs::copy(&built, &ko).map_err(|e| Error::output(&out, e))?;
+        let checked = Symvers::load(&tree.symvers)
+            .map_err(|e| format!("cannot read {}: {e}", tree.symvers.display()))
+            .and_then(|symvers| elf_checks::check_file(&ko, &facts.relocations, &symvers));
+        let checked = match checked {
+            Ok(c) => c,
+            Err(why) => {
+                let failed = staging.keep_as_failed();
+                return Err(Error::BuildFailed { log: failed.join("make.log"), tail: why });
+            }
+        };
+        if checked.plt32_rewritten > 0 {
+            log(&format!(
+                "rewrote {} R_X86_64_PLT32 relocations to R_X86_64_PC32 ({})",
+                checked.plt32_rewritten, facts.relocations.why
+            ));
+        }
         let vermagic = modinfo::vermagic(&ko);
         if let Some(v) = &vermagic
             && v.split_whitespace().next() != Some(tree.release.as_str())
@@ -182,6 +200,7 @@ pub fn run_detected(
             sha256: output::sha256_file(&ko).map_err(|e| Error::output(&out, e))?,
             size: std::fs::metadata(&ko).map(|m| m.len()).unwrap_or(0),
             vermagic,
+            plt32_rewritten: checked.plt32_rewritten,
         });
         ko_path = Some(out.join(format!("{MODULE}.ko")));
     }

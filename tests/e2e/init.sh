@@ -25,6 +25,7 @@ export PATH=/sbin:/bin
 M=/e2e/modules			# our test modules
 GOOD_HELPER=/e2e/helper/force_rmmod.ko
 BAD_HELPER=/e2e/bad/force_rmmod.ko
+REWRITTEN_HELPER=/e2e/rewritten/force_rmmod.ko	# R_X86_64_PLT32 made PC32
 HELPER=$GOOD_HELPER		# the helper the scenario functions load
 
 TAINT_D=128			# bit 7: the kernel oopsed
@@ -174,6 +175,15 @@ scenario_leaked_self() {
 	expect_gone leak_self
 	expect_ok rmmod force_rmmod
 	expect_gone force_rmmod
+}
+
+# 1b. Scenario 1 with the helper whose R_X86_64_PLT32 relocations the tool
+#     rewrote to R_X86_64_PC32 (as for kernels before 4.16): it still loads,
+#     resets the count and unloads.
+scenario_rewritten_helper() {
+	HELPER=$REWRITTEN_HELPER
+	scenario_leaked_self
+	HELPER=$GOOD_HELPER
 }
 
 # 2. leak_other took a reference on victim and went away: same repair.
