@@ -3,8 +3,9 @@
 //! sign-file is linked against the chroot's libcrypto), then proof that the
 //! signature is there:
 //! - the module ends with `struct module_signature` + the
-//!   `~Module signature appended~\n` marker, with a PKCS#7 id type and a
-//!   non-empty signature;
+//!   `~Module signature appended~\n` marker, with a PKCS#7 id type (4.3+)
+//!   or the X.509 id type of 3.7 to 4.2 (RHEL/CentOS 7), and a non-empty
+//!   signature;
 //! - if `modinfo` is installed, it reports the signer fields (`signer`,
 //!   `sig_key`, `sig_hashalgo`), and the signer is the certificate's CN when
 //!   `openssl` can tell us that CN.
@@ -21,8 +22,10 @@ use crate::kdir::KernelTree;
 pub const MARKER: &[u8] = b"~Module signature appended~\n";
 /// sizeof(struct module_signature)
 const SIG_INFO_LEN: usize = 12;
-/// PKEY_ID_PKCS7
+/// PKEY_ID_PKCS7 (4.3 and later)
 const PKEY_ID_PKCS7: u8 = 2;
+/// PKEY_ID_X509: signer name + key id + raw signature (3.7 to 4.2, RHEL/CentOS 7)
+const PKEY_ID_X509: u8 = 1;
 
 #[derive(Debug, Clone)]
 pub struct SignOpts {
@@ -141,7 +144,7 @@ pub fn verify(ko: &Path, hash: &str, cert: Option<&Path>) -> Result<SigInfo> {
     let (id_type, sig_len) = appended_signature(&bytes).ok_or_else(|| {
         signing(format!("{} carries no appended signature (no \"~Module signature appended~\" marker)", ko.display()))
     })?;
-    if id_type != PKEY_ID_PKCS7 || sig_len == 0 {
+    if !matches!(id_type, PKEY_ID_PKCS7 | PKEY_ID_X509) || sig_len == 0 {
         return Err(signing(format!("{}: malformed signature (id type {id_type}, {sig_len} bytes)", ko.display())));
     }
     let mut info = SigInfo {
