@@ -23,7 +23,16 @@ fn centos() -> Option<RealKernel> {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/kernels"));
     let tarball = shared.join(TARBALL);
     if !tarball.is_file() {
-        println!("skipped centos7.9: {} not found (a shared test kernel, not in any package registry)", tarball.display());
+        assert_ne!(
+            std::env::var("FRG_SHARED_KERNELS_REQUIRED").as_deref(),
+            Ok("1"),
+            "{} not found, and FRG_SHARED_KERNELS_REQUIRED=1 (CI) does not allow skipping centos7.9",
+            tarball.display()
+        );
+        println!(
+            "skipped centos7.9: {} not found (a shared test kernel, not in any package registry)",
+            tarball.display()
+        );
         return None;
     }
     Some(real_kernel("centos7.9"))
@@ -99,4 +108,49 @@ fn centos_7_9_builds_signs_and_records_rhel() {
     assert_eq!(manifest["facts"]["era"], "D");
     assert_eq!(manifest["facts"]["rhel"], "7.9");
     assert_eq!(manifest["signature"]["sig_hashalgo"], "sha256", "{manifest:#}");
+}
+
+fn script(rel: &str, shared: &str, required: bool, args: &[&str]) -> std::process::Output {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let work = tempfile::tempdir().unwrap();
+    let mut c = Command::new("bash");
+    c.arg(root.join(rel)).args(args).env("FRG_SHARED_KERNELS", shared).env("FRG_E2E_WORK", work.path());
+    if required {
+        c.env("FRG_SHARED_KERNELS_REQUIRED", "1");
+    } else {
+        c.env_remove("FRG_SHARED_KERNELS_REQUIRED");
+    }
+    c.output().unwrap()
+}
+
+/// A user's clone has no ../shared/kernels: fetch-kernels and the e2e
+/// suite say in one line which kernel is skipped and why, and go on;
+/// CI (FRG_SHARED_KERNELS_REQUIRED=1) fails instead.
+#[test]
+fn a_missing_shared_kernel_dir_skips_centos_with_one_line() {
+    let missing = "/nonexistent/shared-kernels";
+    let o = script("scripts/fetch-kernels", missing, false, &["--skipped", "6.1", "centos7.9"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.starts_with(&format!("centos7.9: {missing}/{TARBALL} not found")), "{out}");
+
+    let o = script("tests/e2e/run", missing, false, &["centos7.9"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let skipped: Vec<&str> = out.lines().filter(|l| l.contains("skipped")).collect();
+    assert_eq!(
+        skipped,
+        [format!(
+            "e2e: skipped centos7.9: {missing}/{TARBALL} not found (a shared test kernel, not in any package registry; set FRG_SHARED_KERNELS to its directory)"
+        )]
+    );
+    assert_eq!(out.lines().last(), Some("0 passed, 0 failed"));
+
+    let o = script("scripts/fetch-kernels", missing, true, &["--skipped", "centos7.9"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("FRG_SHARED_KERNELS_REQUIRED=1"));
+    let o = script("tests/e2e/run", missing, true, &["centos7.9"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("centos7.9 leaked_self          FAIL"));
 }
