@@ -111,7 +111,7 @@ pub fn helper_params(h: &HelperFile, target: &str, address: Option<u64>, p: &Pol
     push("listhead", seen.list_head.map(|a| format!("0x{a:x}")));
     push("expect", seen.refcnt.map(|c| c.to_string()));
     push("fix_negative", seen.negative_confirmed.then(|| "1".into()));
-    for (on, param) in [(p.dry_run, "dry_run"), (p.force_deps, "force_deps")] {
+    for (on, param) in [(p.dry_run, "dry_run"), (p.force_deps, "force_deps"), (p.wake_waiter, "wake_waiter")] {
         if !on {
             continue;
         }
@@ -200,7 +200,7 @@ pub mod tests {
             "modname=leak_self modaddr=0xffffffffc0001000"
         );
         assert_eq!(helper_params(&h, "leak_self", None, &p, &none).unwrap(), "modname=leak_self");
-        let p = Policy { dry_run: true, force_deps: true, yes: false };
+        let p = Policy { dry_run: true, force_deps: true, yes: false, wake_waiter: false };
         assert_eq!(helper_params(&h, "x", None, &p, &none).unwrap(), "modname=x dry_run=1 force_deps=1");
         // An old helper without dry_run is never loaded for --dry-run.
         let old = check_helper(Path::new("k"), &fake_ko("6.1.0 SMP", &["modname"]), "6.1.0").unwrap();

@@ -65,7 +65,7 @@ pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
         );
     }
     let name = name::target_name(&args.name)?;
-    let policy = Policy { yes: args.yes, force_deps: args.force_deps, dry_run: args.dry_run };
+    let mut policy = Policy { yes: args.yes, force_deps: args.force_deps, dry_run: args.dry_run, wake_waiter: false };
     let running = crate::kdir::running_release();
     let keys = signing::keys(args)?;
     // A prebuilt helper is checked before anything else: never load one
@@ -90,6 +90,7 @@ pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
 
     // 3. Refuse or ask.
     let go = decide::decide(&module, &policy, confirm::interactive())?;
+    policy.wake_waiter = module.initstate == crate::sysmod::InitState::Going;
     step("risk", &confirm::risk_text(&module, &policy));
 
     // 4. A helper for this kernel, signed if it must be.
@@ -126,7 +127,14 @@ pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
         Loaded::Vanished if policy.dry_run => return Ok(()),
         Loaded::Vanished => return verify::verify_gone(&roots, &name),
     };
-    let removed = if policy.dry_run { Ok(()) } else { remove::remove(&name) };
+    let removed = if policy.dry_run {
+        Ok(())
+    } else if policy.wake_waiter {
+        step("remove", &format!("wake_waiter=1: the rmmod that was waiting for {name} removes it now"));
+        Ok(())
+    } else {
+        remove::remove(&name)
+    };
     kmsg.show(&prefixes);
     let released = loaded.release();
     // The references the reset took away: all but the users' (force_deps).

@@ -52,6 +52,16 @@ pub fn attempt(
         );
         return Ok(Some(module));
     }
+    if module.initstate == InitState::Going {
+        step(
+            "safe",
+            &format!(
+                "skipped: {name} is going already (an earlier rmmod is removing it, or a blocking rmmod \
+             sleeps until its count drops); delete_module would only say EBUSY"
+            ),
+        );
+        return Ok(Some(module));
+    }
     match delete_while_busy(name, wait)? {
         Safe::Removed => return verify_gone(roots, name).map(|()| None),
         Safe::Busy => {}

@@ -20,7 +20,7 @@
 # /sys/module/X/refcnt and says "Module X is in use", busybox's does not),
 # and modcall, which reports the exact errno of a failed module load.
 
-export PATH=/sbin:/bin
+export PATH=/sbin:/bin:/usr/bin
 
 M=/e2e/modules			# our test modules
 GOOD_HELPER=/e2e/helper/force_rmmod.ko
@@ -55,8 +55,15 @@ fail() {
 	return 1
 }
 
+# The count as a signed number: 3.10 (RHEL/CentOS 7) prints module_refcount()
+# as unsigned long, so a count of -1 reads 18446744073709551615 there.
 refcnt() {
-	cat "/sys/module/$1/refcnt" 2>/dev/null || echo none
+	v=$(cat "/sys/module/$1/refcnt" 2>/dev/null || echo none)
+	case $v in
+	18446744073709551615) v=-1 ;;
+	18446744073709551614) v=-2 ;;
+	esac
+	echo "$v"
 }
 
 expect_ok() {
@@ -85,6 +92,10 @@ expect_errno() {
 	*"errno $want "*) ;;
 	*) fail "loading with '$*' gave '$OUT', expected $want" ;;
 	esac
+}
+
+refcnt_is() {
+	[ "$(refcnt "$1")" = "$2" ]
 }
 
 expect_refcnt() {
@@ -312,7 +323,7 @@ scenario_really_in_use() {
 	# shellcheck disable=SC2217 # the open file is the point, not the input
 	sleep 3600 </dev/busydev &
 	sleeper=$!
-	wait_until grep -qx 1 /sys/module/busydev/refcnt
+	wait_until refcnt_is busydev 1
 	expect_refcnt busydev 1
 	expect_refused "is in use" rmmod busydev
 	expect_ok insmod $HELPER modname=busydev
@@ -324,7 +335,7 @@ scenario_really_in_use() {
 	expect_ok rmmod force_rmmod
 	kill "$sleeper"
 	wait "$sleeper" 2>/dev/null
-	wait_until grep -qx -- -1 /sys/module/busydev/refcnt
+	wait_until refcnt_is busydev -1
 	expect_refcnt busydev -1
 	expect_ok insmod $HELPER modname=busydev fix_negative=1
 	expect_refcnt busydev 0 && expect_ok rmmod busydev
@@ -429,6 +440,155 @@ scenario_stress() {
 	expect_refcnt busydev 0
 	expect_ok rmmod busydev
 	expect_gone busydev
+
+# --- scenarios only some kernels have (listed per kernel in tests/e2e/kernels) ---
+
+# cpus_in_log NAME WHEN: how many different CPUs the helper's per-CPU lines
+# "NAME: WHEN: cpuN incs=.. decs=.." name in this scenario's kernel log.
+cpus_in_log() {
+	dmesg | grep -oE "$1: $2: cpu[0-9]+ incs=[0-9]+ decs=[0-9]+" |
+		sed -E 's/.*: cpu([0-9]+) .*/\1/' | sort -u | wc -l
+}
+
+# The seed's shape on a per-CPU count (era D): pcpu_leak takes three
+# references on victim with __module_get() on one CPU and drops two on
+# another. The helper must log both CPUs' counters and reset every CPU:
+# resetting one CPU would leave the other's difference (the era D negative
+# control does exactly that and must fail here).
+scenario_percpu_leak() {
+	expect_ok insmod $M/pcpu_leak.ko
+	expect_ok insmod $M/victim.ko
+	expect_refcnt victim 1
+	expect_log "pcpu_leak: cpu[0-9]+: 3 x __module_get\\(victim\\)" "pcpu_leak did not take its references"
+	expect_log "pcpu_leak: cpu[0-9]+: 2 x module_put\\(victim\\)" "pcpu_leak did not drop its references"
+	expect_ok rmmod pcpu_leak
+	expect_refused "is in use" rmmod victim
+	expect_ok insmod $HELPER modname=victim
+	expect_refcnt victim 0
+	n=$(cpus_in_log victim before)
+	echo "  per-CPU lines before the reset: $n CPUs"
+	[ "$n" -ge 2 ] || fail "the helper logged the counters of $n CPU(s), expected 2"
+	expect_ok rmmod victim
+	expect_gone victim
+	expect_ok rmmod force_rmmod
+}
+
+# wait_going NAME: wait until NAME's initstate is "going".
+wait_going() {
+	wait_until grep -qx going "/sys/module/$1/initstate"
+}
+
+# no_task_in_d: no task sleeps uninterruptibly (state D) any more.
+no_task_in_d() {
+	d=$(grep -l ') D ' /proc/[0-9]*/stat 2>/dev/null)
+	[ -z "$d" ] || fail "tasks still in state D: $d"
+}
+
+# start_blocking_rmmod NAME: rmmod_wait NAME in the background (the
+# blocking delete_module); it must go to sleep with NAME GOING.
+start_blocking_rmmod() {
+	rmmod_wait "$1" >/tmp/rmmod_wait.out 2>&1 &
+	WAITER=$!
+	wait_going "$1" || fail "$1 did not go GOING under a blocking rmmod"
+	sleep 1
+	kill -0 "$WAITER" 2>/dev/null || fail "the blocking rmmod returned: $(cat /tmp/rmmod_wait.out)"
+	echo "  blocking rmmod $1 (pid $WAITER) sleeps; initstate $(cat "/sys/module/$1/initstate" 2>/dev/null)"
+}
+
+# finish_blocking_rmmod NAME: the sleeping rmmod must return 0 within 5 s.
+finish_blocking_rmmod() {
+	if ! wait_until sh -c "! kill -0 $WAITER"; then
+		fail "the blocking rmmod still sleeps"
+		return
+	fi
+	wait "$WAITER"
+	rc=$?
+	echo "  blocking rmmod returned $rc: $(cat /tmp/rmmod_wait.out)"
+	[ "$rc" -eq 0 ] || fail "the blocking rmmod returned $rc: $(cat /tmp/rmmod_wait.out)"
+	expect_gone "$1"
+	no_task_in_d
+}
+
+# The blocking rmmod (kernels up to 3.12, RHEL/CentOS 7): delete_module()
+# without O_NONBLOCK marks leak_self GOING and sleeps until the count drops.
+# The helper refuses a module that is not live (EBUSY) unless wake_waiter=1,
+# which resets the count and wakes the sleeper; its rmmod then returns 0.
+scenario_blocking_rmmod() {
+	mkdir -p /tmp
+	expect_ok insmod $M/leak_self.ko
+	expect_refcnt leak_self 1
+	start_blocking_rmmod leak_self
+	expect_errno EBUSY $HELPER modname=leak_self
+	expect_gone force_rmmod
+	expect_log "force_rmmod: .*leak_self.*not live" "the helper did not say leak_self is not live"
+	kill -0 "$WAITER" 2>/dev/null || fail "the blocking rmmod returned before the wake"
+	expect_ok insmod $HELPER modname=leak_self wake_waiter=1
+	expect_log "force_rmmod: .*waking" "the helper did not say it wakes the rmmod"
+	finish_blocking_rmmod leak_self
+	expect_ok rmmod force_rmmod
+	expect_gone force_rmmod
+}
+
+# `force-rmmod-gen unload` on a module a blocking rmmod left GOING: without
+# --yes it explains wake_waiter=1 and changes nothing; with --yes it loads
+# the helper with wake_waiter=1, the sleeping rmmod removes the module.
+scenario_unload_going() {
+	mkdir -p /tmp
+	expect_ok insmod $M/leak_self.ko
+	start_blocking_rmmod leak_self
+	expect_rc 24 "$FRG" unload leak_self --ko "$UNLOAD_KO" </dev/null
+	expect_out "wake_waiter=1"
+	expect_out "--yes"
+	expect_loaded leak_self
+	no_helper_ran
+	expect_rc 0 "$FRG" unload leak_self --yes --ko "$UNLOAD_KO"
+	expect_out "wake_waiter=1"
+	finish_blocking_rmmod leak_self
+	expect_gone force_rmmod
+}
+
+# --- the signing boot (module.sig_enforce=1) ------------------------------------
+# The test modules in /e2e/signed are signed by the harness with the tree's
+# key (fixtures); the helper stays unsigned, as the tool's build leaves it.
+
+SIGNED=/e2e/signed
+SIGN_KEY=/e2e/signing/signing_key.priv
+SIGN_CERT=/e2e/signing/signing_key.x509
+
+# The kernel enforces signatures; an unsigned helper is refused by the tool
+# with the signing error (exit 28) before anything is loaded.
+scenario_sig_unsigned_refused() {
+	expect_log_sig_enforced
+	expect_ok insmod $SIGNED/leak_self.ko
+	expect_refcnt leak_self 1
+	expect_rc 28 "$FRG" unload leak_self --yes --ko "$UNLOAD_KO"
+	expect_out "only loads signed modules"
+	expect_out "--sign-key"
+	no_helper_ran
+	expect_refcnt leak_self 1
+	# The kernel itself refuses the unsigned helper too.
+	run insmod "$UNLOAD_KO" modname=leak_self
+	[ "$RC" -ne 0 ] || fail "the kernel loaded an unsigned helper under module.sig_enforce=1"
+	expect_gone force_rmmod
+}
+
+# With the tree's own key the tool signs a copy of the helper itself
+# (the tree's scripts/sign-file), loads it and removes the stuck module.
+scenario_sig_signed_unload() {
+	[ -d /sys/module/leak_self ] || expect_ok insmod $SIGNED/leak_self.ko
+	expect_refcnt leak_self 1
+	expect_rc 0 "$FRG" unload leak_self --yes --ko "$UNLOAD_KO" \
+		--sign-key "$SIGN_KEY" --sign-cert "$SIGN_CERT"
+	expect_out "signed a copy"
+	expect_out "removed with the helper"
+	expect_gone leak_self
+	expect_gone force_rmmod
+}
+
+expect_log_sig_enforced() {
+	v=$(cat /sys/module/module/parameters/sig_enforce 2>/dev/null)
+	echo "  sig_enforce: $v"
+	[ "$v" = Y ] || fail "module.sig_enforce is '$v', expected Y"
 }
 
 # --- main -----------------------------------------------------------------------
@@ -440,16 +600,33 @@ mount -t devtmpfs devtmpfs /dev
 # The `force-rmmod-gen unload` scenarios (issue 4) use the helpers above.
 . /e2e/unload-scenarios.sh
 
-echo "E2E START kernel $(uname -r), tainted $(cat /proc/sys/kernel/tainted)"
-# shellcheck disable=SC2013 # one word per line by construction
-for name in $(grep -v '^#' /e2e/scenarios); do
-	run_scenario "$name" "scenario_$name"
-done
+# Which boot this is: e2e_boot=sig on the kernel command line runs only the
+# signing scenarios (/e2e/sig-scenarios), in a boot with module.sig_enforce=1.
+BOOT=main
+case " $(cat /proc/cmdline) " in
+*" e2e_boot=sig "*) BOOT=sig ;;
+esac
 
-# Last, because it is meant to crash the kernel: the same scenario 1 with
-# the wrong helper. The harness expects this one to FAIL.
-HELPER=$BAD_HELPER
-run_scenario negative_control scenario_leaked_self
+echo "E2E START kernel $(uname -r), boot $BOOT, $(grep -c ^processor /proc/cpuinfo) CPUs, tainted $(cat /proc/sys/kernel/tainted)"
+if [ $BOOT = sig ]; then
+	# shellcheck disable=SC2013 # one word per line by construction
+	for name in $(grep -v '^#' /e2e/sig-scenarios); do
+		run_scenario "$name" "scenario_$name"
+	done
+else
+	# shellcheck disable=SC2013 # one word per line by construction
+	for name in $(grep -v '^#' /e2e/scenarios); do
+		run_scenario "$name" "scenario_$name"
+	done
+
+	# Last, because it is meant to crash the kernel: a leak scenario again
+	# (/e2e/negative names it: leaked_self, or percpu_leak where the count
+	# is per CPU) with the wrong helper. The harness expects it to FAIL.
+	read -r NEG_SCENARIO NEG_TARGET </e2e/negative
+	echo "negative control: scenario $NEG_SCENARIO, target $NEG_TARGET"
+	HELPER=$BAD_HELPER
+	run_scenario negative_control "scenario_$NEG_SCENARIO"
+fi
 
 echo "E2E DONE"
 poweroff -f
