@@ -1,4 +1,4 @@
-//! `force-rmmod-gen unload NAME` (issue 4): one command at the broken
+//! `force-rmmod-gen unload NAME`: one command at the broken
 //! machine.
 //!
 //! 1. Inspect /sys/module/NAME (sysmod.rs): state, refcnt, holders, taint.

@@ -172,7 +172,7 @@ run_scenario() {
 	fi
 }
 
-# --- the scenarios (issue 3) ------------------------------------------------
+# --- the helper scenarios ----------------------------------------------------
 
 # 1. A module leaked a reference to itself: rmmod says "in use", the helper
 #    resets the count, rmmod succeeds and the module is gone.
@@ -597,7 +597,7 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 
-# The `force-rmmod-gen unload` scenarios (issue 4) use the helpers above.
+# The `force-rmmod-gen unload` scenarios use the helpers above.
 . /e2e/unload-scenarios.sh
 
 # Which boot this is: e2e_boot=sig on the kernel command line runs only the

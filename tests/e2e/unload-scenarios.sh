@@ -1,6 +1,6 @@
 # shellcheck shell=sh
 #
-# The scenarios of issue 4, `force-rmmod-gen unload NAME`, run inside the
+# The scenarios of `force-rmmod-gen unload NAME`, run inside the
 # e2e VM by /init (tests/e2e/init.sh). Not a program: /init SOURCES this
 # file after its own helpers (run, fail, expect_*, run_scenario) are
 # defined; each scenario_unload_<name> then runs under run_scenario like
