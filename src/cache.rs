@@ -59,6 +59,8 @@ pub struct KeyInputs {
     pub llvm: Option<String>,
     pub method: String,
     pub allow_version_guess: bool,
+    /// The kernel's machine (`aarch64`), and the ARCH=/CROSS_COMPILE= Kbuild gets.
+    pub machine: String,
     pub arch: Option<String>,
     pub cross_compile: Option<String>,
     pub chroot: Option<String>,
@@ -131,6 +133,7 @@ pub fn key_inputs(
     compiler_version: &str,
     tool_sha256: &str,
 ) -> KeyInputs {
+    let vars = opts.vars.for_tree(tree);
     let mut files = BTreeMap::new();
     for rel in [".config", "include/config/auto.conf"] {
         files.insert(format!("build:{rel}"), sha256_or_absent(&tree.build.join(rel)));
@@ -154,8 +157,9 @@ pub fn key_inputs(
         llvm: tc.llvm.clone(),
         method: format!("{:?}", opts.method).to_lowercase(),
         allow_version_guess: opts.allow_version_guess,
-        arch: opts.vars.arch.clone(),
-        cross_compile: opts.vars.cross_compile.clone(),
+        machine: tree.machine.clone(),
+        arch: vars.arch,
+        cross_compile: vars.cross_compile,
         chroot: tree.chroot.as_ref().map(|c| c.canonicalize().unwrap_or_else(|_| c.clone()).display().to_string()),
         files,
         compiler_version: compiler_version.to_string(),

@@ -39,6 +39,8 @@ pub enum Command {
     Dkms(crate::dkms::DkmsArgs),
     /// Remove a stuck module from the running kernel: a plain rmmod first, the helper only if needed
     Unload(UnloadArgs),
+    /// Work on fleet index files (`merge` joins the outputs of `build --shard K/N` runs)
+    Index(crate::fleet::IndexArgs),
 }
 
 #[derive(Args, Debug, Clone)]

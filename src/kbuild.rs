@@ -12,11 +12,31 @@ use std::process::{Command, Output};
 use crate::error::{Error, Result};
 use crate::kdir::{KernelTree, Toolchain};
 
-/// Extra make variables passed through (`ARCH`, `CROSS_COMPILE`).
-#[derive(Debug, Clone, Default)]
+/// Extra make variables (`ARCH`, `CROSS_COMPILE`): overrides as given
+/// (`--arch`, `--cross-compile`), or what a tree says ([`MakeVars::for_tree`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MakeVars {
     pub arch: Option<String>,
     pub cross_compile: Option<String>,
+}
+
+impl MakeVars {
+    /// What Kbuild is told for `tree`: the overrides, else, for a kernel of
+    /// another machine (an arm64 tree on an x86_64 host), ARCH=its SRCARCH
+    /// and CROSS_COMPILE=the prefix of the compiler the tree names
+    /// (aarch64-linux-gnu-gcc-12), else its GNU triple (aarch64-linux-gnu-).
+    /// A native tree gets neither, as a plain `make -C` would.
+    pub fn for_tree(&self, tree: &KernelTree) -> MakeVars {
+        let foreign = tree.is_foreign();
+        let arch = self.arch.clone().or_else(|| foreign.then(|| tree.srcarch.clone()));
+        let cross_compile = self.cross_compile.clone().or_else(|| {
+            foreign.then(|| {
+                let own = tree.compiler.prefix().filter(|p| p.starts_with(&tree.machine));
+                own.map(String::from).unwrap_or_else(|| format!("{}-", crate::kdir::gnu_triple(&tree.machine)))
+            })
+        });
+        MakeVars { arch, cross_compile }
+    }
 }
 
 /// A private (0700) scratch directory Kbuild, or another tool of the
@@ -87,6 +107,7 @@ pub fn make(
     keep_going: bool,
 ) -> Result<Output> {
     let kdir = kdir_for_make(tree)?;
+    let vars = vars.for_tree(tree);
     let mut args: Vec<String> = vec![
         "-C".into(),
         kdir.display().to_string(),

@@ -192,11 +192,13 @@ impl KernelTree {
 
     /// The clang target triple for this tree's arch.
     pub fn clang_target(&self) -> String {
-        let m = match self.machine.as_str() {
-            "i386" => "i686",
-            m => m,
-        };
-        format!("{m}-linux-gnu")
+        gnu_triple(&self.machine)
+    }
+
+    /// Whether this kernel runs on another machine than this program: its
+    /// modules are then built with ARCH= and CROSS_COMPILE= (kbuild::MakeVars).
+    pub fn is_foreign(&self) -> bool {
+        self.machine != host_machine()
     }
 }
 
@@ -237,6 +239,12 @@ fn find_source(build: &Path, chroot: Option<&Path>) -> Result<PathBuf> {
         return Ok(build.to_path_buf());
     }
     Err(unprepared(build, "include/linux/module.h (the kernel source headers)", HEADERS_HINT))
+}
+
+/// The release a build tree says it is for, if it can be read (cheap: no
+/// .config parsing); `KernelTree::open` reads the same.
+pub fn release_of(kdir: &Path) -> Option<String> {
+    read_release(&kdir.canonicalize().ok()?).ok()
 }
 
 fn read_release(build: &Path) -> Result<String> {
@@ -281,6 +289,22 @@ pub fn parse_version(release: &str) -> Option<semver::Version> {
         [a, b] => Some(semver::Version::new(*a, *b, 0)),
         _ => None,
     }
+}
+
+/// The GNU triple of a machine: clang's target, binutils' and gcc's
+/// program prefix without the final '-' (`aarch64-linux-gnu`).
+pub fn gnu_triple(machine: &str) -> String {
+    let m = match machine {
+        "i386" => "i686",
+        "ppc64le" => "powerpc64le",
+        m => m,
+    };
+    format!("{m}-linux-gnu")
+}
+
+/// `uname -m` of the machine this program was built for.
+pub fn host_machine() -> &'static str {
+    std::env::consts::ARCH
 }
 
 fn arch_of(config: &KConfig) -> (String, String) {
@@ -358,10 +382,26 @@ impl Compiler {
         Compiler { text: text.to_string(), family: family.to_string(), major, program }
     }
 
+    /// The target prefix of the program the tree names, with its final '-'
+    /// ("aarch64-linux-gnu-gcc-12" -> "aarch64-linux-gnu-"), as CROSS_COMPILE.
+    pub fn prefix(&self) -> Option<&str> {
+        let p = self.program.as_deref()?;
+        let at = p.rfind("-gcc").or_else(|| p.rfind("-clang"))?;
+        Some(&p[..=at])
+    }
+
+    /// `program` without its target prefix ("gcc-12").
+    fn bare_program(&self) -> Option<&str> {
+        let p = self.program.as_deref()?;
+        Some(&p[self.prefix().map_or(0, str::len)..])
+    }
+
     /// Pick the compiler to build with: the program the tree names, else
     /// `gcc-MAJOR`, else plain `gcc` if its major version matches. `run` runs
-    /// a shell command where Kbuild will run (host or chroot).
-    pub fn resolve(&self, run: &dyn Fn(&str) -> Option<String>) -> Result<Toolchain> {
+    /// a shell command where Kbuild will run (host or chroot). With `cross`
+    /// (CROSS_COMPILE, for a kernel of another machine) only compilers with
+    /// that prefix qualify: "gcc-12" in the tree is then "PREFIXgcc-12".
+    pub fn resolve(&self, run: &dyn Fn(&str) -> Option<String>, cross: Option<&str>) -> Result<Toolchain> {
         if self.family == "clang" {
             let suffixed = self.major.map(|m| format!("clang-{m}"));
             for (prog, llvm) in
@@ -380,13 +420,16 @@ impl Compiler {
             });
         }
         let mut candidates: Vec<String> = Vec::new();
-        if let Some(p) = &self.program {
-            candidates.push(p.clone());
+        let pre = cross.unwrap_or("");
+        match (cross, &self.program) {
+            (None, Some(p)) => candidates.push(p.clone()),
+            (Some(c), Some(_)) => candidates.push(format!("{c}{}", self.bare_program().unwrap_or("gcc"))),
+            _ => {}
         }
         if let Some(m) = self.major {
-            candidates.push(format!("gcc-{m}"));
+            candidates.push(format!("{pre}gcc-{m}"));
         }
-        candidates.push("gcc".into());
+        candidates.push(format!("{pre}gcc"));
         candidates.dedup();
         for prog in &candidates {
             if let Some(out) = run(&format!("{prog} -dumpfullversion -dumpversion"))
@@ -396,7 +439,7 @@ impl Compiler {
             }
         }
         Err(Error::CompilerMissing {
-            wanted: self.major.map(|m| format!("gcc-{m}")).unwrap_or_else(|| "gcc".into()),
+            wanted: self.major.map(|m| format!("{pre}gcc-{m}")).unwrap_or_else(|| format!("{pre}gcc")),
             text: self.text.clone(),
         })
     }
@@ -448,6 +491,32 @@ mod tests {
         assert_eq!((g.family.as_str(), g.major), ("gcc", Some(4)));
         let l = Compiler::from_text("Debian clang version 16.0.6 (15)", &c);
         assert_eq!((l.family.as_str(), l.major), ("clang", Some(16)));
+        assert_eq!(g.prefix(), None);
+    }
+
+    #[test]
+    fn target_prefixed_compilers() {
+        let c = KConfig::default();
+        let g = Compiler::from_text("aarch64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", &c);
+        assert_eq!((g.family.as_str(), g.major), ("gcc", Some(12)));
+        assert_eq!((g.prefix(), g.bare_program()), (Some("aarch64-linux-gnu-"), Some("gcc-12")));
+        let x = Compiler::from_text("x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", &c);
+        assert_eq!(x.prefix(), Some("x86_64-linux-gnu-"));
+        let native = Compiler::from_text("gcc-12 (Debian 12.2.0-14) 12.2.0", &c);
+        // A fake shell: only the cross compilers exist, each says version 12.2.0.
+        let tried = std::cell::RefCell::new(Vec::new());
+        let run = |cmd: &str| {
+            let prog = cmd.split_whitespace().next().unwrap().to_string();
+            tried.borrow_mut().push(prog.clone());
+            prog.starts_with("aarch64-linux-gnu-gcc").then(|| "12.2.0\n".to_string())
+        };
+        let tc = native.resolve(&run, Some("aarch64-linux-gnu-")).unwrap();
+        assert_eq!(tc.cc, "aarch64-linux-gnu-gcc-12");
+        assert_eq!(g.resolve(&run, Some("aarch64-linux-gnu-")).unwrap().cc, "aarch64-linux-gnu-gcc-12");
+        // Natively, the host's gcc-12 would be taken: here it does not exist.
+        let e = native.resolve(&run, None).unwrap_err();
+        assert!(matches!(e, Error::CompilerMissing { .. }), "{e:?}");
+        assert_eq!(tried.borrow().last().map(String::as_str), Some("gcc"));
     }
 
     #[test]

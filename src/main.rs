@@ -167,6 +167,7 @@ fn main() {
         Some(Command::Render(a)) => render_cmd(a),
         Some(Command::Dkms(a)) => dkms::run(a),
         Some(Command::Unload(a)) => unload::run(a, &tree_options(&a.tree)),
+        Some(Command::Index(a)) => fleet::merge_run(a),
     };
     if let Err(e) = result {
         eprintln!("force-rmmod-gen: error: {e}");

@@ -43,8 +43,9 @@ pub fn open(opts: &TreeOptions) -> Result<KernelTree> {
     KernelTree::open(&opts.kdir, opts.chroot.as_deref())
 }
 
-/// The compiler to run Kbuild with: `--cc`, else what the tree names.
-pub fn toolchain(tree: &KernelTree, cc: Option<&str>) -> Result<Toolchain> {
+/// The compiler to run Kbuild with: `--cc`, else what the tree names (for
+/// a kernel of another machine: with the CROSS_COMPILE prefix Kbuild gets).
+pub fn toolchain(tree: &KernelTree, cc: Option<&str>, vars: &MakeVars) -> Result<Toolchain> {
     if let Some(cc) = cc {
         check_randstruct_compiler(tree, cc)?;
         let llvm = (tree.compiler.family == "clang" && cc.contains("clang")).then(|| "1".to_string());
@@ -53,7 +54,8 @@ pub fn toolchain(tree: &KernelTree, cc: Option<&str>) -> Result<Toolchain> {
     if let Some(tc) = tree.resolved.get() {
         return Ok(tc.clone());
     }
-    let tc = tree.compiler.resolve(&|cmd| kdir::run_in(tree.chroot.as_deref(), cmd))?;
+    let cross = vars.for_tree(tree).cross_compile;
+    let tc = tree.compiler.resolve(&|cmd| kdir::run_in(tree.chroot.as_deref(), cmd), cross.as_deref())?;
     Ok(tree.resolved.get_or_init(|| tc).clone())
 }
 
@@ -86,7 +88,7 @@ fn check_randstruct_compiler(tree: &KernelTree, cc: &str) -> Result<()> {
 }
 
 pub fn detect(tree: &KernelTree, opts: &TreeOptions) -> Result<Facts> {
-    let toolchain = toolchain(tree, opts.cc.as_deref());
+    let toolchain = toolchain(tree, opts.cc.as_deref(), &opts.vars);
     let probe_tc = toolchain.as_ref().ok().cloned();
     let facts = detect::detect(
         tree,
@@ -143,7 +145,7 @@ pub fn run_detected(
     log(&format!("era {} detected with {}; lookup: {}", facts.era, facts.method.name(), facts.lookup));
     let rendered = render::render(&facts, &render::Options { target: target.map(String::from) })?;
     let toolchain = match stop {
-        Stop::Build => Some(toolchain(tree, opts.cc.as_deref())?),
+        Stop::Build => Some(toolchain(tree, opts.cc.as_deref(), &opts.vars)?),
         Stop::Render => None,
     };
 

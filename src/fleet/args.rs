@@ -36,4 +36,8 @@ pub struct FleetArgs {
     /// Hash algorithm for sign-file
     #[arg(long, value_name = "HASH", default_value = "sha256")]
     pub sign_hash: String,
+    /// Build only slice K of N of the named kernels (fleet mode; N CI runners, one slice each,
+    /// then `index merge`); a kernel's slice follows from a hash of its release
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<super::shard::Shard>,
 }

@@ -20,6 +20,8 @@ pub struct Index {
     pub jobs: usize,
     pub cache: Option<String>,
     pub signed: bool,
+    /// `K/N` when this run built one slice of a fleet (`build --shard`).
+    pub shard: Option<String>,
     pub seconds: f64,
     pub total: usize,
     pub ok: usize,
@@ -35,6 +37,8 @@ pub struct IndexEntry {
     /// "ok" or "failed".
     pub status: &'static str,
     pub kernel_release: Option<String>,
+    /// The machine the helper is built for (`x86_64`, `aarch64`).
+    pub arch: Option<String>,
     /// The kernel's output directory, relative to the index.
     pub dir: Option<String>,
     pub era: Option<String>,
@@ -65,6 +69,7 @@ impl Index {
                     kdir: r.kdir.clone(),
                     status: if r.result.is_ok() { "ok" } else { "failed" },
                     kernel_release: r.release.clone(),
+                    arch: None,
                     dir: None,
                     era: None,
                     method: None,
@@ -88,6 +93,7 @@ impl Index {
                         e.kernel_release = Some(b.release.clone());
                         e.dir = Some(dir);
                         e.era = Some(b.era.clone());
+                        e.arch = b.manifest["facts"]["arch"].as_str().map(String::from);
                         e.method = Some(b.method.clone());
                         e.ko = Some(ko);
                         e.signature = b.manifest.get("signature").cloned();
@@ -112,6 +118,7 @@ impl Index {
             jobs,
             cache: s.cache.as_ref().map(|c| c.dir.display().to_string()),
             signed: s.sign.is_some(),
+            shard: None,
             seconds: (seconds * 1000.0).round() / 1000.0,
             total: kernels.len(),
             ok: kernels.len() - failed,

@@ -22,18 +22,21 @@
 mod args;
 mod glob;
 mod index;
+mod merge;
 mod one_kernel;
 mod out_dir;
 mod progress;
 mod requests;
 mod schedule;
 mod settings;
+mod shard;
 mod speculate;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 pub use args::FleetArgs;
+pub use merge::{IndexArgs, run as merge_run};
 
 use crate::cli::{BuildArgs, TreeArgs};
 use crate::error::{Error, Result};
@@ -46,7 +49,7 @@ use settings::Settings;
 
 /// Several kernels requested?
 pub fn is_fleet(args: &BuildArgs) -> bool {
-    args.tree.kdir.len() > 1 || !args.fleet.kdirs.is_empty()
+    args.tree.kdir.len() > 1 || !args.fleet.kdirs.is_empty() || args.fleet.shard.is_some()
 }
 
 /// `detect` and `render` take one kernel.
@@ -80,7 +83,12 @@ pub fn run(args: &BuildArgs, base: &TreeOptions) -> Result<()> {
     let f = &args.fleet;
     let mode = Mode::choose(f.quiet);
     let settings = Settings::from_args(args, &|m| mode.note(m))?;
-    let reqs = requests::requests(args);
+    let mut reqs = requests::requests(args);
+    if let Some(shard) = f.shard {
+        let all = reqs.len();
+        reqs = shard.select(reqs);
+        mode.note(&format!("shard {shard}: {} of the {all} kernels named", reqs.len()));
+    }
     let total = reqs.len();
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let jobs = f.jobs.unwrap_or(cpus).max(1).min(total.max(1));
@@ -92,7 +100,9 @@ pub fn run(args: &BuildArgs, base: &TreeOptions) -> Result<()> {
     let results = schedule::build_all(&reqs, base, &settings, jobs, &root, &mut ui);
 
     let seconds = started.elapsed().as_secs_f64();
-    let (index_path, text) = Index::new(&root, jobs, &settings, seconds, &results).write(&root)?;
+    let mut index = Index::new(&root, jobs, &settings, seconds, &results);
+    index.shard = f.shard.map(|s| s.to_string());
+    let (index_path, text) = index.write(&root)?;
     if f.json {
         print!("{text}");
     } else {

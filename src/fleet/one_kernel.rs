@@ -79,7 +79,7 @@ pub fn prepare(
     // The key needs the compiler Kbuild will use; without one, the pipeline
     // reports the problem in its usual words.
     let keyed = s.cache.as_ref().and_then(|cache| {
-        let tc = pipeline::toolchain(&tree, opts.cc.as_deref()).ok()?;
+        let tc = pipeline::toolchain(&tree, opts.cc.as_deref(), &opts.vars).ok()?;
         let version = cache::compiler_version(&tree, &tc)?;
         let inputs = cache::key_inputs(&tree, opts, target, &tc, &version, &cache.tool_sha256());
         Some((cache, inputs.key(), inputs))

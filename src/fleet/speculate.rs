@@ -83,7 +83,7 @@ pub(super) fn adopt(
             let old = read_manifest(&dir).ok()?;
             let info: crate::manifest::KoInfo = serde_json::from_value(old["ko"].clone()).ok()?;
             let rewritten = info.plt32_rewritten;
-            let tc = pipeline::toolchain(tree, opts.cc.as_deref()).ok()?;
+            let tc = pipeline::toolchain(tree, opts.cc.as_deref(), &opts.vars).ok()?;
             let m = crate::manifest::Manifest::new(facts, Some(&tc), target, Some(info));
             std::fs::write(dir.join("manifest.json"), m.to_json()).ok()?;
             for w in &facts.warnings {

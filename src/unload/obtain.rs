@@ -82,7 +82,7 @@ fn build_helper(opts: &TreeOptions, running: &str, cache_dir: &Path) -> Result<H
         )));
     }
     let log = |m: &str| step("build", m);
-    let tc = pipeline::toolchain(&tree, opts.cc.as_deref())?;
+    let tc = pipeline::toolchain(&tree, opts.cc.as_deref(), &opts.vars)?;
     let ko_name = format!("{MODULE}.ko");
     match cache::Cache::open(cache_dir) {
         Ok(c) => {
