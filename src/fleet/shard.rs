@@ -80,6 +80,9 @@ mod tests {
         // Fixed values: a slice must never move between versions of the tool
         // (runners of one CI run may use different builds of it).
         assert_eq!(Shard::slice_of("6.1.0-57-amd64", 1), 1);
+        assert_eq!(Shard::slice_of("6.1.0-57-amd64", 8), 5);
+        assert_eq!(Shard::slice_of("5.10.0-46-amd64", 8), 4);
+        assert_eq!(Shard::slice_of("6.12.117+deb12-arm64", 8), 7);
         let names: Vec<String> = (0..1000).map(|i| format!("6.1.0-{i}-amd64")).collect();
         let mut per = [0u32; 8];
         for n in &names {
