@@ -153,3 +153,49 @@ fn dkms_tree_is_complete() {
     assert!(run(bin().args(["dkms", "--no-bundle"]).arg("--out").arg(&d2)).status.success());
     assert!(!d2.join("force-rmmod-gen").exists());
 }
+
+#[test]
+fn shard_must_be_k_of_n() {
+    for bad in ["0/2", "3/2", "2", "a/b"] {
+        let o = run(bin().args(["build", "--kdir", "/nonexistent/a", "--shard", bad]));
+        assert_eq!(o.status.code(), Some(2), "--shard {bad} is a usage error");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("K/N"), "--shard {bad}");
+    }
+}
+
+#[test]
+fn shards_of_missing_trees_split_them_and_merge_back() {
+    let t = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..6).map(|i| format!("/nonexistent/k{i}")).collect();
+    let shard = |k: &str| {
+        let out = t.path().join(format!("s{}", &k[..1]));
+        let mut c = bin();
+        c.args(["build", "--shard", k, "--no-cache", "--out"]).arg(&out);
+        for n in &names {
+            c.args(["--kdir", n]);
+        }
+        let o = run(&mut c);
+        assert!(matches!(o.status.code(), Some(0) | Some(11)), "{k}");
+        index(&out)
+    };
+    let (a, b) = (shard("1/2"), shard("2/2"));
+    let req = |v: &serde_json::Value| -> Vec<String> {
+        v["kernels"].as_array().unwrap().iter().map(|k| k["request"].as_str().unwrap().to_string()).collect()
+    };
+    let mut all: Vec<String> = req(&a).into_iter().chain(req(&b)).collect();
+    all.sort();
+    assert_eq!(all, names, "two shards: disjoint, and together the whole list");
+    let merged = t.path().join("merged");
+    let o = run(bin().args(["index", "merge", "--out"]).arg(&merged).arg(t.path().join("s1")).arg(t.path().join("s2")));
+    assert_eq!(o.status.code(), Some(11), "the failures are carried into the merged index");
+    let m = index(&merged);
+    assert_eq!((m["total"].as_u64(), m["failed"].as_u64()), (Some(6), Some(6)));
+    assert_eq!(req(&m), names);
+    // Not an index, or a merge into an existing one: exit 7, nothing written.
+    let o = run(bin().args(["index", "merge", "--out"]).arg(t.path().join("x")).arg(t.path()));
+    assert_eq!(o.status.code(), Some(7));
+    assert!(!t.path().join("x").exists());
+    let o = run(bin().args(["index", "merge", "--out"]).arg(&merged).arg(t.path().join("s1")));
+    assert_eq!(o.status.code(), Some(7));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already holds an index.json"));
+}
