@@ -39,6 +39,9 @@ pub enum Command {
     Dkms(crate::dkms::DkmsArgs),
     /// Remove a stuck module from the running kernel: a plain rmmod first, the helper only if needed
     Unload(UnloadArgs),
+    /// Write man pages and shell completions (for packaging)
+    #[command(hide = true)]
+    Assets(crate::assets::AssetsArgs),
 }
 
 #[derive(Args, Debug, Clone)]

@@ -5,6 +5,7 @@
 //! (which layout, which exports) -> render (templates) -> kbuild (make) ->
 //! manifest (report). Kernel knowledge lives in eras.rs as data.
 
+mod assets;
 mod cache;
 mod cli;
 mod detect;
@@ -167,6 +168,7 @@ fn main() {
         Some(Command::Render(a)) => render_cmd(a),
         Some(Command::Dkms(a)) => dkms::run(a),
         Some(Command::Unload(a)) => unload::run(a, &tree_options(&a.tree)),
+        Some(Command::Assets(a)) => assets::run(a),
     };
     if let Err(e) = result {
         eprintln!("force-rmmod-gen: error: {e}");
