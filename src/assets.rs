@@ -36,7 +36,7 @@ pub fn run(args: &AssetsArgs) -> Result<()> {
     for (shell, file) in SHELLS {
         write_completion(&mut cmd.clone(), shell, &completions.join(file))?;
     }
-    println!("{}", args.out.display());
+    crate::outln!("{}", args.out.display());
     Ok(())
 }
 

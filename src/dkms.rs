@@ -182,7 +182,7 @@ pub fn run(args: &DkmsArgs) -> Result<()> {
     };
     staging.write("PROVENANCE.json", serde_json::to_string_pretty(&prov).expect("serialisable") + "\n")?;
     let out = staging.commit()?;
-    println!("{}", out.display());
+    crate::outln!("{}", out.display());
     eprintln!(
         "force-rmmod-gen: DKMS tree {PACKAGE_NAME}/{version} written; install with: dkms add {} && dkms install {PACKAGE_NAME}/{version}",
         out.display()

@@ -188,7 +188,7 @@ pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
     }
     outcome.dry_run()?;
     if args.json {
-        println!("{}", dry_run_json(&name, &module, &users, &explained, &kmsg.lines));
+        crate::outln!("{}", dry_run_json(&name, &module, &users, &explained, &kmsg.lines));
     }
     Ok(())
 }
