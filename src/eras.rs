@@ -268,6 +268,21 @@ pub static SYMBOLS: &[Symbol] = &[
         history: "stop_machine_run until 2.6.26; stop_machine GPL-exported from 2.6.27",
     },
     Symbol {
+        name: "iterate_fd",
+        why: "find open files whose file_operations belong to the target (references held for a reason)",
+        history: "exported from 3.7 (RHEL/CentOS 7 too)",
+    },
+    Symbol {
+        name: "get_fs_type",
+        why: "find the target's filesystem types among those mounted",
+        history: "always exported",
+    },
+    Symbol {
+        name: "iterate_supers_type",
+        why: "count the superblocks of the target's filesystem types (references held for a reason)",
+        history: "exported from 3.1",
+    },
+    Symbol {
         name: "module_refcount",
         why: "re-read the count after the reset to verify it (optional: left out where not exported)",
         history: "exported in every era, but CONFIG_TRIM_UNUSED_KSYMS (Android GKI) can drop it",

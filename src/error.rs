@@ -29,6 +29,7 @@ pub mod code {
     pub const HELPER_FAILED: i32 = 26;
     pub const STILL_LOADED: i32 = 27;
     pub const SIGNING: i32 = 28;
+    pub const IN_USE: i32 = 29;
 }
 
 #[derive(Debug)]
@@ -85,6 +86,8 @@ pub enum Error {
     HelperFailed(String),
     StillLoaded(String),
     Signing(String),
+    /// `unload`: every reference is held for a reason (open files, mounts, users).
+    InUse(String),
     Internal(String),
 }
 
@@ -113,6 +116,7 @@ impl Error {
             HelperFailed(_) => code::HELPER_FAILED,
             StillLoaded(_) => code::STILL_LOADED,
             Signing(_) => code::SIGNING,
+            InUse(_) => code::IN_USE,
             Internal(_) => code::INTERNAL,
         }
     }
@@ -140,6 +144,7 @@ impl Error {
             HelperFailed(_) => "helper-failed",
             StillLoaded(_) => "still-loaded",
             Signing(_) => "signing",
+            InUse(_) => "in-use",
             Internal(_) => "internal",
         }
     }
@@ -193,7 +198,7 @@ impl fmt::Display for Error {
                 write!(f, "{failed} of {total} kernels failed; see the index manifest")
             }
             NotRoot(m) | NoSysfs(m) | NotLoaded(m) | Refused(m) | Declined(m) | WrongKernel(m) | HelperFailed(m)
-            | StillLoaded(m) | Signing(m) | Internal(m) => write!(f, "{m}"),
+            | StillLoaded(m) | Signing(m) | InUse(m) | Internal(m) => write!(f, "{m}"),
         }
     }
 }

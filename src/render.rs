@@ -119,14 +119,27 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     // A sleeping rmmod is woken with module_mutex held, so that it cannot
     // free the module under us: only where module_mutex is exported.
     let wake_waiter = facts.has_waiter && find_module;
+    // Real references are looked for where the kernel exports the means.
+    let files_check = facts.exported("iterate_fd");
+    let supers_check = facts.exported("get_fs_type") && facts.exported("iterate_supers_type");
     // x86_64 keeps every struct module in [MODULES_VADDR, MODULES_END).
     let module_range = facts.arch == "x86_64";
     let mut headers: Vec<&str> = era.headers.to_vec();
     if stop_machine {
         headers.push("linux/stop_machine.h");
     }
-    if wake_waiter {
+    if wake_waiter || files_check {
         headers.push("linux/sched.h");
+    }
+    if files_check {
+        headers.extend(["linux/fdtable.h", "linux/fs.h", "linux/err.h", "linux/rcupdate.h"]);
+        // for_each_process() and task_lock() moved out of <linux/sched.h> in 4.11.
+        if version >= semver::Version::new(4, 11, 0) {
+            headers.extend(["linux/sched/signal.h", "linux/sched/task.h"]);
+        }
+    }
+    if supers_check {
+        headers.push("linux/fs.h");
     }
     if find_module {
         headers.push("linux/mutex.h");
@@ -158,6 +171,8 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     ctx.insert("stop_machine", &stop_machine);
     ctx.insert("module_range", &module_range);
     ctx.insert("module_refcount", &facts.exported("module_refcount"));
+    ctx.insert("files_check", &files_check);
+    ctx.insert("supers_check", &supers_check);
     ctx.insert("negative_ambiguous", &u8::from(!era.per_cpu && !find_module));
     ctx.insert("headers", &headers);
     // MODULE_STATE_UNFORMED exists from 3.8; only the ring walk must skip it
@@ -193,10 +208,12 @@ pub fn render(facts: &Facts, opts: &Options) -> Result<Rendered> {
     // helper: whatever the shape, it only tests the list for emptiness.
     let deps_template = if facts.lookup == "find_module" { deps.template } else { "list-empty" };
     let deps_code = render_one(&tera, &format!("deps/{deps_template}.c"), &ctx)?;
+    let explain_code = render_one(&tera, "explain.c", &ctx)?;
     let lookup_code = render_one(&tera, &format!("lookup/{}.c", facts.lookup), &ctx)?;
     ctx.insert("job_code", &job_code);
     ctx.insert("era_code", &era_code);
     ctx.insert("deps_code", &deps_code);
+    ctx.insert("explain_code", &explain_code);
     ctx.insert("lookup_code", &lookup_code);
     let c = render_one(&tera, "force_rmmod.c", &ctx)?;
     let kbuild = render_one(&tera, "Kbuild", &ctx)?;

@@ -10,7 +10,8 @@
  *   lookup   {{ lookup }}{% if lookup == "ring-walk" %} (find_module/module_mutex not exported){% endif %}
  * Do not load it into any other kernel: the layout it writes is this one's.
  *
- * Usage: insmod {{ module }}.ko modname=NAME [dry_run=1] [expect=N] ...
+ * Usage: insmod {{ module }}.ko modname=NAME [dry_run=1] [expect=N]
+ *        [fstypes=T,...] [force_real=1] ...
  *        then rmmod NAME, then rmmod {{ module }}.
  *
  * A reference may be held for a real reason (an open file, a mount). The
@@ -24,6 +25,8 @@
  *   EBUSY   NAME is not live, is being removed, or other modules use it
  *   EAGAIN  the count moved while it was examined (expect=, or a
  *           concurrent get/put), or it reads -1 without fix_negative=1
+ *   ETXTBSY every reference is held for a reason (open files, mounts,
+ *           users): nothing to reset unless force_real=1
  *   ESTALE  modaddr was given and NAME is not at that address
  *   EIO     the module list did not look as expected; nothing was changed
  *   EINTR   interrupted while waiting for module_mutex; nothing was changed
@@ -104,6 +107,7 @@ MODULE_PARM_DESC(listhead, "address of the kernel's module list head (the 'modul
 {{ job_code }}
 {{ era_code }}
 {{ deps_code }}
+{{ explain_code }}
 {%- if wake_waiter %}
 /*
  * Up to 3.12 (and in RHEL/CentOS 7) an rmmod without O_NONBLOCK marks the
@@ -154,8 +158,9 @@ static int frm_check(struct frm_job *job)
 
 /*
  * Read the count, and unless this is a dry run, write the new one: idle
- * plus the references the users hold (force_deps=1), or the count seen
- * plus restore=N. Called with the module list protected{% if stop_machine %}
+ * plus the references held for a reason (users with force_deps=1, open
+ * files, mounts), or the count seen plus restore=N. When every reference
+ * is held for a reason, only force_real=1 resets them. Called with the module list protected{% if stop_machine %}
  * and every CPU stopped{% endif %}: it prints nothing.
  */
 static void frm_update(struct frm_job *job)
@@ -173,7 +178,17 @@ static void frm_update(struct frm_job *job)
 		frm_refuse(job, -EAGAIN, FRM_NEGATIVE);
 		return;
 	}
-	refs = restore ? job->before + restore : job->users;
+	refs = job->users + job->explained;
+	if (restore) {
+		refs = job->before + restore;
+	} else if (job->explained && job->before <= refs) {
+		if (!force_real) {
+			frm_refuse(job, -ETXTBSY, FRM_ALL_REAL);
+			return;
+		}
+		refs = job->users;
+	}
+	job->refs = refs;
 	if (frm_write(job, refs)) {
 		frm_refuse(job, -EAGAIN, FRM_RACED);
 		return;
@@ -259,13 +274,24 @@ static void frm_report(struct frm_job *job)
 		pr_err("%s: the count changed while it was being reset; nothing changed, try again\n",
 		       job->name);
 		return;
+	case FRM_ALL_REAL:
+		pr_err("%s: all %ld reference(s) are held for a reason (explained above): close those files, unmount, remove the users, or load with force_real=1 to reset them anyway; nothing changed\n",
+		       job->name, job->before);
+		return;
 	}
 	frm_log(job, "before", &job->cpus_before, job->before);
 	if (dry_run) {
-		pr_info("%s: dry run, references held: %ld; nothing changed\n",
-			job->name, job->before);
+		pr_info("%s: dry run, references held: %ld, explained: %d, unexplained (probably leaked): %ld; nothing changed\n",
+			job->name, job->before, job->users + job->explained,
+			max_t(long, job->before - job->users - job->explained, 0));
 		return;
 	}
+	if (force_real && job->explained && job->refs == job->users)
+		pr_crit("%s: force_real=1: resetting %d reference(s) held for a reason: when they are dropped the count goes below idle, and removing %s now frees code that is still in use\n",
+			job->name, job->explained, job->name);
+	else if (job->explained)
+		pr_warn("%s: the %d reference(s) held for a reason stay counted: %s goes only after they are dropped\n",
+			job->name, job->explained, job->name);
 	if (job->users)
 		pr_warn("force_deps=1: %s keeps the %d reference(s) its users hold; rmmod refuses until they are gone\n",
 			job->name, job->users);
@@ -289,6 +315,37 @@ static void frm_report(struct frm_job *job)
 		wake_up_process(job->mod->waiter);
 	}
 {%- endif %}
+}
+
+/*
+ * Pin the target (try_module_get) under the lookup's protection, find the
+ * references held for a reason in process context, and let it go again.
+ * The update looks the target up anew: this only counts.
+ */
+static void frm_pin_and_explain(struct frm_job *job)
+{
+	struct module *mod;
+{% if lookup == "find_module" %}
+	if (mutex_lock_killable(&module_mutex))
+		return;
+	mod = frm_find(job);
+	if (mod && !try_module_get(mod))
+		mod = NULL;
+	mutex_unlock(&module_mutex);
+{%- else %}
+	preempt_disable();
+	rcu_read_lock();
+	mod = frm_find(job);
+	if (mod && !try_module_get(mod))
+		mod = NULL;
+	rcu_read_unlock();
+	preempt_enable();
+{%- endif %}
+	frm_refuse(job, 0, FRM_OK);
+	if (!mod)
+		return;
+	frm_explain(job, mod);
+	module_put(mod);
 }
 
 /* Find the target, check and update it under the protection this kernel allows. */
@@ -334,7 +391,7 @@ static int frm_run(struct frm_job *job)
 	return job->ret;
 }
 
-/* modname must look like a module name ('-' and '_' are the same to the kernel); the numbers must make sense. */
+/* modname must look like a module name ('-' is '_' to the kernel); numbers must make sense. */
 static int frm_parse_params(struct frm_job *job)
 {
 	size_t i, len;
@@ -392,10 +449,12 @@ static int __init frm_init(void)
 	ret = frm_parse_params(job);
 	if (ret)
 		return ret;
+	if (!restore)
+		frm_pin_and_explain(job);
 	ret = frm_run(job);
 	if (ret || dry_run)
 		return ret;
-	if (job->after != (restore ? job->before + restore : job->users))
+	if (job->after != job->refs)
 		pr_warn("%s: count is %ld right after the change: something took or dropped a reference meanwhile\n",
 			job->name, job->after);
 	return 0;

@@ -13,6 +13,7 @@ enum frm_why {
 	FRM_NOT_EXPECTED,
 	FRM_NEGATIVE,
 	FRM_RACED,
+	FRM_ALL_REAL,
 };
 
 /* The CPUs whose counters were not zero, as one snapshot. */
@@ -39,10 +40,12 @@ struct frm_job {
 	enum frm_why why;
 	int state;
 	int users;
+	int explained;
 	int heads;
 	int raw;
 	long before;
 	long after;
+	long refs;
 	long kernel_says;
 	bool wake;
 	bool changed;

@@ -173,3 +173,21 @@ fn another_compiler_on_a_randstruct_kernel_exit_7() {
     );
     assert_no_output(&dest);
 }
+
+#[test]
+fn a_reader_that_goes_away_is_a_clean_exit_not_a_panic() {
+    // `force-rmmod-gen detect | head -1`: stdout's reader is gone before the
+    // report is written.
+    let tree = fake_tree("e-6.6");
+    let mut child = std::process::Command::new(bin())
+        .args(["detect", "--kdir", path_str(tree.path())])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -171,7 +171,8 @@ fn uniprocessor_era_b_changes_the_count_with_interrupts_off() {
 fn force_deps_keeps_the_references_the_users_hold() {
     for h in all_helpers() {
         let update = h.function("frm_update").unwrap();
-        assert!(update.contains("refs = restore ? job->before + restore : job->users;"), "{}:\n{update}", h.tree);
+        assert!(update.contains("refs = job->users + job->explained;"), "{}:\n{update}", h.tree);
+        assert!(update.contains("refs = job->before + restore;"), "{}:\n{update}", h.tree);
     }
 }
 
@@ -206,4 +207,19 @@ fn a_kernel_that_trims_module_refcount_gets_a_helper_that_does_not_import_it() {
     assert!(!c.contains("module_refcount(job"), "module_refcount() is not exported by this kernel");
     assert!(c.contains("count changed from %ld to %ld; now run"), "the report without module_refcount()");
     assert!(Path::new(&dest.join("force_rmmod.ko")).is_file());
+}
+
+#[test]
+fn references_held_for_a_reason_are_explained_before_the_reset() {
+    for h in all_helpers() {
+        let update = h.function("frm_update").unwrap();
+        assert!(update.contains("frm_refuse(job, -ETXTBSY, FRM_ALL_REAL)"), "{}:\n{update}", h.tree);
+        assert!(h.c.contains("module_param(force_real, int, 0444);"), "{}", h.tree);
+        // Our header trees export neither iterate_fd nor the superblock
+        // walk: the helper must say which checks it could not run.
+        assert!(h.c.contains("not checked: open files"), "{}", h.tree);
+        assert!(h.c.contains("not checked: mounted filesystems"), "{}", h.tree);
+        let init = h.function("frm_init").unwrap();
+        assert!(init.contains("frm_pin_and_explain(job);"), "{}:\n{init}", h.tree);
+    }
 }

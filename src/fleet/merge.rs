@@ -80,9 +80,9 @@ fn merge_cmd(args: &MergeArgs) -> Result<()> {
     let tmp = out.join(format!(".index.json.tmp.{}", std::process::id()));
     std::fs::write(&tmp, &text).and_then(|_| std::fs::rename(&tmp, &path)).map_err(|e| Error::output(&path, e))?;
     if args.json {
-        print!("{text}");
+        crate::outln!("{}", text.trim_end());
     } else {
-        println!("{}", path.display());
+        crate::outln!("{}", path.display());
     }
     eprintln!(
         "force-rmmod-gen: merged {} index files: {} kernels, {} ok, {} failed -> {}",

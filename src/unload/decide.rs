@@ -12,6 +12,8 @@ pub struct Policy {
     /// NAME is GOING under a blocking rmmod: load the helper with
     /// wake_waiter=1, and let that rmmod remove NAME.
     pub wake_waiter: bool,
+    /// Reset references found to be real too (`--force-real`).
+    pub force_real: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -132,7 +134,7 @@ mod tests {
     #[test]
     fn decisions() {
         let live = module(&[], InitState::Live);
-        let p = |yes, force_deps, dry_run| Policy { yes, force_deps, dry_run, wake_waiter: false };
+        let p = |yes, force_deps, dry_run| Policy { yes, force_deps, dry_run, wake_waiter: false, force_real: false };
         // Holders without --force-deps: refused, whatever else.
         let held = module(&["holder"], InitState::Live);
         for (pol, tty) in

@@ -86,7 +86,7 @@ pub fn read_helper(path: &Path, running: &str) -> Result<HelperFile> {
 
 /// What the caller saw, passed to the helper so that it acts only on the
 /// module in the state shown.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Seen {
     /// `refcnt` as shown: the helper refuses (EAGAIN) if the count differs.
     pub refcnt: Option<i64>,
@@ -94,6 +94,8 @@ pub struct Seen {
     pub list_head: Option<u64>,
     /// The count stayed below idle: repairing it is not racing an rmmod.
     pub negative_confirmed: bool,
+    /// Every mounted filesystem type, for the helper to find the target's.
+    pub fstypes: String,
 }
 
 /// The helper's parameters for this run. A helper without `dry_run` (or
@@ -111,7 +113,13 @@ pub fn helper_params(h: &HelperFile, target: &str, address: Option<u64>, p: &Pol
     push("listhead", seen.list_head.map(|a| format!("0x{a:x}")));
     push("expect", seen.refcnt.map(|c| c.to_string()));
     push("fix_negative", seen.negative_confirmed.then(|| "1".into()));
-    for (on, param) in [(p.dry_run, "dry_run"), (p.force_deps, "force_deps"), (p.wake_waiter, "wake_waiter")] {
+    push("fstypes", Some(seen.fstypes.clone()).filter(|t| !t.is_empty()));
+    for (on, param) in [
+        (p.dry_run, "dry_run"),
+        (p.force_deps, "force_deps"),
+        (p.wake_waiter, "wake_waiter"),
+        (p.force_real, "force_real"),
+    ] {
         if !on {
             continue;
         }
@@ -200,7 +208,7 @@ pub mod tests {
             "modname=leak_self modaddr=0xffffffffc0001000"
         );
         assert_eq!(helper_params(&h, "leak_self", None, &p, &none).unwrap(), "modname=leak_self");
-        let p = Policy { dry_run: true, force_deps: true, yes: false, wake_waiter: false };
+        let p = Policy { dry_run: true, force_deps: true, yes: false, wake_waiter: false, force_real: false };
         assert_eq!(helper_params(&h, "x", None, &p, &none).unwrap(), "modname=x dry_run=1 force_deps=1");
         // An old helper without dry_run is never loaded for --dry-run.
         let old = check_helper(Path::new("k"), &fake_ko("6.1.0 SMP", &["modname"]), "6.1.0").unwrap();
@@ -213,7 +221,12 @@ pub mod tests {
     fn the_helper_is_told_what_the_user_saw() {
         let ko = fake_ko("6.1.0 SMP", &["modname", "modaddr", "listhead", "expect", "fix_negative", "dry_run"]);
         let h = check_helper(Path::new("k"), &ko, "6.1.0").unwrap();
-        let seen = Seen { refcnt: Some(-1), list_head: Some(0xffffffff82a1b2c0), negative_confirmed: true };
+        let seen = Seen {
+            refcnt: Some(-1),
+            list_head: Some(0xffffffff82a1b2c0),
+            negative_confirmed: true,
+            fstypes: String::new(),
+        };
         assert_eq!(
             helper_params(&h, "negcount", Some(0xffffffffc0001000), &Policy::default(), &seen).unwrap(),
             "modname=negcount modaddr=0xffffffffc0001000 listhead=0xffffffff82a1b2c0 expect=-1 fix_negative=1"

@@ -109,6 +109,14 @@ pub fn load_failure(errno: i32, c: &LoadCtx) -> LoadFailure {
             "the helper refused (EBUSY): {t} is not live, is being removed, or other modules use it \
              (see the kernel log above); {nothing}"
         )),
+        libc::ETXTBSY => Error::InUse(format!(
+            "the helper refused (ETXTBSY): every reference to {t} is held for a reason (the kernel log \
+             above names them); {nothing}"
+        )),
+        libc::EAGAIN => Error::HelperFailed(format!(
+            "the helper refused (EAGAIN): {t}'s count is not the one shown above any more, or it moved \
+             while it was being changed (see the kernel log above); {nothing}. Run this again"
+        )),
         libc::ESTALE => Error::HelperFailed(format!(
             "the helper refused (ESTALE): {t} is no longer at {}: it was removed and loaded again \
              meanwhile. Run this again; {nothing}",

@@ -309,38 +309,121 @@ scenario_helper_self() {
 }
 
 # 9. busydev is really in use: a sleeping process holds /dev/busydev open.
-#    No helper can tell that reference from a leak. The documented
-#    behaviour: the helper warns and resets the count anyway, so the count
-#    no longer covers the open file. We show exactly that without running
-#    freed code: closing the file afterwards drops the real reference on
-#    top of the reset and the count goes below idle (-1); a second reset
-#    (fix_negative=1: the -1 stays, no rmmod is claiming busydev) repairs it and busydev unloads cleanly. (rmmod while the file is still
-#    open would succeed and free code that the file's release still calls:
-#    the oops the README warns about.)
+#    The helper finds the open file (its file_operations belong to
+#    busydev), names the process and the path, and refuses (ETXTBSY):
+#    every reference is real. With force_real=1 it resets anyway, the
+#    documented danger: closing the file then drops the real reference on
+#    top of the reset and the count goes below idle (-1); a repair
+#    (fix_negative=1: the -1 stays) brings it back and busydev unloads.
+#    rmmod is never tried while the file is open: it would succeed and free
+#    code that the file's release still calls.
 scenario_really_in_use() {
 	expect_ok insmod $M/busydev.ko
 	wait_until test -c /dev/busydev || fail "/dev/busydev did not appear"
 	# shellcheck disable=SC2217 # the open file is the point, not the input
 	sleep 3600 </dev/busydev &
 	sleeper=$!
-	wait_until refcnt_is busydev 1
+	wait_until grep -qx 1 /sys/module/busydev/refcnt
 	expect_refcnt busydev 1
 	expect_refused "is in use" rmmod busydev
-	expect_ok insmod $HELPER modname=busydev
+	expect_errno ETXTBSY $HELPER modname=busydev
+	expect_gone force_rmmod
+	expect_log "force_rmmod: busydev: explained: pid $sleeper \(sleep\) holds /dev/busydev open" \
+		"the helper did not name the process and the file"
+	expect_log "force_rmmod: busydev: all 1 reference\(s\) are held for a reason" \
+		"the helper did not say why it refused"
+	expect_refcnt busydev 1
+	dmesg -c >/dev/null
+	expect_ok insmod $HELPER modname=busydev force_real=1
 	# A warning means KERN_WARNING or worse (<0>..<4> in the raw log); the
 	# kernel's own one-time "taints kernel" notices do not count.
-	dmesg -r | grep -E '^<[0-4]>' | grep -v 'taint' |
-		grep -q 'force_rmmod: ' || fail "the helper printed no warning"
+	dmesg -r | grep -E '^<[0-2]>' | grep -q 'force_rmmod: busydev: force_real=1' ||
+		fail "force_real=1 did not give the louder (critical) warning"
 	expect_refcnt busydev 0
 	expect_ok rmmod force_rmmod
 	kill "$sleeper"
 	wait "$sleeper" 2>/dev/null
-	wait_until refcnt_is busydev -1
+	wait_until grep -qx -- -1 /sys/module/busydev/refcnt
 	expect_refcnt busydev -1
 	expect_ok insmod $HELPER modname=busydev fix_negative=1
 	expect_refcnt busydev 0 && expect_ok rmmod busydev
 	expect_gone busydev
 	expect_ok rmmod force_rmmod
+}
+
+# 9b. One real reference (an open file) and one leaked (leak_other): the
+#     reset removes only the leaked one, busydev still cannot be removed
+#     while the file is open, and goes once the process is gone.
+scenario_open_file_and_leak() {
+	expect_ok insmod $M/leak_other.ko target=busydev
+	expect_ok insmod $M/busydev.ko
+	expect_ok rmmod leak_other
+	wait_until test -c /dev/busydev || fail "/dev/busydev did not appear"
+	# shellcheck disable=SC2217 # the open file is the point, not the input
+	sleep 3600 </dev/busydev &
+	sleeper=$!
+	wait_until grep -qx 2 /sys/module/busydev/refcnt
+	expect_refcnt busydev 2
+	expect_ok insmod $HELPER modname=busydev
+	expect_log "force_rmmod: busydev: the 1 reference\(s\) held for a reason stay counted" \
+		"the helper did not keep the open file's reference"
+	expect_refcnt busydev 1
+	expect_ok rmmod force_rmmod
+	expect_refused "is in use" rmmod busydev
+	kill "$sleeper"
+	wait "$sleeper" 2>/dev/null
+	wait_until grep -qx 0 /sys/module/busydev/refcnt
+	expect_refcnt busydev 0
+	expect_ok rmmod busydev
+	expect_gone busydev
+}
+
+# 9c. tinyfs is mounted: the superblock's reference is real. The helper
+#     finds the filesystem among the mounted types, refuses, and unload
+#     names the mount point (exit 29); after umount tinyfs goes.
+scenario_mounted_fs() {
+	expect_ok insmod $M/tinyfs.ko
+	mkdir -p /mnt/tiny
+	expect_ok mount -t frgtinyfs none /mnt/tiny
+	expect_refcnt tinyfs 1
+	expect_rc 29 "$FRG" unload tinyfs --yes --ko "$UNLOAD_KO"
+	expect_out "frgtinyfs mounted at /mnt/tiny (umount /mnt/tiny)"
+	expect_gone force_rmmod
+	expect_refcnt tinyfs 1
+	expect_ok umount /mnt/tiny
+	expect_refcnt tinyfs 0
+	expect_ok rmmod tinyfs
+	expect_gone tinyfs
+}
+
+# 9d. unload --dry-run --json lists each reference found: the open file
+#     (explained) and the leaked one (unexplained), and changes nothing.
+scenario_unload_dry_run_json() {
+	expect_ok insmod $M/leak_other.ko target=busydev
+	expect_ok insmod $M/busydev.ko
+	expect_ok rmmod leak_other
+	wait_until test -c /dev/busydev || fail "/dev/busydev did not appear"
+	# shellcheck disable=SC2217 # the open file is the point, not the input
+	sleep 3600 </dev/busydev &
+	sleeper=$!
+	wait_until grep -qx 2 /sys/module/busydev/refcnt
+	json=$("$FRG" unload busydev --dry-run --json --ko "$UNLOAD_KO" 2>/dev/null)
+	rc=$?
+	echo "$json" | sed 's/^/  | /'
+	[ $rc -eq 0 ] || fail "unload --dry-run --json exited $rc"
+	for want in '"kind": "open-file"' "\"pid\": $sleeper" '"path": "/dev/busydev"' \
+		'"references": 2' '"unexplained": 1'; do
+		case $json in
+		*"$want"*) ;;
+		*) fail "the JSON report does not say $want" ;;
+		esac
+	done
+	expect_refcnt busydev 2
+	kill "$sleeper"
+	wait "$sleeper" 2>/dev/null
+	wait_until grep -qx 1 /sys/module/busydev/refcnt
+	expect_ok "$FRG" unload busydev --yes --ko "$UNLOAD_KO"
+	expect_gone busydev
 }
 
 # 10. provider has a real user (holder, one reference) and a leaked one
@@ -386,8 +469,9 @@ scenario_force_deps_kept() {
 #     foreground loads the helper against busydev again and again: dry
 #     runs, and real runs with expect=0, which change the count only while
 #     it is idle and otherwise must refuse (EAGAIN: it moved; EBUSY: a
-#     holder). Every load must end in one of those clear results, the
-#     kernel must not warn or oops, and busydev must unload at the end.
+#     holder; ETXTBSY: an open file holds every reference). Every load
+#     must end in one of those clear results, the kernel must not warn or
+#     oops, and busydev must unload at the end.
 STRESS_SECONDS=${STRESS_SECONDS:-15}
 
 stress_holders() {
@@ -422,7 +506,7 @@ scenario_stress() {
 			loads=$((loads + 1))
 			case $out in
 			*"errno 0 "* | *" ok"*) changed=$((changed + 1)); /sbin/rmmod force_rmmod ;;
-			*"errno EAGAIN "* | *"errno EBUSY "*) ;;
+			*"errno EAGAIN "* | *"errno EBUSY "* | *"errno ETXTBSY "*) ;;
 			*) unclear="$unclear; $params: $out" ;;
 			esac
 		done
@@ -440,6 +524,7 @@ scenario_stress() {
 	expect_refcnt busydev 0
 	expect_ok rmmod busydev
 	expect_gone busydev
+}
 
 # --- scenarios only some kernels have (listed per kernel in tests/e2e/kernels) ---
 

@@ -33,6 +33,7 @@ static const char *errno_name(int err)
 	case ESTALE: return "ESTALE";
 	case EIO: return "EIO";
 	case EINTR: return "EINTR";
+	case ETXTBSY: return "ETXTBSY";
 	default: return "OTHER";
 	}
 }

@@ -10,8 +10,8 @@
 #	RESULT unload_<name> FAIL <reason>
 #
 # What the initramfs must hold besides what init.sh already needs:
-#   /bin/force-rmmod-gen   target/release/force-rmmod-gen plus the shared
-#                          libraries ldd lists for it (install_bin does that)
+#   /bin/force-rmmod-gen   the portable binary of scripts/dist plus the glibc
+#                          libraries its ELF header names (install_tool)
 #   $UNLOAD_KO             the helper built for this kernel; default: the
 #                          harness's own /e2e/helper/force_rmmod.ko
 #   /e2e/other/force_rmmod.ko (optional) a helper built for ANOTHER kernel;
