@@ -27,6 +27,7 @@ mod guard;
 mod helper_file;
 mod inspect;
 mod kmsg;
+mod list_head;
 mod load;
 mod name;
 mod obtain;
@@ -93,6 +94,18 @@ pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
         return Err(e);
     }
 
+    // The ring walk's anchor (listhead=), reported for every run: an admin
+    // loading the helper by hand passes the same address.
+    let list_head = list_head::find(&roots);
+    match list_head {
+        Some((a, source)) => step("list head", &format!("0x{a:x} ({})", source.describe())),
+        None => step(
+            "list head",
+            "not found (no `modules` in /proc/kallsyms, /proc/kcore unreadable or inconsistent): the helper \
+             can only use a fixed module address range (x86_64) and refuses elsewhere",
+        ),
+    }
+
     // 2. Safe path.
     let Some(module) = safe_path::attempt(&roots, &name, &running, module, policy.dry_run, args.wait)? else {
         return Ok(());
@@ -116,7 +129,7 @@ pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
     }
     let seen = Seen {
         refcnt: Some(module.refcnt),
-        list_head: sysmod::module_list_head(&roots),
+        list_head: list_head.map(|(a, _)| a),
         negative_confirmed: module.refcnt < 0 && safe_path::stays_negative(&roots, &name, &running),
         fstypes: users.fstypes(),
     };

@@ -30,10 +30,8 @@ pub fn undo(first: &Load, taken: i64, kmsg: &mut Kmsg, prefixes: &[String]) -> R
     if !first.helper.has_param("restore") {
         return Err("this helper has no restore parameter (built by an older force-rmmod-gen)".into());
     }
-    let mut params = format!("modname={} restore={taken}", first.target);
-    if let Some(a) = first.address.filter(|_| first.helper.has_param("modaddr")) {
-        params.push_str(&format!(" modaddr=0x{a:x}"));
-    }
+    let address = first.address.filter(|_| first.helper.has_param("modaddr"));
+    let params = restore_params(first.target, taken, address, first.params);
     step("undo", &format!("giving the {taken} reference(s) the reset took back to {}", first.target));
     let again = Load { params: &params, ..*first };
     match load::load(&again, kmsg, prefixes) {
@@ -43,5 +41,36 @@ pub fn undo(first: &Load, taken: i64, kmsg: &mut Kmsg, prefixes: &[String]) -> R
         }
         Ok(Loaded::Vanished) => Ok(0),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The second load's parameters: the target, how many references to give
+/// back, and the same anchors as the first load (`modaddr=`, and
+/// `listhead=`, without which the ring walk refuses on every machine but
+/// x86_64).
+fn restore_params(target: &str, taken: i64, address: Option<u64>, first: &str) -> String {
+    let mut params = format!("modname={target} restore={taken}");
+    if let Some(a) = address {
+        params.push_str(&format!(" modaddr=0x{a:x}"));
+    }
+    if let Some(head) = first.split_whitespace().find(|w| w.starts_with("listhead=")) {
+        params.push(' ');
+        params.push_str(head);
+    }
+    params
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restore_keeps_the_list_head_of_the_first_load() {
+        let first = "modname=sticky modaddr=0xffffa1cea953e040 listhead=0xffffa1cf06726c18 expect=1";
+        assert_eq!(
+            restore_params("sticky", 1, Some(0xffffa1cea953e040), first),
+            "modname=sticky restore=1 modaddr=0xffffa1cea953e040 listhead=0xffffa1cf06726c18"
+        );
+        assert_eq!(restore_params("sticky", 2, None, "modname=sticky expect=2"), "modname=sticky restore=2");
     }
 }

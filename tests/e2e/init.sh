@@ -192,9 +192,9 @@ scenario_leaked_self() {
 #     rewrote to R_X86_64_PC32 (as for kernels before 4.16): it still loads,
 #     resets the count and unloads.
 scenario_rewritten_helper() {
-	HELPER=$REWRITTEN_HELPER
+	HELPER="$REWRITTEN_HELPER$HELPER_ARGS"
 	scenario_leaked_self
-	HELPER=$GOOD_HELPER
+	HELPER="$GOOD_HELPER$HELPER_ARGS"
 }
 
 # 2. leak_other took a reference on victim and went away: same repair.
@@ -684,6 +684,25 @@ mount -t devtmpfs devtmpfs /dev
 
 # The `force-rmmod-gen unload` scenarios use the helpers above.
 . /e2e/unload-scenarios.sh
+
+# Where no fixed address range holds every module (every machine but
+# x86_64: arm64 places modules anywhere near the kernel under KASLR), the
+# ring walk needs the module list head's address, listhead=, as an admin
+# passes it: from /proc/kallsyms, or, where the kernel lists no data symbols
+# there (no CONFIG_KALLSYMS_ALL), as `unload` finds it (the "list head"
+# line of its report), starting from a loaded module.
+HELPER_ARGS=""
+if [ "$(uname -m)" != x86_64 ]; then
+	head=$(awk '$3 == "modules" && $2 ~ /^[dDbB]$/ && NF == 3 { print "0x" $1 }' /proc/kallsyms)
+	if [ -z "$head" ]; then
+		insmod $M/provider.ko
+		head=$("$FRG" unload provider --dry-run 2>&1 | sed -n 's/^list head *\(0x[0-9a-f]*\).*/\1/p')
+		rmmod provider
+	fi
+	echo "module list head: ${head:-not found}"
+	HELPER_ARGS=" listhead=$head"
+	HELPER="$GOOD_HELPER$HELPER_ARGS"
+fi
 
 # Which boot this is: e2e_boot=sig on the kernel command line runs only the
 # signing scenarios (/e2e/sig-scenarios), in a boot with module.sig_enforce=1.
