@@ -441,7 +441,7 @@ scenario_force_deps_kept() {
 	expect_refcnt provider 2
 	if [ "$(cat /e2e/helper/lookup)" = find_module ]; then
 		expect_ok insmod $HELPER modname=provider force_deps=1
-		expect_log "force_rmmod: provider keeps the 1 reference" \
+		expect_log "force_rmmod: force_deps=1: provider keeps the 1 reference" \
 			"the helper did not say it kept the user's reference"
 		expect_refcnt provider 1
 		expect_ok rmmod force_rmmod
