@@ -28,6 +28,9 @@ pub mod code {
     pub const HELPER_FAILED: i32 = 26;
     pub const STILL_LOADED: i32 = 27;
     pub const SIGNING: i32 = 28;
+    pub const TRACE_UNAVAILABLE: i32 = 30;
+    pub const TRACE_DENIED: i32 = 31;
+    pub const TRACE_BUSY: i32 = 32;
 }
 
 #[derive(Debug)]
@@ -78,6 +81,12 @@ pub enum Error {
     HelperFailed(String),
     StillLoaded(String),
     Signing(String),
+    /// `trace`: the kernel has no tracefs, no module events or no instances.
+    TraceUnavailable(String),
+    /// `trace`: the kernel refuses tracing (lockdown, LSM).
+    TraceDenied(String),
+    /// `trace`: another trace of the same module is running.
+    TraceBusy(String),
     Internal(String),
 }
 
@@ -105,6 +114,9 @@ impl Error {
             HelperFailed(_) => code::HELPER_FAILED,
             StillLoaded(_) => code::STILL_LOADED,
             Signing(_) => code::SIGNING,
+            TraceUnavailable(_) => code::TRACE_UNAVAILABLE,
+            TraceDenied(_) => code::TRACE_DENIED,
+            TraceBusy(_) => code::TRACE_BUSY,
             Internal(_) => code::INTERNAL,
         }
     }
@@ -131,6 +143,9 @@ impl Error {
             HelperFailed(_) => "helper-failed",
             StillLoaded(_) => "still-loaded",
             Signing(_) => "signing",
+            TraceUnavailable(_) => "trace-unavailable",
+            TraceDenied(_) => "trace-denied",
+            TraceBusy(_) => "trace-busy",
             Internal(_) => "internal",
         }
     }
@@ -180,7 +195,9 @@ impl fmt::Display for Error {
                 write!(f, "{failed} of {total} kernels failed; see the index manifest")
             }
             NotRoot(m) | NoSysfs(m) | NotLoaded(m) | Refused(m) | Declined(m) | WrongKernel(m) | HelperFailed(m)
-            | StillLoaded(m) | Signing(m) | Internal(m) => write!(f, "{m}"),
+            | StillLoaded(m) | Signing(m) | TraceUnavailable(m) | TraceDenied(m) | TraceBusy(m) | Internal(m) => {
+                write!(f, "{m}")
+            }
         }
     }
 }

@@ -32,7 +32,7 @@ mod name;
 mod obtain;
 mod outcome;
 mod remove;
-mod report;
+pub(crate) mod report;
 mod safe_path;
 mod signing;
 mod sys;
