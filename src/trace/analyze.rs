@@ -3,8 +3,8 @@
 //!
 //! 1. Each event gets its frames (the stack without the tracing machinery,
 //!    the call site first when the stack lost it) and its site.
-//! 2. The pair table (pairs.rs) classifies each event; within a class gets
-//!    and puts pair first in, first out. A put of a class whose get is
+//! 2. The pair table (pairs.rs) classifies each event; within a class a
+//!    put gives back the same process's latest get, else the oldest get. A put of a class whose get is
 //!    implicit (the loader's reference) needs no get.
 //! 3. What is left pairs by module: a get and a later put whose sites lie
 //!    in the same module (a driver's open takes, its release drops).
@@ -139,7 +139,7 @@ pub fn analyze(events: &[Event], target: &str, out_of_tree: &dyn Fn(&str) -> Opt
     let mut left_gets: Vec<usize> = Vec::new();
     let mut left_puts: Vec<usize> = Vec::new();
 
-    // Pass 1: within each class, first in, first out.
+    // Pass 1: within each class.
     for (i, r) in refs.iter().enumerate() {
         let Some(class) = &r.class else {
             if r.kind == Kind::Get {
@@ -154,7 +154,10 @@ pub fn analyze(events: &[Event], target: &str, out_of_tree: &dyn Fn(&str) -> Opt
             Kind::Put => {
                 let queue = open.entry(class.clone()).or_default();
                 if !queue.is_empty() {
-                    queue.remove(0);
+                    // The same process's latest get first (a get and put in
+                    // one call), else the oldest.
+                    let k = queue.iter().rposition(|&g| refs[g].pid == r.pid).unwrap_or(0);
+                    queue.remove(k);
                     *paired.entry(class.clone()).or_default() += 1;
                 } else if PAIRS.iter().any(|p| p.name == class && matches!(p.get, Side::Implicit)) {
                     implicit += 1;
@@ -332,6 +335,24 @@ mod tests {
             call_site: Frame { func: site.into(), addr: None, module: module.map(Into::into) },
             stack: stack.iter().map(|f| Frame { func: f.to_string(), addr: None, module: None }).collect(),
         }
+    }
+
+    #[test]
+    fn a_put_gives_back_its_own_process_get_first() {
+        // Two leaking opens by pid 1, then a balanced one by pid 2: the
+        // leak is pid 1's, twice, not "the oldest get".
+        let mut events = Vec::new();
+        for pid in [1, 1, 2] {
+            let mut e = ev(Kind::Get, "drv_open", Some("m"), &["drv_open"]);
+            e.pid = pid;
+            events.push(e);
+        }
+        let mut put = ev(Kind::Put, "drv_open", Some("m"), &["drv_open"]);
+        put.pid = 2;
+        events.push(put);
+        let a = analyze(&events, "m", &|_| Some(true));
+        assert_eq!(a.leaked, 2);
+        assert_eq!(a.groups[0].takers, ["t[1]"]);
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod report;
 mod session;
 mod tracefs;
 
+use std::io::Write;
 use std::time::Duration;
 
 use crate::cli::TraceArgs;
@@ -141,7 +142,8 @@ pub fn run(args: &TraceArgs) -> Result<()> {
         if let Some(n) = report::count_note(&report) {
             v["notes"].as_array_mut().expect("notes is a list").push(n.into());
         }
-        println!("{}", serde_json::to_string_pretty(&v).expect("serialisable"));
+        // A closed pipe (`| head`) is not an error worth a panic.
+        let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&v).expect("serialisable"));
     } else {
         report::print(&report, args.stacks);
     }

@@ -89,7 +89,7 @@ impl Session {
             s.options_dir = own_options;
         } else {
             s.notes.push(format!(
-                "this kernel's trace instances have no options of their own (3.x): {} was set globally for \
+                "this kernel's trace instances have no options of their own (3.x): {} were set globally for \
                  the recording and restored afterwards",
                 OPTIONS.join(" and ")
             ));
@@ -224,8 +224,8 @@ fn take_lock(name: &str, path: &Path) -> Result<Option<(File, PathBuf)>> {
     // SAFETY: flock on an open fd.
     if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         return Err(Error::TraceBusy(format!(
-            "another force-rmmod-gen trace of {name} is running ({} is locked): wait for it, or trace another \
-             module; nothing was changed",
+            "another trace of {name} is running ({} is locked): wait for it, or trace another module; nothing \
+             was changed",
             path.display()
         )));
     }

@@ -319,6 +319,8 @@ mount -t devtmpfs devtmpfs /dev
 
 # The `force-rmmod-gen unload` scenarios (issue 4) use the helpers above.
 . /e2e/unload-scenarios.sh
+# The `force-rmmod-gen trace` scenarios use both.
+. /e2e/trace-scenarios.sh
 
 echo "E2E START kernel $(uname -r), tainted $(cat /proc/sys/kernel/tainted)"
 # shellcheck disable=SC2013 # one word per line by construction
