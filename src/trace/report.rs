@@ -75,6 +75,15 @@ fn group_text(g: &Group, verb: &str, all: bool) -> String {
     lines.join("\n")
 }
 
+/// An argument as a shell would need it: quoted when it is not a plain word.
+fn shell_word(a: &str) -> String {
+    if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', "'\\''"))
+    }
+}
+
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -85,7 +94,8 @@ pub fn print(r: &Report, stacks: bool) {
     let name = &r.module;
     step("trace", &format!("{name}: module_get/module_put with stacks, {} ({})", r.instance, r.tracing));
     if let Some(cmd) = &r.command {
-        step("command", &format!("{}: {}", cmd.join(" "), r.ended.command.as_deref().unwrap_or("ran")));
+        let shown: Vec<String> = cmd.iter().map(|a| shell_word(a)).collect();
+        step("command", &format!("{}: {}", shown.join(" "), r.ended.command.as_deref().unwrap_or("ran")));
     }
     if let Some(sig) = &r.ended.signal {
         step("ended", &format!("by {sig} after {:.1} s", r.ended.seconds));
@@ -181,5 +191,16 @@ pub fn verdict(r: &Report) -> String {
             plural(a.unmatched_puts.iter().map(|g| g.count).sum(), "put", "puts"),
             suspects.join(", ")
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shell_words() {
+        assert_eq!(super::shell_word("/dev/leaky"), "/dev/leaky");
+        assert_eq!(super::shell_word("echo x >> /dev/leaky"), "'echo x >> /dev/leaky'");
+        assert_eq!(super::shell_word("it's"), "'it'\\''s'");
+        assert_eq!(super::shell_word(""), "''");
     }
 }

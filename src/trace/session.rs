@@ -58,8 +58,9 @@ pub fn lock_path(name: &str) -> PathBuf {
 impl Session {
     /// Lock, find tracefs, clean up after a killed run, make the instance.
     pub fn start(roots: &Roots, name: &str, lock_file: &Path) -> Result<Session> {
-        let lock = take_lock(name, lock_file)?;
+        // Tracing first: a kernel that cannot trace leaves no lock file.
         let fs = tracefs::open(roots)?;
+        let lock = take_lock(name, lock_file)?;
         let instance = fs.dir.join("instances").join(format!("force-rmmod-gen.{name}"));
         let own_options = instance.join("options");
         let mut s = Session {
