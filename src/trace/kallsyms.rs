@@ -83,16 +83,19 @@ impl Kallsyms {
         true
     }
 
-    /// Symbolize every frame of `events`; re-read kallsyms once (at most
-    /// once a second) when a frame is not covered.
-    pub fn resolve(&mut self, events: &mut [Event]) {
-        if !self.resolve_all(events) && !self.path.as_os_str().is_empty() {
-            let fresh = self.read_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
-            if fresh {
-                *self = Kallsyms::read(&self.path.clone());
-                self.resolve_all(events);
-            }
+    /// Symbolize every frame of `events`; re-read kallsyms (at most once a
+    /// second) when a frame is not covered. False while some frame is not:
+    /// the caller tries those events again.
+    pub fn resolve(&mut self, events: &mut [Event]) -> bool {
+        if self.resolve_all(events) {
+            return true;
         }
+        let stale = self.read_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        if self.path.as_os_str().is_empty() || !stale {
+            return false;
+        }
+        *self = Kallsyms::read(&self.path.clone());
+        self.resolve_all(events)
     }
 
     fn resolve_all(&self, events: &mut [Event]) -> bool {

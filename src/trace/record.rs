@@ -68,9 +68,10 @@ fn pump(pipe: &mut File, parser: &mut Parser, syms: &mut Kallsyms, done: &mut us
             Err(_) => break, // EAGAIN: empty for now
         }
     }
-    if parser.events.len() > *done {
-        syms.resolve(&mut parser.events[*done..]);
-        // The last event may still be waiting for its stack.
+    // Events stay pending until every frame is symbolized (a module loaded
+    // a moment ago enters kallsyms at the next re-read); the last event may
+    // still be waiting for its stack.
+    if parser.events.len() > *done && syms.resolve(&mut parser.events[*done..]) {
         *done = parser.events.len().saturating_sub(1);
     }
     any
@@ -144,7 +145,11 @@ pub fn record(
     while pump(pipe, parser, syms, &mut done) {}
     parser.finish();
     let from = done.min(parser.events.len());
-    syms.resolve(&mut parser.events[from..]);
+    if !syms.resolve(&mut parser.events[from..]) {
+        // A last chance for a module loaded within the last second.
+        std::thread::sleep(Duration::from_secs(1));
+        syms.resolve(&mut parser.events[from..]);
+    }
     ended.seconds = start.elapsed().as_secs_f64();
     Ok(ended)
 }

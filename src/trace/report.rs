@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::analyze::{Analysis, Group, Verdict};
-use super::events::Event;
+use super::events::{Event, Kind};
 use super::record::Ended;
 use crate::unload::report::step;
 
@@ -147,9 +147,12 @@ pub fn print(r: &Report, stacks: bool) {
             step(
                 "event",
                 &format!(
-                    "{} {:?} by {}[{}] call_site={}\n{}",
+                    "{} {} by {}[{}] call_site={}\n{}",
                     e.time,
-                    e.kind,
+                    match e.kind {
+                        Kind::Get => "module_get",
+                        Kind::Put => "module_put",
+                    },
                     e.comm,
                     e.pid,
                     e.call_site.display(),

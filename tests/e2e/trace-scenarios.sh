@@ -98,6 +98,22 @@ scenario_trace_other() {
 	remove_leaked victim
 }
 
+# leaky loaded by COMMAND itself, which then leaks at once: the frames of
+# a module that entered kallsyms during the recording are still placed in
+# it (--stacks: whole stacks and every event).
+scenario_trace_from_load() {
+	expect_rc 0 "$FRG" trace leaky --stacks -- sh -c "insmod $M/leaky.ko &&
+		while [ ! -c /dev/leaky ]; do sleep 0.1; done && echo x >> /dev/leaky"
+	expect_out "/sys/module/leaky/refcnt: not loaded before, 1 after"
+	expect_out "1x module loader"
+	expect_out "1 reference taken and not given back"
+	expect_out "suspect: leaky_open_path [leaky]  (first frame inside leaky)"
+	expect_out "module_put by insmod"
+	expect_refcnt leaky 1
+	tracing_left_clean
+	remove_leaked leaky
+}
+
 # No COMMAND, no --duration: recording until SIGINT (Ctrl-C), which ends
 # it cleanly with a report.
 scenario_trace_sigint() {
