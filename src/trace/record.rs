@@ -52,9 +52,37 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
-/// Read what trace_pipe has now into the parser; symbolize new events
-/// while their modules are still loaded. False when nothing was there.
-fn pump(pipe: &mut File, parser: &mut Parser, syms: &mut Kallsyms, done: &mut usize) -> bool {
+/// Symbolizes events as they arrive, while their modules are loaded.
+/// Events wait until every frame is placed (a module loaded a moment ago
+/// enters kallsyms at the next re-read, at most once a second), but not
+/// for ever: a frame of a module already gone never will be.
+struct Symbolizer<'a> {
+    syms: &'a mut Kallsyms,
+    /// Events before this one are done (the last one may still be waiting
+    /// for its stack).
+    done: usize,
+    waiting_since: Option<Instant>,
+}
+
+/// How long events wait for kallsyms to know their frames.
+const SYMBOL_WAIT: Duration = Duration::from_secs(3);
+
+impl Symbolizer<'_> {
+    fn catch_up(&mut self, parser: &mut Parser) {
+        if parser.events.len() <= self.done {
+            return;
+        }
+        let since = *self.waiting_since.get_or_insert_with(Instant::now);
+        if self.syms.resolve(&mut parser.events[self.done..]) || since.elapsed() >= SYMBOL_WAIT {
+            self.done = parser.events.len().saturating_sub(1);
+            self.waiting_since = None;
+        }
+    }
+}
+
+/// Read what trace_pipe has now into the parser, symbolize. False when
+/// nothing was there.
+fn pump(pipe: &mut File, parser: &mut Parser, sym: &mut Symbolizer) -> bool {
     let mut buf = vec![0u8; 1 << 16];
     let mut any = false;
     loop {
@@ -68,12 +96,7 @@ fn pump(pipe: &mut File, parser: &mut Parser, syms: &mut Kallsyms, done: &mut us
             Err(_) => break, // EAGAIN: empty for now
         }
     }
-    // Events stay pending until every frame is symbolized (a module loaded
-    // a moment ago enters kallsyms at the next re-read); the last event may
-    // still be waiting for its stack.
-    if parser.events.len() > *done && syms.resolve(&mut parser.events[*done..]) {
-        *done = parser.events.len().saturating_sub(1);
-    }
+    sym.catch_up(parser);
     any
 }
 
@@ -88,7 +111,7 @@ pub fn record(
     stop_events: &mut dyn FnMut(),
 ) -> Result<Ended> {
     let start = Instant::now();
-    let mut done = 0;
+    let mut sym = Symbolizer { syms, done: 0, waiting_since: None };
     let mut child: Option<Child> = match until {
         Until::Command(argv) => Some(
             Command::new(&argv[0])
@@ -100,7 +123,7 @@ pub fn record(
     };
     let mut ended = Ended { signal: None, command: None, seconds: 0.0 };
     loop {
-        let got = pump(pipe, parser, syms, &mut done);
+        let got = pump(pipe, parser, &mut sym);
         let sig = signal.load(Ordering::Relaxed);
         if sig != 0 {
             ended.signal = Some(format!("signal {sig}"));
@@ -142,14 +165,53 @@ pub fn record(
         ended.command = status.map(|s| format!("stopped: {}", describe(s)));
     }
     stop_events();
-    while pump(pipe, parser, syms, &mut done) {}
+    while pump(pipe, parser, &mut sym) {}
     parser.finish();
-    let from = done.min(parser.events.len());
-    if !syms.resolve(&mut parser.events[from..]) {
+    let from = sym.done.min(parser.events.len());
+    if !sym.syms.resolve(&mut parser.events[from..]) && sym.waiting_since.is_some() {
         // A last chance for a module loaded within the last second.
         std::thread::sleep(Duration::from_secs(1));
-        syms.resolve(&mut parser.events[from..]);
+        sym.syms.resolve(&mut parser.events[from..]);
     }
     ended.seconds = start.elapsed().as_secs_f64();
     Ok(ended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::events::tests::fixture;
+
+    /// A module loaded a moment after the recording began is not in the
+    /// kallsyms read at its start: its events wait, and are placed in the
+    /// module once kallsyms is read again, instead of being passed over.
+    #[test]
+    fn frames_of_a_module_loaded_during_the_recording_get_their_module() {
+        let t = tempfile::tempdir().unwrap();
+        let trace = t.path().join("trace_pipe");
+        std::fs::write(&trace, fixture("debian-6.1-leaky.trace")).unwrap();
+        let kallsyms = t.path().join("kallsyms");
+        let all = fixture("debian-6.1.kallsyms");
+        let kernel_only: String = all.lines().filter(|l| !l.contains('[')).map(|l| format!("{l}\n")).collect();
+        std::fs::write(&kallsyms, kernel_only).unwrap();
+
+        let mut syms = Kallsyms::read(&kallsyms);
+        let mut parser = Parser::default();
+        let mut sym = Symbolizer { syms: &mut syms, done: 0, waiting_since: None };
+        let mut pipe = File::open(&trace).unwrap();
+        assert!(pump(&mut pipe, &mut parser, &mut sym));
+        assert_eq!(sym.done, 0, "unresolved events stay pending");
+        // The module is loaded now; the next read of the (empty) pipe
+        // retries the pending events once kallsyms may be re-read.
+        std::fs::write(&kallsyms, all).unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        pump(&mut pipe, &mut parser, &mut sym);
+        let leaky = parser.events.iter().flat_map(|e| &e.stack).find(|f| f.func == "leaky_open_path").unwrap();
+        assert_eq!(leaky.module.as_deref(), Some("leaky"));
+        // The fixture's kallsyms is an excerpt: some kernel frames never
+        // resolve; after SYMBOL_WAIT the events stop waiting.
+        sym.waiting_since = Some(Instant::now() - SYMBOL_WAIT);
+        pump(&mut pipe, &mut parser, &mut sym);
+        assert_eq!(sym.done, parser.events.len() - 1);
+    }
 }
