@@ -96,4 +96,9 @@ fn usage_errors() {
     assert_eq!(code, 2, "--duration and COMMAND exclude each other");
     let (code, err) = code_and_stderr(&trace(t.path(), &["bad/name", "--", "true"]));
     assert_eq!(code, 7, "{err}");
+    for bad in ["--duration=-1", "--duration=0", "--duration=nan"] {
+        let (code, err) = code_and_stderr(&trace(t.path(), &["leaky", bad]));
+        assert_eq!(code, 7, "{bad}: {err}");
+        assert!(err.contains("seconds above 0"), "{err}");
+    }
 }

@@ -86,6 +86,11 @@ fn check(roots: &Roots, name: &str, euid: u32, has_command: bool) -> Result<()> 
 pub fn run(args: &TraceArgs) -> Result<()> {
     let (roots, overrides) = Roots::from_env();
     let name = module_name(&args.name)?;
+    if let Some(d) = args.duration
+        && !(d.is_finite() && d > 0.0 && d < 1e9)
+    {
+        return Err(Error::BadArgument(format!("--duration {d}: give a number of seconds above 0")));
+    }
     // SAFETY: geteuid cannot fail.
     check(&roots, &name, unsafe { libc::geteuid() }, !args.command.is_empty())?;
     let until = match (args.duration, args.command.is_empty()) {
