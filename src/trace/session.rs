@@ -239,14 +239,13 @@ mod tests {
     use crate::error::code;
 
     /// A fake tracefs: directories stand in for the kernel's files.
-    fn fake(dir: &Path, instance_options: bool) -> Roots {
+    fn fake(dir: &Path) -> Roots {
         let t = dir.join("sys/kernel/tracing");
         for e in ["instances", "events/module/module_get", "events/module/module_put", "options"] {
             std::fs::create_dir_all(t.join(e)).unwrap();
         }
         std::fs::write(t.join("options/stacktrace"), "0\n").unwrap();
         std::fs::write(t.join("options/sym-addr"), "1\n").unwrap();
-        let _ = instance_options;
         Roots { sys: dir.join("sys"), proc: dir.join("proc") }
     }
 
@@ -261,7 +260,7 @@ mod tests {
     #[test]
     fn global_options_are_restored_and_the_instance_removed() {
         let t = tempfile::tempdir().unwrap();
-        let roots = fake(t.path(), false);
+        let roots = fake(t.path());
         let lock = t.path().join("lock");
         let opts = roots.sys.join("kernel/tracing/options");
         {
@@ -290,9 +289,28 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_while_recording_still_undoes_everything() {
+        let t = tempfile::tempdir().unwrap();
+        let roots = fake(t.path());
+        let lock = t.path().join("lock");
+        let opts = roots.sys.join("kernel/tracing/options");
+        let r = std::panic::catch_unwind(|| {
+            let mut s = Session::start(&roots, "leaky", &lock).unwrap();
+            populate_instance(&s);
+            s.enable("leaky").unwrap();
+            std::fs::remove_dir_all(s.instance.join("events")).unwrap();
+            panic!("a bug in the tool");
+        });
+        assert!(r.is_err());
+        assert_eq!(read_trim(&opts.join("stacktrace")).unwrap(), "0");
+        assert!(!roots.sys.join("kernel/tracing/instances/force-rmmod-gen.leaky").exists());
+        assert!(!lock.exists());
+    }
+
+    #[test]
     fn a_killed_run_is_cleaned_up_by_the_next() {
         let t = tempfile::tempdir().unwrap();
-        let roots = fake(t.path(), false);
+        let roots = fake(t.path());
         let lock = t.path().join("lock");
         let opts = roots.sys.join("kernel/tracing/options");
         std::fs::write(opts.join("stacktrace"), "1\n").unwrap();
@@ -307,7 +325,7 @@ mod tests {
     #[test]
     fn instance_name_refuses_a_second_trace_without_a_lock_file() {
         let t = tempfile::tempdir().unwrap();
-        let roots = fake(t.path(), false);
+        let roots = fake(t.path());
         std::fs::create_dir(roots.sys.join("kernel/tracing/instances/force-rmmod-gen.leaky")).unwrap();
         let e = Session::start(&roots, "leaky", Path::new("/nonexistent/dir/lock")).err().unwrap();
         assert_eq!(e.exit_code(), code::TRACE_BUSY);
