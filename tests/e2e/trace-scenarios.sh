@@ -119,6 +119,7 @@ scenario_trace_from_load() {
 scenario_trace_sigint() {
 	expect_ok insmod "$M/leaky.ko"
 	wait_until test -c /dev/leaky || fail "/dev/leaky did not appear"
+	rm -f /e2e/trace.out
 	"$FRG" trace leaky >/e2e/trace.out 2>&1 &
 	tracer=$!
 	wait_until grep -q 'reproduce the leak' /e2e/trace.out || fail "trace did not start recording"
@@ -155,6 +156,9 @@ scenario_trace_killed_command() {
 # second_trace_refused: while one trace of leaky records, a second is
 # refused (32) and changes nothing; SIGTERM ends the first cleanly.
 second_trace_refused() {
+	# The file must not hold the last round's words when the new trace
+	# has not written yet (the redirection happens in the child).
+	rm -f /e2e/trace.out
 	"$FRG" trace leaky --duration 60 >/e2e/trace.out 2>&1 &
 	tracer=$!
 	wait_until grep -q 'recording the references' /e2e/trace.out || fail "first trace did not start"
