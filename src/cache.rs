@@ -65,6 +65,8 @@ pub struct KeyInputs {
     /// File (relative to the build or source dir) -> sha256, or "absent".
     pub files: BTreeMap<String, String>,
     pub compiler_version: String,
+    /// Whether R_X86_64_PLT32 is rewritten (the loader table, forcing).
+    pub rewrite_plt32: bool,
 }
 
 impl KeyInputs {
@@ -157,6 +159,7 @@ pub fn key_inputs(
         chroot: tree.chroot.as_ref().map(|c| c.canonicalize().unwrap_or_else(|_| c.clone()).display().to_string()),
         files,
         compiler_version: compiler_version.to_string(),
+        rewrite_plt32: crate::relocs::plan(tree).rewrite_plt32,
     }
 }
 

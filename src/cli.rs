@@ -18,7 +18,7 @@ Without a subcommand it does `build`.",
     args_conflicts_with_subcommands = true,
     after_help = "Exit codes: 0 ok, 2 usage, 3 kernel tree missing, 4 tree not prepared, 5 no CONFIG_MODULE_UNLOAD, \
 6 unknown layout, 7 bad argument, 8 output not writable, 9 compiler missing, 10 Kbuild failed, \
-11 some kernels failed; unload: 20-28; trace: 30-32 (see README)."
+11 some kernels failed, 12 kernel unsupported; unload: 20-29; trace: 30-32 (see README)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -41,6 +41,9 @@ pub enum Command {
     Unload(UnloadArgs),
     /// Find who leaked a module's reference: record every get and put of NAME with its stack
     Trace(TraceArgs),
+    /// Write man pages and shell completions (for packaging)
+    #[command(hide = true)]
+    Assets(crate::assets::AssetsArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -125,7 +128,7 @@ the kernel. The kernel cannot tell the difference; you must.",
 kernel.modules_disabled), 21 no /sys/module, 22 NAME not loaded (or built in), 23 refused (holders, \
 not live, the kernel or the helper refuses), 24 declined (not confirmed; pass --yes), 25 helper built \
 for another kernel, 26 helper failed, 27 NAME still loaded, 28 signing (the kernel would reject the \
-helper)."
+helper), 29 every reference is held for a reason (open files, mounts; --force-real overrides)."
 )]
 pub struct UnloadArgs {
     /// The stuck module ('-' and '_' are the same)
@@ -147,6 +150,12 @@ pub struct UnloadArgs {
     /// out-of-tree module. Not root: only shows
     #[arg(long)]
     pub dry_run: bool,
+    /// Reset even references found to be real (open files, mounts): dangerous, see the README
+    #[arg(long)]
+    pub force_real: bool,
+    /// With --dry-run: print the report as JSON on stdout (the steps go to stderr)
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
     /// A prebuilt helper (e.g. from CI) instead of the cache or a build; refused unless its vermagic
     /// names the running kernel
     #[arg(long, value_name = "PATH")]

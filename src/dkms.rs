@@ -24,6 +24,9 @@
 //! which runs `force-rmmod-gen build --kdir $kernel_source_dir --out out
 //! --no-cache` (the tree's own compiler, vermagic checked). DKMS signs the
 //! result itself when the machine has a MOK (its sign_file / mok_signing_key).
+//! BUILD_EXCLUSIVE_CONFIG skips (77) a kernel without CONFIG_MODULE_UNLOAD
+//! instead of failing its upgrade; NO_WEAK_MODULES keeps RHEL's
+//! weak-updates from reusing a helper tied to one kernel's struct module.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -80,7 +83,11 @@ pub fn dkms_conf(version: &str) -> String {
          BUILT_MODULE_LOCATION[0]=\"out/\"\n\
          DEST_MODULE_LOCATION[0]=\"/updates/dkms\"\n\
          MAKE[0]=\"sh ./dkms-build '${{kernelver}}' '${{kernel_source_dir}}'\"\n\
-         CLEAN=\"rm -rf out out.failed .out.*\"\n\
+         # A kernel that cannot unload modules needs no helper: skipped (77), not failed.\n\
+         BUILD_EXCLUSIVE_CONFIG=\"CONFIG_MODULE_UNLOAD\"\n\
+         # The helper is tied to one kernel's struct module: never reused for another\n\
+         # kernel through RHEL's weak-updates.\n\
+         NO_WEAK_MODULES=\"yes\"\n\
          AUTOINSTALL=\"yes\"\n",
         tool = env!("CARGO_PKG_VERSION"),
         tpl = crate::templates::TEMPLATES_SHA256,
@@ -182,7 +189,7 @@ pub fn run(args: &DkmsArgs) -> Result<()> {
     };
     staging.write("PROVENANCE.json", serde_json::to_string_pretty(&prov).expect("serialisable") + "\n")?;
     let out = staging.commit()?;
-    println!("{}", out.display());
+    crate::outln!("{}", out.display());
     eprintln!(
         "force-rmmod-gen: DKMS tree {PACKAGE_NAME}/{version} written; install with: dkms add {} && dkms install {PACKAGE_NAME}/{version}",
         out.display()
@@ -203,9 +210,13 @@ mod tests {
             "BUILT_MODULE_NAME[0]=\"force_rmmod\"",
             "AUTOINSTALL=\"yes\"",
             "MAKE[0]=\"sh ./dkms-build '${kernelver}' '${kernel_source_dir}'\"",
+            "BUILD_EXCLUSIVE_CONFIG=\"CONFIG_MODULE_UNLOAD\"",
+            "NO_WEAK_MODULES=\"yes\"",
         ] {
             assert!(c.contains(want), "{want} missing in\n{c}");
         }
+        // CLEAN is deprecated: DKMS builds in a fresh copy anyway.
+        assert!(!c.contains("CLEAN="), "{c}");
     }
 
     #[test]

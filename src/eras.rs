@@ -56,6 +56,9 @@ pub struct Era {
     pub per_cpu: bool,
     /// Headers the era's template fragment needs.
     pub headers: &'static [&'static str],
+    /// The oldest kernel of the era the helper supports, and why older ones
+    /// are refused.
+    pub supported_from: Option<(Version, &'static str)>,
 }
 
 const fn v(major: u64, minor: u64, patch: u64) -> Version {
@@ -68,7 +71,7 @@ pub static ERAS: &[Era] = &[
         variant: None,
         key: "a",
         fragment: "a",
-        kernels: "2.6.0 to 2.6.28",
+        kernels: "2.6.27 to 2.6.28 (2.6.0 to 2.6.26 refused)",
         introduced: "2.6.0 (module loader rewrite)",
         versions: (v(2, 6, 0), Some(v(2, 6, 29))),
         shape: Shape::RefArray { name: "ref", members: &[("count", "local_t")] },
@@ -79,6 +82,11 @@ pub static ERAS: &[Era] = &[
         idle_value: 0,
         per_cpu: true,
         headers: &["asm/local.h", "linux/cpumask.h"],
+        supported_from: Some((
+            v(2, 6, 27),
+            "kernels before 2.6.27 (RHEL 5's 2.6.18 among them) have stop_machine_run() instead of \
+             stop_machine() and no <linux/rculist.h>: their per-cpu counts cannot be reset safely by this helper",
+        )),
     },
     Era {
         id: "B",
@@ -96,6 +104,7 @@ pub static ERAS: &[Era] = &[
         idle_value: 0,
         per_cpu: true,
         headers: &["asm/local.h", "linux/cpumask.h"],
+        supported_from: None,
     },
     Era {
         id: "B",
@@ -109,10 +118,11 @@ pub static ERAS: &[Era] = &[
         config: Some(("CONFIG_SMP", false)),
         refcount_type: "unsigned int",
         reads: "local_read(&mod->ref)",
-        resets: "local_set(&mod->ref, 0), under stop_machine()",
+        resets: "local_set(&mod->ref, 0), inside the uniprocessor stop_machine() (interrupts off)",
         idle_value: 0,
         per_cpu: true,
         headers: &["asm/local.h"],
+        supported_from: None,
     },
     Era {
         id: "count",
@@ -130,6 +140,7 @@ pub static ERAS: &[Era] = &[
         idle_value: 0,
         per_cpu: true,
         headers: &["linux/cpumask.h", "linux/percpu.h"],
+        supported_from: None,
     },
     Era {
         id: "C",
@@ -147,6 +158,7 @@ pub static ERAS: &[Era] = &[
         idle_value: 0,
         per_cpu: true,
         headers: &["linux/cpumask.h", "linux/percpu.h"],
+        supported_from: None,
     },
     Era {
         id: "D",
@@ -164,6 +176,7 @@ pub static ERAS: &[Era] = &[
         idle_value: 0,
         per_cpu: true,
         headers: &["linux/cpumask.h", "linux/percpu.h"],
+        supported_from: None,
     },
     Era {
         id: "E",
@@ -177,10 +190,12 @@ pub static ERAS: &[Era] = &[
         config: None,
         refcount_type: "int",
         reads: "atomic_read(&mod->refcnt) - MODULE_REF_BASE (MODULE_REF_BASE = 1, defined only in kernel/module)",
-        resets: "atomic_set to MODULE_REF_BASE (1), never 0 (0 means going); also repairs a negative count",
+        resets: "atomic_cmpxchg from the value read to MODULE_REF_BASE (1) plus the users' references, never 0 \
+                 (0 means going); also repairs a count driven to 0 by an extra module_put()",
         idle_value: 1,
         per_cpu: false,
         headers: &["linux/atomic.h"],
+        supported_from: None,
     },
 ];
 
@@ -253,9 +268,24 @@ pub static SYMBOLS: &[Symbol] = &[
         history: "stop_machine_run until 2.6.26; stop_machine GPL-exported from 2.6.27",
     },
     Symbol {
-        name: "module_refcount",
-        why: "re-read the count after the reset to verify it",
+        name: "iterate_fd",
+        why: "find open files whose file_operations belong to the target (references held for a reason)",
+        history: "exported from 3.7 (RHEL/CentOS 7 too)",
+    },
+    Symbol {
+        name: "get_fs_type",
+        why: "find the target's filesystem types among those mounted",
         history: "always exported",
+    },
+    Symbol {
+        name: "iterate_supers_type",
+        why: "count the superblocks of the target's filesystem types (references held for a reason)",
+        history: "exported from 3.1",
+    },
+    Symbol {
+        name: "module_refcount",
+        why: "re-read the count after the reset to verify it (optional: left out where not exported)",
+        history: "exported in every era, but CONFIG_TRIM_UNUSED_KSYMS (Android GKI) can drop it",
     },
 ];
 

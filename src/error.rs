@@ -19,6 +19,7 @@ pub mod code {
     pub const COMPILER_MISSING: i32 = 9;
     pub const BUILD_FAILED: i32 = 10;
     pub const SOME_KERNELS_FAILED: i32 = 11;
+    pub const UNSUPPORTED: i32 = 12;
     pub const NOT_ROOT: i32 = 20;
     pub const NO_SYSFS: i32 = 21;
     pub const NOT_LOADED: i32 = 22;
@@ -28,6 +29,7 @@ pub mod code {
     pub const HELPER_FAILED: i32 = 26;
     pub const STILL_LOADED: i32 = 27;
     pub const SIGNING: i32 = 28;
+    pub const IN_USE: i32 = 29;
     pub const TRACE_UNAVAILABLE: i32 = 30;
     pub const TRACE_DENIED: i32 = 31;
     pub const TRACE_BUSY: i32 = 32;
@@ -52,6 +54,12 @@ pub enum Error {
     },
     /// No era of the knowledge table matches the tree's `struct module`.
     UnknownLayout {
+        release: String,
+        detail: String,
+    },
+    /// A known layout, but the kernel lacks what the helper needs to
+    /// change it safely (e.g. an exported stop_machine()).
+    Unsupported {
         release: String,
         detail: String,
     },
@@ -81,6 +89,8 @@ pub enum Error {
     HelperFailed(String),
     StillLoaded(String),
     Signing(String),
+    /// `unload`: every reference is held for a reason (open files, mounts, users).
+    InUse(String),
     /// `trace`: the kernel has no tracefs, no module events or no instances.
     TraceUnavailable(String),
     /// `trace`: the kernel refuses tracing (lockdown, LSM).
@@ -100,6 +110,7 @@ impl Error {
             KdirUnprepared { .. } => code::KDIR_UNPREPARED,
             NoModuleUnload { .. } => code::NO_MODULE_UNLOAD,
             UnknownLayout { .. } => code::UNKNOWN_LAYOUT,
+            Unsupported { .. } => code::UNSUPPORTED,
             BadArgument(_) => code::BAD_ARGUMENT,
             Output { .. } => code::OUTPUT,
             CompilerMissing { .. } => code::COMPILER_MISSING,
@@ -114,6 +125,7 @@ impl Error {
             HelperFailed(_) => code::HELPER_FAILED,
             StillLoaded(_) => code::STILL_LOADED,
             Signing(_) => code::SIGNING,
+            InUse(_) => code::IN_USE,
             TraceUnavailable(_) => code::TRACE_UNAVAILABLE,
             TraceDenied(_) => code::TRACE_DENIED,
             TraceBusy(_) => code::TRACE_BUSY,
@@ -129,6 +141,7 @@ impl Error {
             KdirUnprepared { .. } => "kdir-unprepared",
             NoModuleUnload { .. } => "no-module-unload",
             UnknownLayout { .. } => "unknown-layout",
+            Unsupported { .. } => "unsupported",
             BadArgument(_) => "bad-argument",
             Output { .. } => "output",
             CompilerMissing { .. } => "compiler-missing",
@@ -143,6 +156,7 @@ impl Error {
             HelperFailed(_) => "helper-failed",
             StillLoaded(_) => "still-loaded",
             Signing(_) => "signing",
+            InUse(_) => "in-use",
             TraceUnavailable(_) => "trace-unavailable",
             TraceDenied(_) => "trace-denied",
             TraceBusy(_) => "trace-busy",
@@ -178,6 +192,10 @@ impl fmt::Display for Error {
                  refusing to generate a helper that could write the wrong memory. Please report \
                  this kernel with the output of `force-rmmod-gen detect --json`"
             ),
+            Unsupported { release, detail } => write!(
+                f,
+                "kernel {release}: {detail}; refusing to generate a helper that could not change the count safely"
+            ),
             BadArgument(m) => write!(f, "{m}"),
             Output { path, detail } => {
                 write!(f, "cannot write output directory {}: {detail}; choose another with --out", path.display())
@@ -195,9 +213,8 @@ impl fmt::Display for Error {
                 write!(f, "{failed} of {total} kernels failed; see the index manifest")
             }
             NotRoot(m) | NoSysfs(m) | NotLoaded(m) | Refused(m) | Declined(m) | WrongKernel(m) | HelperFailed(m)
-            | StillLoaded(m) | Signing(m) | TraceUnavailable(m) | TraceDenied(m) | TraceBusy(m) | Internal(m) => {
-                write!(f, "{m}")
-            }
+            | StillLoaded(m) | Signing(m) | InUse(m) | TraceUnavailable(m) | TraceDenied(m) | TraceBusy(m)
+            | Internal(m) => write!(f, "{m}"),
         }
     }
 }

@@ -5,10 +5,12 @@
 //! (which layout, which exports) -> render (templates) -> kbuild (make) ->
 //! manifest (report). Kernel knowledge lives in eras.rs as data.
 
+mod assets;
 mod cache;
 mod cli;
 mod detect;
 mod dkms;
+mod elf_checks;
 mod eras;
 mod error;
 mod fleet;
@@ -19,6 +21,7 @@ mod manifest;
 mod modinfo;
 mod output;
 mod pipeline;
+mod relocs;
 mod render;
 mod sign;
 mod symvers;
@@ -63,9 +66,9 @@ fn build(args: &cli::BuildArgs) -> Result<()> {
     let o = fleet::build_one(args, &tree_options(&args.tree), &log)?;
     let ko = o.ko;
     if args.fleet.json {
-        println!("{}", serde_json::to_string_pretty(&o.manifest).expect("serialisable"));
+        crate::outln!("{}", serde_json::to_string_pretty(&o.manifest).expect("serialisable"));
     } else {
-        println!("{}", ko.display());
+        crate::outln!("{}", ko.display());
     }
     log(&format!("built for {} (era {}); load it with: insmod {} modname=NAME", o.release, o.era, ko.display()));
     Ok(())
@@ -78,49 +81,57 @@ fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
     let tree = pipeline::open(&opts)?;
     let facts = pipeline::detect(&tree, &opts)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&facts).expect("serialisable"));
+        crate::outln!("{}", serde_json::to_string_pretty(&facts).expect("serialisable"));
         return Ok(());
     }
-    println!("kernel release:   {}", facts.kernel_release);
-    println!("arch:             {} (SRCARCH {})", facts.arch, facts.srcarch);
+    crate::outln!("kernel release:   {}", facts.kernel_release);
+    crate::outln!("arch:             {} (SRCARCH {})", facts.arch, facts.srcarch);
     if let Some(r) = &facts.rhel {
-        println!("RHEL:             {r}");
+        crate::outln!("RHEL:             {r}");
     }
-    println!("compiler:         {}", facts.compiler.text);
-    println!("build tree:       {}", facts.kdir);
-    println!("source tree:      {}", facts.source_dir);
+    crate::outln!("compiler:         {}", facts.compiler.text);
+    crate::outln!("build tree:       {}", facts.kdir);
+    crate::outln!("source tree:      {}", facts.source_dir);
     let variant = facts.era_variant.as_deref().map(|v| format!(" ({v})")).unwrap_or_default();
-    println!(
+    crate::outln!(
         "refcount era:     {}{variant}{}",
         facts.era,
         facts.era_kernels.as_deref().map(|k| format!(": {k}")).unwrap_or_default()
     );
     if let Some(era) = facts.era_row() {
-        println!("introduced:       {}", era.introduced);
-        println!(
+        crate::outln!("introduced:       {}", era.introduced);
+        crate::outln!(
             "count read as:    {} (module_refcount() returns {}; idle value {})",
-            era.reads, era.refcount_type, era.idle_value
+            era.reads,
+            era.refcount_type,
+            era.idle_value
         );
-        println!("reset:            {}", era.resets);
+        crate::outln!("reset:            {}", era.resets);
     }
-    println!("method:           {}", facts.method.name());
+    crate::outln!("method:           {}", facts.method.name());
     for f in &facts.fields {
         let off = f.offset.map(|o| format!(" @ offset {o}")).unwrap_or_default();
-        println!("field:            {} {}{off}", f.ty, f.name);
+        crate::outln!("field:            {} {}{off}", f.ty, f.name);
     }
     if let Some(m) = &facts.module_ref {
         let members: Vec<String> = m.iter().map(|f| format!("{} {}", f.ty, f.name)).collect();
-        println!("struct module_ref: {{ {} }}", members.join("; "));
+        crate::outln!("struct module_ref: {{ {} }}", members.join("; "));
     }
     let deps = facts.deps.as_deref().and_then(|d| eras::DEPS_SHAPES.iter().find(|s| s.key == d));
-    println!(
+    crate::outln!(
         "dependents list:  {}",
         deps.map(|d| format!("{} ({})", d.field, d.kernels)).unwrap_or("none found".into())
     );
-    println!("lookup:           {}", facts.lookup);
+    crate::outln!("lookup:           {}", facts.lookup);
+    let r = &facts.relocations;
+    crate::outln!(
+        "relocations:      {} ({})",
+        if r.rewrite_plt32 { "R_X86_64_PLT32 rewritten to R_X86_64_PC32 after the build" } else { "as built" },
+        r.why
+    );
     for sym in eras::SYMBOLS {
         let yes = facts.exported(sym.name);
-        println!(
+        crate::outln!(
             "export:           {}: {} ({}; {})",
             sym.name,
             if yes { "exported" } else { "not exported" },
@@ -129,13 +140,13 @@ fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
         );
     }
     for (sym, on) in &facts.config {
-        println!("config:           {sym}={}", if *on { "y" } else { "n" });
+        crate::outln!("config:           {sym}={}", if *on { "y" } else { "n" });
     }
     for e in &facts.evidence {
-        println!("evidence:         {e}");
+        crate::outln!("evidence:         {e}");
     }
     for w in &facts.warnings {
-        println!("warning:          {w}");
+        crate::outln!("warning:          {w}");
     }
     if facts.era == "none" {
         return Err(Error::NoModuleUnload { release: facts.kernel_release });
@@ -147,7 +158,7 @@ fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
 fn render_cmd(args: &cli::RenderArgs) -> Result<()> {
     fleet::one_kdir(&args.tree)?;
     let o = pipeline::run(&tree_options(&args.tree), Some(&args.out), args.target.as_deref(), Stop::Render, &log)?;
-    println!("{}", o.out.display());
+    crate::outln!("{}", o.out.display());
     Ok(())
 }
 
@@ -161,6 +172,7 @@ fn main() {
         Some(Command::Dkms(a)) => dkms::run(a),
         Some(Command::Unload(a)) => unload::run(a, &tree_options(&a.tree)),
         Some(Command::Trace(a)) => trace::run(a),
+        Some(Command::Assets(a)) => assets::run(a),
     };
     if let Err(e) = result {
         eprintln!("force-rmmod-gen: error: {e}");

@@ -2,7 +2,7 @@
 //! the kernel was read, and the .ko's sha256, so a CI pipeline can ship the
 //! helper with its provenance.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::detect::Facts;
 use crate::kdir::Toolchain;
@@ -21,12 +21,16 @@ pub struct Manifest<'a> {
     pub ko: Option<KoInfo>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct KoInfo {
     pub file: String,
     pub sha256: String,
     pub vermagic: Option<String>,
     pub size: u64,
+    /// R_X86_64_PLT32 relocations rewritten to R_X86_64_PC32 (see
+    /// `facts.relocations`).
+    #[serde(default)]
+    pub plt32_rewritten: u32,
 }
 
 impl<'a> Manifest<'a> {

@@ -1,65 +1,12 @@
 //! A module's `.modinfo` (`key=value` strings), read from the ELF file
-//! without any ELF library: 32/64-bit, either byte order. Used for the
-//! helper we just built (its vermagic) and for a helper handed to `unload`.
+//! (goblin: 32/64-bit, either byte order). Used for the helper we just
+//! built (its vermagic) and for a helper handed to `unload`.
 
-fn rd_u16(b: &[u8], off: usize, le: bool) -> Option<u64> {
-    let s: [u8; 2] = b.get(off..off + 2)?.try_into().ok()?;
-    Some(if le { u16::from_le_bytes(s) } else { u16::from_be_bytes(s) } as u64)
-}
-
-fn rd_u32(b: &[u8], off: usize, le: bool) -> Option<u64> {
-    let s: [u8; 4] = b.get(off..off + 4)?.try_into().ok()?;
-    Some(if le { u32::from_le_bytes(s) } else { u32::from_be_bytes(s) } as u64)
-}
-
-fn rd_u64(b: &[u8], off: usize, le: bool) -> Option<u64> {
-    let s: [u8; 8] = b.get(off..off + 8)?.try_into().ok()?;
-    Some(if le { u64::from_le_bytes(s) } else { u64::from_be_bytes(s) })
-}
-
-/// The `.modinfo` section of an ELF relocatable (32/64-bit, either byte order).
+/// A section of an ELF file, by name.
 pub fn elf_section<'a>(b: &'a [u8], wanted: &str) -> Option<&'a [u8]> {
-    if b.get(0..4)? != b"\x7fELF" {
-        return None;
-    }
-    let is64 = match b.get(4)? {
-        1 => false,
-        2 => true,
-        _ => return None,
-    };
-    let le = match b.get(5)? {
-        1 => true,
-        2 => false,
-        _ => return None,
-    };
-    let (shoff, shentsize, shnum, shstrndx) = if is64 {
-        (rd_u64(b, 0x28, le)?, rd_u16(b, 0x3a, le)?, rd_u16(b, 0x3c, le)?, rd_u16(b, 0x3e, le)?)
-    } else {
-        (rd_u32(b, 0x20, le)?, rd_u16(b, 0x2e, le)?, rd_u16(b, 0x30, le)?, rd_u16(b, 0x32, le)?)
-    };
-    let header = |i: u64| -> Option<(u64, u64, u64)> {
-        let h = usize::try_from(shoff.checked_add(i.checked_mul(shentsize)?)?).ok()?;
-        if is64 {
-            Some((rd_u32(b, h, le)?, rd_u64(b, h + 24, le)?, rd_u64(b, h + 32, le)?))
-        } else {
-            Some((rd_u32(b, h, le)?, rd_u32(b, h + 16, le)?, rd_u32(b, h + 20, le)?))
-        }
-    };
-    let slice = |off: u64, size: u64| -> Option<&'a [u8]> {
-        let start = usize::try_from(off).ok()?;
-        b.get(start..start.checked_add(usize::try_from(size).ok()?)?)
-    };
-    let (_, str_off, str_size) = header(shstrndx)?;
-    let names = slice(str_off, str_size)?;
-    for i in 0..shnum {
-        let (name_off, off, size) = header(i)?;
-        let name = names.get(usize::try_from(name_off).ok()?..)?;
-        let end = name.iter().position(|&c| c == 0)?;
-        if &name[..end] == wanted.as_bytes() {
-            return slice(off, size);
-        }
-    }
-    None
+    let elf = goblin::elf::Elf::parse(b).ok()?;
+    let sh = elf.section_headers.iter().find(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some(wanted))?;
+    b.get(sh.file_range()?)
 }
 
 /// `key=value` pairs of a module's .modinfo. Not an ELF file (or no

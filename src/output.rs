@@ -79,3 +79,24 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     let data = std::fs::read(path)?;
     Ok(hex::encode(Sha256::digest(&data)))
 }
+
+/// One line of a command's result on stdout. A reader that went away
+/// (`force-rmmod-gen detect | head -1`) ends the program quietly with
+/// success, as for any Unix filter, instead of a panic.
+pub fn stdout_line(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
+    }
+}
+
+/// `println!` for results: see [`stdout_line`].
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::stdout_line(&format!($($arg)*))
+    };
+}

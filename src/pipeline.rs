@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::detect::{self, Facts, MethodChoice};
+use crate::elf_checks;
 use crate::error::{Error, Result};
 use crate::kbuild::{self, MakeVars, Scratch};
 use crate::kdir::{self, KernelTree, Toolchain};
@@ -11,6 +12,7 @@ use crate::manifest::{KoInfo, Manifest};
 use crate::modinfo;
 use crate::output::{self, Staging};
 use crate::render::{self, MODULE};
+use crate::symvers::Symvers;
 
 /// Everything that says which kernel and how to read it.
 #[derive(Debug, Clone)]
@@ -44,6 +46,7 @@ pub fn open(opts: &TreeOptions) -> Result<KernelTree> {
 /// The compiler to run Kbuild with: `--cc`, else what the tree names.
 pub fn toolchain(tree: &KernelTree, cc: Option<&str>) -> Result<Toolchain> {
     if let Some(cc) = cc {
+        check_randstruct_compiler(tree, cc)?;
         let llvm = (tree.compiler.family == "clang" && cc.contains("clang")).then(|| "1".to_string());
         return Ok(Toolchain { cc: cc.to_string(), llvm });
     }
@@ -52,6 +55,34 @@ pub fn toolchain(tree: &KernelTree, cc: Option<&str>) -> Result<Toolchain> {
     }
     let tc = tree.compiler.resolve(&|cmd| kdir::run_in(tree.chroot.as_deref(), cmd))?;
     Ok(tree.resolved.get_or_init(|| tc).clone())
+}
+
+/// On a kernel that randomises struct layouts, only the kernel's own
+/// compiler lays out `struct module` as the kernel does (the GCC plugin is
+/// built for one compiler version, the seed is applied by one): `--cc` must
+/// name exactly that compiler, as its version line shows it.
+fn check_randstruct_compiler(tree: &KernelTree, cc: &str) -> Result<()> {
+    if !["CONFIG_RANDSTRUCT", "CONFIG_RANDSTRUCT_FULL", "CONFIG_RANDSTRUCT_PERFORMANCE", "CONFIG_GCC_PLUGIN_RANDSTRUCT"]
+        .iter()
+        .any(|c| tree.config.enabled(c))
+    {
+        return Ok(());
+    }
+    let wanted = tree.compiler.text.trim();
+    let version = kdir::run_in(
+        tree.chroot.as_deref(),
+        &format!("{cc} --version 2>/dev/null | head -n1; {cc} -v 2>&1 | tail -n1"),
+    );
+    let lines: Vec<String> = version.unwrap_or_default().lines().map(|l| l.trim().to_string()).collect();
+    if !wanted.is_empty() && lines.iter().any(|l| l == wanted) {
+        return Ok(());
+    }
+    Err(Error::BadArgument(format!(
+        "kernel {} randomises struct layouts (randstruct): the helper must be built by the kernel's own compiler, \
+         `{wanted}`, but --cc {cc} is `{}`; leave --cc out, or name exactly that compiler",
+        tree.release,
+        lines.first().map(String::as_str).unwrap_or("not runnable")
+    )))
 }
 
 pub fn detect(tree: &KernelTree, opts: &TreeOptions) -> Result<Facts> {
@@ -138,6 +169,22 @@ pub fn run_detected(
         }
         let ko = staging.dir.join(format!("{MODULE}.ko"));
         std::fs::copy(&built, &ko).map_err(|e| Error::output(&out, e))?;
+        let checked = Symvers::load(&tree.symvers)
+            .map_err(|e| format!("cannot read {}: {e}", tree.symvers.display()))
+            .and_then(|symvers| elf_checks::check_file(&ko, &facts.relocations, &symvers));
+        let checked = match checked {
+            Ok(c) => c,
+            Err(why) => {
+                let failed = staging.keep_as_failed();
+                return Err(Error::BuildFailed { log: failed.join("make.log"), tail: why });
+            }
+        };
+        if checked.plt32_rewritten > 0 {
+            log(&format!(
+                "rewrote {} R_X86_64_PLT32 relocations to R_X86_64_PC32 ({})",
+                checked.plt32_rewritten, facts.relocations.why
+            ));
+        }
         let vermagic = modinfo::vermagic(&ko);
         if let Some(v) = &vermagic
             && v.split_whitespace().next() != Some(tree.release.as_str())
@@ -153,6 +200,7 @@ pub fn run_detected(
             sha256: output::sha256_file(&ko).map_err(|e| Error::output(&out, e))?,
             size: std::fs::metadata(&ko).map(|m| m.len()).unwrap_or(0),
             vermagic,
+            plt32_rewritten: checked.plt32_rewritten,
         });
         ko_path = Some(out.join(format!("{MODULE}.ko")));
     }

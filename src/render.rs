@@ -69,49 +69,93 @@ fn render_one(tera: &Tera, name: &str, ctx: &Context) -> Result<String> {
     })
 }
 
-/// What an era fragment needs besides the facts: its era, and the member
-/// type of a per-cpu `struct module_ref` (C and D share one fragment).
+/// What an era fragment needs besides the facts: its era, the member type
+/// of a per-cpu `struct module_ref` (C and D share one fragment) and the
+/// names of the per-CPU counters it logs.
 fn insert_era(ctx: &mut Context, era: &eras::Era) {
     ctx.insert("era", era.id);
     ctx.insert("era_kernels", era.kernels);
     ctx.insert("module_ref_base", &MODULE_REF_BASE);
+    ctx.insert("per_cpu", &era.per_cpu);
+    let (mut cpu_a, mut cpu_b) = ("count", None);
     if let eras::Shape::RefPointer { members, .. } | eras::Shape::RefArray { members, .. } = era.shape {
-        let ty = members[0].1;
-        let fmt = match ty {
-            "unsigned long" => "%lu",
-            "unsigned int" => "%u",
-            "long" => "%ld",
-            _ => "%d",
-        };
-        ctx.insert("ref_type", ty);
-        ctx.insert("ref_fmt", fmt);
+        ctx.insert("ref_type", members[0].1);
+        cpu_a = members[0].0;
+        cpu_b = members.get(1).map(|m| m.0);
     }
+    ctx.insert("cpu_a", cpu_a);
+    ctx.insert("cpu_b", &cpu_b);
+}
+
+/// Refuse a kernel whose layout is known but whose count cannot be changed
+/// safely: too old for the era's fragment, or per-cpu counts on SMP without
+/// an exported stop_machine().
+fn check_supported(facts: &Facts, era: &eras::Era, version: &semver::Version) -> Result<()> {
+    let unsupported = |detail: String| Error::Unsupported { release: facts.kernel_release.clone(), detail };
+    if let Some((from, why)) = &era.supported_from
+        && version < from
+    {
+        return Err(unsupported(format!("era {} is supported from {from} on: {why}", era.id)));
+    }
+    if era.per_cpu && facts.config.get("CONFIG_SMP").copied().unwrap_or(true) && !facts.exported("stop_machine") {
+        return Err(unsupported(
+            "per-cpu reference counts must be reset with every CPU stopped, and this SMP kernel does not \
+             export stop_machine() (see Module.symvers)"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The template context shared by the helper and the probes.
 fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     let era = facts.era_row().ok_or_else(|| Error::NoModuleUnload { release: facts.kernel_release.clone() })?;
-    let per_cpu = era.per_cpu;
-    let stop_machine = per_cpu && facts.exported("stop_machine");
+    let version = crate::kdir::parse_version(&facts.kernel_release).unwrap_or(semver::Version::new(0, 0, 0));
+    check_supported(facts, era, &version)?;
+    let find_module = facts.lookup == "find_module";
+    // Per-cpu counts are always changed inside stop_machine(): exported on
+    // SMP (checked above), an inline that disables interrupts on UP.
+    let stop_machine = era.per_cpu;
+    // A sleeping rmmod is woken with module_mutex held, so that it cannot
+    // free the module under us: only where module_mutex is exported.
+    let wake_waiter = facts.has_waiter && find_module;
+    // Real references are looked for where the kernel exports the means.
+    let files_check = facts.exported("iterate_fd");
+    let supers_check = facts.exported("get_fs_type") && facts.exported("iterate_supers_type");
+    // x86_64 keeps every struct module in [MODULES_VADDR, MODULES_END).
+    let module_range = facts.arch == "x86_64";
     let mut headers: Vec<&str> = era.headers.to_vec();
     if stop_machine {
         headers.push("linux/stop_machine.h");
     }
-    if facts.has_waiter {
+    if wake_waiter || files_check {
         headers.push("linux/sched.h");
     }
-    match facts.lookup.as_str() {
-        "find_module" => headers.push("linux/mutex.h"),
-        _ => headers.extend(["linux/rcupdate.h", "linux/rculist.h", "linux/preempt.h", "asm/pgtable.h"]),
+    if files_check {
+        headers.extend(["linux/fdtable.h", "linux/fs.h", "linux/err.h", "linux/rcupdate.h"]);
+        // for_each_process() and task_lock() moved out of <linux/sched.h> in 4.11.
+        if version >= semver::Version::new(4, 11, 0) {
+            headers.extend(["linux/sched/signal.h", "linux/sched/task.h"]);
+        }
+    }
+    if supers_check {
+        headers.push("linux/fs.h");
+    }
+    if find_module {
+        headers.push("linux/mutex.h");
+    } else {
+        headers.extend(["linux/rcupdate.h", "linux/rculist.h", "linux/preempt.h"]);
+        if module_range {
+            headers.push("asm/pgtable.h");
+        }
     }
     headers.sort();
     headers.dedup();
-    let version = crate::kdir::parse_version(&facts.kernel_release).unwrap_or(semver::Version::new(0, 0, 0));
-    let protection = match (facts.lookup.as_str(), stop_machine) {
-        ("find_module", false) => "module_mutex held",
-        ("find_module", true) => "module_mutex held, every CPU stopped",
-        (_, true) => "every CPU stopped",
-        (_, false) => "preemption disabled",
+    let protection = match (find_module, stop_machine) {
+        (true, false) => "module_mutex held",
+        (true, true) => "module_mutex held, every CPU stopped",
+        (false, true) => "every CPU stopped",
+        (false, false) => "preemption disabled",
     };
     let mut ctx = Context::new();
     ctx.insert("tool_version", env!("CARGO_PKG_VERSION"));
@@ -123,9 +167,13 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     ctx.insert("method", facts.method.name());
     ctx.insert("lookup", &facts.lookup);
     ctx.insert("protection", protection);
-    ctx.insert("per_cpu", &per_cpu);
-    ctx.insert("has_waiter", &facts.has_waiter);
+    ctx.insert("wake_waiter", &wake_waiter);
     ctx.insert("stop_machine", &stop_machine);
+    ctx.insert("module_range", &module_range);
+    ctx.insert("module_refcount", &facts.exported("module_refcount"));
+    ctx.insert("files_check", &files_check);
+    ctx.insert("supers_check", &supers_check);
+    ctx.insert("negative_ambiguous", &u8::from(!era.per_cpu && !find_module));
     ctx.insert("headers", &headers);
     // MODULE_STATE_UNFORMED exists from 3.8; only the ring walk must skip it
     // (find_module() does so itself).
@@ -151,14 +199,21 @@ pub fn render(facts: &Facts, opts: &Options) -> Result<Rendered> {
             eras::DEPS_SHAPES.iter().map(|d| d.field).collect::<Vec<_>>().join(", ")
         ),
     })?;
+    let job_code = render_one(&tera, "job.c", &ctx)?;
     let era_code = render_one(&tera, &format!("era/{}.c", era.fragment), &ctx)?;
     let deps = eras::DEPS_SHAPES.iter().find(|d| d.key == deps).expect("detected from the table");
     ctx.insert("deps_field", deps.field);
     ctx.insert("deps_kernels", deps.kernels);
-    let deps_code = render_one(&tera, &format!("deps/{}.c", deps.template), &ctx)?;
+    // Without module_mutex the dependents' entries can be freed under the
+    // helper: whatever the shape, it only tests the list for emptiness.
+    let deps_template = if facts.lookup == "find_module" { deps.template } else { "list-empty" };
+    let deps_code = render_one(&tera, &format!("deps/{deps_template}.c"), &ctx)?;
+    let explain_code = render_one(&tera, "explain.c", &ctx)?;
     let lookup_code = render_one(&tera, &format!("lookup/{}.c", facts.lookup), &ctx)?;
+    ctx.insert("job_code", &job_code);
     ctx.insert("era_code", &era_code);
     ctx.insert("deps_code", &deps_code);
+    ctx.insert("explain_code", &explain_code);
     ctx.insert("lookup_code", &lookup_code);
     let c = render_one(&tera, "force_rmmod.c", &ctx)?;
     let kbuild = render_one(&tera, "Kbuild", &ctx)?;
@@ -184,7 +239,7 @@ pub fn render_era_probe(era: &eras::Era) -> Result<String> {
     let mut ctx = Context::new();
     insert_era(&mut ctx, era);
     ctx.insert("pr_warn_compat", &false);
-    let code = render_one(&tera, &format!("era/{}.c", era.fragment), &ctx)?;
+    let code = render_one(&tera, "job.c", &ctx)? + &render_one(&tera, &format!("era/{}.c", era.fragment), &ctx)?;
     let mut headers: Vec<&str> = era.headers.to_vec();
     headers.sort();
     let includes: String = headers.iter().map(|h| format!("#include <{h}>\n")).collect();
@@ -192,7 +247,9 @@ pub fn render_era_probe(era: &eras::Era) -> Result<String> {
         &format!("is struct module of era {}?", era.key),
         &format!("{includes}\n{code}"),
         "int",
-        "\tfrm_assert_layout();\n\tfrm_log_count(mod, \"probe\");\n\treturn frm_reset_count(mod) + (int)frm_count(mod);\n",
+        "\tstatic struct frm_job job;\n\n\tjob.mod = mod;\n\tfrm_assert_layout();\n\
+         \tfrm_log(&job, \"probe\", &job.cpus_before, frm_read(&job, &job.cpus_before));\n\
+         \treturn frm_write(&job, 0) + frm_refuse(&job, 0, FRM_OK);\n",
     ))
 }
 

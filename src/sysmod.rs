@@ -130,6 +130,30 @@ pub fn parse_refcnt(text: &str) -> Option<i64> {
     t.parse::<u64>().ok().map(|v| v as i64)
 }
 
+/// The address of the kernel's static module list head (`modules`), from
+/// `/proc/kallsyms`: the one data symbol of that name in the kernel image
+/// itself (no `[module]` column). None when kallsyms hides addresses
+/// (kptr_restrict, not root), lacks data symbols (no CONFIG_KALLSYMS_ALL)
+/// or holds more than one such symbol (a built-in driver may have a static
+/// `modules` array too): the helper then falls back to what it can check
+/// itself, or refuses.
+pub fn module_list_head(roots: &Roots) -> Option<u64> {
+    let text = std::fs::read_to_string(roots.proc.join("kallsyms")).ok()?;
+    parse_module_list_head(&text)
+}
+
+pub fn parse_module_list_head(kallsyms: &str) -> Option<u64> {
+    let mut found = kallsyms.lines().filter_map(|l| {
+        let mut f = l.split_whitespace();
+        let (addr, kind, name) = (f.next()?, f.next()?, f.next()?);
+        (name == "modules" && f.next().is_none() && matches!(kind, "d" | "D" | "b" | "B"))
+            .then(|| u64::from_str_radix(addr, 16).ok())
+            .flatten()
+    });
+    let first = found.next()?;
+    (found.next().is_none() && first != 0).then_some(first)
+}
+
 /// Read /sys/module/NAME. `name` must already be valid and normalised.
 ///
 /// Errors: no /sys/module (NoSysfs), no such module or a built-in one
@@ -348,6 +372,18 @@ pub mod tests {
         assert!(m.holders.is_empty());
         assert_eq!(m.address, None);
         assert!(m.address_note.unwrap().contains("hidden"));
+    }
+
+    #[test]
+    fn module_list_head_from_kallsyms() {
+        let k = "ffffffff81000000 T _stext\nffffffff82a1b2c0 d modules\nffffffffc0001000 d modules\t[janz]\n";
+        assert_eq!(parse_module_list_head(k), Some(0xffffffff82a1b2c0));
+        // kptr_restrict: every address reads 0.
+        assert_eq!(parse_module_list_head("0000000000000000 d modules\n"), None);
+        // a second `modules` in the image (janz-cmodio built in): ambiguous.
+        assert_eq!(parse_module_list_head("ffffffff82a1b2c0 d modules\nffffffff82f00000 d modules\n"), None);
+        // without CONFIG_KALLSYMS_ALL there are no data symbols.
+        assert_eq!(parse_module_list_head("ffffffff81000000 T _stext\n"), None);
     }
 
     #[test]

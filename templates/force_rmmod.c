@@ -10,7 +10,8 @@
  *   lookup   {{ lookup }}{% if lookup == "ring-walk" %} (find_module/module_mutex not exported){% endif %}
  * Do not load it into any other kernel: the layout it writes is this one's.
  *
- * Usage: insmod {{ module }}.ko modname=NAME [dry_run=1] [force_deps=1]
+ * Usage: insmod {{ module }}.ko modname=NAME [dry_run=1] [expect=N]
+ *        [fstypes=T,...] [force_real=1] ...
  *        then rmmod NAME, then rmmod {{ module }}.
  *
  * A reference may be held for a real reason (an open file, a mount). The
@@ -19,10 +20,16 @@
  *
  * Errors insmod reports:
  *   ENOENT  no loaded module is called NAME
- *   EINVAL  modname missing or invalid, or NAME is this helper
+ *   EINVAL  modname missing or invalid, NAME is this helper, or a
+ *           parameter is out of range
  *   EBUSY   NAME is not live, is being removed, or other modules use it
+ *   EAGAIN  the count moved while it was examined (expect=, or a
+ *           concurrent get/put), or it reads -1 without fix_negative=1
+ *   ETXTBSY every reference is held for a reason (open files, mounts,
+ *           users): nothing to reset unless force_real=1
  *   ESTALE  modaddr was given and NAME is not at that address
  *   EIO     the module list did not look as expected; nothing was changed
+ *   EINTR   interrupted while waiting for module_mutex; nothing was changed
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -45,47 +52,69 @@
 #endif
 {%- endif %}
 
+/*
+ * Flags are int, not bool: up to 2.6.30 a bool parameter is stored through
+ * an int pointer (param_set_bool), which would overrun a one-byte bool.
+ */
 static char *modname = "{{ target }}";
 module_param(modname, charp, 0444);
 MODULE_PARM_DESC(modname, "name of the stuck module whose count to reset");
 
-static bool dry_run;
-module_param(dry_run, bool, 0444);
-MODULE_PARM_DESC(dry_run, "only report the count, change nothing");
+static int dry_run;
+module_param(dry_run, int, 0444);
+MODULE_PARM_DESC(dry_run, "1: only report the count, change nothing");
 
-static bool force_deps;
-module_param(force_deps, bool, 0444);
-MODULE_PARM_DESC(force_deps, "reset even though other modules use the target");
+static long expect = LONG_MAX;
+module_param(expect, long, 0444);
+MODULE_PARM_DESC(expect, "the count the caller saw (/sys/module/NAME/refcnt): refuse if it differs");
 
-{%- if has_waiter %}
-static bool wake_waiter;
-module_param(wake_waiter, bool, 0444);
-MODULE_PARM_DESC(wake_waiter, "also release a module left GOING by a blocking rmmod that sleeps until its count drops");
+static int force_deps;
+module_param(force_deps, int, 0444);
+MODULE_PARM_DESC(force_deps, "1: reset although other modules use the target, keeping their references");
 
-{% endif %}
+static int fix_negative;
+module_param(fix_negative, int, 0444);
+MODULE_PARM_DESC(fix_negative, "1: also repair a count of -1 (an extra module_put()) on a live module");
+
+static int restore;
+module_param(restore, int, 0444);
+MODULE_PARM_DESC(restore, "N > 0: give back N references that a reset took away (undo)");
+{%- if wake_waiter %}
+
+static int wake_waiter;
+module_param(wake_waiter, int, 0444);
+MODULE_PARM_DESC(wake_waiter, "1: also release a module left GOING by a blocking rmmod that sleeps until its count drops");
+{%- endif %}
+
+/* Kernel addresses: write-only (0), never shown in sysfs. */
 static unsigned long modaddr;
-module_param(modaddr, ulong, 0444);
+module_param(modaddr, ulong, 0);
 MODULE_PARM_DESC(modaddr, "expected address of the target's struct module (from /sys/module/NAME/sections/.gnu.linkonce.this_module)");
+{%- if lookup == "ring-walk" %}
 
-/* What one run found and did; filled in under the lookup's protection. */
-struct frm_job {
-	char name[MODULE_NAME_LEN];
-	struct module *mod;
-	long before;
-	long after;
-	long kernel_says;
-	bool wake;
-	int ret;
-};
+static unsigned long listhead;
+module_param(listhead, ulong, 0);
+MODULE_PARM_DESC(listhead, "address of the kernel's module list head (the 'modules' line of /proc/kallsyms)");
+{%- endif %}
 
+/*
+ * A count below idle on a live module can also mean that rmmod is claiming
+ * it right now, where nothing serialises us with rmmod: then only
+ * fix_negative=1 lets the helper repair it.
+ */
+#define FRM_NEGATIVE_IS_AMBIGUOUS {{ negative_ambiguous }}
+
+{{ job_code }}
 {{ era_code }}
 {{ deps_code }}
-{%- if has_waiter %}
+{{ explain_code }}
+{%- if wake_waiter %}
 /*
  * Up to 3.12 (and in RHEL/CentOS 7) an rmmod without O_NONBLOCK marks the
  * module GOING and sleeps in delete_module() until the count drops to zero,
- * woken through mod->waiter. With wake_waiter=1 such a module is released
- * too: its count is reset and the sleeping rmmod is woken to finish.
+ * woken through mod->waiter, with module_mutex released. With wake_waiter=1
+ * such a module is released too: its count is reset and the sleeping rmmod
+ * is woken, after the reset, with module_mutex still held by us.
  */
 static bool frm_rmmod_waits(struct frm_job *job)
 {
@@ -95,7 +124,7 @@ static bool frm_rmmod_waits(struct frm_job *job)
 	return job->wake;
 }
 {%- else %}
-/* This kernel's rmmod never sleeps on a module's count (no mod->waiter). */
+/* No waking: this kernel's rmmod never sleeps on a count, or no module_mutex. */
 static bool frm_rmmod_waits(struct frm_job *job)
 {
 	return false;
@@ -104,117 +133,266 @@ static bool frm_rmmod_waits(struct frm_job *job)
 
 /*
  * Everything that must hold before the count is touched. Runs with the
- * module list protected ({{ protection }}), so it must not sleep.
+ * module list protected ({{ protection }}): it prints nothing and only
+ * records why it refused, for frm_report().
  */
 static int frm_check(struct frm_job *job)
 {
 	struct module *mod = job->mod;
-	int users;
 
-	if (modaddr && (unsigned long)mod != modaddr) {
-		pr_err("%s is at 0x%lx, not at modaddr=0x%lx: refusing\n",
-		       job->name, (unsigned long)mod, modaddr);
-		return -ESTALE;
-	}
-	if (mod == THIS_MODULE) {
-		pr_err("refusing to reset my own count\n");
-		return -EINVAL;
-	}
-	if (mod->state != MODULE_STATE_LIVE && !frm_rmmod_waits(job)) {
-		pr_err("%s is not live (state %d): refusing\n",
-		       job->name, mod->state);
-		return -EBUSY;
-	}
-	users = frm_report_users(mod);
-	if (users && !force_deps) {
-		pr_err("%s is used by %d module(s): remove them first, or load with force_deps=1\n",
-		       job->name, users);
-		return -EBUSY;
-	}
-	if (users)
-		pr_warn("force_deps=1: resetting although %d module(s) use %s; rmmod refuses until they are gone\n",
-			users, job->name);
+	job->addr = (unsigned long)mod;
+	job->state = mod->state;
+	if (modaddr && (unsigned long)mod != modaddr)
+		return frm_refuse(job, -ESTALE, FRM_MOVED_ADDR);
+	if (mod == THIS_MODULE)
+		return frm_refuse(job, -EINVAL, FRM_SELF);
+	if (mod->state != MODULE_STATE_LIVE && !frm_rmmod_waits(job))
+		return frm_refuse(job, -EBUSY, FRM_NOT_LIVE);
+	job->users = frm_count_users(mod);
+	if (job->users && !force_deps)
+		return frm_refuse(job, -EBUSY, FRM_USERS);
+	if (job->users && !FRM_USERS_COUNTED)
+		return frm_refuse(job, -EBUSY, FRM_USERS_UNCOUNTED);
 	return 0;
 }
 
 /*
- * Check, report, reset (unless dry_run) and re-read. Runs under the
- * lookup's protection and never sleeps; once it returns, the target may go
- * at any moment, so nothing after it touches job->mod.
+ * Read the count, and unless this is a dry run, write the new one: idle
+ * plus the references held for a reason (users with force_deps=1, open
+ * files, mounts), or the count seen plus restore=N. When every reference
+ * is held for a reason, only force_real=1 resets them. Called with the module list protected{% if stop_machine %}
+ * and every CPU stopped{% endif %}: it prints nothing.
  */
-static void frm_release(struct frm_job *job)
+static void frm_update(struct frm_job *job)
 {
-	struct module *mod = job->mod;
+	long refs;
 
-	job->ret = frm_check(job);
-	if (job->ret)
+	job->before = frm_read(job, &job->cpus_before);
+	if (expect != LONG_MAX && job->before != expect) {
+		frm_refuse(job, -EAGAIN, FRM_NOT_EXPECTED);
 		return;
-	job->before = frm_count(mod);
-	frm_log_count(mod, "before");
+	}
 	if (dry_run)
 		return;
-	pr_warn("%s: resetting its count; if a reference is real (an open file, a mount, a socket), removing %s frees code that is still in use\n",
-		job->name, job->name);
-	job->ret = frm_reset_count(mod);
-	if (job->ret)
+	if (job->before < 0 && FRM_NEGATIVE_IS_AMBIGUOUS && !fix_negative) {
+		frm_refuse(job, -EAGAIN, FRM_NEGATIVE);
 		return;
-	job->after = frm_count(mod);
-	job->kernel_says = (long)module_refcount(mod);
-	frm_log_count(mod, "after");
-{%- if has_waiter %}
+	}
+	refs = job->users + job->explained;
+	if (restore) {
+		refs = job->before + restore;
+	} else if (job->explained && job->before <= refs) {
+		if (!force_real) {
+			frm_refuse(job, -ETXTBSY, FRM_ALL_REAL);
+			return;
+		}
+		refs = job->users;
+	}
+	job->refs = refs;
+	if (frm_write(job, refs)) {
+		frm_refuse(job, -EAGAIN, FRM_RACED);
+		return;
+	}
+	job->after = frm_read(job, &job->cpus_after);
+{%- if module_refcount %}
+	job->kernel_says = (long)module_refcount(job->mod);
+{%- endif %}
+	job->changed = true;
+}
+
+{{ lookup_code }}
+{%- if stop_machine %}
+
+/* Runs with every CPU stopped and interrupts off. */
+static int frm_stopped(void *data)
+{
+	struct frm_job *job = data;
+{% if lookup == "ring-walk" %}
+	job->mod = frm_find(job);
+	if (job->mod && !frm_check(job))
+		frm_update(job);
+{%- else %}
+	frm_update(job);
+{%- endif %}
+	return 0;
+}
+{%- endif %}
+
+/*
+ * Tell what happened, from what was recorded. The target may be gone by
+ * now unless module_mutex is still held, so the users are named only then.
+ */
+static void frm_report(struct frm_job *job)
+{
+	switch (job->why) {
+	case FRM_OK:
+		break;
+	case FRM_NOT_FOUND:
+		pr_err("no module named %s is loaded\n", job->name);
+		return;
+	case FRM_BAD_LIST:
+		pr_err("module list: expected exactly one list head{% if lookup == "ring-walk" %} (listhead=0x%lx){% endif %}, found %d; nothing changed\n",
+		       {% if lookup == "ring-walk" %}listhead, {% endif %}job->heads);
+		return;
+	case FRM_MOVED_ADDR:
+		pr_err("%s is at 0x%lx, not at modaddr=0x%lx: refusing\n",
+		       job->name, job->addr, modaddr);
+		return;
+	case FRM_SELF:
+		pr_err("refusing to reset my own count\n");
+		return;
+	case FRM_NOT_LIVE:
+		pr_err("%s is not live (state %d): refusing{% if wake_waiter %}; if a blocking rmmod sleeps on it, load with wake_waiter=1{% endif %}\n",
+		       job->name, job->state);
+		return;
+	case FRM_USERS:
+		frm_name_users(job);
+		pr_err("%s is used by other modules: remove them first, or load with force_deps=1\n",
+		       job->name);
+		return;
+	case FRM_USERS_UNCOUNTED:
+		frm_name_users(job);
+		pr_err("%s is used by other modules, which cannot be counted safely on this kernel (no module_mutex): remove them first\n",
+		       job->name);
+		return;
+	case FRM_INTERRUPTED:
+		pr_err("interrupted while waiting for module_mutex; nothing changed\n");
+		return;
+	case FRM_NO_STOP:
+		pr_err("stop_machine() failed (%d); nothing changed\n", job->ret);
+		return;
+	case FRM_NOT_EXPECTED:
+		frm_log(job, "now", &job->cpus_before, job->before);
+		pr_err("%s: the count is %ld, not expect=%ld: it changed since it was read; nothing changed\n",
+		       job->name, job->before, expect);
+		return;
+	case FRM_NEGATIVE:
+		pr_err("%s: the count reads %ld on a live module: either rmmod is removing it right now, or an extra module_put() drove it below idle; if /sys/module/%s/refcnt stays at %ld, load again with fix_negative=1\n",
+		       job->name, job->before, job->name, job->before);
+		return;
+	case FRM_RACED:
+		pr_err("%s: the count changed while it was being reset; nothing changed, try again\n",
+		       job->name);
+		return;
+	case FRM_ALL_REAL:
+		pr_err("%s: all %ld reference(s) are held for a reason (explained above): close those files, unmount, remove the users, or load with force_real=1 to reset them anyway; nothing changed\n",
+		       job->name, job->before);
+		return;
+	}
+	frm_log(job, "before", &job->cpus_before, job->before);
+	if (dry_run) {
+		pr_info("%s: dry run, references held: %ld, explained: %d, unexplained (probably leaked): %ld; nothing changed\n",
+			job->name, job->before, job->users + job->explained,
+			max_t(long, job->before - job->users - job->explained, 0));
+		return;
+	}
+	if (force_real && job->explained && job->refs == job->users)
+		pr_crit("%s: force_real=1: resetting %d reference(s) held for a reason: when they are dropped the count goes below idle, and removing %s now frees code that is still in use\n",
+			job->name, job->explained, job->name);
+	else if (job->explained)
+		pr_warn("%s: the %d reference(s) held for a reason stay counted: %s goes only after they are dropped\n",
+			job->name, job->explained, job->name);
+	if (job->users)
+		pr_warn("force_deps=1: %s keeps the %d reference(s) its users hold; rmmod refuses until they are gone\n",
+			job->name, job->users);
+	if (restore)
+		pr_warn("%s: restored %d reference(s) a reset had taken away\n",
+			job->name, restore);
+	else
+		pr_warn("%s: count reset; if a reference is real (an open file, a mount, a socket), removing %s frees code that is still in use\n",
+			job->name, job->name);
+	frm_log(job, "after", &job->cpus_after, job->after);
+{%- if module_refcount %}
+	pr_info("%s: count changed from %ld to %ld (module_refcount() says %ld); now run: rmmod %s\n",
+		job->name, job->before, job->after, job->kernel_says, job->name);
+{%- else %}
+	pr_info("%s: count changed from %ld to %ld; now run: rmmod %s\n",
+		job->name, job->before, job->after, job->name);
+{%- endif %}
+{%- if wake_waiter %}
 	if (job->wake) {
 		pr_info("%s: waking the rmmod waiting for it\n", job->name);
-		wake_up_process(mod->waiter);
+		wake_up_process(job->mod->waiter);
 	}
 {%- endif %}
 }
 
-{{ lookup_code }}
-{%- if per_cpu and stop_machine %}
-/* Per-cpu counters are reset with every CPU stopped, as unload read them. */
-static int frm_stopped(void *data)
+/*
+ * Pin the target (try_module_get) under the lookup's protection, find the
+ * references held for a reason in process context, and let it go again.
+ * The update looks the target up anew: this only counts.
+ */
+static void frm_pin_and_explain(struct frm_job *job)
 {
-{%- if lookup == "find_module" %}
-	frm_release(data);
-{%- else %}
-	struct frm_job *job = data;
-
-	job->mod = frm_find(job->name, &job->ret);
-	if (job->mod)
-		frm_release(job);
-{%- endif %}
-	return 0;
-}
-{% endif %}
-/* Find the target and release it under the protection this kernel allows. */
-static int frm_run(struct frm_job *job)
-{
-{%- if lookup == "find_module" %}
-	mutex_lock(&module_mutex);
-	job->mod = frm_find(job->name, &job->ret);
-	if (job->mod)
-{%- if per_cpu and stop_machine %}
-		stop_machine(frm_stopped, job, NULL);
-{%- else %}
-		frm_release(job);
-{%- endif %}
+	struct module *mod;
+{% if lookup == "find_module" %}
+	if (mutex_lock_killable(&module_mutex))
+		return;
+	mod = frm_find(job);
+	if (mod && !try_module_get(mod))
+		mod = NULL;
 	mutex_unlock(&module_mutex);
-{%- elif per_cpu and stop_machine %}
-	stop_machine(frm_stopped, job, NULL);
 {%- else %}
 	preempt_disable();
 	rcu_read_lock();
-	job->mod = frm_find(job->name, &job->ret);
-	if (job->mod)
-		frm_release(job);
+	mod = frm_find(job);
+	if (mod && !try_module_get(mod))
+		mod = NULL;
 	rcu_read_unlock();
 	preempt_enable();
+{%- endif %}
+	frm_refuse(job, 0, FRM_OK);
+	if (!mod)
+		return;
+	frm_explain(job, mod);
+	module_put(mod);
+}
+
+/* Find the target, check and update it under the protection this kernel allows. */
+static int frm_run(struct frm_job *job)
+{
+{%- if lookup == "find_module" %}
+	if (mutex_lock_killable(&module_mutex)) {
+		frm_refuse(job, -EINTR, FRM_INTERRUPTED);
+		frm_report(job);
+		return job->ret;
+	}
+	job->mod = frm_find(job);
+{%- if stop_machine %}
+	if (job->mod && !frm_check(job)) {
+		int ret = stop_machine(frm_stopped, job, NULL);
+
+		if (ret && !job->ret)
+			frm_refuse(job, ret, FRM_NO_STOP);
+	}
+{%- else %}
+	if (job->mod && !frm_check(job))
+		frm_update(job);
+{%- endif %}
+	/* Still under module_mutex: the target cannot go while it is named. */
+	frm_report(job);
+	mutex_unlock(&module_mutex);
+{%- elif stop_machine %}
+	int ret = stop_machine(frm_stopped, job, NULL);
+
+	if (ret && !job->ret)
+		frm_refuse(job, ret, FRM_NO_STOP);
+	frm_report(job);
+{%- else %}
+	preempt_disable();
+	rcu_read_lock();
+	job->mod = frm_find(job);
+	if (job->mod && !frm_check(job))
+		frm_update(job);
+	rcu_read_unlock();
+	preempt_enable();
+	frm_report(job);
 {%- endif %}
 	return job->ret;
 }
 
-/* modname must look like a module name; '-' and '_' are the same to the kernel. */
-static int frm_parse_name(struct frm_job *job)
+/* modname must look like a module name ('-' is '_' to the kernel); numbers must make sense. */
+static int frm_parse_params(struct frm_job *job)
 {
 	size_t i, len;
 
@@ -245,31 +423,40 @@ static int frm_parse_name(struct frm_job *job)
 		pr_err("refusing to reset my own count\n");
 		return -EINVAL;
 	}
+	if (restore < 0) {
+		pr_err("restore=%d: only a positive number of references can be given back\n",
+		       restore);
+		return -EINVAL;
+	}
+{%- if lookup == "ring-walk" and not module_range %}
+	if (!listhead) {
+		pr_err("listhead= is required on this architecture: the address of 'modules' in /proc/kallsyms\n");
+		return -EINVAL;
+	}
+{%- endif %}
 	return 0;
 }
 
+/* One run's record; static, so that per-CPU snapshots need no stack. */
+static struct frm_job frm_job;
+
 static int __init frm_init(void)
 {
-	struct frm_job job = { .ret = 0 };
+	struct frm_job *job = &frm_job;
 	int ret;
 
 	frm_assert_layout();
-	ret = frm_parse_name(&job);
+	ret = frm_parse_params(job);
 	if (ret)
 		return ret;
-	ret = frm_run(&job);
-	if (ret)
+	if (!restore)
+		frm_pin_and_explain(job);
+	ret = frm_run(job);
+	if (ret || dry_run)
 		return ret;
-	if (dry_run) {
-		pr_info("%s: dry run, references held: %ld; nothing changed\n",
-			job.name, job.before);
-		return 0;
-	}
-	if (job.after)
-		pr_warn("%s: count is %ld right after the reset: something took a reference meanwhile\n",
-			job.name, job.after);
-	pr_info("%s: count reset from %ld to %ld (module_refcount() says %ld); now run: rmmod %s\n",
-		job.name, job.before, job.after, job.kernel_says, job.name);
+	if (job->after != job->refs)
+		pr_warn("%s: count is %ld right after the change: something took or dropped a reference meanwhile\n",
+			job->name, job->after);
 	return 0;
 }
 

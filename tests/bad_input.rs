@@ -148,3 +148,46 @@ fn usage_errors_exit_2_and_every_subcommand_has_help() {
         assert!(r.stdout.contains("--kdir"), "{sub} --help lists --kdir");
     }
 }
+
+#[test]
+fn another_compiler_on_a_randstruct_kernel_exit_7() {
+    // Under randstruct only the kernel's own compiler lays out struct
+    // module as the kernel did: --cc must name exactly that compiler.
+    let tree = fake_tree("e-6.6");
+    for conf in [".config", "include/config/auto.conf"] {
+        let p = tree.path().join(conf);
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, format!("{text}CONFIG_RANDSTRUCT_FULL=y\nCONFIG_RANDSTRUCT=y\n")).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("o");
+    let r = run(&["build", "--kdir", path_str(tree.path()), "--out", path_str(&dest), "--cc", "gcc"]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "kernel 6.6.0 randomises struct layouts (randstruct): the helper must be built by the kernel's own \
+             compiler, `gcc (GCC) 12.2.0`, but --cc gcc is `gcc ("
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_no_output(&dest);
+}
+
+#[test]
+fn a_reader_that_goes_away_is_a_clean_exit_not_a_panic() {
+    // `force-rmmod-gen detect | head -1`: stdout's reader is gone before the
+    // report is written.
+    let tree = fake_tree("e-6.6");
+    let mut child = std::process::Command::new(bin())
+        .args(["detect", "--kdir", path_str(tree.path())])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

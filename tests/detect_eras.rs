@@ -40,7 +40,7 @@ macro_rules! era_tests {
 era_tests! {
     era_a_2_6_28_ref_array => "a-2.6.28";
     era_b_smp_centos6_refptr_char => "b-smp-2.6.32-el6";
-    era_b_up_local_ref => "b-up-2.6.31";
+    era_b_up_local_ref => "b-up-2.6.30";
     transient_count_shape_2_6_34_rc => "count-2.6.34-rc3";
     era_c_3_0_incs_decs_uint => "c-3.0";
     era_d_centos7_incs_decs_ulong => "d-3.10-el7";
@@ -133,6 +133,6 @@ fn centos7_helper_can_wake_a_blocked_rmmod() {
         let r = run(&["render", "--kdir", path_str(tree.path()), "--out", path_str(&dest)]);
         assert_eq!(r.code, 0, "{}", r.stderr);
         let c = std::fs::read_to_string(dest.join("force_rmmod.c")).unwrap();
-        assert_eq!(c.contains("wake_up_process(mod->waiter)"), expect, "{tree_name}");
+        assert_eq!(c.contains("wake_up_process(job->mod->waiter)"), expect, "{tree_name}");
     }
 }

@@ -357,6 +357,11 @@ fn real_dkms_builds_the_helper_for_a_headers_tree() {
     assert!(log.contains("dkms-build: force-rmmod-gen"), "the bundled generator ran:\n{log}");
     let status = String::from_utf8_lossy(&dkms("status", &[]).stdout).into_owned();
     assert!(status.contains(&format!("force-rmmod/{version}, {}", k.release)) && status.contains("built"), "{status}");
+    // A kernel without CONFIG_MODULE_UNLOAD is skipped (77), so that its
+    // upgrade does not fail on a helper it can never use.
+    let none = common::fake_tree("none-3.10");
+    let o = dkms("build", &["-k", "3.10.0", "--kernelsourcedir", &none.path().display().to_string()]);
+    assert_eq!(o.status.code(), Some(77), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(dkms("remove", &["--all"]).status.success());
     if !mok_existed && mok.exists() {
         let _ = std::fs::remove_file(mok);

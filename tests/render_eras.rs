@@ -96,7 +96,7 @@ macro_rules! era_tests {
 era_tests! {
     helper_for_era_a_compiles_and_is_checkpatch_clean => "a-2.6.28";
     helper_for_era_b_smp_compiles_and_is_checkpatch_clean => "b-smp-2.6.32-el6";
-    helper_for_era_b_up_compiles_and_is_checkpatch_clean => "b-up-2.6.31";
+    helper_for_era_b_up_compiles_and_is_checkpatch_clean => "b-up-2.6.30";
     helper_for_count_shape_compiles_and_is_checkpatch_clean => "count-2.6.34-rc3";
     helper_for_era_c_compiles_and_is_checkpatch_clean => "c-3.0";
     helper_for_era_d_centos7_compiles_and_is_checkpatch_clean => "d-3.10-el7";

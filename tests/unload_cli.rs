@@ -65,6 +65,23 @@ fn fake_ko(f: &Fake, vermagic: &str) -> PathBuf {
     f.write("helper/force_rmmod.ko", &b)
 }
 
+/// A module a blocking rmmod left GOING (3.10 / CentOS 7): no delete_module
+/// is tried, and without --yes the answer explains wake_waiter=1 (exit 24).
+#[test]
+fn going_module_explains_wake_waiter_and_needs_yes() {
+    let f = Fake::new();
+    f.module("leak_self", 1);
+    f.write("sys/module/leak_self/initstate", b"going\n");
+    let o = f.run(&["leak_self"]);
+    let (out, err) = text(&o);
+    assert_eq!(code(&o), 24, "stdout: {out}\nstderr: {err}");
+    assert!(out.contains("skipped: leak_self is going already"), "{out}");
+    assert!(!out.contains("delete_module(leak_self, O_NONBLOCK):"), "{out}");
+    assert!(err.contains("wake_waiter=1") && err.contains("--yes") && err.contains("wakes that rmmod"), "{err}");
+    let o = f.run(&["leak_self", "--dry-run"]);
+    assert_eq!(code(&o), 23, "{:?}", text(&o));
+}
+
 #[test]
 fn unknown_module_is_exit_22() {
     let f = Fake::new();

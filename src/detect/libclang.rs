@@ -75,7 +75,7 @@ fn glob_dirs(base: &str, prefix: &str, sub: &str) -> Vec<PathBuf> {
 /// Parse the tree's `struct module`.
 pub fn parse(tree: &KernelTree) -> Result<Layout, Unavailable> {
     // bindgen panics instead of failing when libclang is missing: look first.
-    clang_sys::load().map_err(|e| Unavailable(format!("libclang not found ({e}); install libclang-dev")))?;
+    clang_sys::load().map_err(|e| Unavailable(load_failure(&e)))?;
     let args = clang_args(tree);
     let result = std::panic::catch_unwind(|| {
         bindgen::Builder::default()
@@ -106,6 +106,21 @@ pub fn parse(tree: &KernelTree) -> Result<Layout, Unavailable> {
     };
     let code = bindings.to_string();
     from_bindings(&code).ok_or_else(|| Unavailable("libclang found no definition of struct module".into()))
+}
+
+/// One line for a libclang that could not be loaded. clang-sys names every
+/// file it tried, with each one's error; the count of rejected files is
+/// enough to tell "none installed" from "installed but unusable".
+fn load_failure(err: &str) -> String {
+    let rejected = err.split_once("(invalid: [").map(|(_, list)| list.matches("), (").count() + 1);
+    let found = match rejected {
+        Some(n) => format!("{n} candidate file(s) could not be loaded"),
+        None => "no libclang.so found".into(),
+    };
+    format!(
+        "libclang not loaded ({found}); install it (Debian/Ubuntu: libclang-dev, RHEL/CentOS: clang-devel) \
+         or set LIBCLANG_PATH to its directory"
+    )
 }
 
 /// Read `struct module` / `struct module_ref` back out of bindgen's output.
@@ -224,6 +239,20 @@ fn c_type(ty: &Type) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_libclang_is_one_short_line() {
+        let none = "couldn't find any valid shared libraries matching: ['libclang.so', 'libclang-*.so'], set the \
+                    `LIBCLANG_PATH` environment variable to a path where one of these files can be found";
+        let msg = load_failure(none);
+        assert!(msg.contains("no libclang.so found") && msg.contains("LIBCLANG_PATH"), "{msg}");
+        let broken = format!(
+            "{none} (invalid: [(/usr/lib/libclang.so: failed to fill whole buffer), (/usr/lib/libclang.so.1: bad ELF)])"
+        );
+        let msg = load_failure(&broken);
+        assert!(msg.contains("2 candidate file(s) could not be loaded"), "{msg}");
+        assert!(!msg.contains('\n') && !msg.contains("fill whole buffer"), "{msg}");
+    }
 
     #[test]
     fn reads_bindgen_output() {

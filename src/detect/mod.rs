@@ -134,6 +134,8 @@ pub struct Facts {
     pub lookup: String,
     /// Field offsets are meaningless under the randstruct plugin.
     pub offsets_reliable: bool,
+    /// What the post-build check does with the module's relocations.
+    pub relocations: crate::relocs::Plan,
     pub evidence: Vec<String>,
     pub warnings: Vec<String>,
 }
@@ -289,6 +291,7 @@ pub fn detect(tree: &KernelTree, opts: &Options) -> Result<Facts> {
         config,
         lookup: lookup.to_string(),
         offsets_reliable: method == Method::Libclang && !randstruct,
+        relocations: crate::relocs::plan(tree),
         evidence,
         warnings,
     })

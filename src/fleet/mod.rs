@@ -98,7 +98,7 @@ pub fn run(args: &BuildArgs, base: &TreeOptions) -> Result<()> {
     } else {
         for r in &results {
             if let Ok(b) = &r.result {
-                println!("{}", b.ko.display());
+                crate::outln!("{}", b.ko.display());
             }
         }
     }

@@ -81,13 +81,8 @@ pub(super) fn adopt(
         matches!((render::render(&guess, &render_opts), render::render(facts, &render_opts)), (Ok(a), Ok(b)) if a.files == b.files))
         && (|| -> Option<()> {
             let old = read_manifest(&dir).ok()?;
-            let ko = &old["ko"];
-            let info = crate::manifest::KoInfo {
-                file: ko["file"].as_str()?.to_string(),
-                sha256: ko["sha256"].as_str()?.to_string(),
-                vermagic: ko["vermagic"].as_str().map(String::from),
-                size: ko["size"].as_u64()?,
-            };
+            let info: crate::manifest::KoInfo = serde_json::from_value(old["ko"].clone()).ok()?;
+            let rewritten = info.plt32_rewritten;
             let tc = pipeline::toolchain(tree, opts.cc.as_deref()).ok()?;
             let m = crate::manifest::Manifest::new(facts, Some(&tc), target, Some(info));
             std::fs::write(dir.join("manifest.json"), m.to_json()).ok()?;
@@ -96,6 +91,12 @@ pub(super) fn adopt(
             }
             log(&format!("era {} detected with {}; lookup: {}", facts.era, facts.method.name(), facts.lookup));
             log(&format!("building with {} (Kbuild; started while detecting, sources identical)", tc.cc));
+            if rewritten > 0 {
+                log(&format!(
+                    "rewrote {rewritten} R_X86_64_PLT32 relocations to R_X86_64_PC32 ({})",
+                    facts.relocations.why
+                ));
+            }
             Some(())
         })()
         .is_some();

@@ -23,7 +23,6 @@ mod report;
 mod session;
 mod tracefs;
 
-use std::io::Write;
 use std::time::Duration;
 
 use crate::cli::TraceArgs;
@@ -147,8 +146,7 @@ pub fn run(args: &TraceArgs) -> Result<()> {
         if let Some(n) = report::count_note(&report) {
             v["notes"].as_array_mut().expect("notes is a list").push(n.into());
         }
-        // A closed pipe (`| head`) is not an error worth a panic.
-        let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&v).expect("serialisable"));
+        crate::outln!("{}", serde_json::to_string_pretty(&v).expect("serialisable"));
     } else {
         report::print(&report, args.stacks);
     }

@@ -24,10 +24,18 @@ pub fn risk_text(m: &Module, p: &Policy) -> String {
     );
     if p.force_deps && !m.holders.is_empty() {
         s.push_str(&format!(
-            "\n--force-deps: {name} is used by {}; its count is reset anyway. The kernel still will\n\
-             not remove {name} while they are loaded, and removing them afterwards drops references\n\
-             {name} no longer counts (its count goes negative: run this again on {name} then).",
+            "\n--force-deps: {name} is used by {}; the helper keeps exactly their references (one\n\
+             each), so the kernel removes {name} once they are gone. Where it cannot count them\n\
+             safely (no module_mutex) it refuses: remove them first.",
             m.holders.join(" ")
+        ));
+    }
+    if p.force_real {
+        s.push_str(&format!(
+            "\n--force-real: references found to be REAL (open files, mounts) are reset too. When\n\
+             their owners drop them the count goes below idle, and removing {name} before that frees\n\
+             code that is still in use: the kernel will crash. Only for a machine you are about to\n\
+             reboot anyway."
         ));
     }
     s

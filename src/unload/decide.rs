@@ -9,6 +9,11 @@ pub struct Policy {
     pub yes: bool,
     pub force_deps: bool,
     pub dry_run: bool,
+    /// NAME is GOING under a blocking rmmod: load the helper with
+    /// wake_waiter=1, and let that rmmod remove NAME.
+    pub wake_waiter: bool,
+    /// Reset references found to be real too (`--force-real`).
+    pub force_real: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -24,10 +29,25 @@ pub fn decide(m: &Module, p: &Policy, interactive: bool) -> Result<Go> {
     match m.initstate {
         InitState::Live => {}
         InitState::Going => {
-            return Err(Error::Refused(format!(
-                "{name} is being removed already (initstate going): an earlier rmmod is probably still \
-                 waiting for its last reference (kernels up to 3.12 without O_NONBLOCK). The helper \
-                 only resets live modules; nothing was done"
+            let why = format!(
+                "{name} is being removed already (initstate going): a blocking rmmod (delete_module \
+                 without O_NONBLOCK, kernels up to 3.12 and RHEL/CentOS 7) is asleep until its last \
+                 reference is dropped, and the helper resets only live modules. The helper's \
+                 wake_waiter=1 resets the count of such a module and wakes that rmmod, which then \
+                 removes {name} itself"
+            );
+            if p.dry_run {
+                return Err(Error::Refused(format!("{why}. A dry run cannot show this; nothing was done")));
+            }
+            if p.yes {
+                return Ok(Go::Proceed);
+            }
+            if interactive {
+                return Ok(Go::Ask);
+            }
+            return Err(Error::Declined(format!(
+                "{why}. Pass --yes to load the helper with wake_waiter=1 (the same as insmod \
+                 force_rmmod.ko modname={name} wake_waiter=1). Nothing was done"
             )));
         }
         InitState::Coming => {
@@ -114,7 +134,7 @@ mod tests {
     #[test]
     fn decisions() {
         let live = module(&[], InitState::Live);
-        let p = |yes, force_deps, dry_run| Policy { yes, force_deps, dry_run };
+        let p = |yes, force_deps, dry_run| Policy { yes, force_deps, dry_run, wake_waiter: false, force_real: false };
         // Holders without --force-deps: refused, whatever else.
         let held = module(&["holder"], InitState::Live);
         for (pol, tty) in
@@ -132,10 +152,18 @@ mod tests {
         assert_eq!(decide(&live, &p(false, false, false), true).unwrap(), Go::Ask);
         assert_eq!(decide(&live, &p(true, false, false), false).unwrap(), Go::Proceed);
         assert_eq!(decide(&live, &p(false, false, true), false).unwrap(), Go::Proceed);
-        // Not live: refused.
-        for s in [InitState::Going, InitState::Coming, InitState::Unknown] {
+        // Coming or unknown: refused.
+        for s in [InitState::Coming, InitState::Unknown] {
             assert_eq!(decide(&module(&[], s), &p(true, true, false), false).unwrap_err().exit_code(), code::REFUSED);
         }
+        // Going under a blocking rmmod: wake_waiter=1 explained; --yes proceeds.
+        let going = module(&[], InitState::Going);
+        let e = decide(&going, &p(false, false, false), false).unwrap_err();
+        assert_eq!(e.exit_code(), code::DECLINED);
+        assert!(e.to_string().contains("wake_waiter=1") && e.to_string().contains("--yes"));
+        assert_eq!(decide(&going, &p(true, false, false), false).unwrap(), Go::Proceed);
+        assert_eq!(decide(&going, &p(false, false, false), true).unwrap(), Go::Ask);
+        assert_eq!(decide(&going, &p(true, false, true), false).unwrap_err().exit_code(), code::REFUSED);
     }
 
     #[test]

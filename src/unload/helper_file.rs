@@ -84,16 +84,42 @@ pub fn read_helper(path: &Path, running: &str) -> Result<HelperFile> {
     check_helper(path, &bytes, running)
 }
 
+/// What the caller saw, passed to the helper so that it acts only on the
+/// module in the state shown.
+#[derive(Debug, Default, Clone)]
+pub struct Seen {
+    /// `refcnt` as shown: the helper refuses (EAGAIN) if the count differs.
+    pub refcnt: Option<i64>,
+    /// The kernel's module list head, from /proc/kallsyms.
+    pub list_head: Option<u64>,
+    /// The count stayed below idle: repairing it is not racing an rmmod.
+    pub negative_confirmed: bool,
+    /// Every mounted filesystem type, for the helper to find the target's.
+    pub fstypes: String,
+}
+
 /// The helper's parameters for this run. A helper without `dry_run` (or
-/// `force_deps`) support is never loaded for a run that needs it.
-pub fn helper_params(h: &HelperFile, target: &str, address: Option<u64>, p: &Policy) -> Result<String> {
+/// `force_deps`) support is never loaded for a run that needs it; the
+/// checks a helper supports (`modaddr`, `expect`, `listhead`) are passed
+/// whenever it has them.
+pub fn helper_params(h: &HelperFile, target: &str, address: Option<u64>, p: &Policy, seen: &Seen) -> Result<String> {
     let mut s = format!("modname={target}");
-    if let Some(a) = address
-        && h.has_param("modaddr")
-    {
-        s.push_str(&format!(" modaddr=0x{a:x}"));
-    }
-    for (on, param) in [(p.dry_run, "dry_run"), (p.force_deps, "force_deps")] {
+    let mut push = |param: &str, value: Option<String>| {
+        if let Some(v) = value.filter(|_| h.has_param(param)) {
+            s.push_str(&format!(" {param}={v}"));
+        }
+    };
+    push("modaddr", address.map(|a| format!("0x{a:x}")));
+    push("listhead", seen.list_head.map(|a| format!("0x{a:x}")));
+    push("expect", seen.refcnt.map(|c| c.to_string()));
+    push("fix_negative", seen.negative_confirmed.then(|| "1".into()));
+    push("fstypes", Some(seen.fstypes.clone()).filter(|t| !t.is_empty()));
+    for (on, param) in [
+        (p.dry_run, "dry_run"),
+        (p.force_deps, "force_deps"),
+        (p.wake_waiter, "wake_waiter"),
+        (p.force_real, "force_real"),
+    ] {
         if !on {
             continue;
         }
@@ -176,17 +202,40 @@ pub mod tests {
         let ko = fake_ko("6.1.0 SMP", &["modname", "modaddr", "dry_run", "force_deps"]);
         let h = check_helper(Path::new("k"), &ko, "6.1.0").unwrap();
         let p = Policy::default();
+        let none = Seen::default();
         assert_eq!(
-            helper_params(&h, "leak_self", Some(0xffffffffc0001000), &p).unwrap(),
+            helper_params(&h, "leak_self", Some(0xffffffffc0001000), &p, &none).unwrap(),
             "modname=leak_self modaddr=0xffffffffc0001000"
         );
-        assert_eq!(helper_params(&h, "leak_self", None, &p).unwrap(), "modname=leak_self");
-        let p = Policy { dry_run: true, force_deps: true, yes: false };
-        assert_eq!(helper_params(&h, "x", None, &p).unwrap(), "modname=x dry_run=1 force_deps=1");
+        assert_eq!(helper_params(&h, "leak_self", None, &p, &none).unwrap(), "modname=leak_self");
+        let p = Policy { dry_run: true, force_deps: true, yes: false, wake_waiter: false, force_real: false };
+        assert_eq!(helper_params(&h, "x", None, &p, &none).unwrap(), "modname=x dry_run=1 force_deps=1");
         // An old helper without dry_run is never loaded for --dry-run.
         let old = check_helper(Path::new("k"), &fake_ko("6.1.0 SMP", &["modname"]), "6.1.0").unwrap();
-        let e = helper_params(&old, "x", Some(1), &Policy { dry_run: true, ..Default::default() }).unwrap_err();
+        let e = helper_params(&old, "x", Some(1), &Policy { dry_run: true, ..Default::default() }, &none).unwrap_err();
         assert!(e.to_string().contains("no dry_run parameter"));
-        assert_eq!(helper_params(&old, "x", Some(0x10), &Policy::default()).unwrap(), "modname=x");
+        assert_eq!(helper_params(&old, "x", Some(0x10), &Policy::default(), &none).unwrap(), "modname=x");
+    }
+
+    #[test]
+    fn the_helper_is_told_what_the_user_saw() {
+        let ko = fake_ko("6.1.0 SMP", &["modname", "modaddr", "listhead", "expect", "fix_negative", "dry_run"]);
+        let h = check_helper(Path::new("k"), &ko, "6.1.0").unwrap();
+        let seen = Seen {
+            refcnt: Some(-1),
+            list_head: Some(0xffffffff82a1b2c0),
+            negative_confirmed: true,
+            fstypes: String::new(),
+        };
+        assert_eq!(
+            helper_params(&h, "negcount", Some(0xffffffffc0001000), &Policy::default(), &seen).unwrap(),
+            "modname=negcount modaddr=0xffffffffc0001000 listhead=0xffffffff82a1b2c0 expect=-1 fix_negative=1"
+        );
+        // A helper built before these checks existed gets none of them.
+        let old = check_helper(Path::new("k"), &fake_ko("6.1.0 SMP", &["modname", "modaddr"]), "6.1.0").unwrap();
+        assert_eq!(
+            helper_params(&old, "negcount", Some(0x10), &Policy::default(), &seen).unwrap(),
+            "modname=negcount modaddr=0x10"
+        );
     }
 }

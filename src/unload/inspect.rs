@@ -61,3 +61,18 @@ mod tests {
         assert!(d.contains("refcnt 1 (1 reference held)") && d.contains("holders: holder"), "{d}");
     }
 }
+
+/// Where the running kernel has CONFIG_MODULE_FORCE_UNLOAD (Debian, Arch),
+/// `rmmod -f` is its own alternative: say how it differs. Read from the
+/// kernel's configuration where one is installed; nothing when unknown.
+pub fn force_unload_note(name: &str, release: &str) -> Option<String> {
+    let candidates = [format!("/boot/config-{release}"), format!("/lib/modules/{release}/build/.config")];
+    let config = candidates.iter().find_map(|p| std::fs::read_to_string(p).ok())?;
+    config.lines().any(|l| l.trim() == "CONFIG_MODULE_FORCE_UNLOAD=y").then(|| {
+        format!(
+            "this kernel has CONFIG_MODULE_FORCE_UNLOAD: `rmmod -f {name}` is the kernel's own way out. It \
+             removes a LIVE module without touching its count and taints the kernel (R); it cannot help a \
+             module that is not live, and like the helper it cannot tell a leaked reference from a real one"
+        )
+    })
+}

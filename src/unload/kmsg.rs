@@ -16,6 +16,8 @@ pub fn kmsg_text(record: &str) -> Option<&str> {
 /// The kernel log from now on, for the lines the helper and the target print.
 pub struct Kmsg {
     file: Option<File>,
+    /// Every line shown so far, for what the helper said.
+    pub lines: Vec<String>,
 }
 
 impl Kmsg {
@@ -26,7 +28,7 @@ impl Kmsg {
             .open("/dev/kmsg")
             .ok()
             .and_then(|mut f| f.seek(SeekFrom::End(0)).ok().map(|_| f));
-        Kmsg { file }
+        Kmsg { file, lines: Vec::new() }
     }
 
     /// Report new records that start with one of `prefixes` ("name: "),
@@ -44,6 +46,7 @@ impl Kmsg {
                         && (prefixes.is_empty() || prefixes.iter().any(|p| text.starts_with(p.as_str())))
                     {
                         step("kernel", text);
+                        self.lines.push(text.to_string());
                     }
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue, // overwritten: skip
@@ -65,4 +68,54 @@ mod tests {
         );
         assert_eq!(kmsg_text("garbage"), None);
     }
+
+    #[test]
+    fn what_the_helper_said() {
+        let lines: Vec<String> = [
+            "force_rmmod: busydev: not checked: mounted filesystems (this kernel does not export x)",
+            "force_rmmod: busydev: dry run, references held: 2, explained: 1, unexplained (probably leaked): 1; nothing changed",
+            "force_rmmod: busydev: count changed from 2 to 1 (module_refcount() says 1); now run: rmmod busydev",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(count_change(&lines, "busydev"), Some((2, 1)));
+        assert_eq!(dry_run_counts(&lines, "busydev"), Some((2, 1, 1)));
+        assert_eq!(not_checked(&lines, "busydev"), vec!["mounted filesystems (this kernel does not export x)"]);
+        assert_eq!(count_change(&lines, "other"), None);
+    }
+}
+
+/// What the helper said about the count: "NAME: count changed from A to B".
+pub fn count_change(lines: &[String], name: &str) -> Option<(i64, i64)> {
+    let key = format!("{name}: count changed from ");
+    lines.iter().rev().find_map(|l| {
+        let rest = l.split_once(&key)?.1;
+        let (a, rest) = rest.split_once(" to ")?;
+        let b = rest.split(|c: char| !(c.is_ascii_digit() || c == '-')).next()?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    })
+}
+
+/// The helper's dry-run summary: (held, explained, unexplained).
+pub fn dry_run_counts(lines: &[String], name: &str) -> Option<(i64, i64, i64)> {
+    let key = format!("{name}: dry run, references held: ");
+    lines.iter().rev().find_map(|l| {
+        let rest = l.split_once(&key)?.1;
+        let nums: Vec<i64> = rest
+            .split(|c: char| !(c.is_ascii_digit() || c == '-'))
+            .filter(|w| !w.is_empty() && *w != "-")
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        match nums.as_slice() {
+            [held, explained, unexplained, ..] => Some((*held, *explained, *unexplained)),
+            _ => None,
+        }
+    })
+}
+
+/// The checks the helper could not run: "NAME: not checked: WHAT".
+pub fn not_checked(lines: &[String], name: &str) -> Vec<String> {
+    let key = format!("{name}: not checked: ");
+    lines.iter().filter_map(|l| l.split_once(&key).map(|(_, w)| w.to_string())).collect()
 }

@@ -26,6 +26,7 @@ pub fn check_not_loaded(roots: &Roots, helper: &str) -> Result<()> {
 }
 
 /// One load of the helper, aimed at `target`.
+#[derive(Clone, Copy)]
 pub struct Load<'a> {
     pub roots: &'a Roots,
     pub target: &'a str,
@@ -107,6 +108,14 @@ pub fn load_failure(errno: i32, c: &LoadCtx) -> LoadFailure {
         libc::EBUSY => Error::Refused(format!(
             "the helper refused (EBUSY): {t} is not live, is being removed, or other modules use it \
              (see the kernel log above); {nothing}"
+        )),
+        libc::ETXTBSY => Error::InUse(format!(
+            "the helper refused (ETXTBSY): every reference to {t} is held for a reason (the kernel log \
+             above names them); {nothing}"
+        )),
+        libc::EAGAIN => Error::HelperFailed(format!(
+            "the helper refused (EAGAIN): {t}'s count is not the one shown above any more, or it moved \
+             while it was being changed (see the kernel log above); {nothing}. Run this again"
         )),
         libc::ESTALE => Error::HelperFailed(format!(
             "the helper refused (ESTALE): {t} is no longer at {}: it was removed and loaded again \

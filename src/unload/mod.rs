@@ -1,4 +1,4 @@
-//! `force-rmmod-gen unload NAME` (issue 4): one command at the broken
+//! `force-rmmod-gen unload NAME`: one command at the broken
 //! machine.
 //!
 //! 1. Inspect /sys/module/NAME (sysmod.rs): state, refcnt, holders, taint.
@@ -31,6 +31,7 @@ mod load;
 mod name;
 mod obtain;
 mod outcome;
+mod real_use;
 mod remove;
 pub(crate) mod report;
 mod safe_path;
@@ -42,10 +43,11 @@ mod verify;
 use crate::cli::UnloadArgs;
 use crate::error::{Error, Result};
 use crate::pipeline::TreeOptions;
-use crate::sysmod::Roots;
+use crate::sysmod::{self, Roots};
 
 use decide::{Go, Policy};
 use guard::DeferSignals;
+use helper_file::Seen;
 use kmsg::Kmsg;
 use load::{Load, Loaded};
 use outcome::Outcome;
@@ -64,7 +66,16 @@ pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
         );
     }
     let name = name::target_name(&args.name)?;
-    let policy = Policy { yes: args.yes, force_deps: args.force_deps, dry_run: args.dry_run };
+    if args.json {
+        report::steps_to_stderr();
+    }
+    let mut policy = Policy {
+        yes: args.yes,
+        force_deps: args.force_deps,
+        dry_run: args.dry_run,
+        wake_waiter: false,
+        force_real: args.force_real,
+    };
     let running = crate::kdir::running_release();
     let keys = signing::keys(args)?;
     // A prebuilt helper is checked before anything else: never load one
@@ -89,13 +100,27 @@ pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
 
     // 3. Refuse or ask.
     let go = decide::decide(&module, &policy, confirm::interactive())?;
+    policy.wake_waiter = module.initstate == crate::sysmod::InitState::Going;
     step("risk", &confirm::risk_text(&module, &policy));
 
     // 4. A helper for this kernel, signed if it must be.
     let helper = obtain::helper(prebuilt, opts, &running)?;
     let sig_reasons = signing::signature_reasons(&kernel, helper.tree.as_ref());
     let file = signing::file_to_load(&helper, &sig_reasons, keys.as_ref(), &opts.kdir)?;
-    let params = helper_file::helper_params(&helper.file, &name, module.address, &policy)?;
+    let users = real_use::Seen::look(&roots, &name, &module.holders);
+    for u in users.other_uses() {
+        step("in use", &format!("{name}: {u} (holds no reference the helper can count; stop it first)"));
+    }
+    if let Some(note) = inspect::force_unload_note(&name, &running) {
+        step("note", &note);
+    }
+    let seen = Seen {
+        refcnt: Some(module.refcnt),
+        list_head: sysmod::module_list_head(&roots),
+        negative_confirmed: module.refcnt < 0 && safe_path::stays_negative(&roots, &name, &running),
+        fstypes: users.fstypes(),
+    };
+    let params = helper_file::helper_params(&helper.file, &name, module.address, &policy, &seen)?;
     if go == Go::Ask && !confirm::confirm(&name) {
         return Err(Error::Declined(format!("not confirmed: {name} was left as it is; nothing was done")));
     }
@@ -115,14 +140,35 @@ pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
         sig_reasons: &sig_reasons,
         address: module.address,
     };
-    let mut loaded = match load::load(&load, &mut kmsg, &prefixes)? {
+    let loaded = load::load(&load, &mut kmsg, &prefixes).map_err(|e| match e {
+        Error::InUse(why) => Error::InUse(in_use(&name, &users.explained(&name, &kmsg.lines), &why)),
+        e => e,
+    })?;
+    let mut loaded = match loaded {
         Loaded::InKernel(h) => h,
         Loaded::Vanished if policy.dry_run => return Ok(()),
         Loaded::Vanished => return verify::verify_gone(&roots, &name),
     };
-    let removed = if policy.dry_run { Ok(()) } else { remove::remove(&name) };
+    let removed = if policy.dry_run {
+        Ok(())
+    } else if policy.wake_waiter {
+        step("remove", &format!("wake_waiter=1: the rmmod that was waiting for {name} removes it now"));
+        Ok(())
+    } else {
+        remove::remove(&name)
+    };
     kmsg.show(&prefixes);
     let released = loaded.release();
+    let explained = users.explained(&name, &kmsg.lines);
+    for e in &explained {
+        step("explained", &format!("{name}: {}", e.describe()));
+    }
+    // The references the reset took away, as the helper reported them.
+    let taken = kmsg::count_change(&kmsg.lines, &name).map_or(0, |(before, after)| before - after);
+    let restored = match removed {
+        Err(_) if !policy.dry_run => Some(remove::undo(&load, taken, &mut kmsg, &prefixes)),
+        _ => None,
+    };
     drop(defer);
     drop(file);
 
@@ -135,6 +181,49 @@ pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
         helper: &helper.file.name,
         removed,
         released,
+        restored,
     };
-    if policy.dry_run { outcome.dry_run() } else { outcome.done() }
+    if !policy.dry_run {
+        return outcome.done();
+    }
+    outcome.dry_run()?;
+    if args.json {
+        crate::outln!("{}", dry_run_json(&name, &module, &users, &explained, &kmsg.lines));
+    }
+    Ok(())
+}
+
+/// Every reference is held for a reason: say which, and what to do.
+fn in_use(name: &str, explained: &[real_use::Explained], why: &str) -> String {
+    if explained.is_empty() {
+        return why.to_string();
+    }
+    let list: Vec<String> = explained.iter().map(|e| format!("  {} ({})", e.describe(), e.remedy())).collect();
+    format!(
+        "{why}.\nEvery reference to {name} is held for a reason:\n{}\nStop, close or unmount those, then \
+         rmmod {name}; --force-real resets them anyway (dangerous)",
+        list.join("\n")
+    )
+}
+
+/// `unload --dry-run --json`: the references found and what they are.
+fn dry_run_json(
+    name: &str,
+    module: &sysmod::Module,
+    users: &real_use::Seen,
+    explained: &[real_use::Explained],
+    lines: &[String],
+) -> String {
+    let counts = kmsg::dry_run_counts(lines, name);
+    serde_json::to_string_pretty(&serde_json::json!({
+        "module": name,
+        "refcnt": module.refcnt,
+        "references": counts.map(|c| c.0),
+        "explained_count": counts.map(|c| c.1),
+        "unexplained": counts.map(|c| c.2),
+        "explained": explained,
+        "not_checked": kmsg::not_checked(lines, name),
+        "other_uses": users.other_uses(),
+    }))
+    .expect("serialisable")
 }

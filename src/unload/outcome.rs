@@ -21,6 +21,9 @@ pub struct Outcome<'a> {
     pub removed: std::result::Result<(), i32>,
     /// delete_module(helper).
     pub released: std::result::Result<(), i32>,
+    /// After a failed delete_module: the references given back (restore=N),
+    /// or why they could not be.
+    pub restored: Option<std::result::Result<i64, String>>,
 }
 
 impl Outcome<'_> {
@@ -57,6 +60,17 @@ impl Outcome<'_> {
                      (a real user?): find it before trying again"
                 ),
                 e => format!("{name} is still loaded: delete_module failed after the reset: {}", errno_text(e)),
+            };
+            let why = match &self.restored {
+                Some(Ok(n)) if *n > 0 => format!(
+                    "{why}; the {n} reference(s) the reset took were given back (restore={n}): {name} holds \
+                     every reference it held before"
+                ),
+                Some(Err(e)) => format!(
+                    "{why}; giving the references back failed too ({e}): {name}'s count is now lower than \
+                     it was, so do not rmmod it while it may be in use"
+                ),
+                _ => why,
             };
             let why = if self.released.is_err() {
                 format!("{why}; and the helper {} could not be removed: rmmod it", self.helper)

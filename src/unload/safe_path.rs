@@ -52,6 +52,16 @@ pub fn attempt(
         );
         return Ok(Some(module));
     }
+    if module.initstate == InitState::Going {
+        step(
+            "safe",
+            &format!(
+                "skipped: {name} is going already (an earlier rmmod is removing it, or a blocking rmmod \
+             sleeps until its count drops); delete_module would only say EBUSY"
+            ),
+        );
+        return Ok(Some(module));
+    }
     match delete_while_busy(name, wait)? {
         Safe::Removed => return verify_gone(roots, name).map(|()| None),
         Safe::Busy => {}
@@ -61,6 +71,24 @@ pub fn attempt(
         Err(Error::NotLoaded(_)) => verify_gone(roots, name).map(|()| None),
         Err(e) => Err(e),
     }
+}
+
+/// A count below idle can be an rmmod claiming the module at this very
+/// moment (era E: try_release_module_ref() drops it to -1 just before the
+/// module turns GOING). Read it again a second later: still below idle and
+/// still live means a module_put() too many, which the helper may repair.
+pub fn stays_negative(roots: &Roots, name: &str, running: &str) -> bool {
+    std::thread::sleep(Duration::from_secs(1));
+    let stays = sysmod::inspect(roots, name, running).is_ok_and(|m| m.refcnt < 0 && m.initstate == InitState::Live);
+    step(
+        "count",
+        &if stays {
+            format!("refcnt of {name} is still below idle a second later: an extra module_put(), not an rmmod")
+        } else {
+            format!("refcnt of {name} moved: the helper is not told to repair a count below idle")
+        },
+    );
+    stays
 }
 
 /// The safe path's result.

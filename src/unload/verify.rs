@@ -10,7 +10,7 @@ use crate::sysmod::Roots;
 /// polled briefly anyway).
 pub fn verify_gone(roots: &Roots, name: &str) -> Result<()> {
     let dir = roots.module(name);
-    for _ in 0..20 {
+    for _ in 0..50 {
         if !dir.exists() {
             step("verify", &format!("{} is gone: {name} is no longer in the kernel", dir.display()));
             return Ok(());

@@ -1,7 +1,9 @@
 /*
- * Era A (up to 2.6.28): struct module_ref ref[NR_CPUS], one cacheline-
- * aligned local_t per CPU slot. The count is the sum over every possible
- * CPU; a healthy idle module sums to 0. Every slot is zeroed.
+ * Era A (2.6.27 and 2.6.28): struct module_ref ref[NR_CPUS], one
+ * cacheline-aligned local_t per CPU slot. The count is the sum of all
+ * NR_CPUS slots, as module_refcount() sums them; a healthy idle module
+ * sums to 0. The write zeroes every slot and leaves the references to keep
+ * in this CPU's. Both run with every CPU stopped.
  */
 static inline void frm_assert_layout(void)
 {
@@ -9,35 +11,27 @@ static inline void frm_assert_layout(void)
 						   local_t));
 }
 
-static long frm_count(struct module *mod)
+static long frm_read(struct frm_job *job, struct frm_cpus *cpus)
 {
 	long total = 0;
 	int cpu;
 
-	for_each_possible_cpu(cpu)
-		total += local_read(&mod->ref[cpu].count);
+	cpus->n = 0;
+	cpus->more = 0;
+	for (cpu = 0; cpu < ARRAY_SIZE(job->mod->ref); cpu++) {
+		long count = local_read(&job->mod->ref[cpu].count);
+
+		total += count;
+		frm_note_cpu(cpus, cpu, count, 0);
+	}
 	return total;
 }
 
-static void frm_log_count(struct module *mod, const char *when)
+static int frm_write(struct frm_job *job, long refs)
 {
-	int cpu;
+	int cpu, self = smp_processor_id();
 
-	for_each_possible_cpu(cpu) {
-		long count = local_read(&mod->ref[cpu].count);
-
-		if (count)
-			pr_info("%s: %s: cpu%d count=%ld\n", mod->name, when, cpu, count);
-	}
-	pr_info("%s: %s: references held: %ld\n", mod->name, when, frm_count(mod));
-}
-
-/* Called with every CPU stopped. */
-static int frm_reset_count(struct module *mod)
-{
-	int cpu;
-
-	for (cpu = 0; cpu < ARRAY_SIZE(mod->ref); cpu++)
-		local_set(&mod->ref[cpu].count, 0);
+	for (cpu = 0; cpu < ARRAY_SIZE(job->mod->ref); cpu++)
+		local_set(&job->mod->ref[cpu].count, cpu == self ? refs : 0);
 	return 0;
 }

@@ -2,6 +2,8 @@
  * Era B on SMP (2.6.29 to 2.6.33, RHEL/CentOS 6): char *refptr points at
  * per-cpu local_t counters, reached through __module_ref_addr(). The count
  * is their sum over every possible CPU; a healthy idle module sums to 0.
+ * The write zeroes every CPU's counter and leaves the references to keep
+ * in this CPU's. Both run with every CPU stopped.
  */
 static inline void frm_assert_layout(void)
 {
@@ -11,35 +13,27 @@ static inline void frm_assert_layout(void)
 						   local_t *));
 }
 
-static long frm_count(struct module *mod)
+static long frm_read(struct frm_job *job, struct frm_cpus *cpus)
 {
 	long total = 0;
 	int cpu;
 
-	for_each_possible_cpu(cpu)
-		total += local_read(__module_ref_addr(mod, cpu));
+	cpus->n = 0;
+	cpus->more = 0;
+	for_each_possible_cpu(cpu) {
+		long count = local_read(__module_ref_addr(job->mod, cpu));
+
+		total += count;
+		frm_note_cpu(cpus, cpu, count, 0);
+	}
 	return total;
 }
 
-static void frm_log_count(struct module *mod, const char *when)
+static int frm_write(struct frm_job *job, long refs)
 {
-	int cpu;
-
-	for_each_possible_cpu(cpu) {
-		long count = local_read(__module_ref_addr(mod, cpu));
-
-		if (count)
-			pr_info("%s: %s: cpu%d count=%ld\n", mod->name, when, cpu, count);
-	}
-	pr_info("%s: %s: references held: %ld\n", mod->name, when, frm_count(mod));
-}
-
-/* Called with every CPU stopped. */
-static int frm_reset_count(struct module *mod)
-{
-	int cpu;
+	int cpu, self = smp_processor_id();
 
 	for_each_possible_cpu(cpu)
-		local_set(__module_ref_addr(mod, cpu), 0);
+		local_set(__module_ref_addr(job->mod, cpu), cpu == self ? refs : 0);
 	return 0;
 }

@@ -1,6 +1,7 @@
 /*
- * Era B without CONFIG_SMP (2.6.29 to 2.6.33): a single local_t ref.
- * A healthy idle module counts 0.
+ * Era B without CONFIG_SMP (2.6.29 to 2.6.33): a single local_t ref. A
+ * healthy idle module counts 0. Read and written inside the uniprocessor
+ * stop_machine(), which runs with interrupts off.
  */
 static inline void frm_assert_layout(void)
 {
@@ -8,19 +9,18 @@ static inline void frm_assert_layout(void)
 						   local_t));
 }
 
-static long frm_count(struct module *mod)
+static long frm_read(struct frm_job *job, struct frm_cpus *cpus)
 {
-	return local_read(&mod->ref);
+	long count = local_read(&job->mod->ref);
+
+	cpus->n = 0;
+	cpus->more = 0;
+	frm_note_cpu(cpus, 0, count, 0);
+	return count;
 }
 
-static void frm_log_count(struct module *mod, const char *when)
+static int frm_write(struct frm_job *job, long refs)
 {
-	pr_info("%s: %s: references held: %ld\n", mod->name, when, frm_count(mod));
-}
-
-/* Called with the (only) CPU stopped. */
-static int frm_reset_count(struct module *mod)
-{
-	local_set(&mod->ref, 0);
+	local_set(&job->mod->ref, refs);
 	return 0;
 }

@@ -1,7 +1,9 @@
 /*
  * The 2.6.34-rc per-cpu form: struct module_ref { int count; } per CPU
  * behind refptr (replaced by incs/decs before 2.6.34 shipped). The count is
- * the sum over every possible CPU; a healthy idle module sums to 0.
+ * the sum over every possible CPU; a healthy idle module sums to 0. The
+ * write zeroes every CPU's count and leaves the references to keep in this
+ * CPU's. Both run with every CPU stopped.
  */
 static inline void frm_assert_layout(void)
 {
@@ -11,35 +13,27 @@ static inline void frm_assert_layout(void)
 						   int));
 }
 
-static long frm_count(struct module *mod)
+static long frm_read(struct frm_job *job, struct frm_cpus *cpus)
 {
 	long total = 0;
 	int cpu;
 
-	for_each_possible_cpu(cpu)
-		total += per_cpu_ptr(mod->refptr, cpu)->count;
+	cpus->n = 0;
+	cpus->more = 0;
+	for_each_possible_cpu(cpu) {
+		int count = per_cpu_ptr(job->mod->refptr, cpu)->count;
+
+		total += count;
+		frm_note_cpu(cpus, cpu, count, 0);
+	}
 	return total;
 }
 
-static void frm_log_count(struct module *mod, const char *when)
+static int frm_write(struct frm_job *job, long refs)
 {
-	int cpu;
-
-	for_each_possible_cpu(cpu) {
-		int count = per_cpu_ptr(mod->refptr, cpu)->count;
-
-		if (count)
-			pr_info("%s: %s: cpu%d count=%d\n", mod->name, when, cpu, count);
-	}
-	pr_info("%s: %s: references held: %ld\n", mod->name, when, frm_count(mod));
-}
-
-/* Called with every CPU stopped. */
-static int frm_reset_count(struct module *mod)
-{
-	int cpu;
+	int cpu, self = smp_processor_id();
 
 	for_each_possible_cpu(cpu)
-		per_cpu_ptr(mod->refptr, cpu)->count = 0;
+		per_cpu_ptr(job->mod->refptr, cpu)->count = cpu == self ? refs : 0;
 	return 0;
 }

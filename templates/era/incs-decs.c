@@ -2,8 +2,10 @@
  * Era {{ era }} ({{ era_kernels }}): a struct module_ref
  * { {{ ref_type }} incs, decs; } per CPU behind refptr.
  * The count is the sum of incs minus the sum of decs over every possible
- * CPU, decs read first. A healthy idle module sums to 0. Resetting both to
- * 0 on every CPU also repairs decs > incs (an extra module_put()).
+ * CPU, decs read first. A healthy idle module sums to 0. The write zeroes
+ * both counters on every CPU and leaves the references to keep in this
+ * CPU's incs; zeroing also repairs decs > incs (an extra module_put()).
+ * Both run with every CPU stopped.
  */
 static inline void frm_assert_layout(void)
 {
@@ -15,43 +17,34 @@ static inline void frm_assert_layout(void)
 						   {{ ref_type }}));
 }
 
-static long frm_count(struct module *mod)
+static long frm_read(struct frm_job *job, struct frm_cpus *cpus)
 {
 	{{ ref_type }} incs = 0, decs = 0;
 	int cpu;
 
+	cpus->n = 0;
+	cpus->more = 0;
 	for_each_possible_cpu(cpu)
-		decs += per_cpu_ptr(mod->refptr, cpu)->decs;
+		decs += per_cpu_ptr(job->mod->refptr, cpu)->decs;
 	/* decs before incs, as module_refcount() reads them: never negative. */
 	smp_rmb();
-	for_each_possible_cpu(cpu)
-		incs += per_cpu_ptr(mod->refptr, cpu)->incs;
+	for_each_possible_cpu(cpu) {
+		struct module_ref *ref = per_cpu_ptr(job->mod->refptr, cpu);
+
+		incs += ref->incs;
+		frm_note_cpu(cpus, cpu, ref->incs, ref->decs);
+	}
 	return (long)(incs - decs);
 }
 
-static void frm_log_count(struct module *mod, const char *when)
+static int frm_write(struct frm_job *job, long refs)
 {
-	int cpu;
+	int cpu, self = smp_processor_id();
 
 	for_each_possible_cpu(cpu) {
-		struct module_ref *ref = per_cpu_ptr(mod->refptr, cpu);
+		struct module_ref *ref = per_cpu_ptr(job->mod->refptr, cpu);
 
-		if (ref->incs || ref->decs)
-			pr_info("%s: %s: cpu%d incs={{ ref_fmt }} decs={{ ref_fmt }}\n",
-				mod->name, when, cpu, ref->incs, ref->decs);
-	}
-	pr_info("%s: %s: references held: %ld\n", mod->name, when, frm_count(mod));
-}
-
-/* Called with every CPU stopped. */
-static int frm_reset_count(struct module *mod)
-{
-	int cpu;
-
-	for_each_possible_cpu(cpu) {
-		struct module_ref *ref = per_cpu_ptr(mod->refptr, cpu);
-
-		ref->incs = 0;
+		ref->incs = cpu == self ? refs : 0;
 		ref->decs = 0;
 	}
 	return 0;

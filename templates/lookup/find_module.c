@@ -3,13 +3,11 @@
  * is found and examined with module_mutex held, as delete_module() does:
  * nothing can load or remove a module meanwhile. Caller holds module_mutex.
  */
-static struct module *frm_find(const char *name, int *ret)
+static struct module *frm_find(struct frm_job *job)
 {
-	struct module *mod = find_module(name);
+	struct module *mod = find_module(job->name);
 
-	if (!mod) {
-		pr_err("no module named %s is loaded\n", name);
-		*ret = -ENOENT;
-	}
+	if (!mod)
+		frm_refuse(job, -ENOENT, FRM_NOT_FOUND);
 	return mod;
 }

@@ -6,42 +6,62 @@
  * freed before every CPU has been preemptible once.
  *
  * The ring also holds the static `modules` list head, which lives in the
- * kernel image and not inside any struct module. It is the one node outside
- * the module area: it is recognised by its address, never read as a module.
+ * kernel image and not inside any struct module: it must never be read as
+ * a module. It is recognised by its address, listhead= (the `modules` line
+ * of /proc/kallsyms){% if module_range %}, or, without it, as the one node
+ * outside [MODULES_VADDR, MODULES_END), where x86_64 keeps every module.
+ * With listhead= a node outside that range that is not listhead is an
+ * error too{% else %}, which is required on this architecture: modules do
+ * not lie in one fixed address range here{% endif %}.
  */
-static bool frm_is_list_head(const struct list_head *node)
+enum frm_node { FRM_NODE_MODULE, FRM_NODE_HEAD, FRM_NODE_UNKNOWN };
+
+static enum frm_node frm_classify(const struct list_head *node)
 {
 	unsigned long addr = (unsigned long)node;
+{%- if module_range %}
+	bool outside = addr < MODULES_VADDR || addr >= MODULES_END;
 
-	return addr < MODULES_VADDR || addr >= MODULES_END;
+	if (listhead && addr == listhead)
+		return FRM_NODE_HEAD;
+	if (outside)
+		return listhead ? FRM_NODE_UNKNOWN : FRM_NODE_HEAD;
+	return FRM_NODE_MODULE;
+{%- else %}
+
+	return addr == listhead ? FRM_NODE_HEAD : FRM_NODE_MODULE;
+{%- endif %}
 }
 
-static struct module *frm_find(const char *name, int *ret)
+static struct module *frm_find(struct frm_job *job)
 {
 	struct module *mod, *found = NULL;
-	int heads = 0;
 
+	job->heads = 0;
 	list_for_each_entry_rcu(mod, &THIS_MODULE->list, list) {
-		if (frm_is_list_head(&mod->list)) {
-			heads++;
+		enum frm_node node = frm_classify(&mod->list);
+
+		if (node == FRM_NODE_UNKNOWN) {
+			job->heads = -1;
+			frm_refuse(job, -EIO, FRM_BAD_LIST);
+			return NULL;
+		}
+		if (node == FRM_NODE_HEAD) {
+			job->heads++;
 			continue;
 		}
 {%- if has_unformed %}
 		if (mod->state == MODULE_STATE_UNFORMED)
 			continue;
 {%- endif %}
-		if (!strcmp(mod->name, name))
+		if (!strcmp(mod->name, job->name))
 			found = mod;
 	}
-	if (heads != 1) {
-		pr_err("module list: expected one list head, found %d; nothing changed\n",
-		       heads);
-		*ret = -EIO;
+	if (job->heads != 1) {
+		frm_refuse(job, -EIO, FRM_BAD_LIST);
 		return NULL;
 	}
-	if (!found) {
-		pr_err("no module named %s is loaded\n", name);
-		*ret = -ENOENT;
-	}
+	if (!found)
+		frm_refuse(job, -ENOENT, FRM_NOT_FOUND);
 	return found;
 }

@@ -53,7 +53,7 @@ pub fn fake_tree(era: &str) -> tempfile::TempDir {
 pub const FAKE_ERAS: &[(&str, &str, Option<&str>, &str)] = &[
     ("a-2.6.28", "A", None, "ring-walk"),
     ("b-smp-2.6.32-el6", "B", Some("smp"), "find_module"),
-    ("b-up-2.6.31", "B", Some("up"), "find_module"),
+    ("b-up-2.6.30", "B", Some("up"), "find_module"),
     ("count-2.6.34-rc3", "count", None, "find_module"),
     ("c-3.0", "C", None, "find_module"),
     ("d-3.10-el7", "D", None, "find_module"),

@@ -30,6 +30,10 @@ static const char *errno_name(int err)
 	case EAGAIN: return "EAGAIN";
 	case ENODEV: return "ENODEV";
 	case ESRCH: return "ESRCH";
+	case ESTALE: return "ESTALE";
+	case EIO: return "EIO";
+	case EINTR: return "EINTR";
+	case ETXTBSY: return "ETXTBSY";
 	default: return "OTHER";
 	}
 }

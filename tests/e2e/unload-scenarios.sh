@@ -1,6 +1,6 @@
 # shellcheck shell=sh
 #
-# The scenarios of issue 4, `force-rmmod-gen unload NAME`, run inside the
+# The scenarios of `force-rmmod-gen unload NAME`, run inside the
 # e2e VM by /init (tests/e2e/init.sh). Not a program: /init SOURCES this
 # file after its own helpers (run, fail, expect_*, run_scenario) are
 # defined; each scenario_unload_<name> then runs under run_scenario like
@@ -10,8 +10,8 @@
 #	RESULT unload_<name> FAIL <reason>
 #
 # What the initramfs must hold besides what init.sh already needs:
-#   /bin/force-rmmod-gen   target/release/force-rmmod-gen plus the shared
-#                          libraries ldd lists for it (install_bin does that)
+#   /bin/force-rmmod-gen   the portable binary of scripts/dist plus the glibc
+#                          libraries its ELF header names (install_tool)
 #   $UNLOAD_KO             the helper built for this kernel; default: the
 #                          harness's own /e2e/helper/force_rmmod.ko
 #   /e2e/other/force_rmmod.ko (optional) a helper built for ANOTHER kernel;
@@ -25,10 +25,9 @@ FRG=${FRG:-/bin/force-rmmod-gen}
 UNLOAD_KO=${UNLOAD_KO:-${GOOD_HELPER:-/e2e/helper/force_rmmod.ko}}
 UNLOAD_OTHER_KO=${UNLOAD_OTHER_KO:-/e2e/other/force_rmmod.ko}
 
-# In the order they run. unload_negative last: if the helper cannot repair
-# a negative count, negcount stays loaded, and nothing after needs it.
+# In the order they run.
 UNLOAD_SCENARIOS="unload_stuck unload_holder unload_dry_run unload_unknown
-unload_wrong_kernel unload_clean unload_declined unload_negative"
+unload_wrong_kernel unload_clean unload_declined unload_negative unload_undo"
 
 # expect_rc WANT CMD...: CMD must exit with WANT (output in $OUT).
 expect_rc() {
@@ -158,31 +157,42 @@ scenario_unload_declined() {
 }
 
 # A count below idle: the plain delete_module must be skipped (it would
-# hit BUG_ON in try_release_module_ref). What the tool owns is checked
-# strictly: the skip, no oops (run_scenario), a clean exit, the helper
-# gone. Whether the count is repaired is the helper's business (the
-# negative_count scenario judges that): removed (0), or the helper refused
-# (23) and negcount is left exactly as it was. negcount may be left over
-# from negative_count; then it is used as it is.
+# hit BUG_ON in try_release_module_ref). The tool reads the count again a
+# second later, sees it stay at -1 (a module_put() too many, not an rmmod
+# claiming the module), tells the helper so (fix_negative=1), and the
+# repaired module is removed. negcount may be left over from
+# negative_count; then it is used as it is.
 scenario_unload_negative() {
 	[ -d /sys/module/negcount ] || expect_ok insmod "$M/negcount.ko"
 	expect_refcnt negcount -1
-	run "$FRG" unload negcount --yes --ko "$UNLOAD_KO"
+	expect_rc 0 "$FRG" unload negcount --yes --ko "$UNLOAD_KO"
 	expect_out "skipped: refcnt -1 is below idle"
-	case $RC in
-	0)
-		expect_out "removed with the helper"
-		expect_gone negcount
-		;;
-	23)
-		echo "  note: the helper refused to repair the count; negcount left as it was"
-		expect_out "the helper refused"
-		expect_loaded negcount
-		expect_refcnt negcount -1
-		;;
-	*) fail "'$FRG unload negcount' exited $RC, expected 0 or 23" ;;
-	esac
+	expect_out "still below idle a second later"
+	expect_out "expect=-1"
+	expect_out "removed with the helper"
+	expect_gone negcount
 	expect_gone force_rmmod
+}
+
+# sticky leaked a reference to itself and takes one more the moment the
+# helper goes live, right after the reset: the removal that follows fails
+# (a user came back at once). unload gives back the reference the reset
+# took (restore=1), so sticky holds every reference it held before plus
+# the new one, and says it is still loaded (27). A second unload, with
+# nobody coming back, removes it.
+scenario_unload_undo() {
+	expect_ok insmod "$M/sticky.ko"
+	expect_refcnt sticky 1
+	expect_rc 27 "$FRG" unload sticky --yes --ko "$UNLOAD_KO"
+	expect_out "expect=1"
+	expect_out "restore=1"
+	expect_out "were given back (restore=1)"
+	expect_loaded sticky
+	expect_refcnt sticky 2
+	expect_gone force_rmmod
+	expect_log "force_rmmod: sticky: restored 1 reference" "the helper did not restore the reference"
+	expect_rc 0 "$FRG" unload sticky --yes --ko "$UNLOAD_KO"
+	expect_gone sticky
 }
 
 # For a harness that does not list the names in /e2e/scenarios: run them all.

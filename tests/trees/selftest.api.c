@@ -120,7 +120,8 @@ static int __init api_init(void)
 	m = container_of(&mod->list, struct module, list);
 
 #ifdef HAVE_FIND_MODULE
-	mutex_lock(&module_mutex);
+	if (mutex_lock_killable(&module_mutex))
+		return -EINTR;
 	m = find_module(name);
 	mutex_unlock(&module_mutex);
 	if (!m)
@@ -135,7 +136,7 @@ static int __init api_init(void)
 		module_put(mod);
 		module_put(mod);
 	}
-#ifdef CONFIG_MODULE_UNLOAD
+#if defined(CONFIG_MODULE_UNLOAD) && defined(HAVE_MODULE_REFCOUNT)
 	pr_info("refcount %lu, exit %p\n", (unsigned long)module_refcount(mod), mod->exit);
 #endif
 	if (waiter)

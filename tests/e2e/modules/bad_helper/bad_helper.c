@@ -2,12 +2,17 @@
 /*
  * bad_helper - a deliberately wrong force_rmmod, the e2e negative control.
  *
- * It does what a careless fixer does on an era E kernel (3.19+): it sets
- * the target's refcnt to 0 instead of MODULE_REF_BASE (1). 0 means "going";
- * the next rmmod subtracts MODULE_REF_BASE and hits BUG_ON() in
- * try_release_module_ref(). The suite runs its leaked-reference scenario
- * with this module in place of the real helper and checks that the
- * scenario FAILs: proof that the harness sees a broken kernel.
+ * It does what a careless fixer does:
+ * - on an era E kernel (3.19+) it sets the target's refcnt to 0 instead of
+ *   MODULE_REF_BASE (1). 0 means "going"; the next rmmod subtracts
+ *   MODULE_REF_BASE and hits BUG_ON() in try_release_module_ref().
+ * - on an era D kernel (3.3 to 3.18, RHEL/CentOS 7: per-CPU incs/decs) it
+ *   resets only the counters of the CPU it runs on. Where the gets and puts
+ *   happened on different CPUs, the other CPUs' differences stay and the
+ *   count is not 0 afterwards.
+ * The suite runs a leaked-reference scenario with this module in place of
+ * the real helper and checks that the scenario FAILs: proof that the
+ * harness sees a wrong reset.
  *
  * Test fixture only: never load it outside the e2e VM.
  */
@@ -19,6 +24,7 @@
 #include <linux/preempt.h>
 #include <linux/rculist.h>
 #include <linux/string.h>
+#include <linux/version.h>
 
 static char *modname;
 module_param(modname, charp, 0444);
@@ -41,8 +47,18 @@ static int __init bad_helper_init(void)
 	list_for_each_entry_rcu(mod, &THIS_MODULE->list, list) {
 		if (strcmp(mod->name, modname))
 			continue;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(3, 19, 0)
 		atomic_set(&mod->refcnt, 0);	/* WRONG on purpose: must be 1 */
 		pr_err("NEGATIVE CONTROL: set %s refcnt to 0\n", modname);
+#elif LINUX_VERSION_CODE >= KERNEL_VERSION(3, 3, 0)
+		/* WRONG on purpose: every possible CPU's pair must be reset. */
+		this_cpu_ptr(mod->refptr)->incs = 0;
+		this_cpu_ptr(mod->refptr)->decs = 0;
+		pr_err("NEGATIVE CONTROL: set %s incs/decs to 0 on cpu%d only\n",
+		       modname, smp_processor_id());
+#else
+#error "the negative control knows eras D and E only"
+#endif
 		ret = 0;
 		break;
 	}

@@ -20,6 +20,7 @@
 #define EEXIST		17
 #define ENODEV		19
 #define EINVAL		22
+#define ETXTBSY		26
 #define ENOSPC		28
 #define ERANGE		34
 

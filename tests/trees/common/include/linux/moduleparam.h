@@ -7,6 +7,7 @@
 #include <linux/init.h>
 #include <linux/stringify.h>
 #include <linux/kernel.h>
+#include <linux/version.h>
 
 #define MAX_PARAM_PREFIX_LEN (64 - sizeof(unsigned long))
 
@@ -35,8 +36,14 @@ struct kernel_param {
 #define param_check_long(name, p)	__param_check(name, p, long)
 #define param_check_ulong(name, p)	__param_check(name, p, unsigned long)
 #define param_check_charp(name, p)	__param_check(name, p, char *)
+/* Up to 2.6.30 param_set_bool() stores through an int pointer. */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(2, 6, 31)
+#define param_check_bool(name, p)	__param_check(name, p, int)
+#define param_check_invbool(name, p)	__param_check(name, p, int)
+#else
 #define param_check_bool(name, p)	__param_check(name, p, bool)
 #define param_check_invbool(name, p)	__param_check(name, p, bool)
+#endif
 
 #define module_param_named(name, value, type, perm)			\
 	param_check_##type(name, &(value));				\

@@ -3,6 +3,7 @@
 #define _LINUX_STOP_MACHINE
 
 #include <linux/cpumask.h>
+#include <linux/irqflags.h>
 #include <linux/smp.h>
 
 #ifdef CONFIG_SMP
@@ -13,7 +14,12 @@ int stop_machine(int (*fn)(void *), void *data, const struct cpumask *cpus);
 static inline int stop_machine(int (*fn)(void *), void *data,
 			       const struct cpumask *cpus)
 {
-	return fn(data);
+	int ret;
+
+	local_irq_disable();
+	ret = fn(data);
+	local_irq_enable();
+	return ret;
 }
 #endif
 

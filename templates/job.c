@@ -1,0 +1,99 @@
+/* Why a run refused: recorded under protection, reported afterwards. */
+enum frm_why {
+	FRM_OK,
+	FRM_NOT_FOUND,
+	FRM_BAD_LIST,
+	FRM_MOVED_ADDR,
+	FRM_SELF,
+	FRM_NOT_LIVE,
+	FRM_USERS,
+	FRM_USERS_UNCOUNTED,
+	FRM_INTERRUPTED,
+	FRM_NO_STOP,
+	FRM_NOT_EXPECTED,
+	FRM_NEGATIVE,
+	FRM_RACED,
+	FRM_ALL_REAL,
+};
+
+/* The CPUs whose counters were not zero, as one snapshot. */
+#define FRM_LOGGED_CPUS 64
+
+struct frm_cpu {
+	int cpu;
+	long a;
+	long b;
+};
+
+struct frm_cpus {
+	int n;
+	int more;
+	struct frm_cpu cpu[FRM_LOGGED_CPUS];
+};
+
+/* What one run found and did. */
+struct frm_job {
+	char name[MODULE_NAME_LEN];
+	struct module *mod;
+	unsigned long addr;
+	int ret;
+	enum frm_why why;
+	int state;
+	int users;
+	int explained;
+	int heads;
+	int raw;
+	long before;
+	long after;
+	long refs;
+	long kernel_says;
+	bool wake;
+	bool changed;
+	struct frm_cpus cpus_before;
+	struct frm_cpus cpus_after;
+};
+
+static int frm_refuse(struct frm_job *job, int ret, enum frm_why why)
+{
+	job->ret = ret;
+	job->why = why;
+	return ret;
+}
+{%- if per_cpu %}
+
+static void frm_note_cpu(struct frm_cpus *cpus, int cpu, long a, long b)
+{
+	if (!a && !b)
+		return;
+	if (cpus->n == FRM_LOGGED_CPUS) {
+		cpus->more++;
+		return;
+	}
+	cpus->cpu[cpus->n].cpu = cpu;
+	cpus->cpu[cpus->n].a = a;
+	cpus->cpu[cpus->n].b = b;
+	cpus->n++;
+}
+
+/* Every per-cpu era logs the same way: the non-zero CPUs, then the sum. */
+static void frm_log(const struct frm_job *job, const char *when,
+		    const struct frm_cpus *cpus, long held)
+{
+	int i;
+
+	for (i = 0; i < cpus->n; i++)
+{%- if cpu_b %}
+		pr_info("%s: %s: cpu%d {{ cpu_a }}=%lu {{ cpu_b }}=%lu\n",
+			job->name, when, cpus->cpu[i].cpu,
+			(unsigned long)cpus->cpu[i].a,
+			(unsigned long)cpus->cpu[i].b);
+{%- else %}
+		pr_info("%s: %s: cpu%d {{ cpu_a }}=%ld\n",
+			job->name, when, cpus->cpu[i].cpu, cpus->cpu[i].a);
+{%- endif %}
+	if (cpus->more)
+		pr_info("%s: %s: and %d more CPUs with non-zero counters\n",
+			job->name, when, cpus->more);
+	pr_info("%s: %s: references held: %ld\n", job->name, when, held);
+}
+{%- endif %}
