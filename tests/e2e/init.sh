@@ -684,6 +684,8 @@ mount -t devtmpfs devtmpfs /dev
 
 # The `force-rmmod-gen unload` scenarios use the helpers above.
 . /e2e/unload-scenarios.sh
+# The `force-rmmod-gen trace` scenarios use both.
+. /e2e/trace-scenarios.sh
 
 # Which boot this is: e2e_boot=sig on the kernel command line runs only the
 # signing scenarios (/e2e/sig-scenarios), in a boot with module.sig_enforce=1.
