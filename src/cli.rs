@@ -18,7 +18,7 @@ Without a subcommand it does `build`.",
     args_conflicts_with_subcommands = true,
     after_help = "Exit codes: 0 ok, 2 usage, 3 kernel tree missing, 4 tree not prepared, 5 no CONFIG_MODULE_UNLOAD, \
 6 unknown layout, 7 bad argument, 8 output not writable, 9 compiler missing, 10 Kbuild failed, \
-11 some kernels failed, 12 kernel unsupported; unload: 20-29 (see README)."
+11 some kernels failed, 12 kernel unsupported; unload: 20-29; trace: 30-32 (see README)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -39,6 +39,8 @@ pub enum Command {
     Dkms(crate::dkms::DkmsArgs),
     /// Remove a stuck module from the running kernel: a plain rmmod first, the helper only if needed
     Unload(UnloadArgs),
+    /// Find who leaked a module's reference: record every get and put of NAME with its stack
+    Trace(TraceArgs),
     /// Work on fleet index files (`merge` joins the outputs of `build --shard K/N` runs)
     Index(crate::fleet::IndexArgs),
     /// Write man pages and shell completions (for packaging)
@@ -168,4 +170,39 @@ pub struct UnloadArgs {
     pub sign_cert: Option<PathBuf>,
     #[command(flatten)]
     pub tree: TreeArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(
+    long_about = "Find the code that took a reference on module NAME and never gave it back.\n\n\
+Records every module_get and module_put of NAME (trace events module:module_get/module_put, in a \
+private trace instance of tracefs or debugfs, mounted if needed) with its stack and process, while you \
+reproduce the leak (Ctrl-C ends the recording), for --duration seconds, or while COMMAND runs (NAME may \
+then be loaded by COMMAND: trace NAME -- modprobe NAME). Then reports the change of \
+/sys/module/NAME/refcnt, and the references taken and not given back, grouped by stack, with the \
+process that took them and the suspect: the first frame inside NAME or inside an out-of-tree module. \
+Gets and puts are paired by a table of the kernel's common pairs (open file / __fput, cdev_get / \
+cdev_put, get_fs_type / put_filesystem, ...); when they cannot be paired it says so.\n\n\
+The instance, the options it set and any mount it made are removed again on every path.",
+    after_help = "Exit codes: 0 recorded and reported (leak or not), 2 usage, 7 bad argument (NAME, COMMAND \
+cannot run), 20 not root, 21 no /sys/module, 22 NAME not loaded (and no COMMAND) or built in, 30 the kernel \
+cannot trace (no tracefs/debugfs, no module trace events: CONFIG_TRACEPOINTS/CONFIG_EVENT_TRACING), 31 \
+tracing denied (lockdown=confidentiality, LSM), 32 another trace of NAME is running."
+)]
+pub struct TraceArgs {
+    /// The module whose references to record ('-' and '_' are the same)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Record for SECONDS instead of until Ctrl-C
+    #[arg(long, value_name = "SECONDS", conflicts_with = "command")]
+    pub duration: Option<f64>,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Show whole stacks, and every recorded event
+    #[arg(long)]
+    pub stacks: bool,
+    /// Record while this command runs (after `--`)
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }

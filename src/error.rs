@@ -30,6 +30,9 @@ pub mod code {
     pub const STILL_LOADED: i32 = 27;
     pub const SIGNING: i32 = 28;
     pub const IN_USE: i32 = 29;
+    pub const TRACE_UNAVAILABLE: i32 = 30;
+    pub const TRACE_DENIED: i32 = 31;
+    pub const TRACE_BUSY: i32 = 32;
 }
 
 #[derive(Debug)]
@@ -88,6 +91,12 @@ pub enum Error {
     Signing(String),
     /// `unload`: every reference is held for a reason (open files, mounts, users).
     InUse(String),
+    /// `trace`: the kernel has no tracefs, no module events or no instances.
+    TraceUnavailable(String),
+    /// `trace`: the kernel refuses tracing (lockdown, LSM).
+    TraceDenied(String),
+    /// `trace`: another trace of the same module is running.
+    TraceBusy(String),
     Internal(String),
 }
 
@@ -117,6 +126,9 @@ impl Error {
             StillLoaded(_) => code::STILL_LOADED,
             Signing(_) => code::SIGNING,
             InUse(_) => code::IN_USE,
+            TraceUnavailable(_) => code::TRACE_UNAVAILABLE,
+            TraceDenied(_) => code::TRACE_DENIED,
+            TraceBusy(_) => code::TRACE_BUSY,
             Internal(_) => code::INTERNAL,
         }
     }
@@ -145,6 +157,9 @@ impl Error {
             StillLoaded(_) => "still-loaded",
             Signing(_) => "signing",
             InUse(_) => "in-use",
+            TraceUnavailable(_) => "trace-unavailable",
+            TraceDenied(_) => "trace-denied",
+            TraceBusy(_) => "trace-busy",
             Internal(_) => "internal",
         }
     }
@@ -198,7 +213,8 @@ impl fmt::Display for Error {
                 write!(f, "{failed} of {total} kernels failed; see the index manifest")
             }
             NotRoot(m) | NoSysfs(m) | NotLoaded(m) | Refused(m) | Declined(m) | WrongKernel(m) | HelperFailed(m)
-            | StillLoaded(m) | Signing(m) | InUse(m) | Internal(m) => write!(f, "{m}"),
+            | StillLoaded(m) | Signing(m) | InUse(m) | TraceUnavailable(m) | TraceDenied(m) | TraceBusy(m)
+            | Internal(m) => write!(f, "{m}"),
         }
     }
 }

@@ -27,6 +27,7 @@ mod sign;
 mod symvers;
 mod sysmod;
 mod templates;
+mod trace;
 mod unload;
 
 use clap::Parser;
@@ -170,6 +171,7 @@ fn main() {
         Some(Command::Render(a)) => render_cmd(a),
         Some(Command::Dkms(a)) => dkms::run(a),
         Some(Command::Unload(a)) => unload::run(a, &tree_options(&a.tree)),
+        Some(Command::Trace(a)) => trace::run(a),
         Some(Command::Index(a)) => fleet::merge_run(a),
         Some(Command::Assets(a)) => assets::run(a),
     };

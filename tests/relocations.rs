@@ -104,7 +104,7 @@ fn old_era_helpers_carry_only_relocations_their_loader_accepts() {
     let cases: &[Case] = &[
         ("a-2.6.28", (2, 6), None, true),
         ("b-smp-2.6.32-el6", (2, 6), Some((6, 10)), true),
-        ("b-up-2.6.31", (2, 6), None, true),
+        ("b-up-2.6.30", (2, 6), None, true),
         ("count-2.6.34-rc3", (2, 6), None, true),
         ("c-3.0", (3, 0), None, true),
         ("d-3.10-el7", (3, 10), Some((7, 9)), false),

@@ -47,21 +47,6 @@ fn describe(m: &Module) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sysmod::tests::FakeRoot;
-
-    #[test]
-    fn describes_the_target() {
-        let f = FakeRoot::new();
-        f.module("provider", "live", 1, &["holder"]);
-        let m = sysmod::inspect(&f.roots(), "provider", "6.1").unwrap();
-        let d = describe(&m);
-        assert!(d.contains("refcnt 1 (1 reference held)") && d.contains("holders: holder"), "{d}");
-    }
-}
-
 /// Where the running kernel has CONFIG_MODULE_FORCE_UNLOAD (Debian, Arch),
 /// `rmmod -f` is its own alternative: say how it differs. Read from the
 /// kernel's configuration where one is installed; nothing when unknown.
@@ -75,4 +60,19 @@ pub fn force_unload_note(name: &str, release: &str) -> Option<String> {
              module that is not live, and like the helper it cannot tell a leaked reference from a real one"
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sysmod::tests::FakeRoot;
+
+    #[test]
+    fn describes_the_target() {
+        let f = FakeRoot::new();
+        f.module("provider", "live", 1, &["holder"]);
+        let m = sysmod::inspect(&f.roots(), "provider", "6.1").unwrap();
+        let d = describe(&m);
+        assert!(d.contains("refcnt 1 (1 reference held)") && d.contains("holders: holder"), "{d}");
+    }
 }

@@ -56,36 +56,6 @@ impl Kmsg {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kmsg_records() {
-        assert_eq!(
-            kmsg_text("6,1234,5678,-;force_rmmod: leak_self: before: refcnt=2\n SUBSYSTEM=x\n"),
-            Some("force_rmmod: leak_self: before: refcnt=2")
-        );
-        assert_eq!(kmsg_text("garbage"), None);
-    }
-
-    #[test]
-    fn what_the_helper_said() {
-        let lines: Vec<String> = [
-            "force_rmmod: busydev: not checked: mounted filesystems (this kernel does not export x)",
-            "force_rmmod: busydev: dry run, references held: 2, explained: 1, unexplained (probably leaked): 1; nothing changed",
-            "force_rmmod: busydev: count changed from 2 to 1 (module_refcount() says 1); now run: rmmod busydev",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        assert_eq!(count_change(&lines, "busydev"), Some((2, 1)));
-        assert_eq!(dry_run_counts(&lines, "busydev"), Some((2, 1, 1)));
-        assert_eq!(not_checked(&lines, "busydev"), vec!["mounted filesystems (this kernel does not export x)"]);
-        assert_eq!(count_change(&lines, "other"), None);
-    }
-}
-
 /// What the helper said about the count: "NAME: count changed from A to B".
 pub fn count_change(lines: &[String], name: &str) -> Option<(i64, i64)> {
     let key = format!("{name}: count changed from ");
@@ -118,4 +88,34 @@ pub fn dry_run_counts(lines: &[String], name: &str) -> Option<(i64, i64, i64)> {
 pub fn not_checked(lines: &[String], name: &str) -> Vec<String> {
     let key = format!("{name}: not checked: ");
     lines.iter().filter_map(|l| l.split_once(&key).map(|(_, w)| w.to_string())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kmsg_records() {
+        assert_eq!(
+            kmsg_text("6,1234,5678,-;force_rmmod: leak_self: before: refcnt=2\n SUBSYSTEM=x\n"),
+            Some("force_rmmod: leak_self: before: refcnt=2")
+        );
+        assert_eq!(kmsg_text("garbage"), None);
+    }
+
+    #[test]
+    fn what_the_helper_said() {
+        let lines: Vec<String> = [
+            "force_rmmod: busydev: not checked: mounted filesystems (this kernel does not export x)",
+            "force_rmmod: busydev: dry run, references held: 2, explained: 1, unexplained (probably leaked): 1; nothing changed",
+            "force_rmmod: busydev: count changed from 2 to 1 (module_refcount() says 1); now run: rmmod busydev",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(count_change(&lines, "busydev"), Some((2, 1)));
+        assert_eq!(dry_run_counts(&lines, "busydev"), Some((2, 1, 1)));
+        assert_eq!(not_checked(&lines, "busydev"), vec!["mounted filesystems (this kernel does not export x)"]);
+        assert_eq!(count_change(&lines, "other"), None);
+    }
 }

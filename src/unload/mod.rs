@@ -34,7 +34,7 @@ mod obtain;
 mod outcome;
 mod real_use;
 mod remove;
-mod report;
+pub(crate) mod report;
 mod safe_path;
 mod signing;
 mod sys;

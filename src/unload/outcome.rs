@@ -88,6 +88,7 @@ impl Outcome<'_> {
             "done",
             &format!("{name} removed with the helper; the helper is unloaded too. Kernel taint now: {tainted}"),
         );
+        step("next", &format!("to find the leak next time: force-rmmod-gen trace {name} -- COMMAND-THAT-LEAKS"));
         Ok(())
     }
 

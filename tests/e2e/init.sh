@@ -441,7 +441,7 @@ scenario_force_deps_kept() {
 	expect_refcnt provider 2
 	if [ "$(cat /e2e/helper/lookup)" = find_module ]; then
 		expect_ok insmod $HELPER modname=provider force_deps=1
-		expect_log "force_rmmod: provider keeps the 1 reference" \
+		expect_log "force_rmmod: force_deps=1: provider keeps the 1 reference" \
 			"the helper did not say it kept the user's reference"
 		expect_refcnt provider 1
 		expect_ok rmmod force_rmmod
@@ -684,6 +684,8 @@ mount -t devtmpfs devtmpfs /dev
 
 # The `force-rmmod-gen unload` scenarios use the helpers above.
 . /e2e/unload-scenarios.sh
+# The `force-rmmod-gen trace` scenarios use both.
+. /e2e/trace-scenarios.sh
 
 # Where no fixed address range holds every module (every machine but
 # x86_64: arm64 places modules anywhere near the kernel under KASLR), the

@@ -1,0 +1,185 @@
+//! `force-rmmod-gen trace NAME`: who took the reference and never gave it
+//! back. Resetting a leaked count rescues the machine; this finds the bug.
+//!
+//! 1. Check: root, NAME valid, loaded (or COMMAND given, to record from its
+//!    load on), one trace of NAME at a time.
+//! 2. A private trace instance (session.rs) on tracefs or debugfs
+//!    (tracefs.rs, mounted if needed) records every module:module_get and
+//!    module:module_put of NAME with its stack (and pid/comm).
+//! 3. Record (record.rs) until Ctrl-C, for `--duration`, or while COMMAND
+//!    runs; frames are symbolized through /proc/kallsyms as they arrive
+//!    (kallsyms.rs), while their modules are loaded.
+//! 4. Undo the instance and every option on every path, then parse
+//!    (events.rs), pair gets with puts by the table of known pairs
+//!    (pairs.rs, analyze.rs) and report (report.rs): the references taken
+//!    and not given back, by stack, with the suspect frame.
+
+mod analyze;
+mod events;
+mod kallsyms;
+mod pairs;
+mod record;
+mod report;
+mod session;
+mod tracefs;
+
+use std::time::Duration;
+
+use crate::cli::TraceArgs;
+use crate::error::{Error, Result};
+use crate::sysmod::{self, Roots};
+
+use events::Parser;
+use kallsyms::Kallsyms;
+use record::Until;
+use report::Report;
+use session::Session;
+
+/// NAME as the kernel spells it ('-' as '_').
+fn module_name(name: &str) -> Result<String> {
+    crate::render::validate_module_name(name)?;
+    Ok(name.replace('-', "_"))
+}
+
+/// `/sys/module/NAME/refcnt`, None when NAME is not loaded.
+fn refcnt(roots: &Roots, name: &str) -> Option<i64> {
+    std::fs::read_to_string(roots.module(name).join("refcnt")).ok().and_then(|t| sysmod::parse_refcnt(&t))
+}
+
+/// Is module `m` out of tree (taint O)? None once it is gone.
+fn out_of_tree(roots: &Roots, m: &str) -> Option<bool> {
+    std::fs::read_to_string(roots.module(m).join("taint")).ok().map(|t| t.contains('O'))
+}
+
+/// Refuse early, before anything is touched: root, sysfs, NAME loaded
+/// unless a COMMAND will load it.
+fn check(roots: &Roots, name: &str, euid: u32, has_command: bool) -> Result<()> {
+    if euid != 0 {
+        return Err(Error::NotRoot(format!(
+            "trace must run as root: it creates a trace instance in tracefs and may mount it (you are uid \
+             {euid}); run it with sudo"
+        )));
+    }
+    if !roots.modules().is_dir() {
+        return Err(Error::NoSysfs(format!(
+            "{} does not exist: sysfs is not mounted, or this kernel has no module support",
+            roots.modules().display()
+        )));
+    }
+    let dir = roots.module(name);
+    if dir.is_dir() && !dir.join("refcnt").exists() {
+        return Err(Error::NotLoaded(format!(
+            "{name} is built into the kernel (no /sys/module/{name}/refcnt): it has no reference count to trace"
+        )));
+    }
+    if !dir.is_dir() && !has_command {
+        return Err(Error::NotLoaded(format!(
+            "{name} is not loaded. To record from its load on, give the command that loads it: \
+             force-rmmod-gen trace {name} -- modprobe {name}"
+        )));
+    }
+    Ok(())
+}
+
+/// `force-rmmod-gen trace NAME`.
+pub fn run(args: &TraceArgs) -> Result<()> {
+    let (roots, overrides) = Roots::from_env();
+    let name = module_name(&args.name)?;
+    if let Some(d) = args.duration
+        && !(d.is_finite() && d > 0.0 && d < 1e9)
+    {
+        return Err(Error::BadArgument(format!("--duration {d}: give a number of seconds above 0")));
+    }
+    // SAFETY: geteuid cannot fail.
+    check(&roots, &name, unsafe { libc::geteuid() }, !args.command.is_empty())?;
+    let until = match (args.duration, args.command.is_empty()) {
+        (_, false) => Until::Command(&args.command),
+        (Some(s), true) => Until::Duration(Duration::from_secs_f64(s)),
+        (None, true) => Until::Interrupted,
+    };
+    let signal = record::catch_signals()?;
+
+    let mut session = Session::start(&roots, &name, &session::lock_path(&name))?;
+    let mut notes: Vec<String> = overrides.iter().map(|o| format!("{o}: a fake sysfs was read")).collect();
+    notes.append(&mut session.notes);
+    let mut syms = Kallsyms::read(&roots.proc.join("kallsyms"));
+    let mut parser = Parser::default();
+    let before = refcnt(&roots, &name);
+    session.enable(&name)?;
+    let mut pipe = session.pipe()?;
+    match &until {
+        Until::Interrupted => {
+            eprintln!("force-rmmod-gen: recording the references of {name}: reproduce the leak, then press Ctrl-C")
+        }
+        Until::Duration(d) => eprintln!("force-rmmod-gen: recording the references of {name} for {:?}", d),
+        Until::Command(c) => eprintln!("force-rmmod-gen: recording the references of {name} while {} runs", c[0]),
+    }
+    let ended = record::record(&mut pipe, &mut parser, &mut syms, &until, &signal, &mut || session.disable())?;
+    let after = refcnt(&roots, &name);
+    drop(pipe);
+    let tracing = format!(
+        "{}{}",
+        session.fs.dir.display(),
+        if session.fs.mounted_here() { ", mounted by this run and unmounted again" } else { "" }
+    );
+    let instance = session.instance.display().to_string();
+    session.close();
+    drop(session);
+
+    let analysis = analyze::analyze(&parser.events, &name, &|m| out_of_tree(&roots, m));
+    let report = Report {
+        module: name,
+        tracing,
+        instance,
+        command: (!args.command.is_empty()).then(|| args.command.clone()),
+        ended,
+        refcnt_before: before,
+        refcnt_after: after,
+        lost_events: parser.lost,
+        analysis,
+        notes,
+        events: if args.stacks { parser.events } else { Vec::new() },
+    };
+    if args.json {
+        let mut v = serde_json::to_value(&report).expect("serialisable");
+        v["verdict_text"] = report::verdict(&report).into();
+        if let Some(n) = report::count_note(&report) {
+            v["notes"].as_array_mut().expect("notes is a list").push(n.into());
+        }
+        crate::outln!("{}", serde_json::to_string_pretty(&v).expect("serialisable"));
+    } else {
+        report::print(&report, args.stacks);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::code;
+
+    fn roots(dir: &std::path::Path) -> Roots {
+        Roots { sys: dir.join("sys"), proc: dir.join("proc") }
+    }
+
+    #[test]
+    fn bad_input_each_has_its_code() {
+        let t = tempfile::tempdir().unwrap();
+        let r = roots(t.path());
+        assert_eq!(check(&r, "leaky", 1000, false).unwrap_err().exit_code(), code::NOT_ROOT);
+        assert_eq!(check(&r, "leaky", 0, false).unwrap_err().exit_code(), code::NO_SYSFS);
+        std::fs::create_dir_all(r.modules()).unwrap();
+        let e = check(&r, "leaky", 0, false).unwrap_err();
+        assert_eq!(e.exit_code(), code::NOT_LOADED);
+        assert!(e.to_string().contains("-- modprobe leaky"), "{e}");
+        assert!(check(&r, "leaky", 0, true).is_ok(), "a COMMAND may load it");
+        std::fs::create_dir_all(r.module("builtin")).unwrap();
+        assert!(check(&r, "builtin", 0, true).unwrap_err().to_string().contains("built into"));
+        std::fs::create_dir_all(r.module("leaky")).unwrap();
+        std::fs::write(r.module("leaky").join("refcnt"), "2\n").unwrap();
+        assert!(check(&r, "leaky", 0, false).is_ok());
+        assert_eq!(refcnt(&r, "leaky"), Some(2));
+        assert_eq!(module_name("snd-foo").unwrap(), "snd_foo");
+        assert_eq!(module_name("a/b").unwrap_err().exit_code(), code::BAD_ARGUMENT);
+    }
+}

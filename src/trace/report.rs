@@ -1,0 +1,209 @@
+//! The report: on stdout, one tagged line per fact (as `unload` does), or
+//! one JSON document with `--json`.
+
+use serde::Serialize;
+
+use super::analyze::{Analysis, Group, Verdict};
+use super::events::{Event, Kind};
+use super::record::Ended;
+use crate::unload::report::step;
+
+/// Frames shown per stack without `--stacks`.
+const SHORT_STACK: usize = 8;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub module: String,
+    pub tracing: String,
+    pub instance: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    pub ended: Ended,
+    /// `/sys/module/NAME/refcnt` before and after; None: not loaded.
+    pub refcnt_before: Option<i64>,
+    pub refcnt_after: Option<i64>,
+    pub lost_events: u64,
+    pub analysis: Analysis,
+    pub notes: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
+}
+
+fn count(v: Option<i64>) -> String {
+    v.map(|c| c.to_string()).unwrap_or_else(|| "not loaded".into())
+}
+
+/// The change of the count the events explain, and whether sysfs agrees.
+pub fn count_note(r: &Report) -> Option<String> {
+    let a = &r.analysis;
+    let net = a.gets as i64 + a.implicit as i64 - a.puts as i64;
+    let after = r.refcnt_after?;
+    let before = r.refcnt_before.unwrap_or(0);
+    // A module loaded during the recording: the loader's reference shows as
+    // +1 until init returns, and was dropped with the put it explains.
+    if after - before != net {
+        return Some(format!(
+            "the count moved by {:+} but the recorded events explain {net:+}: events were lost, or references \
+             changed without an event (set directly by the kernel), or between the count's reading and the \
+             start of the recording",
+            after - before
+        ));
+    }
+    None
+}
+
+fn frames(g: &Group, all: bool) -> Vec<String> {
+    let n = if all { g.frames.len() } else { SHORT_STACK.min(g.frames.len()) };
+    let mut v: Vec<String> = g.frames[..n].iter().map(|f| format!("    {}", f.display())).collect();
+    if n < g.frames.len() {
+        v.push(format!("    ... {} more (--stacks shows them)", g.frames.len() - n));
+    }
+    v
+}
+
+fn group_text(g: &Group, verb: &str, all: bool) -> String {
+    let mut lines = vec![format!(
+        "{}x {verb} by {}{}",
+        g.count,
+        g.takers.join(", "),
+        g.class.as_deref().map(|c| format!("  [{c}]")).unwrap_or_default()
+    )];
+    if let Some(s) = &g.suspect {
+        lines.push(format!("  suspect: {}  ({})", s.display(), g.why_suspect));
+    }
+    lines.extend(frames(g, all));
+    lines.join("\n")
+}
+
+/// An argument as a shell would need it: quoted when it is not a plain word.
+fn shell_word(a: &str) -> String {
+    if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', "'\\''"))
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The text report.
+pub fn print(r: &Report, stacks: bool) {
+    let a = &r.analysis;
+    let name = &r.module;
+    step("trace", &format!("{name}: module_get/module_put with stacks, {} ({})", r.instance, r.tracing));
+    if let Some(cmd) = &r.command {
+        let shown: Vec<String> = cmd.iter().map(|a| shell_word(a)).collect();
+        step("command", &format!("{}: {}", shown.join(" "), r.ended.command.as_deref().unwrap_or("ran")));
+    }
+    if let Some(sig) = &r.ended.signal {
+        step("ended", &format!("by {sig} after {:.1} s", r.ended.seconds));
+    } else {
+        step("ended", &format!("after {:.1} s", r.ended.seconds));
+    }
+    let delta = match (r.refcnt_before, r.refcnt_after) {
+        (Some(b), Some(a)) => format!(" ({:+})", a - b),
+        _ => String::new(),
+    };
+    step(
+        "count",
+        &format!(
+            "/sys/module/{name}/refcnt: {} before, {} after{delta}",
+            count(r.refcnt_before),
+            count(r.refcnt_after)
+        ),
+    );
+    let implicit =
+        if a.implicit > 0 { format!(", {} set by the loader without an event", a.implicit) } else { String::new() };
+    step(
+        "events",
+        &format!(
+            "{}, {}{implicit}: net {:+}",
+            plural(a.gets, "get", "gets"),
+            plural(a.puts, "put", "puts"),
+            a.gets as i64 + a.implicit as i64 - a.puts as i64
+        ),
+    );
+    if r.lost_events > 0 {
+        step("lost", &format!("the kernel dropped {} events: the counts below are incomplete", r.lost_events));
+    }
+    for (class, n) in &a.paired {
+        let note = super::pairs::note_of(class).filter(|_| stacks).map(|n| format!(" ({n})")).unwrap_or_default();
+        step("paired", &format!("{n}x {class}{note}"));
+    }
+    for g in &a.groups {
+        step("leaked", &group_text(g, "taken and not given back", stacks));
+    }
+    for g in &a.unmatched_puts {
+        step("put", &group_text(g, "given back without a recorded get", stacks));
+    }
+    for n in r.notes.iter().cloned().chain(count_note(r)) {
+        step("note", &n);
+    }
+    if stacks {
+        for e in &r.events {
+            let frames: Vec<String> = e.stack.iter().map(|f| format!("    {}", f.display())).collect();
+            step(
+                "event",
+                &format!(
+                    "{} {} by {}[{}] call_site={}\n{}",
+                    e.time,
+                    match e.kind {
+                        Kind::Get => "module_get",
+                        Kind::Put => "module_put",
+                    },
+                    e.comm,
+                    e.pid,
+                    e.call_site.display(),
+                    frames.join("\n")
+                ),
+            );
+        }
+    }
+    step("verdict", &verdict(r));
+}
+
+/// One sentence: what leaked and where, or why it cannot say.
+pub fn verdict(r: &Report) -> String {
+    let a = &r.analysis;
+    let suspects: Vec<String> = a
+        .groups
+        .iter()
+        .map(|g| format!("{} ({}x)", g.suspect.as_ref().map(|f| f.display()).unwrap_or("?".into()), g.count))
+        .collect();
+    match a.verdict {
+        Verdict::NothingLeaked if a.unmatched_puts.is_empty() => {
+            format!("nothing leaked: every reference to {} taken during the recording was given back", r.module)
+        }
+        Verdict::NothingLeaked => format!(
+            "nothing leaked during the recording; {} given back without a recorded get (taken before the \
+             recording began, or by a path the pair table does not know)",
+            plural(a.unmatched_puts.iter().map(|g| g.count).sum(), "reference was", "references were")
+        ),
+        Verdict::Leaked => format!(
+            "{} taken and not given back: suspect {}. A reference still held when the recording ended can \
+             also be a real user (an open file, a mount) that has not let go yet",
+            plural(a.leaked, "reference", "references"),
+            suspects.join(", ")
+        ),
+        Verdict::Undecided => format!(
+            "cannot decide: {} left and {} that no known pair links; the puts may have given back some of \
+             these gets (candidates: {})",
+            plural(a.leaked, "get is", "gets are"),
+            plural(a.unmatched_puts.iter().map(|g| g.count).sum(), "put", "puts"),
+            suspects.join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shell_words() {
+        assert_eq!(super::shell_word("/dev/leaky"), "/dev/leaky");
+        assert_eq!(super::shell_word("echo x >> /dev/leaky"), "'echo x >> /dev/leaky'");
+        assert_eq!(super::shell_word("it's"), "'it'\\''s'");
+        assert_eq!(super::shell_word(""), "''");
+    }
+}

@@ -1,0 +1,192 @@
+# shellcheck shell=sh
+#
+# The scenarios of `force-rmmod-gen trace NAME`, run inside the e2e VM by
+# /init (tests/e2e/init.sh), which sources this file after
+# unload-scenarios.sh: the helpers there and in init.sh (run, fail,
+# expect_*, run_scenario, $FRG, $UNLOAD_KO) are used here. Each
+# scenario_trace_<name> prints RESULT trace_<name> PASS|FAIL <reason>.
+#
+# The initramfs mounts neither tracefs nor debugfs: `trace` must mount
+# what it needs and unmount it again, and leave no instance and no option
+# behind on every path (normal end, SIGINT, COMMAND killed).
+#
+# leaky (modules/leaky.c) leaks one reference per open with O_APPEND, in
+# leaky_open_path(); `cat /dev/leaky` is balanced.
+
+# What the kernel's tracing looked like before any trace ran (tracefs from
+# 4.1 on, debugfs on 3.x), read through a mount of our own.
+TRACE_FS_TYPE=tracefs
+TRACE_MNT=/sys/kernel/tracing
+TRACE_DIR=/sys/kernel/tracing
+if [ ! -d /sys/kernel/tracing ]; then
+	TRACE_FS_TYPE=debugfs
+	TRACE_MNT=/sys/kernel/debug
+	TRACE_DIR=/sys/kernel/debug/tracing
+fi
+
+# tracing_state: instances and the options trace may touch, one line.
+tracing_state() {
+	mount -t "$TRACE_FS_TYPE" nodev "$TRACE_MNT" || { echo "cannot mount $TRACE_FS_TYPE"; return; }
+	echo "instances=[$(ls "$TRACE_DIR/instances")]" \
+		"stacktrace=$(cat "$TRACE_DIR/options/stacktrace")" \
+		"sym-addr=$(cat "$TRACE_DIR/options/sym-addr")" \
+		"module-events=$(cat "$TRACE_DIR/events/module/enable")"
+	umount "$TRACE_MNT"
+}
+TRACE_CLEAN=$(tracing_state)
+
+# tracing_left_clean: no tracefs/debugfs mount left, no instance, every
+# option as it was before.
+tracing_left_clean() {
+	grep -qE ' (tracefs|debugfs) ' /proc/mounts &&
+		fail "trace left a mount behind: $(grep -E ' (tracefs|debugfs) ' /proc/mounts)"
+	now=$(tracing_state)
+	echo "  tracing: $now"
+	[ "$now" = "$TRACE_CLEAN" ] || fail "tracing changed: '$TRACE_CLEAN' -> '$now'"
+}
+
+# remove_leaked NAME: NAME holds leaked references: `unload` removes it,
+# and says how to find the leak next time.
+remove_leaked() {
+	expect_rc 0 "$FRG" unload "$1" --yes --ko "$UNLOAD_KO"
+	expect_out "force-rmmod-gen trace $1"
+	expect_gone "$1"
+	expect_gone force_rmmod
+}
+
+# Two leaking opens and a balanced one: exactly 2 leaked, leaky_open_path
+# named as the suspect, the count +2.
+scenario_trace_leak() {
+	expect_ok insmod "$M/leaky.ko"
+	wait_until test -c /dev/leaky || fail "/dev/leaky did not appear"
+	expect_rc 0 "$FRG" trace leaky -- sh -c 'echo x >> /dev/leaky; echo x >> /dev/leaky; cat /dev/leaky'
+	expect_out "suspect: leaky_open_path [leaky]"
+	expect_out "2 references taken and not given back"
+	expect_out "/sys/module/leaky/refcnt: 0 before, 2 after (+2)"
+	expect_refcnt leaky 2
+	tracing_left_clean
+	remove_leaked leaky
+}
+
+# Only balanced opens: nothing leaked (JSON report).
+scenario_trace_balanced() {
+	expect_ok insmod "$M/leaky.ko"
+	wait_until test -c /dev/leaky || fail "/dev/leaky did not appear"
+	expect_rc 0 "$FRG" trace leaky --json -- sh -c 'cat /dev/leaky; cat /dev/leaky; cat /dev/leaky'
+	expect_out '"leaked": 0'
+	expect_out '"verdict": "nothing-leaked"'
+	expect_out '"refcnt_after": 0'
+	expect_refcnt leaky 0
+	tracing_left_clean
+	expect_ok rmmod leaky
+	expect_gone leaky
+}
+
+# leak_other takes a reference on victim when victim loads: traced from
+# victim's load on (victim is not loaded when trace starts).
+scenario_trace_other() {
+	expect_ok insmod "$M/leak_other.ko"
+	expect_rc 0 "$FRG" trace victim --json -- insmod "$M/victim.ko"
+	expect_out '"leaked": 1'
+	expect_out '"func": "leak_other_notify"'
+	expect_out '"module": "leak_other"'
+	expect_out 'first frame inside the out-of-tree module leak_other'
+	expect_out '"refcnt_before": null'
+	expect_refcnt victim 1
+	tracing_left_clean
+	expect_ok rmmod leak_other
+	remove_leaked victim
+}
+
+# leaky loaded by COMMAND itself, which then leaks at once: the frames of
+# a module that entered kallsyms during the recording are still placed in
+# it (--stacks: whole stacks and every event).
+scenario_trace_from_load() {
+	expect_rc 0 "$FRG" trace leaky --stacks -- sh -c "insmod $M/leaky.ko &&
+		while [ ! -c /dev/leaky ]; do sleep 0.1; done && echo x >> /dev/leaky"
+	expect_out "/sys/module/leaky/refcnt: not loaded before, 1 after"
+	expect_out "1x module loader"
+	expect_out "1 reference taken and not given back"
+	expect_out "suspect: leaky_open_path [leaky]  (first frame inside leaky)"
+	expect_out "module_put by insmod"
+	expect_refcnt leaky 1
+	tracing_left_clean
+	remove_leaked leaky
+}
+
+# No COMMAND, no --duration: recording until SIGINT (Ctrl-C), which ends
+# it cleanly with a report.
+scenario_trace_sigint() {
+	expect_ok insmod "$M/leaky.ko"
+	wait_until test -c /dev/leaky || fail "/dev/leaky did not appear"
+	rm -f /e2e/trace.out
+	"$FRG" trace leaky >/e2e/trace.out 2>&1 &
+	tracer=$!
+	wait_until grep -q 'reproduce the leak' /e2e/trace.out || fail "trace did not start recording"
+	echo x >>/dev/leaky
+	cat /dev/leaky
+	sleep 1
+	kill -INT "$tracer"
+	wait "$tracer"
+	RC=$?
+	OUT=$(cat /e2e/trace.out)
+	echo "  \$ force-rmmod-gen trace leaky (SIGINT) -> rc=$RC"
+	echo "$OUT" | sed 's/^/  | /'
+	[ "$RC" -eq 0 ] || fail "trace ended by SIGINT exited $RC"
+	expect_out "by signal 2"
+	expect_out "1 reference taken and not given back"
+	expect_out "suspect: leaky_open_path [leaky]"
+	tracing_left_clean
+	remove_leaked leaky
+}
+
+# COMMAND killed by SIGKILL after one leaking open: the recording still
+# ends cleanly and reports the leak.
+scenario_trace_killed_command() {
+	expect_ok insmod "$M/leaky.ko"
+	wait_until test -c /dev/leaky || fail "/dev/leaky did not appear"
+	expect_rc 0 "$FRG" trace leaky -- sh -c 'echo x >> /dev/leaky; kill -9 $$'
+	expect_out "killed by signal 9"
+	expect_out "1 reference taken and not given back"
+	expect_out "suspect: leaky_open_path [leaky]"
+	tracing_left_clean
+	remove_leaked leaky
+}
+
+# second_trace_refused: while one trace of leaky records, a second is
+# refused (32) and changes nothing; SIGTERM ends the first cleanly.
+second_trace_refused() {
+	# The file must not hold the last round's words when the new trace
+	# has not written yet (the redirection happens in the child).
+	rm -f /e2e/trace.out
+	"$FRG" trace leaky --duration 60 >/e2e/trace.out 2>&1 &
+	tracer=$!
+	wait_until grep -q 'recording the references' /e2e/trace.out || fail "first trace did not start"
+	expect_rc 32 "$FRG" trace leaky --duration 1
+	expect_out "another trace of leaky is running"
+	kill -TERM "$tracer"
+	wait "$tracer"
+	[ $? -eq 0 ] || fail "trace ended by SIGTERM did not exit 0"
+	grep -q "by signal 15" /e2e/trace.out || fail "trace did not report SIGTERM"
+	tracing_left_clean
+}
+
+# Bad input: an unknown module without COMMAND (22); a second trace of a
+# module being traced (32), told by the instance name (the initramfs has
+# no /run) and then by the lock file in /run; nothing left behind.
+scenario_trace_refused() {
+	expect_rc 22 "$FRG" trace no_such_module
+	expect_out "no_such_module is not loaded"
+	expect_ok insmod "$M/leaky.ko"
+	if [ -d /run ]; then
+		fail "/run exists: the instance-name refusal cannot be shown"
+		expect_ok rmmod leaky
+		return
+	fi
+	second_trace_refused
+	mkdir /run
+	second_trace_refused
+	[ -e /run/force-rmmod-gen.trace.leaky.lock ] && fail "the lock file was left behind"
+	rmdir /run
+	expect_ok rmmod leaky
+}
