@@ -24,8 +24,10 @@ use std::os::unix::fs::FileExt;
 use crate::sysmod::{self, Roots};
 
 /// `offsetof(struct module, list)`: `enum module_state state` then
-/// `struct list_head list`, on every 64-bit kernel since 2.6 (struct
-/// module is not subject to randstruct).
+/// `struct list_head list`, on every 64-bit kernel since 2.6. A kernel built
+/// with randstruct (struct module is `__randomize_layout`) may place `list`
+/// elsewhere: the ring then does not close through known modules, the
+/// checks in `walk` fail, and there is no answer.
 const LIST_OFFSET: u64 = 8;
 
 /// At most this many modules are walked.
