@@ -351,10 +351,9 @@ scenario_really_in_use() {
 	expect_ok rmmod force_rmmod
 }
 
-# 9b. One real reference (an open file) and one leaked (leak_other): the
-#     reset removes only the leaked one, busydev still cannot be removed
-#     while the file is open, and goes once the process is gone.
-scenario_open_file_and_leak() {
+# busydev_open_and_leaked: busydev with two references, one leaked by
+# leak_other and one real (a sleeping process, $sleeper, holds it open).
+busydev_open_and_leaked() {
 	expect_ok insmod $M/leak_other.ko target=busydev
 	expect_ok insmod $M/busydev.ko
 	expect_ok rmmod leak_other
@@ -363,6 +362,13 @@ scenario_open_file_and_leak() {
 	sleep 3600 </dev/busydev &
 	sleeper=$!
 	wait_until grep -qx 2 /sys/module/busydev/refcnt
+}
+
+# 9b. One real reference (an open file) and one leaked (leak_other): the
+#     reset removes only the leaked one, busydev still cannot be removed
+#     while the file is open, and goes once the process is gone.
+scenario_open_file_and_leak() {
+	busydev_open_and_leaked
 	expect_refcnt busydev 2
 	expect_ok insmod $HELPER modname=busydev
 	expect_log "force_rmmod: busydev: the 1 reference\(s\) held for a reason stay counted" \
@@ -399,14 +405,7 @@ scenario_mounted_fs() {
 # 9d. unload --dry-run --json lists each reference found: the open file
 #     (explained) and the leaked one (unexplained), and changes nothing.
 scenario_unload_dry_run_json() {
-	expect_ok insmod $M/leak_other.ko target=busydev
-	expect_ok insmod $M/busydev.ko
-	expect_ok rmmod leak_other
-	wait_until test -c /dev/busydev || fail "/dev/busydev did not appear"
-	# shellcheck disable=SC2217 # the open file is the point, not the input
-	sleep 3600 </dev/busydev &
-	sleeper=$!
-	wait_until grep -qx 2 /sys/module/busydev/refcnt
+	busydev_open_and_leaked
 	json=$("$FRG" unload busydev --dry-run --json --ko "$UNLOAD_KO" 2>/dev/null)
 	rc=$?
 	echo "$json" | sed 's/^/  | /'
