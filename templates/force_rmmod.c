@@ -160,8 +160,8 @@ static int frm_check(struct frm_job *job)
  * Read the count, and unless this is a dry run, write the new one: idle
  * plus the references held for a reason (users with force_deps=1, open
  * files, mounts), or the count seen plus restore=N. When every reference
- * is held for a reason, only force_real=1 resets them. Called with the module list protected{% if stop_machine %}
- * and every CPU stopped{% endif %}: it prints nothing.
+ * is held for a reason, only force_real=1 resets them.
+ * Called with the module list protected{% if stop_machine %}, every CPU stopped{% endif %}: it prints nothing.
  */
 static void frm_update(struct frm_job *job)
 {
@@ -318,29 +318,47 @@ static void frm_report(struct frm_job *job)
 }
 
 /*
+ * The protection the lookup needs: module_mutex where it is exported,
+ * taken killable so that a wedged module system cannot hang insmod
+ * forever; otherwise RCU-sched (preemption disabled).
+ */
+static int frm_lock(struct frm_job *job)
+{
+{%- if lookup == "find_module" %}
+	if (mutex_lock_killable(&module_mutex))
+		return frm_refuse(job, -EINTR, FRM_INTERRUPTED);
+{%- else %}
+	preempt_disable();
+	rcu_read_lock();
+{%- endif %}
+	return 0;
+}
+
+static void frm_unlock(void)
+{
+{%- if lookup == "find_module" %}
+	mutex_unlock(&module_mutex);
+{%- else %}
+	rcu_read_unlock();
+	preempt_enable();
+{%- endif %}
+}
+
+/*
  * Pin the target (try_module_get) under the lookup's protection, find the
  * references held for a reason in process context, and let it go again.
  * The update looks the target up anew: this only counts.
  */
 static void frm_pin_and_explain(struct frm_job *job)
 {
-	struct module *mod;
-{% if lookup == "find_module" %}
-	if (mutex_lock_killable(&module_mutex))
-		return;
-	mod = frm_find(job);
-	if (mod && !try_module_get(mod))
-		mod = NULL;
-	mutex_unlock(&module_mutex);
-{%- else %}
-	preempt_disable();
-	rcu_read_lock();
-	mod = frm_find(job);
-	if (mod && !try_module_get(mod))
-		mod = NULL;
-	rcu_read_unlock();
-	preempt_enable();
-{%- endif %}
+	struct module *mod = NULL;
+
+	if (!frm_lock(job)) {
+		mod = frm_find(job);
+		if (mod && !try_module_get(mod))
+			mod = NULL;
+		frm_unlock();
+	}
 	frm_refuse(job, 0, FRM_OK);
 	if (!mod)
 		return;
@@ -351,9 +369,14 @@ static void frm_pin_and_explain(struct frm_job *job)
 /* Find the target, check and update it under the protection this kernel allows. */
 static int frm_run(struct frm_job *job)
 {
-{%- if lookup == "find_module" %}
-	if (mutex_lock_killable(&module_mutex)) {
-		frm_refuse(job, -EINTR, FRM_INTERRUPTED);
+{%- if stop_machine and lookup == "ring-walk" %}
+	int ret = stop_machine(frm_stopped, job, NULL);
+
+	if (ret && !job->ret)
+		frm_refuse(job, ret, FRM_NO_STOP);
+	frm_report(job);
+{%- else %}
+	if (frm_lock(job)) {
 		frm_report(job);
 		return job->ret;
 	}
@@ -369,24 +392,14 @@ static int frm_run(struct frm_job *job)
 	if (job->mod && !frm_check(job))
 		frm_update(job);
 {%- endif %}
+{%- if lookup == "find_module" %}
 	/* Still under module_mutex: the target cannot go while it is named. */
 	frm_report(job);
-	mutex_unlock(&module_mutex);
-{%- elif stop_machine %}
-	int ret = stop_machine(frm_stopped, job, NULL);
-
-	if (ret && !job->ret)
-		frm_refuse(job, ret, FRM_NO_STOP);
-	frm_report(job);
+	frm_unlock();
 {%- else %}
-	preempt_disable();
-	rcu_read_lock();
-	job->mod = frm_find(job);
-	if (job->mod && !frm_check(job))
-		frm_update(job);
-	rcu_read_unlock();
-	preempt_enable();
+	frm_unlock();
 	frm_report(job);
+{%- endif %}
 {%- endif %}
 	return job->ret;
 }

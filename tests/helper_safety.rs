@@ -131,7 +131,13 @@ fn without_module_mutex_the_dependents_list_is_only_tested_for_emptiness() {
     }
     for h in all_helpers().iter().filter(|h| !h.ring_walk()) {
         assert!(h.c.contains("#define FRM_USERS_COUNTED 1"), "{}", h.tree);
-        assert!(h.c.contains("if (mutex_lock_killable(&module_mutex)) {"), "{}", h.tree);
+        assert!(
+            h.c.contains(
+                "if (mutex_lock_killable(&module_mutex))\n\t\treturn frm_refuse(job, -EINTR, FRM_INTERRUPTED);"
+            ),
+            "{}",
+            h.tree
+        );
     }
 }
 
