@@ -120,7 +120,7 @@ pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
     let helper = obtain::helper(prebuilt, opts, &running)?;
     let sig_reasons = signing::signature_reasons(&kernel, helper.tree.as_ref());
     let file = signing::file_to_load(&helper, &sig_reasons, keys.as_ref(), &opts.kdir)?;
-    let users = real_use::Seen::look(&roots, &name, &module.holders);
+    let users = real_use::RealUse::look(&roots, &name, &module.holders);
     for u in users.other_uses() {
         step("in use", &format!("{name}: {u} (holds no reference the helper can count; stop it first)"));
     }
@@ -223,7 +223,7 @@ fn in_use(name: &str, explained: &[real_use::Explained], why: &str) -> String {
 fn dry_run_json(
     name: &str,
     module: &sysmod::Module,
-    users: &real_use::Seen,
+    users: &real_use::RealUse,
     explained: &[real_use::Explained],
     lines: &[String],
 ) -> String {

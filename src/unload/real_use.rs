@@ -15,7 +15,7 @@ use crate::sysmod::Roots;
 
 /// What user space found.
 #[derive(Debug, Default, Serialize)]
-pub struct Seen {
+pub struct RealUse {
     /// Modules that use NAME (one reference each).
     pub holders: Vec<String>,
     /// "pid 12 (cat)" for every task whose kernel stack is inside NAME.
@@ -61,9 +61,9 @@ impl Explained {
     }
 }
 
-impl Seen {
-    pub fn look(roots: &Roots, name: &str, holders: &[String]) -> Seen {
-        Seen {
+impl RealUse {
+    pub fn look(roots: &Roots, name: &str, holders: &[String]) -> RealUse {
+        RealUse {
             holders: holders.to_vec(),
             tasks_in_code: tasks_in_code(&roots.proc, name),
             net_devices: net_devices(&roots.sys, name),
@@ -224,7 +224,7 @@ mod tests {
             "protocol  size sockets  memory press maxhdr  slab module     cl co di\nFOO   100 0 -1 NI 0 no busydev y y\n",
         );
         f.write("proc/crypto", "name         : frg-aes\nmodule       : busydev\n\nname : other\nmodule : kernel\n");
-        let seen = Seen::look(&f.roots(), "busydev", &["holder".into()]);
+        let seen = RealUse::look(&f.roots(), "busydev", &["holder".into()]);
         assert_eq!(seen.tasks_in_code, vec!["pid 42 (sleep)"]);
         assert_eq!(seen.protocols, vec!["FOO"]);
         assert_eq!(seen.crypto, vec!["frg-aes"]);
