@@ -1,16 +1,19 @@
 //! Detection, primary method: parse `<linux/module.h>` with libclang
-//! (through bindgen), using the tree's own include paths and configuration,
-//! and read `struct module` (and `struct module_ref`) field by field.
+//! (clang-sys), using the tree's own include paths and configuration, and
+//! read `struct module` (and `struct module_ref`) field by field: names,
+//! C types and the offsets clang computes. The offsets are right unless the
+//! kernel randomises struct layouts (then `Facts::offsets_reliable` is
+//! false).
 //!
-//! bindgen gives us a Rust rendering of the structs plus layout tests with
-//! every field offset; we read both back with `syn`. Offsets are what clang
-//! computes: right unless the kernel was built with the randstruct plugin
-//! (see `Layout::offsets_reliable`).
+//! Only the few structs are read, straight from libclang's cursors, with
+//! function bodies skipped: a generator such as bindgen would build its
+//! model of every declaration the header pulls in, about twice the cost of
+//! the parse itself.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::ffi::{CStr, CString, c_char, c_int, c_ulong};
+use std::ptr;
 
-use syn::{Fields, Item, Type};
+use clang_sys::*;
 
 use super::{FieldInfo, Layout};
 use crate::kdir::KernelTree;
@@ -20,13 +23,12 @@ use crate::kdir::KernelTree;
 pub struct Unavailable(pub String);
 
 /// The libclang arguments that make a kernel header parse like Kbuild
-/// compiles it (see docs in test-environment: zero errors on Debian trees).
+/// compiles it: the tree's include paths and forced includes, no host
+/// headers. `-nostdlibinc` (not Kbuild's `-nostdinc`) keeps libclang's own
+/// stddef.h/stdarg.h, which kernels before 5.15 include, without asking a
+/// `clang` program where they are.
 pub fn clang_args(tree: &KernelTree) -> Vec<String> {
-    let mut args = vec!["-nostdinc".to_string()];
-    if let Some(inc) = clang_builtin_include() {
-        args.push("-isystem".into());
-        args.push(inc.display().to_string());
-    }
+    let mut args = vec!["-nostdlibinc".to_string()];
     for d in tree.include_dirs() {
         args.push(format!("-I{}", d.display()));
     }
@@ -41,71 +43,20 @@ pub fn clang_args(tree: &KernelTree) -> Vec<String> {
     args
 }
 
-/// clang's own stddef.h/stdarg.h dir: `-nostdinc` hides it, and kernels
-/// before 5.15 include <stdarg.h>.
-fn clang_builtin_include() -> Option<PathBuf> {
-    if let Ok(out) = Command::new("clang").arg("-print-file-name=include").output() {
-        let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        if p.is_absolute() && p.is_dir() {
-            return Some(p);
-        }
-    }
-    // No clang driver, only libclang: use the resource dir next to it.
-    let mut dirs: Vec<PathBuf> = glob_dirs("/usr/lib", "llvm-", "lib/clang");
-    dirs.sort();
-    dirs.into_iter().rev().find_map(|d| {
-        let mut v: Vec<_> =
-            std::fs::read_dir(&d).ok()?.flatten().map(|e| e.path().join("include")).filter(|p| p.is_dir()).collect();
-        v.sort();
-        v.pop()
-    })
-}
-
-fn glob_dirs(base: &str, prefix: &str, sub: &str) -> Vec<PathBuf> {
-    std::fs::read_dir(base)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
-        .map(|e| e.path().join(sub))
-        .filter(|p| p.is_dir())
-        .collect()
-}
-
 /// Parse the tree's `struct module`.
 pub fn parse(tree: &KernelTree) -> Result<Layout, Unavailable> {
-    // bindgen panics instead of failing when libclang is missing: look first.
     clang_sys::load().map_err(|e| Unavailable(load_failure(&e)))?;
-    let args = clang_args(tree);
-    let result = std::panic::catch_unwind(|| {
-        bindgen::Builder::default()
-            .header_contents("force_rmmod_detect.h", "#include <linux/module.h>\n")
-            .clang_args(&args)
-            .allowlist_type("module")
-            .allowlist_type("module_ref")
-            .allowlist_type("module_use")
-            .layout_tests(true)
-            .derive_debug(false)
-            .derive_copy(false)
-            .generate_comments(false)
-            .use_core()
-            // We read the output with syn: rustfmt would only cost time, and
-            // the host's own include paths must never leak into a kernel parse.
-            .formatter(bindgen::Formatter::None)
-            .detect_include_paths(false)
-            .generate()
-    });
-    let bindings = match result {
-        Ok(Ok(b)) => b,
-        Ok(Err(e)) => {
-            let msg = e.to_string();
-            let first: Vec<&str> = msg.lines().take(3).collect();
-            return Err(Unavailable(format!("libclang could not parse the headers: {}", first.join(" | "))));
-        }
-        Err(_) => return Err(Unavailable("bindgen panicked while parsing the headers".into())),
-    };
-    let code = bindings.to_string();
-    from_bindings(&code).ok_or_else(|| Unavailable("libclang found no definition of struct module".into()))
+    read_layout(&clang_args(tree))
+}
+
+/// `#include <linux/module.h>` with `args`, read back as a [`Layout`].
+fn read_layout(args: &[String]) -> Result<Layout, Unavailable> {
+    let tu = TranslationUnit::parse("force_rmmod_detect.h", "#include <linux/module.h>\n", args)?;
+    if let Some(errors) = tu.errors() {
+        let first: Vec<&str> = errors.iter().take(3).map(String::as_str).collect();
+        return Err(Unavailable(format!("libclang could not parse the headers: {}", first.join(" | "))));
+    }
+    tu.layout().ok_or_else(|| Unavailable("libclang found no definition of struct module".into()))
 }
 
 /// One line for a libclang that could not be loaded. clang-sys names every
@@ -123,116 +74,197 @@ fn load_failure(err: &str) -> String {
     )
 }
 
-/// Read `struct module` / `struct module_ref` back out of bindgen's output.
-pub fn from_bindings(code: &str) -> Option<Layout> {
-    let file = syn::parse_file(code).ok()?;
-    let mut module = None;
-    let mut module_ref = None;
-    let mut module_use_public = false;
-    for item in &file.items {
-        if let Item::Struct(s) = item {
-            let fields = match &s.fields {
-                Fields::Named(n) => n
-                    .named
-                    .iter()
-                    .filter_map(|f| {
-                        let name = f.ident.as_ref()?.to_string();
-                        Some(FieldInfo { name: c_name(&name), ty: c_type(&f.ty), offset: None })
-                    })
-                    .collect::<Vec<_>>(),
-                _ => continue,
-            };
-            match s.ident.to_string().as_str() {
-                "module" => module = Some(fields),
-                // Declared inside struct module (2.6.34 to 3.2), bindgen
-                // names it module_module_ref.
-                "module_ref" | "module_module_ref" => module_ref = Some(fields),
-                "module_use" => module_use_public = fields.iter().any(|f| f.name == "source"),
-                _ => {}
-            }
-        }
-    }
-    let mut fields = module?;
-    // bindgen turns a struct it cannot lay out into an opaque blob.
-    if fields.iter().all(|f| f.name.starts_with("_bindgen_opaque")) {
-        return None;
-    }
-    for (strukt, field, off) in offsets(code) {
-        if strukt == "module"
-            && let Some(f) = fields.iter_mut().find(|f| f.name == c_name(&field))
-        {
-            f.offset = Some(off);
-        }
-    }
-    Some(Layout { fields, module_ref, module_use_public })
+/// One translation unit, parsed with function bodies skipped: only
+/// declarations matter here, and kernel headers are mostly inline function
+/// bodies (skipping them makes the parse several times faster).
+struct TranslationUnit {
+    index: CXIndex,
+    tu: CXTranslationUnit,
 }
 
-/// bindgen's layout tests: `["Offset of field: module::refcnt"][offset_of!(module, refcnt) - 1208usize]`.
-fn offsets(code: &str) -> Vec<(String, String, u64)> {
-    let mut out = Vec::new();
-    for chunk in code.split("Offset of field: ").skip(1) {
-        let Some((path, rest)) = chunk.split_once('"') else { continue };
-        let Some((strukt, field)) = path.split_once("::") else { continue };
-        let Some(minus) = rest.find(" - ") else { continue };
-        let num: String = rest[minus + 3..].chars().take_while(|c| c.is_ascii_digit()).collect();
-        if let Ok(n) = num.parse() {
-            out.push((strukt.to_string(), field.to_string(), n));
+impl TranslationUnit {
+    /// Parse `contents` as the header `name` with the compiler `args`.
+    fn parse(name: &str, contents: &str, args: &[String]) -> Result<Self, Unavailable> {
+        let c = |s: &str| CString::new(s).map_err(|_| Unavailable(format!("a NUL byte in the clang argument {s:?}")));
+        let (c_name, c_contents) = (c(name)?, c(contents)?);
+        let c_args = args.iter().map(|a| c(a)).collect::<Result<Vec<_>, _>>()?;
+        let argv: Vec<*const c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
+        let mut unsaved = CXUnsavedFile {
+            Filename: c_name.as_ptr(),
+            Contents: c_contents.as_ptr(),
+            Length: contents.len() as c_ulong,
+        };
+        let mut tu = ptr::null_mut();
+        // SAFETY: libclang is loaded (clang_sys::load); every pointer passed
+        // lives until the call returns, and libclang copies what it keeps.
+        let (index, rc) = unsafe {
+            let index = clang_createIndex(0, 0);
+            let rc = clang_parseTranslationUnit2(
+                index,
+                c_name.as_ptr(),
+                argv.as_ptr(),
+                argv.len() as c_int,
+                &mut unsaved,
+                1,
+                CXTranslationUnit_SkipFunctionBodies | CXTranslationUnit_Incomplete,
+                &mut tu,
+            );
+            (index, rc)
+        };
+        let unit = TranslationUnit { index, tu };
+        if rc != CXError_Success || tu.is_null() {
+            return Err(Unavailable(format!("libclang could not parse the headers (error code {rc})")));
+        }
+        Ok(unit)
+    }
+
+    /// The error diagnostics, one line each; None if there are none.
+    fn errors(&self) -> Option<Vec<String>> {
+        let mut errors = Vec::new();
+        // SAFETY: self.tu is a live translation unit; each diagnostic is
+        // disposed of after use.
+        unsafe {
+            for i in 0..clang_getNumDiagnostics(self.tu) {
+                let d = clang_getDiagnostic(self.tu, i);
+                if clang_getDiagnosticSeverity(d) >= CXDiagnostic_Error {
+                    let text = string(clang_formatDiagnostic(d, clang_defaultDiagnosticDisplayOptions()));
+                    errors.push(format!("clang diagnosed error: {text}"));
+                }
+                clang_disposeDiagnostic(d);
+            }
+        }
+        (!errors.is_empty()).then_some(errors)
+    }
+
+    /// `struct module`, `struct module_ref` and whether `struct module_use`
+    /// is public, as clang lays them out.
+    fn layout(&self) -> Option<Layout> {
+        // SAFETY: self.tu is a live translation unit.
+        let top = children(unsafe { clang_getTranslationUnitCursor(self.tu) });
+        let module = definition(&top, "module")?;
+        // A struct clang cannot lay out has no size: no answer.
+        // SAFETY: module is a cursor of self.tu.
+        if unsafe { clang_Type_getSizeOf(clang_getCursorType(module)) } < 0 {
+            return None;
+        }
+        let inside = children(module);
+        // Declared inside struct module from 2.6.34 to 3.2, at file scope otherwise.
+        let module_ref = definition(&top, "module_ref").or_else(|| definition(&inside, "module_ref"));
+        let module_use_public =
+            definition(&top, "module_use").is_some_and(|u| fields(u).iter().any(|f| f.name == "source"));
+        Some(Layout { fields: fields(module), module_ref: module_ref.map(fields), module_use_public })
+    }
+}
+
+impl Drop for TranslationUnit {
+    fn drop(&mut self) {
+        // SAFETY: both were created in parse and are disposed of once.
+        unsafe {
+            if !self.tu.is_null() {
+                clang_disposeTranslationUnit(self.tu);
+            }
+            clang_disposeIndex(self.index);
         }
     }
+}
+
+/// The direct children of a cursor.
+fn children(cursor: CXCursor) -> Vec<CXCursor> {
+    extern "C" fn push(c: CXCursor, _parent: CXCursor, data: CXClientData) -> CXChildVisitResult {
+        // SAFETY: data is the Vec passed to clang_visitChildren below.
+        unsafe { (*(data as *mut Vec<CXCursor>)).push(c) };
+        CXChildVisit_Continue
+    }
+    let mut out: Vec<CXCursor> = Vec::new();
+    // SAFETY: the visitor only pushes into `out`, which outlives the call.
+    unsafe { clang_visitChildren(cursor, push, &mut out as *mut Vec<CXCursor> as CXClientData) };
     out
 }
 
-/// bindgen appends `_` to Rust keywords (`ref` -> `ref_`).
-fn c_name(rust: &str) -> String {
-    match rust {
-        "ref_" | "type_" | "move_" | "self_" | "use_" | "mod_" | "fn_" | "static_" | "const_" => {
-            rust.trim_end_matches('_').to_string()
+/// The definition (not a forward declaration) of `struct name` among `cursors`.
+fn definition(cursors: &[CXCursor], name: &str) -> Option<CXCursor> {
+    // SAFETY: cursors of a live translation unit.
+    cursors.iter().copied().find(|&c| unsafe {
+        clang_getCursorKind(c) == CXCursor_StructDecl
+            && clang_isCursorDefinition(c) != 0
+            && string(clang_getCursorSpelling(c)) == name
+    })
+}
+
+/// The members of a struct, with their C types and byte offsets.
+fn fields(strukt: CXCursor) -> Vec<FieldInfo> {
+    children(strukt)
+        .into_iter()
+        // SAFETY: cursors of a live translation unit.
+        .filter(|&c| unsafe { clang_getCursorKind(c) } == CXCursor_FieldDecl)
+        .map(|c| {
+            // SAFETY: as above; a negative offset is libclang's "unknown".
+            let (name, ty, bits) = unsafe {
+                (string(clang_getCursorSpelling(c)), clang_getCursorType(c), clang_Cursor_getOffsetOfField(c))
+            };
+            FieldInfo { name, ty: c_type(ty), offset: u64::try_from(bits).ok().map(|b| b / 8) }
+        })
+        .collect()
+}
+
+/// Spell a field type the way the knowledge table does: typedef names kept
+/// (`atomic_t`, `local_t`), `struct` tags written, `T *`, `T [N]`.
+#[allow(non_upper_case_globals)] // libclang's names for its type kinds
+fn c_type(ty: CXType) -> String {
+    // SAFETY: types of a live translation unit.
+    unsafe {
+        match ty.kind {
+            CXType_Elaborated => c_type(clang_Type_getNamedType(ty)),
+            CXType_Typedef => string(clang_getTypedefName(ty)),
+            CXType_Pointer => {
+                let pointee = clang_getPointeeType(ty);
+                if matches!(clang_getCanonicalType(pointee).kind, CXType_FunctionProto | CXType_FunctionNoProto) {
+                    return "function pointer".into();
+                }
+                let inner = c_type(pointee);
+                let konst = if clang_isConstQualifiedType(pointee) != 0 { "const " } else { "" };
+                if inner.ends_with('*') { format!("{konst}{inner}*") } else { format!("{konst}{inner} *") }
+            }
+            CXType_ConstantArray => {
+                format!("{} [{}]", c_type(clang_getArrayElementType(ty)), clang_getArraySize(ty))
+            }
+            CXType_Bool => "bool".into(),
+            CXType_Char_S | CXType_Char_U | CXType_SChar => "char".into(),
+            CXType_UChar => "unsigned char".into(),
+            CXType_Short => "short".into(),
+            CXType_UShort => "unsigned short".into(),
+            CXType_Int => "int".into(),
+            CXType_UInt => "unsigned int".into(),
+            CXType_Long => "long".into(),
+            CXType_ULong => "unsigned long".into(),
+            CXType_LongLong => "long long".into(),
+            CXType_ULongLong => "unsigned long long".into(),
+            CXType_Void => "void".into(),
+            CXType_Record | CXType_Enum => {
+                let decl = clang_getTypeDeclaration(ty);
+                let tag = match clang_getCursorKind(decl) {
+                    CXCursor_UnionDecl => "union",
+                    CXCursor_EnumDecl => "enum",
+                    _ => "struct",
+                };
+                format!("{tag} {}", string(clang_getCursorSpelling(decl)))
+            }
+            _ => string(clang_getTypeSpelling(ty)),
         }
-        s => s.to_string(),
     }
 }
 
-/// Spell a bindgen field type the way C does, for matching and reporting.
-fn c_type(ty: &Type) -> String {
-    match ty {
-        Type::Ptr(p) => {
-            let inner = c_type(&p.elem);
-            let konst = if p.const_token.is_some() { "const " } else { "" };
-            if inner.ends_with('*') { format!("{konst}{inner}*") } else { format!("{konst}{inner} *") }
-        }
-        Type::Array(a) => {
-            let len = match &a.len {
-                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => i.base10_digits().to_string(),
-                _ => "?".into(),
-            };
-            format!("{} [{len}]", c_type(&a.elem))
-        }
-        Type::Path(p) => {
-            let last = p.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
-            match last.as_str() {
-                "c_char" | "c_schar" => "char".into(),
-                "c_uchar" => "unsigned char".into(),
-                "c_short" => "short".into(),
-                "c_ushort" => "unsigned short".into(),
-                "c_int" => "int".into(),
-                "c_uint" => "unsigned int".into(),
-                "c_long" => "long".into(),
-                "c_ulong" => "unsigned long".into(),
-                "c_longlong" => "long long".into(),
-                "c_ulonglong" => "unsigned long long".into(),
-                "c_void" => "void".into(),
-                "bool" => "bool".into(),
-                // Named C types keep their name; structs get the tag back.
-                "module_ref" | "module_module_ref" => "struct module_ref".into(),
-                "module" | "list_head" | "task_struct" | "module_kobject" | "module_use" => {
-                    format!("struct {last}")
-                }
-                other => other.to_string(),
-            }
-        }
-        Type::BareFn(_) => "function pointer".into(),
-        Type::Paren(p) => c_type(&p.elem),
-        _ => "?".into(),
+/// A libclang string as an owned one (and the libclang one freed).
+///
+/// # Safety
+/// `s` must be a string libclang returned and nobody else disposes of.
+unsafe fn string(s: CXString) -> String {
+    // SAFETY: per the contract above.
+    unsafe {
+        let p = clang_getCString(s);
+        let out = if p.is_null() { String::new() } else { CStr::from_ptr(p).to_string_lossy().into_owned() };
+        clang_disposeString(s);
+        out
     }
 }
 
@@ -254,31 +286,130 @@ mod tests {
         assert!(!msg.contains('\n') && !msg.contains("fill whole buffer"), "{msg}");
     }
 
+    /// A header with every shape the knowledge table distinguishes, read
+    /// through the installed libclang.
     #[test]
-    fn reads_bindgen_output() {
-        let code = r#"
-            pub type local_t = u64;
-            #[repr(C)] pub struct module_ref { pub incs: ::core::ffi::c_ulong, pub decs: ::core::ffi::c_ulong }
-            #[repr(C)] pub struct module {
-                pub name: [::core::ffi::c_char; 56usize],
-                pub refptr: *mut module_ref,
-                pub ref_: [module_ref; 64usize],
-                pub refcnt: atomic_t,
-                pub waiter: *mut task_struct,
-            }
-            const _: () = {
-                ["Offset of field: module::refcnt"][::core::mem::offset_of!(module, refcnt) - 1208usize];
-                ["Offset of field: module::ref_"][::core::mem::offset_of!(module, ref_) - 64usize];
-            };
-        "#;
-        let l = from_bindings(code).unwrap();
-        let get = |n: &str| l.fields.iter().find(|f| f.name == n).unwrap().clone();
+    fn reads_struct_module_through_libclang() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("linux")).unwrap();
+        std::fs::write(
+            dir.path().join("linux/module.h"),
+            "typedef struct { int counter; } atomic_t;\n\
+             typedef unsigned long local_t;\n\
+             struct task_struct;\n\
+             struct list_head { struct list_head *next, *prev; };\n\
+             struct module_use { struct list_head source_list; struct module *source; };\n\
+             struct module {\n\
+             \tchar name[56];\n\
+             \tstruct module_ref { local_t incs; unsigned int decs; } *refptr;\n\
+             \tstruct module_ref ref[64];\n\
+             \tatomic_t refcnt;\n\
+             \tstruct task_struct *waiter;\n\
+             \tconst char *version;\n\
+             \tvoid (*exit)(void);\n\
+             \tstruct list_head source_list;\n\
+             };\n",
+        )
+        .unwrap();
+        clang_sys::load().unwrap_or_else(|e| panic!("libclang (scripts/install-deps installs it): {e}"));
+        let args = vec![format!("-I{}", dir.path().display()), "--target=x86_64-linux-gnu".into()];
+        let l = read_layout(&args).unwrap_or_else(|e| panic!("{}", e.0));
+        let get = |n: &str| l.fields.iter().find(|f| f.name == n).unwrap_or_else(|| panic!("no {n}")).clone();
+        assert_eq!(get("name").ty, "char [56]");
         assert_eq!(get("refptr").ty, "struct module_ref *");
+        assert_eq!(get("refptr").offset, Some(56));
         assert_eq!(get("ref").ty, "struct module_ref [64]");
         assert_eq!(get("ref").offset, Some(64));
         assert_eq!(get("refcnt").ty, "atomic_t");
-        assert_eq!(get("refcnt").offset, Some(1208));
-        assert_eq!(get("name").ty, "char [56]");
-        assert_eq!(l.module_ref.unwrap()[0].ty, "unsigned long");
+        assert_eq!(get("refcnt").offset, Some(64 + 64 * 16));
+        assert_eq!(get("waiter").ty, "struct task_struct *");
+        assert_eq!(get("version").ty, "const char *");
+        assert_eq!(get("exit").ty, "function pointer");
+        assert_eq!(get("source_list").ty, "struct list_head");
+        let r = l.module_ref.expect("the nested struct module_ref");
+        assert_eq!((r[0].name.as_str(), r[0].ty.as_str()), ("incs", "local_t"));
+        assert_eq!((r[1].name.as_str(), r[1].ty.as_str()), ("decs", "unsigned int"));
+        assert!(l.module_use_public);
+    }
+
+    /// A header that does not compile is no answer, with clang's words.
+    #[test]
+    fn a_header_error_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("linux")).unwrap();
+        std::fs::write(dir.path().join("linux/module.h"), "struct module { no_such_type refcnt; };\n").unwrap();
+        clang_sys::load().unwrap_or_else(|e| panic!("libclang (scripts/install-deps installs it): {e}"));
+        let e = read_layout(&[format!("-I{}", dir.path().display())]).expect_err("an error");
+        assert!(e.0.starts_with("libclang could not parse the headers: clang diagnosed error: "), "{}", e.0);
+        assert!(e.0.contains("unknown type name 'no_such_type'"), "{}", e.0);
+    }
+
+    /// struct module's field offsets from bindgen's layout tests: a second,
+    /// independent reading of the same libclang parse.
+    fn bindgen_offsets(args: &[String]) -> std::collections::BTreeMap<String, u64> {
+        let code = bindgen::Builder::default()
+            .header_contents("force_rmmod_detect.h", "#include <linux/module.h>\n")
+            .clang_args(args)
+            .allowlist_type("module")
+            .layout_tests(true)
+            .formatter(bindgen::Formatter::None)
+            .detect_include_paths(false)
+            .generate()
+            .expect("bindgen parses what read_layout parsed")
+            .to_string();
+        // `["Offset of field: module::refcnt"][offset_of!(module, refcnt) - 1208usize]`
+        code.split("Offset of field: module::")
+            .skip(1)
+            .filter_map(|chunk| {
+                let (field, rest) = chunk.split_once('"')?;
+                let digits: String = rest[rest.find(" - ")? + 3..].chars().take_while(char::is_ascii_digit).collect();
+                // bindgen renames Rust keywords: `ref` is `ref_`.
+                let field = if field == "ref_" { "ref" } else { field };
+                Some((field.to_string(), digits.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// Every named field of struct module has the offset bindgen computes.
+    fn agrees_with_bindgen(what: &str, args: &[String]) {
+        let ours = read_layout(args).unwrap_or_else(|e| panic!("{what}: {}", e.0));
+        let theirs = bindgen_offsets(args);
+        assert!(theirs.len() >= 10, "{what}: bindgen gave {} offsets", theirs.len());
+        for (name, off) in theirs.iter().filter(|(n, _)| !n.starts_with("_bitfield") && !n.starts_with("__bindgen")) {
+            let f = ours.fields.iter().find(|f| &f.name == name).unwrap_or_else(|| panic!("{what}: no field {name}"));
+            assert_eq!(f.offset, Some(*off), "{what}: offset of {name}");
+        }
+    }
+
+    #[test]
+    fn offsets_agree_with_bindgen() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("linux")).unwrap();
+        let fields: String = (0..12).map(|i| format!("\tchar c{i}; long l{i}; short s{i}[3]; void *p{i};\n")).collect();
+        std::fs::write(
+            dir.path().join("linux/module.h"),
+            format!("struct module {{\n{fields}\tstruct {{ int a; }} ref;\n\tunsigned int flags : 3;\n}};\n"),
+        )
+        .unwrap();
+        clang_sys::load().unwrap_or_else(|e| panic!("libclang (scripts/install-deps installs it): {e}"));
+        agrees_with_bindgen("synthetic header", &[format!("-I{}", dir.path().display())]);
+    }
+
+    /// The same on the real trees of scripts/fetch-kernels.
+    #[test]
+    #[ignore = "real kernel trees: scripts/test-all runs it"]
+    fn offsets_agree_with_bindgen_on_real_trees() {
+        let root =
+            std::env::var_os("FRG_CACHE").map(std::path::PathBuf::from).unwrap_or("/var/cache/force-rmmod-gen".into());
+        clang_sys::load().unwrap_or_else(|e| panic!("libclang (scripts/install-deps installs it): {e}"));
+        for name in ["5.10", "6.1", "6.12"] {
+            let env = root.join("kernels").join(name).join("env");
+            let text = std::fs::read_to_string(&env)
+                .unwrap_or_else(|e| panic!("{}: {e}; run scripts/fetch-kernels {name}", env.display()));
+            let kdir = text.lines().find_map(|l| l.strip_prefix("KDIR=")).expect("KDIR= in the env file");
+            let tree = KernelTree::open(std::path::Path::new(kdir.trim_matches('"')), None)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            agrees_with_bindgen(name, &clang_args(&tree));
+        }
     }
 }
