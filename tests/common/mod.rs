@@ -174,3 +174,31 @@ pub fn compiler_version(compiler: &str) -> String {
 pub fn running_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease").expect("/proc/sys/kernel/osrelease").trim().to_string()
 }
+
+/// MESSAGE is HEAD, then the compiler's diagnostics, one a line
+/// ("FILE:LINE:COL: error: ..."; they depend on its version), then TAIL.
+pub fn assert_compiler_said(message: &str, head: &str, tail: &str) {
+    let said = message
+        .strip_prefix(head)
+        .and_then(|m| m.strip_suffix(tail))
+        .unwrap_or_else(|| panic!("expected\n{head}<the compiler's diagnostics>{tail}\nfound\n{message}"));
+    assert!(said.lines().count() > 0 && said.lines().all(|l| l.contains(": error: ")), "{said}");
+}
+
+/// What detection found on tests/trees/eras/unknown-9.0 (a struct module
+/// with no known count), before the compiler's diagnostics.
+pub const UNKNOWN_9_0_FOUND: &str = "(libclang: struct module has struct list_head source_list; kbuild-probe: no era \
+                                     probe compiled; the compiler said:\n";
+
+/// STDERR ends with the refusal of the unknown-9.0 tree (exit 6).
+pub fn assert_unknown_9_0_refused(stderr: &str) {
+    assert_compiler_said(
+        error_message(stderr),
+        &format!(
+            "force-rmmod-gen: error: kernel 9.0.0: struct module matches no known reference-count layout \
+             {UNKNOWN_9_0_FOUND}"
+        ),
+        "); refusing to generate a helper that could write the wrong memory. Please report this kernel with the \
+         output of `force-rmmod-gen detect --json`",
+    );
+}
