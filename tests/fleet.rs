@@ -4,11 +4,20 @@
 mod common;
 use common::{cmd as bin, run_cmd as run};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 fn index(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("index.json")).expect("index.json written");
     serde_json::from_str(&text).expect("index.json is JSON")
+}
+
+/// The error message the run ended with (see common::error_message).
+fn error(o: &Output) -> String {
+    common::error_message(&String::from_utf8_lossy(&o.stderr)).to_string()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]
@@ -36,11 +45,10 @@ fn fleet_of_missing_trees_writes_an_index_and_exits_11() {
         assert_eq!(k["status"], "failed");
         assert_eq!(k["error"]["kind"], "kdir-missing");
         assert_eq!(k["error"]["exit_code"], 3);
-        assert!(k["error"]["message"].as_str().unwrap().contains(want));
+        assert_eq!(k["error"]["message"], format!("kernel build tree {want} not found: check the --kdir path"));
         assert!(k["ko"].is_null());
     }
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("2 of 2 kernels failed"), "{stderr}");
+    assert_eq!(error(&o), "force-rmmod-gen: error: 2 of 2 kernels failed; see the index manifest");
 }
 
 #[test]
@@ -52,7 +60,11 @@ fn a_glob_that_matches_nothing_is_a_failed_entry() {
     assert_eq!(o.status.code(), Some(11));
     let idx = index(&out);
     assert_eq!(idx["kernels"][0]["request"], pattern.as_str());
-    assert!(idx["kernels"][0]["error"]["message"].as_str().unwrap().contains("matches no directory"));
+    assert_eq!(
+        idx["kernels"][0]["error"]["message"],
+        format!("kernel build tree {pattern} not found: the --kdirs pattern matches no directory")
+    );
+    assert_eq!(error(&o), "force-rmmod-gen: error: 1 of 1 kernels failed; see the index manifest");
     assert!(idx["cache"].is_null(), "--no-cache");
     assert!(o.stdout.is_empty(), "no module built, none listed");
 }
@@ -73,15 +85,28 @@ fn the_same_tree_twice_is_built_once() {
         .arg("--out")
         .arg(&out));
     assert_eq!(o.status.code(), Some(11));
-    assert_eq!(index(&out)["total"], 1);
+    let idx = index(&out);
+    assert_eq!(idx["total"], 1);
+    assert_eq!(
+        idx["kernels"][0]["error"]["message"],
+        format!(
+            "kernel build tree {} not found: it has no Makefile, so it is not a kernel build tree; pass the directory \
+             that /lib/modules/RELEASE/build points to",
+            dir.canonicalize().unwrap().display()
+        )
+    );
+    assert_eq!(error(&o), "force-rmmod-gen: error: 1 of 1 kernels failed; see the index manifest");
 }
 
 #[test]
 fn detect_and_render_take_one_kdir() {
+    let once = "force-rmmod-gen: error: --kdir may be given only once here; `build` takes several (fleet mode)";
     let o = run(bin().args(["detect", "--kdir", "/a", "--kdir", "/b"]));
     assert_eq!(o.status.code(), Some(7));
+    assert_eq!(error(&o), once);
     let o = run(bin().args(["render", "--kdir", "/a", "--kdir", "/b", "--out", "/tmp/x"]));
     assert_eq!(o.status.code(), Some(7));
+    assert_eq!(error(&o), once);
 }
 
 #[test]
@@ -102,9 +127,15 @@ fn signing_options_are_checked_before_building() {
         .arg("--out")
         .arg(t.path().join("out")));
     assert_eq!(o.status.code(), Some(7), "bad argument, nothing attempted");
+    assert_eq!(error(&o), "force-rmmod-gen: error: --sign-key /nonexistent.pem: no such file");
     assert!(!t.path().join("out/index.json").exists());
     let o = run(bin().args(["build", "--kdir", "/a", "--sign-key", "/k.pem"]));
     assert_eq!(o.status.code(), Some(2), "--sign-key needs --sign-cert (usage error)");
+    assert_eq!(
+        stderr(&o),
+        "error: the following required arguments were not provided:\n  --sign-cert <CERT>\n\nUsage: force-rmmod-gen \
+         build --sign-key <KEY> --sign-cert <CERT> --kdir <DIR>\n\nFor more information, try '--help'.\n"
+    );
 }
 
 #[test]
@@ -112,6 +143,11 @@ fn single_kernel_errors_keep_their_exit_codes() {
     let t = tempfile::tempdir().unwrap();
     let o = run(bin().args(["build", "--kdir", "/nonexistent/a"]).arg("--cache-dir").arg(t.path().join("c")));
     assert_eq!(o.status.code(), Some(3), "one kernel: its own exit code, not 11");
+    assert_eq!(
+        error(&o),
+        "force-rmmod-gen: error: kernel build tree /nonexistent/a not found: check the --kdir path",
+        "one kernel: its own message"
+    );
 }
 
 #[test]
@@ -159,7 +195,13 @@ fn shard_must_be_k_of_n() {
     for bad in ["0/2", "3/2", "2", "a/b"] {
         let o = run(bin().args(["build", "--kdir", "/nonexistent/a", "--shard", bad]));
         assert_eq!(o.status.code(), Some(2), "--shard {bad} is a usage error");
-        assert!(String::from_utf8_lossy(&o.stderr).contains("K/N"), "--shard {bad}");
+        assert_eq!(
+            stderr(&o),
+            format!(
+                "error: invalid value '{bad}' for '--shard <K/N>': '{bad}' is not K/N with 1 <= K <= N (e.g. --shard \
+                 2/8)\n\nFor more information, try '--help'.\n"
+            )
+        );
     }
 }
 
@@ -188,14 +230,29 @@ fn shards_of_missing_trees_split_them_and_merge_back() {
     let merged = t.path().join("merged");
     let o = run(bin().args(["index", "merge", "--out"]).arg(&merged).arg(t.path().join("s1")).arg(t.path().join("s2")));
     assert_eq!(o.status.code(), Some(11), "the failures are carried into the merged index");
+    assert_eq!(error(&o), "force-rmmod-gen: error: 6 of 6 kernels failed; see the index manifest");
     let m = index(&merged);
     assert_eq!((m["total"].as_u64(), m["failed"].as_u64()), (Some(6), Some(6)));
     assert_eq!(req(&m), names);
     // Not an index, or a merge into an existing one: exit 7, nothing written.
     let o = run(bin().args(["index", "merge", "--out"]).arg(t.path().join("x")).arg(t.path()));
     assert_eq!(o.status.code(), Some(7));
+    assert_eq!(
+        error(&o),
+        format!(
+            "force-rmmod-gen: error: {}/index.json: No such file or directory (os error 2); give the --out \
+             directories of `build --shard K/N` runs",
+            t.path().display()
+        )
+    );
     assert!(!t.path().join("x").exists());
     let o = run(bin().args(["index", "merge", "--out"]).arg(&merged).arg(t.path().join("s1")));
     assert_eq!(o.status.code(), Some(7));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("already holds an index.json"));
+    assert_eq!(
+        error(&o),
+        format!(
+            "force-rmmod-gen: error: {} already holds an index.json; merge into a new or empty directory",
+            merged.display()
+        )
+    );
 }

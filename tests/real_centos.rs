@@ -3,10 +3,11 @@
 //! both methods, the RHEL release, the helper's build and vermagic, and
 //! signing with the tree's own Perl sign-file and test key.
 //!
-//! Where the shared tarball is absent (a user's clone: ../shared/kernels
-//! from the repository root, or $FRG_SHARED_KERNELS) every test prints one
-//! line saying so and passes; where it is present, a kernel missing from
-//! the cache is a failure.
+//! Ignored by a plain `cargo test`; scripts/test-all runs them. Where the
+//! shared tarball is absent (a user's clone: ../shared/kernels from the
+//! repository root, or $FRG_SHARED_KERNELS) every test prints one line
+//! saying so and passes, unless FRG_SHARED_KERNELS_REQUIRED=1 (CI); where
+//! it is present, a kernel missing from the cache is a failure.
 
 mod common;
 use std::path::PathBuf;
@@ -61,6 +62,7 @@ fn detect(k: &RealKernel, method: &str) -> serde_json::Value {
 }
 
 #[test]
+#[ignore = "shared kernel: scripts/test-all runs it"]
 fn centos_7_9_detected_by_libclang() {
     let Some(k) = centos() else { return };
     let j = detect(&k, "libclang");
@@ -69,12 +71,14 @@ fn centos_7_9_detected_by_libclang() {
 }
 
 #[test]
+#[ignore = "shared kernel: scripts/test-all runs it"]
 fn centos_7_9_detected_by_kbuild_probes() {
     let Some(k) = centos() else { return };
     detect(&k, "kbuild-probe");
 }
 
 #[test]
+#[ignore = "shared kernel: scripts/test-all runs it"]
 fn centos_7_9_builds_signs_and_records_rhel() {
     let Some(k) = centos() else { return };
     let out = tempfile::tempdir().unwrap();

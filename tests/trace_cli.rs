@@ -3,8 +3,11 @@
 //! FRG_SYSFS_ROOT), usage errors. Each with its message and exit code. The
 //! recording itself runs on booted kernels (tests/e2e/trace-scenarios.sh).
 
+mod common;
 use std::path::Path;
 use std::process::{Command, Output};
+
+use common::error_message;
 
 const BIN: &str = env!("CARGO_BIN_EXE_force-rmmod-gen");
 
@@ -37,6 +40,12 @@ fn code_and_stderr(o: &Output) -> (i32, String) {
     (o.status.code().expect("exited"), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
+/// The exit code and the error message the run ended with.
+fn code_and_error(o: &Output) -> (i32, String) {
+    let (code, stderr) = code_and_stderr(o);
+    (code, error_message(&stderr).to_string())
+}
+
 fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
@@ -46,10 +55,13 @@ fn is_root() -> bool {
 fn unknown_module_without_command_is_22() {
     assert!(is_root(), "the trace CLI tests run as root (CI and the e2e harness do)");
     let t = fake();
-    let (code, err) = code_and_stderr(&trace(t.path(), &["no_such_module"]));
+    let (code, err) = code_and_error(&trace(t.path(), &["no_such_module"]));
     assert_eq!(code, 22, "{err}");
-    assert!(err.contains("no_such_module is not loaded"), "{err}");
-    assert!(err.contains("trace no_such_module -- modprobe no_such_module"), "{err}");
+    assert_eq!(
+        err,
+        "force-rmmod-gen: error: no_such_module is not loaded. To record from its load on, give the command that \
+         loads it: force-rmmod-gen trace no_such_module -- modprobe no_such_module"
+    );
 }
 
 #[test]
@@ -57,9 +69,18 @@ fn kernel_without_tracing_is_30_and_leaves_nothing() {
     assert!(is_root());
     let t = fake();
     module(t.path(), "leaky", 1);
-    let (code, err) = code_and_stderr(&trace(t.path(), &["leaky", "--duration", "1"]));
+    let (code, err) = code_and_error(&trace(t.path(), &["leaky", "--duration", "1"]));
     assert_eq!(code, 30, "{err}");
-    assert!(err.contains("no tracing filesystem") && err.contains("CONFIG_TRACING"), "{err}");
+    let sys = t.path().join("sys");
+    assert_eq!(
+        err,
+        format!(
+            "force-rmmod-gen: error: this kernel has no tracing filesystem: neither {0}/kernel/tracing nor \
+             {0}/kernel/debug exists (a kernel without CONFIG_TRACING and CONFIG_DEBUG_FS, or sysfs is not mounted \
+             there); nothing was changed",
+            sys.display()
+        )
+    );
     assert!(!Path::new("/run/force-rmmod-gen.trace.leaky.lock").exists());
 }
 
@@ -70,9 +91,17 @@ fn kernel_without_module_events_is_30() {
     module(t.path(), "leaky", 1);
     std::fs::create_dir_all(t.path().join("sys/kernel/tracing/instances")).unwrap();
     std::fs::create_dir_all(t.path().join("sys/kernel/tracing/events/sched")).unwrap();
-    let (code, err) = code_and_stderr(&trace(t.path(), &["leaky"]));
+    let (code, err) = code_and_error(&trace(t.path(), &["leaky"]));
     assert_eq!(code, 30, "{err}");
-    assert!(err.contains("CONFIG_TRACEPOINTS/CONFIG_EVENT_TRACING"), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "force-rmmod-gen: error: {}/sys/kernel/tracing has no module:module_get/module_put events: this kernel \
+             was built without CONFIG_TRACEPOINTS/CONFIG_EVENT_TRACING (or without CONFIG_MODULES); the references \
+             cannot be traced. Nothing was changed",
+            t.path().display()
+        )
+    );
 }
 
 #[test]
@@ -84,21 +113,34 @@ fn not_root_is_20() {
         .env("FRG_SYSFS_ROOT", t.path().join("sys"))
         .output()
         .expect("setpriv (util-linux) runs");
-    let (code, err) = code_and_stderr(&out);
+    let (code, err) = code_and_error(&out);
     assert_eq!(code, 20, "{err}");
-    assert!(err.contains("must run as root"), "{err}");
+    assert_eq!(
+        err,
+        "force-rmmod-gen: error: trace must run as root: it creates a trace instance in tracefs and may mount it (you \
+         are uid 65534); run it with sudo"
+    );
 }
 
 #[test]
 fn usage_errors() {
     let t = fake();
-    let (code, _) = code_and_stderr(&trace(t.path(), &["leaky", "--duration", "1", "--", "true"]));
+    let (code, err) = code_and_stderr(&trace(t.path(), &["leaky", "--duration", "1", "--", "true"]));
     assert_eq!(code, 2, "--duration and COMMAND exclude each other");
-    let (code, err) = code_and_stderr(&trace(t.path(), &["bad/name", "--", "true"]));
+    assert_eq!(
+        err,
+        "error: the argument '--duration <SECONDS>' cannot be used with '[COMMAND]...'\n\nUsage: force-rmmod-gen \
+         trace --duration <SECONDS> <NAME> [-- <COMMAND>...]\n\nFor more information, try '--help'.\n"
+    );
+    let (code, err) = code_and_error(&trace(t.path(), &["bad/name", "--", "true"]));
     assert_eq!(code, 7, "{err}");
-    for bad in ["--duration=-1", "--duration=0", "--duration=nan"] {
-        let (code, err) = code_and_stderr(&trace(t.path(), &["leaky", bad]));
+    assert_eq!(
+        err,
+        "force-rmmod-gen: error: module name \"bad/name\" contains '/': only letters, digits, '_' and '-' are allowed"
+    );
+    for (bad, shown) in [("--duration=-1", "-1"), ("--duration=0", "0"), ("--duration=nan", "NaN")] {
+        let (code, err) = code_and_error(&trace(t.path(), &["leaky", bad]));
         assert_eq!(code, 7, "{bad}: {err}");
-        assert!(err.contains("seconds above 0"), "{err}");
+        assert_eq!(err, format!("force-rmmod-gen: error: --duration {shown}: give a number of seconds above 0"));
     }
 }

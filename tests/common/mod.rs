@@ -1,6 +1,12 @@
 //! Shared helpers for the integration tests: run the tool, build fake
 //! header trees (tests/trees/mktree), find the real Debian kernel trees
-//! that scripts/fetch-kernels installs.
+//! that scripts/fetch-kernels installs, read the error a run ends with.
+//!
+//! Tests that need a fetched kernel, the chroots or checkpatch.pl from the
+//! cache are `#[ignore]`d with the reason "...: scripts/test-all runs it":
+//! `cargo test` alone needs only the host compilers and libclang, and
+//! `scripts/test-all` adds `-- --include-ignored`, where a missing kernel
+//! fails the test.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -20,8 +26,12 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// Run the tool with ARGS, free of the caller's cross-build settings and
+/// with a build cache of its own (empty, removed afterwards): a build is
+/// never answered from the machine's cache.
 pub fn run(args: &[&str]) -> Run {
-    let out: Output = Command::new(bin()).args(args).output().expect("run force-rmmod-gen");
+    let cache = tempfile::Builder::new().prefix("frg-test-cache-").tempdir().unwrap();
+    let out: Output = cmd().env("FRG_BUILD_CACHE", cache.path()).args(args).output().expect("run force-rmmod-gen");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -137,4 +147,58 @@ pub fn run_cmd(c: &mut Command) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// The line every error message starts with.
+pub const ERROR: &str = "force-rmmod-gen: error: ";
+
+/// The error message a failed run ends with: stderr from the first line
+/// that starts with [`ERROR`] to the end, without the final newline. What
+/// comes before it (the kernel found, progress) is not part of it.
+pub fn error_message(stderr: &str) -> &str {
+    let start = if stderr.starts_with(ERROR) {
+        0
+    } else {
+        stderr.find(&format!("\n{ERROR}")).unwrap_or_else(|| panic!("no error message in stderr:\n{stderr}")) + 1
+    };
+    stderr[start..].strip_suffix('\n').unwrap_or_else(|| panic!("the error message does not end a line:\n{stderr}"))
+}
+
+/// The first line of `COMPILER --version` (how the tool names a compiler).
+pub fn compiler_version(compiler: &str) -> String {
+    let out = Command::new(compiler).arg("--version").output().unwrap_or_else(|e| panic!("{compiler} --version: {e}"));
+    String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().trim().to_string()
+}
+
+/// The running kernel's release (`uname -r`).
+pub fn running_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").expect("/proc/sys/kernel/osrelease").trim().to_string()
+}
+
+/// MESSAGE is HEAD, then the compiler's diagnostics, one a line
+/// ("FILE:LINE:COL: error: ..."; they depend on its version), then TAIL.
+pub fn assert_compiler_said(message: &str, head: &str, tail: &str) {
+    let said = message
+        .strip_prefix(head)
+        .and_then(|m| m.strip_suffix(tail))
+        .unwrap_or_else(|| panic!("expected\n{head}<the compiler's diagnostics>{tail}\nfound\n{message}"));
+    assert!(said.lines().count() > 0 && said.lines().all(|l| l.contains(": error: ")), "{said}");
+}
+
+/// What detection found on tests/trees/eras/unknown-9.0 (a struct module
+/// with no known count), before the compiler's diagnostics.
+pub const UNKNOWN_9_0_FOUND: &str = "(libclang: struct module has struct list_head source_list; kbuild-probe: no era \
+                                     probe compiled; the compiler said:\n";
+
+/// STDERR ends with the refusal of the unknown-9.0 tree (exit 6).
+pub fn assert_unknown_9_0_refused(stderr: &str) {
+    assert_compiler_said(
+        error_message(stderr),
+        &format!(
+            "force-rmmod-gen: error: kernel 9.0.0: struct module matches no known reference-count layout \
+             {UNKNOWN_9_0_FOUND}"
+        ),
+        "); refusing to generate a helper that could write the wrong memory. Please report this kernel with the \
+         output of `force-rmmod-gen detect --json`",
+    );
 }
