@@ -71,12 +71,8 @@ pub fn default_kdir() -> PathBuf {
 /// `uname -r`: from uname(2), else /proc (both say the same; uname(2)
 /// works without /proc mounted, as in a rescue shell).
 pub fn running_release() -> String {
-    // SAFETY: uname fills a zeroed struct utsname.
-    unsafe {
-        let mut u: libc::utsname = std::mem::zeroed();
-        if libc::uname(&mut u) == 0 {
-            return std::ffi::CStr::from_ptr(u.release.as_ptr()).to_string_lossy().into_owned();
-        }
+    if let Ok(u) = nix::sys::utsname::uname() {
+        return u.release().to_string_lossy().into_owned();
     }
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
