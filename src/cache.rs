@@ -31,10 +31,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::kdir::{self, KernelTree, Toolchain};
+use crate::output::sha256_hex;
 use crate::pipeline::TreeOptions;
 use crate::render::MODULE;
 
@@ -74,13 +74,13 @@ pub struct KeyInputs {
 impl KeyInputs {
     pub fn key(&self) -> String {
         let doc = serde_json::to_string(self).expect("serialisable");
-        hex::encode(Sha256::digest(doc.as_bytes()))
+        sha256_hex(doc)
     }
 }
 
 fn sha256_or_absent(path: &Path) -> String {
     match std::fs::read(path) {
-        Ok(data) => hex::encode(Sha256::digest(&data)),
+        Ok(data) => sha256_hex(data),
         Err(_) => "absent".to_string(),
     }
 }
@@ -113,7 +113,7 @@ fn compute_tool_sha256(cache_dir: Option<&Path>) -> String {
         return h.to_string();
     }
     let Ok(data) = std::fs::read(&exe) else { return "unknown".into() };
-    let h = hex::encode(Sha256::digest(&data));
+    let h = sha256_hex(data);
     if let Some(m) = &memo {
         let tmp = m.with_extension(format!("tmp.{}", std::process::id()));
         let doc = serde_json::json!({ "stamp": stamp, "sha256": h });
@@ -445,7 +445,7 @@ mod tests {
         for f in OUTPUT_FILES {
             std::fs::write(built.join(f), b"x").unwrap();
         }
-        let ko_sha = hex::encode(Sha256::digest(b"KO"));
+        let ko_sha = sha256_hex(b"KO");
         std::fs::write(built.join("force_rmmod.ko"), b"KO").unwrap();
         std::fs::write(built.join("manifest.json"), serde_json::json!({"ko": {"sha256": ko_sha}}).to_string()).unwrap();
         let b = tempfile::tempdir().unwrap();

@@ -5,12 +5,12 @@
 //! distribution chroot (`--chroot`), in a private mount namespace so that
 //! /proc can be mounted there (objtool needs it) without touching the host.
 
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::error::{Error, Result};
 use crate::kdir::{KernelTree, Toolchain};
+use crate::output;
 
 /// Extra make variables (`ARCH`, `CROSS_COMPILE`): overrides as given
 /// (`--arch`, `--cross-compile`), or what a tree says ([`MakeVars::for_tree`]).
@@ -47,34 +47,25 @@ pub struct Scratch {
     pub host: PathBuf,
     /// The directory as make sees it (inside the chroot, if any).
     pub make: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl Scratch {
     pub fn new(tree: &KernelTree, near: &Path, tag: &str) -> Result<Scratch> {
-        let unique = format!(".force-rmmod-gen.{tag}.{}.{}", std::process::id(), nanos());
-        let (host, make) = match &tree.chroot {
-            Some(root) => {
-                let inside = PathBuf::from("/tmp").join(&unique);
-                (root.join(inside.strip_prefix("/").unwrap()), inside)
-            }
-            None => {
-                let h = near.join(&unique);
-                (h.clone(), h)
-            }
+        let parent = match &tree.chroot {
+            Some(root) => root.join("tmp"),
+            None => near.to_path_buf(),
         };
-        std::fs::DirBuilder::new().mode(0o700).recursive(true).create(&host).map_err(|e| Error::output(&host, e))?;
-        Ok(Scratch { host, make })
+        let dir = std::fs::create_dir_all(&parent)
+            .and_then(|()| output::private_dir(&format!(".force-rmmod-gen.{tag}."), &parent))
+            .map_err(|e| Error::output(&parent, e))?;
+        let host = dir.path().to_path_buf();
+        let make = match &tree.chroot {
+            Some(_) => Path::new("/tmp").join(dir.path().file_name().expect("a named directory")),
+            None => host.clone(),
+        };
+        Ok(Scratch { host, make, _dir: dir })
     }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.host);
-    }
-}
-
-fn nanos() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
 /// The tree's build dir as make (or any tool run in its chroot) sees it.

@@ -3,14 +3,20 @@
 //! `--out` holds either a complete result (sources, .ko, log, manifest) or
 //! whatever it held before, never half of one.
 
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
 pub struct Staging {
+    /// The staging directory (`.<dest name>.tmp.XXXXXX` beside `dest`).
     pub dir: PathBuf,
     dest: PathBuf,
-    committed: bool,
+    /// Removes the staging directory on drop, until it is renamed away.
+    tmp: Option<tempfile::TempDir>,
 }
 
 impl Staging {
@@ -28,10 +34,16 @@ impl Staging {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent).map_err(|e| Error::output(dest, e))?;
-        let dir = parent.join(format!(".{name}.tmp.{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).map_err(|e| Error::output(dest, e))?;
-        Ok(Staging { dir, dest: dest.to_path_buf(), committed: false })
+        // Created with the mode of any new directory (umask applied): it
+        // becomes `dest`.
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}.tmp."))
+            .permissions(std::fs::Permissions::from_mode(0o777))
+            .tempdir_in(&parent)
+            .map_err(|e| Error::output(dest, e))?;
+        // The path as the caller named the parent (tempfile makes it absolute).
+        let dir = parent.join(tmp.path().file_name().expect("a named directory"));
+        Ok(Staging { dir, dest: dest.to_path_buf(), tmp: Some(tmp) })
     }
 
     pub fn write(&self, name: &str, data: impl AsRef<[u8]>) -> Result<PathBuf> {
@@ -51,7 +63,7 @@ impl Staging {
             return Err(Error::output(&self.dest, e));
         }
         let _ = std::fs::remove_dir_all(&old);
-        self.committed = true;
+        self.tmp.take().map(tempfile::TempDir::keep);
         Ok(self.dest.clone())
     }
 
@@ -60,31 +72,62 @@ impl Staging {
         let failed = PathBuf::from(format!("{}.failed", self.dest.display()));
         let _ = std::fs::remove_dir_all(&failed);
         if std::fs::rename(&self.dir, &failed).is_ok() {
-            self.committed = true;
+            self.tmp.take().map(tempfile::TempDir::keep);
         }
         failed
     }
 }
 
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+/// A private (0700) temporary directory, `force-rmmod-gen.<tag>.XXXXXX`
+/// under $TMPDIR, removed on drop.
+pub struct TempDir(tempfile::TempDir);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Result<TempDir> {
+        let base = std::env::temp_dir();
+        private_dir(&format!("force-rmmod-gen.{tag}."), &base).map(TempDir).map_err(|e| Error::output(&base, e))
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
     }
 }
 
+/// A new directory only this user can enter, `<prefix>XXXXXX` in `parent`.
+pub fn private_dir(prefix: &str, parent: &Path) -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix(prefix).permissions(std::fs::Permissions::from_mode(0o700)).tempdir_in(parent)
+}
+
+/// Write `path` whole or not at all: a temporary file beside it (created
+/// with the mode of any new file), then a rename.
+pub fn write_atomic(path: &Path, data: impl AsRef<[u8]>) -> std::io::Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.tmp."))
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(parent)?;
+    tmp.write_all(data.as_ref())?;
+    tmp.persist(path).map(drop).map_err(|e| e.error)
+}
+
+/// The sha256 of `data`, in hex.
+pub fn sha256_hex(data: impl AsRef<[u8]>) -> String {
+    hex::encode(Sha256::digest(data.as_ref()))
+}
+
+/// The sha256 of a file's contents, in hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    use sha2::{Digest, Sha256};
-    let data = std::fs::read(path)?;
-    Ok(hex::encode(Sha256::digest(&data)))
+    Ok(sha256_hex(std::fs::read(path)?))
 }
 
 /// One line of a command's result on stdout. A reader that went away
 /// (`force-rmmod-gen detect | head -1`) ends the program quietly with
 /// success, as for any Unix filter, instead of a panic.
 pub fn stdout_line(line: &str) {
-    use std::io::Write;
     let mut out = std::io::stdout().lock();
     if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush())
         && e.kind() == std::io::ErrorKind::BrokenPipe

@@ -1,94 +1,98 @@
 //! Shell-style path globs for `--kdirs` (`*`, `?`, `[...]`, one path
-//! component at a time), without a glob crate.
+//! component at a time), expanded by the `glob` crate with the shell's
+//! rules kept where the crate differs: `**` is `*` (no recursion), `[^...]`
+//! negates like `[!...]`, an unterminated `[` is a literal character, and
+//! hidden entries match only a pattern that names their leading dot.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// Match one path component against a shell wildcard (`*`, `?`, `[...]`).
-pub fn wildcard(pattern: &str, name: &str) -> bool {
-    fn class(p: &[char], c: char) -> Option<(bool, usize)> {
-        // p starts after '['; returns (matched, chars consumed incl. ']').
-        let mut i = 0;
-        let negate = matches!(p.first(), Some('!') | Some('^'));
-        if negate {
-            i += 1;
-        }
-        let mut matched = false;
-        let mut first = true;
-        while i < p.len() {
-            if p[i] == ']' && !first {
-                return Some((matched != negate, i + 1));
-            }
-            first = false;
-            if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
-                if p[i] <= c && c <= p[i + 2] {
-                    matched = true;
-                }
-                i += 3;
-            } else {
-                if p[i] == c {
-                    matched = true;
+use glob::MatchOptions;
+
+// Leading dots are checked here, not by the crate: its
+// `require_literal_leading_dot` drops every hidden entry while listing a
+// directory, whatever the pattern (and panics on a name that is not UTF-8).
+const OPTIONS: MatchOptions =
+    MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: false };
+
+/// `pattern` in the `glob` crate's syntax, with the shell meaning above.
+fn normalize(pattern: &str) -> String {
+    let p: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len());
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            '*' => {
+                out.push('*');
+                while p.get(i + 1) == Some(&'*') {
+                    i += 1;
                 }
                 i += 1;
             }
+            '[' => {
+                let negate = matches!(p.get(i + 1), Some('!' | '^'));
+                let first = i + 1 + usize::from(negate);
+                // A ']' right after the opening (or after '!') is a member.
+                match p.get(first + 1..).and_then(|rest| rest.iter().position(|&c| c == ']')) {
+                    Some(j) => {
+                        let end = first + 1 + j;
+                        out.push('[');
+                        if negate {
+                            out.push('!');
+                        }
+                        out.extend(&p[first..=end]);
+                        i = end + 1;
+                    }
+                    None => {
+                        out.push_str("[[]");
+                        i += 1;
+                    }
+                }
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
         }
-        None // unterminated: '[' is literal
     }
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.first() {
-            None => n.is_empty(),
-            Some('*') => (0..=n.len()).any(|k| go(&p[1..], &n[k..])),
-            Some('?') => !n.is_empty() && go(&p[1..], &n[1..]),
-            Some('[') => match (n.first(), class(&p[1..], n.first().copied().unwrap_or('\0'))) {
-                (Some(_), Some((true, used))) => go(&p[1 + used..], &n[1..]),
-                (Some(_), Some((false, _))) | (None, Some(_)) => false,
-                (_, None) => n.first() == Some(&'[') && go(&p[1..], &n[1..]),
-            },
-            Some(c) => n.first() == Some(c) && go(&p[1..], &n[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    go(&p, &n)
+    out
 }
 
 /// Expand a path glob to the existing directories it names, sorted.
+/// Unreadable directories on the way match nothing.
 pub fn expand_glob(pattern: &str) -> Vec<PathBuf> {
-    let is_wild = |s: &str| s.contains(['*', '?', '[']);
-    let (mut current, rest) = match pattern.strip_prefix('/') {
-        Some(r) => (vec![PathBuf::from("/")], r),
-        None => (vec![PathBuf::new()], pattern),
-    };
-    for comp in rest.split('/').filter(|c| !c.is_empty() && *c != ".") {
-        let mut next = Vec::new();
-        for base in &current {
-            if !is_wild(comp) {
-                next.push(base.join(comp));
-                continue;
-            }
-            let dir = if base.as_os_str().is_empty() { Path::new(".") } else { base.as_path() };
-            let Ok(rd) = std::fs::read_dir(dir) else { continue };
-            let mut names: Vec<String> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-            names.sort();
-            for name in names {
-                if name.starts_with('.') && !comp.starts_with('.') {
-                    continue;
-                }
-                if wildcard(comp, &name) {
-                    next.push(base.join(&name));
-                }
-            }
-        }
-        current = next;
+    let comps: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let joined = comps.join("/");
+    let pattern = if pattern.starts_with('/') { format!("/{joined}") } else { joined };
+    if pattern.is_empty() {
+        return Vec::new();
     }
-    let mut v: Vec<PathBuf> = current.into_iter().filter(|p| p.is_dir()).collect();
+    let Ok(paths) = glob::glob_with(&normalize(&pattern), OPTIONS) else { return Vec::new() };
+    let mut v: Vec<PathBuf> = paths.flatten().filter(|p| p.is_dir() && !hidden_by_wildcard(&comps, p)).collect();
     v.sort();
     v.dedup();
     v
 }
 
+/// Whether a wildcard component of the pattern matched a hidden name (or
+/// `.`/`..`), which only a pattern starting with '.' may, as in the shell.
+fn hidden_by_wildcard(comps: &[&str], path: &std::path::Path) -> bool {
+    let is_wild = |s: &str| s.contains(['*', '?', '[']);
+    let text = path.to_string_lossy();
+    let names = text.split('/').filter(|c| !c.is_empty());
+    comps
+        .iter()
+        .zip(names)
+        .any(|(c, n)| is_wild(c) && n.starts_with('.') && (!c.starts_with('.') || n == "." || n == ".."))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use glob::Pattern;
+
+    fn wildcard(pattern: &str, name: &str) -> bool {
+        Pattern::new(&normalize(pattern)).unwrap().matches_with(name, OPTIONS)
+    }
 
     #[test]
     fn wildcards() {
@@ -99,20 +103,32 @@ mod tests {
         assert!(!wildcard("6.?", "6.12"));
         assert!(wildcard("[56].*", "5.10"));
         assert!(!wildcard("[!56].*", "5.10"));
+        assert!(!wildcard("[^56].*", "5.10"));
+        assert!(wildcard("[^56].*", "4.19"));
         assert!(wildcard("[a-c]x", "bx"));
+        assert!(wildcard("[]a]x", "]x"));
         assert!(wildcard("a[", "a["));
+        assert!(wildcard("a[*", "a[bc"));
+        assert!(wildcard("**", "x"));
     }
 
     #[test]
     fn globs_expand_to_sorted_dirs() {
         let t = tempfile::tempdir().unwrap();
-        for d in ["b/build", "a/build", "c/nobuild", ".hidden/build"] {
+        for d in ["b/build", "a/build", "c/nobuild", ".hidden/build", "a/deep/build"] {
             std::fs::create_dir_all(t.path().join(d)).unwrap();
         }
         std::fs::write(t.path().join("file"), "").unwrap();
         let got = expand_glob(&format!("{}/*/build", t.path().display()));
         assert_eq!(got, vec![t.path().join("a/build"), t.path().join("b/build")]);
+        assert_eq!(expand_glob(&format!("{}//./*/build", t.path().display())), got);
+        assert_eq!(expand_glob(&format!("{}/**/build", t.path().display())), got, "** does not recurse");
         assert!(expand_glob(&format!("{}/*/none", t.path().display())).is_empty());
         assert_eq!(expand_glob(&format!("{}/*", t.path().display())).len(), 3, "files and hidden dirs are skipped");
+        assert_eq!(expand_glob(&format!("{}/.h*", t.path().display())), vec![t.path().join(".hidden")]);
+        assert_eq!(expand_glob(&format!("{}/.*", t.path().display())), vec![t.path().join(".hidden")]);
+        assert_eq!(expand_glob(&format!("{}/?hidden", t.path().display())), Vec::<PathBuf>::new());
+        assert_eq!(expand_glob(&format!("{}/a", t.path().display())), vec![t.path().join("a")]);
+        assert!(expand_glob(&format!("{}/file", t.path().display())).is_empty());
     }
 }

@@ -132,10 +132,7 @@ impl Index {
     pub(super) fn write(&self, root: &Path) -> Result<(PathBuf, String)> {
         let index_path = root.join("index.json");
         let text = serde_json::to_string_pretty(self).expect("serialisable") + "\n";
-        let tmp = root.join(format!(".index.json.tmp.{}", std::process::id()));
-        std::fs::write(&tmp, &text)
-            .and_then(|_| std::fs::rename(&tmp, &index_path))
-            .map_err(|e| Error::output(&index_path, e))?;
+        crate::output::write_atomic(&index_path, &text).map_err(|e| Error::output(&index_path, e))?;
         Ok((index_path, text))
     }
 }

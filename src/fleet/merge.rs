@@ -77,8 +77,7 @@ fn merge_cmd(args: &MergeArgs) -> Result<()> {
     }
     let text = serde_json::to_string_pretty(&merged).expect("serialisable") + "\n";
     let path = out.join("index.json");
-    let tmp = out.join(format!(".index.json.tmp.{}", std::process::id()));
-    std::fs::write(&tmp, &text).and_then(|_| std::fs::rename(&tmp, &path)).map_err(|e| Error::output(&path, e))?;
+    crate::output::write_atomic(&path, &text).map_err(|e| Error::output(&path, e))?;
     if args.json {
         crate::outln!("{}", text.trim_end());
     } else {

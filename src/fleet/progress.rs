@@ -1,11 +1,13 @@
 //! Progress on stderr while the kernels build: a redrawn status line on a
-//! terminal, one line per event otherwise, errors only with --quiet; and
-//! the run's first and last lines.
+//! terminal (indicatif), one line per event otherwise, errors only with
+//! --quiet; and the run's first and last lines.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use super::out_dir::CacheStatus;
 use super::schedule::KernelResult;
@@ -43,8 +45,9 @@ impl Mode {
 pub(super) struct Ui {
     mode: Mode,
     total: usize,
-    started: Instant,
-    status_shown: bool,
+    /// The status line (terminal only): spinner, kernels done, seconds
+    /// since the run started, the kernels in progress.
+    bar: Option<ProgressBar>,
     /// Kernels being worked on: their label, then their release once known.
     running: BTreeMap<usize, String>,
     done: usize,
@@ -52,7 +55,8 @@ pub(super) struct Ui {
 
 impl Ui {
     pub(super) fn new(mode: Mode, total: usize, started: Instant) -> Ui {
-        Ui { mode, total, started, status_shown: false, running: BTreeMap::new(), done: 0 }
+        let bar = (mode == Mode::Tty).then(|| status_bar(total, started));
+        Ui { mode, total, bar, running: BTreeMap::new(), done: 0 }
     }
 
     /// How many kernels, how many at once, the cache, the output root.
@@ -104,37 +108,31 @@ impl Ui {
         }
     }
 
+    /// A line above the status line (which is redrawn after it).
     fn line(&mut self, text: &str) {
-        let mut e = std::io::stderr().lock();
-        if self.status_shown {
-            let _ = write!(e, "\r\x1b[K");
-            self.status_shown = false;
+        let write = || {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
         }
-        let _ = writeln!(e, "{text}");
     }
 
-    /// Redraw the status line (terminal only).
+    /// Update the status line (terminal only).
     pub(super) fn status(&mut self) {
-        if self.mode != Mode::Tty {
-            return;
-        }
-        const SPIN: [char; 4] = ['|', '/', '-', '\\'];
-        let t = self.started.elapsed().as_secs_f64();
-        let spin = SPIN[(t * 8.0) as usize % 4];
+        let Some(bar) = &self.bar else { return };
         let mut names = self.running.values().cloned().collect::<Vec<String>>().join(", ");
         if names.chars().count() > 60 {
             names = names.chars().take(57).collect::<String>() + "...";
         }
-        let mut e = std::io::stderr().lock();
-        let _ = write!(e, "\r\x1b[K{spin} [{}/{}] {t:5.1} s  in progress: {names}", self.done, self.total);
-        let _ = e.flush();
-        self.status_shown = true;
+        bar.set_position(self.done as u64);
+        bar.set_message(names);
     }
 
     pub(super) fn clear(&mut self) {
-        if self.status_shown {
-            let _ = write!(std::io::stderr(), "\r\x1b[K");
-            self.status_shown = false;
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
         }
     }
 
@@ -152,6 +150,22 @@ impl Ui {
             );
         }
     }
+}
+
+/// `| [2/7]  12.3 s  in progress: 6.1.0-56-amd64, 5.10.0-35-amd64`: the
+/// spinner turns 8 times a second, whatever the kernels do.
+fn status_bar(total: usize, started: Instant) -> ProgressBar {
+    let style = ProgressStyle::with_template("{spinner} [{pos}/{len}] {seconds} s  in progress: {msg}")
+        .expect("a valid template")
+        .tick_chars("|/-\\ ")
+        .with_key("seconds", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:5.1}", s.elapsed().as_secs_f64());
+        });
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr())
+        .with_style(style)
+        .with_elapsed(started.elapsed());
+    bar.enable_steady_tick(Duration::from_millis(125));
+    bar
 }
 
 fn result_line(i: usize, total: usize, r: &KernelResult) -> String {

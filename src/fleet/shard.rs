@@ -8,8 +8,6 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use sha2::{Digest, Sha256};
-
 use super::requests::Request;
 
 /// Slice `index` (1-based) of `count`.
@@ -41,8 +39,8 @@ impl std::fmt::Display for Shard {
 impl Shard {
     /// The slice (1-based) a kernel named `name` belongs to.
     pub fn slice_of(name: &str, count: u32) -> u32 {
-        let h = Sha256::digest(name.as_bytes());
-        let n = u64::from_be_bytes(h[..8].try_into().expect("8 bytes"));
+        // The first 8 bytes of the sha256, big-endian.
+        let n = u64::from_str_radix(&crate::output::sha256_hex(name)[..16], 16).expect("hex digits");
         (n % u64::from(count)) as u32 + 1
     }
 

@@ -1,15 +1,14 @@
 //! Step 3's conversation: the risk explained, and the question asked when
 //! a terminal is there to answer it.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 
 use super::decide::Policy;
 use crate::sysmod::Module;
 
 /// Is there a terminal to ask (stdin)?
 pub fn interactive() -> bool {
-    // SAFETY: isatty on fd 0.
-    unsafe { libc::isatty(0) == 1 }
+    std::io::stdin().is_terminal()
 }
 
 /// Why forcing NAME out can crash the kernel, shown before anything is

@@ -3,59 +3,54 @@
 //! unloaded again on every path.
 
 use std::fs::File;
-use std::os::unix::io::AsRawFd;
 use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 
 use super::report::step;
 use super::sys::{delete_module, errno_text};
 use crate::error::{Error, Result};
 
-/// One run at a time: two runs would race for the helper's name.
-pub fn lock() -> Result<Option<File>> {
+/// One run at a time: two runs would race for the helper's name. The lock
+/// is held until the returned value is dropped.
+pub fn lock() -> Result<Option<Flock<File>>> {
     let Ok(f) =
         std::fs::OpenOptions::new().create(true).truncate(false).write(true).open("/run/force-rmmod-gen.unload.lock")
     else {
         return Ok(None); // no /run (rescue shell, initramfs): run unlocked
     };
-    // SAFETY: flock on an open fd.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(Error::HelperFailed(
+    match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+        Ok(locked) => Ok(Some(locked)),
+        Err(_) => Err(Error::HelperFailed(
             "another force-rmmod-gen unload is running (/run/force-rmmod-gen.unload.lock is locked): \
              wait for it; nothing was done"
                 .into(),
-        ));
+        )),
     }
-    Ok(Some(f))
 }
 
 /// Keep SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGTSTP pending while the helper is
 /// in the kernel, so that an interrupted run still unloads it; delivered
 /// when this is dropped.
 pub struct DeferSignals {
-    old: libc::sigset_t,
+    old: Option<SigSet>,
 }
 
 impl DeferSignals {
     pub fn new() -> DeferSignals {
-        // SAFETY: sigset operations on local, initialised sets.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGTSTP] {
-                libc::sigaddset(&mut set, s);
-            }
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-            DeferSignals { old }
+        let mut set = SigSet::empty();
+        for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGTSTP] {
+            set.add(s);
         }
+        DeferSignals { old: set.thread_swap_mask(SigmaskHow::SIG_BLOCK).ok() }
     }
 }
 
 impl Drop for DeferSignals {
     fn drop(&mut self) {
-        // SAFETY: restores the mask saved in new().
-        unsafe {
-            libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut());
+        if let Some(old) = &self.old {
+            let _ = old.thread_set_mask();
         }
     }
 }

@@ -1,9 +1,23 @@
-//! Step 1: what the kernel says about NAME (sysmod.rs) and about itself,
-//! reported before anything is done.
+//! Step 1: NAME as the kernel knows it, what the kernel says about it
+//! (sysmod.rs) and about itself, reported before anything is done.
 
 use super::report::step;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::render::{self, MODULE};
 use crate::sysmod::{self, Kernel, Module, Roots};
+
+/// The kernel's name for NAME: validated like the helper does, '-' as '_'
+/// (KBUILD_MODNAME; kmod's rmmod does the same), never the helper itself.
+pub fn target_name(name: &str) -> Result<String> {
+    render::validate_module_name(name)?;
+    let n = name.replace('-', "_");
+    if n == MODULE {
+        return Err(Error::BadArgument(format!(
+            "{name} is the helper module itself; remove a left-over helper with `rmmod {MODULE}`"
+        )));
+    }
+    Ok(n)
+}
 
 /// Inspect NAME (`given`: as typed) and the running kernel; report both.
 pub fn target(roots: &Roots, name: &str, given: &str, running: &str) -> Result<(Kernel, Module)> {
@@ -65,7 +79,19 @@ pub fn force_unload_note(name: &str, release: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::code;
     use crate::sysmod::tests::FakeRoot;
+
+    #[test]
+    fn names() {
+        assert_eq!(target_name("snd-hda_intel").unwrap(), "snd_hda_intel");
+        assert_eq!(target_name("leak_self").unwrap(), "leak_self");
+        for bad in ["", "a/b", "x y", "../etc", &"a".repeat(56)] {
+            assert_eq!(target_name(bad).unwrap_err().exit_code(), code::BAD_ARGUMENT, "{bad:?}");
+        }
+        assert_eq!(target_name("force-rmmod").unwrap_err().exit_code(), code::BAD_ARGUMENT);
+        assert!(target_name(&"a".repeat(55)).is_ok());
+    }
 
     #[test]
     fn describes_the_target() {

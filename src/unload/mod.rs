@@ -14,7 +14,7 @@
 //!    NAME, ALWAYS unload the helper again (a guard), verify
 //!    /sys/module/NAME is gone. Every step is reported on stdout.
 //!
-//! No kmod binaries: the module syscalls are made directly (libc), so the
+//! No kmod binaries: the module syscalls are made directly (sys.rs), so the
 //! tool alone (plus libc) is enough in a rescue shell or an initramfs.
 //! Nothing here touches libclang: with `--ko` or a cache hit the detection
 //! code, and with it the dlopen of libclang, never runs.
@@ -29,17 +29,18 @@ mod inspect;
 mod kmsg;
 mod list_head;
 mod load;
-mod name;
 mod obtain;
-mod outcome;
 mod real_use;
 mod remove;
 pub(crate) mod report;
 mod safe_path;
 mod signing;
 mod sys;
-mod temp_dir;
-mod verify;
+
+/// The private temporary directory, where obtain.rs looks for it.
+mod temp_dir {
+    pub use crate::output::TempDir;
+}
 
 use crate::cli::UnloadArgs;
 use crate::error::{Error, Result};
@@ -51,8 +52,7 @@ use guard::DeferSignals;
 use helper_file::Seen;
 use kmsg::Kmsg;
 use load::{Load, Loaded};
-use outcome::Outcome;
-use report::step;
+use report::{Outcome, step};
 
 /// `force-rmmod-gen unload NAME`.
 pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
@@ -66,7 +66,7 @@ pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
             &format!("{o}: reading a fake sysfs/procfs; the module syscalls still act on the running kernel"),
         );
     }
-    let name = name::target_name(&args.name)?;
+    let name = inspect::target_name(&args.name)?;
     if args.json {
         report::steps_to_stderr();
     }
@@ -160,7 +160,7 @@ pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
     let mut loaded = match loaded {
         Loaded::InKernel(h) => h,
         Loaded::Vanished if policy.dry_run => return Ok(()),
-        Loaded::Vanished => return verify::verify_gone(&roots, &name),
+        Loaded::Vanished => return report::verify_gone(&roots, &name),
     };
     let removed = if policy.dry_run {
         Ok(())

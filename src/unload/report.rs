@@ -1,6 +1,14 @@
-//! The report on stdout: every step of a run, one tagged line each.
+//! The report on stdout: every step of a run, one tagged line each; and
+//! the end of step 5, once the helper was loaded: NAME gone (verified) or
+//! why it is still there, and the helper out of the kernel again or how to
+//! remove it.
 
 use std::io::Write;
+use std::time::Duration;
+
+use super::sys::errno_text;
+use crate::error::{Error, Result};
+use crate::sysmod::{self, Module, Roots};
 
 static TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -20,5 +28,112 @@ pub fn step(tag: &str, msg: &str) {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
+    }
+}
+
+/// /sys/module/NAME gone (the kernel removes it before delete_module returns;
+/// polled briefly anyway).
+pub fn verify_gone(roots: &Roots, name: &str) -> Result<()> {
+    let dir = roots.module(name);
+    for _ in 0..50 {
+        if !dir.exists() {
+            step("verify", &format!("{} is gone: {name} is no longer in the kernel", dir.display()));
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(Error::StillLoaded(format!("{} still exists after delete_module({name}) succeeded", dir.display())))
+}
+
+/// What is known once the helper has been unloaded again (or could not be).
+pub struct Outcome<'a> {
+    pub roots: &'a Roots,
+    pub name: &'a str,
+    pub running: &'a str,
+    /// NAME as it was before the helper ran.
+    pub before: &'a Module,
+    /// The helper's module name.
+    pub helper: &'a str,
+    /// delete_module(NAME) after the reset (not tried in a dry run).
+    pub removed: std::result::Result<(), i32>,
+    /// delete_module(helper).
+    pub released: std::result::Result<(), i32>,
+    /// After a failed delete_module: the references given back (restore=N),
+    /// or why they could not be.
+    pub restored: Option<std::result::Result<i64, String>>,
+}
+
+impl Outcome<'_> {
+    /// A dry run: NAME is still there, unchanged; its count is reported.
+    pub fn dry_run(&self) -> Result<()> {
+        let name = self.name;
+        if self.released.is_err() {
+            return Err(self.helper_stuck(format!("dry run: {name} was not changed")));
+        }
+        let after = sysmod::inspect(self.roots, name, self.running)?;
+        step(
+            "dry-run",
+            &format!(
+                "{name} is still loaded, refcnt {} (was {}); the helper found it and would reset its count. \
+             Nothing was changed",
+                after.refcnt, self.before.refcnt
+            ),
+        );
+        Ok(())
+    }
+
+    /// A real run: NAME removed and verified gone, the helper unloaded.
+    pub fn done(&self) -> Result<()> {
+        let name = self.name;
+        if let Err(e) = self.removed {
+            let why = match e {
+                libc::EAGAIN if !self.before.holders.is_empty() => format!(
+                    "{name} is still loaded: its count was reset, but other modules still use it ({}); the \
+                     kernel removes it only after them",
+                    self.before.holders.join(" ")
+                ),
+                libc::EAGAIN => format!(
+                    "{name} is still loaded: its count was reset, but a reference was taken again at once \
+                     (a real user?): find it before trying again"
+                ),
+                e => format!("{name} is still loaded: delete_module failed after the reset: {}", errno_text(e)),
+            };
+            let why = match &self.restored {
+                Some(Ok(n)) if *n > 0 => format!(
+                    "{why}; the {n} reference(s) the reset took were given back (restore={n}): {name} holds \
+                     every reference it held before"
+                ),
+                Some(Err(e)) => format!(
+                    "{why}; giving the references back failed too ({e}): {name}'s count is now lower than \
+                     it was, so do not rmmod it while it may be in use"
+                ),
+                _ => why,
+            };
+            let why = if self.released.is_err() {
+                format!("{why}; and the helper {} could not be removed: rmmod it", self.helper)
+            } else {
+                why
+            };
+            return Err(Error::StillLoaded(why));
+        }
+        verify_gone(self.roots, name)?;
+        if self.released.is_err() {
+            return Err(self.helper_stuck(format!("{name} was removed")));
+        }
+        let tainted = sysmod::kernel(self.roots).tainted.map(sysmod::taint_letters).unwrap_or_else(|| "unknown".into());
+        step(
+            "done",
+            &format!("{name} removed with the helper; the helper is unloaded too. Kernel taint now: {tainted}"),
+        );
+        step("next", &format!("to find the leak next time: force-rmmod-gen trace {name} -- COMMAND-THAT-LEAKS"));
+        Ok(())
+    }
+
+    fn helper_stuck(&self, why: String) -> Error {
+        Error::HelperFailed(format!(
+            "{why}; the helper {h} could not be removed ({}): remove it with `rmmod {h}`",
+            self.released.err().map(errno_text).unwrap_or_default(),
+            h = self.helper
+        ))
     }
 }

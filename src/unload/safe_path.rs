@@ -4,9 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::report::step;
+use super::report::{step, verify_gone};
 use super::sys::{delete_module, errno_name, errno_text};
-use super::verify::verify_gone;
 use crate::error::{Error, Result};
 use crate::sysmod::{self, InitState, Module, Roots};
 

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use super::helper_file::HelperFile;
 use super::obtain::Helper;
 use super::report::step;
-use super::temp_dir::TempDir;
 use crate::cli::UnloadArgs;
 use crate::error::{Error, Result};
 use crate::kdir::KernelTree;
+use crate::output::TempDir;
 use crate::sign::{self, SignOpts};
 use crate::sysmod;
 

@@ -1,14 +1,12 @@
-//! The module syscalls, made directly (no kmod), and what this process is:
-//! errno names, the running release, euid and capabilities.
+//! The module syscalls, made directly (no kmod binaries; nix's wrappers),
+//! and what this process is: errno names, euid and capabilities.
 
 use std::ffi::CString;
 use std::fs::File;
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
-fn last_errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
-}
+use nix::errno::Errno;
+use nix::kmod::{self, DeleteModuleFlags, ModuleInitFlags};
 
 pub fn errno_name(e: i32) -> &'static str {
     match e {
@@ -41,14 +39,10 @@ pub fn errno_text(e: i32) -> String {
 pub fn delete_module(name: &str) -> std::result::Result<(), i32> {
     let c = CString::new(name).map_err(|_| libc::EINVAL)?;
     loop {
-        // SAFETY: a valid NUL-terminated string and plain flags.
-        let r = unsafe { libc::syscall(libc::SYS_delete_module, c.as_ptr(), libc::O_NONBLOCK as libc::c_long) };
-        if r == 0 {
-            return Ok(());
-        }
-        match last_errno() {
-            libc::EINTR => continue,
-            e => return Err(e),
+        match kmod::delete_module(&c, DeleteModuleFlags::O_NONBLOCK) {
+            Ok(()) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e as i32),
         }
     }
 }
@@ -57,26 +51,17 @@ pub fn delete_module(name: &str) -> std::result::Result<(), i32> {
 pub fn load_module(path: &Path, params: &str) -> std::result::Result<(), i32> {
     let file = File::open(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
     let p = CString::new(params).map_err(|_| libc::EINVAL)?;
-    // SAFETY: a valid fd and NUL-terminated parameter string.
-    let r = unsafe {
-        libc::syscall(libc::SYS_finit_module, file.as_raw_fd() as libc::c_long, p.as_ptr(), 0 as libc::c_long)
-    };
-    if r == 0 {
-        return Ok(());
-    }
-    let e = last_errno();
-    if e != libc::ENOSYS {
-        return Err(e);
+    match kmod::finit_module(&file, &p, ModuleInitFlags::empty()) {
+        Ok(()) => return Ok(()),
+        Err(Errno::ENOSYS) => {}
+        Err(e) => return Err(e as i32),
     }
     let data = std::fs::read(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
-    // SAFETY: the buffer outlives the call; length matches.
-    let r = unsafe { libc::syscall(libc::SYS_init_module, data.as_ptr(), data.len() as libc::c_ulong, p.as_ptr()) };
-    if r == 0 { Ok(()) } else { Err(last_errno()) }
+    kmod::init_module(&data, &p).map_err(|e| e as i32)
 }
 
 pub fn euid() -> u32 {
-    // SAFETY: no arguments, cannot fail.
-    unsafe { libc::geteuid() }
+    nix::unistd::geteuid().as_raw()
 }
 
 /// This process's effective capabilities (the real /proc, never a fake root).

@@ -1,17 +1,25 @@
-//! Step 1: locate the kernel build tree and read what it says about itself.
+//! Step 1: locate the kernel build tree and read what it says about itself
+//! (this file); the compiler it names and how to find it (compiler.rs);
+//! the machine this runs on and running commands there (host.rs).
 //!
 //! Handles the shapes trees come in: Debian/Ubuntu split trees (a build dir
 //! whose Makefile includes a `-common` source dir), RHEL/CentOS
 //! `/usr/src/kernels/<ver>` (one dir), full source trees configured in place,
 //! and trees built with `O=` (build dir with a `source` link).
 
+mod compiler;
+mod host;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::kconfig::KConfig;
+
+use compiler::read_compiler;
+pub use compiler::{Compiler, Toolchain};
+pub use host::{default_kdir, gnu_triple, host_machine, run_in, running_release};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelTree {
@@ -43,18 +51,6 @@ pub struct KernelTree {
     pub resolved: std::sync::OnceLock<Toolchain>,
 }
 
-/// The compiler the kernel was built with, as the tree records it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Compiler {
-    /// CONFIG_CC_VERSION_TEXT, or LINUX_COMPILER from compile.h.
-    pub text: String,
-    /// "gcc" or "clang".
-    pub family: String,
-    pub major: Option<u32>,
-    /// The program name the text names, e.g. "gcc-12" (Debian) or "gcc".
-    pub program: Option<String>,
-}
-
 fn unprepared(path: &Path, missing: &str, hint: &str) -> Error {
     Error::KdirUnprepared { path: path.to_path_buf(), missing: missing.to_string(), hint: hint.to_string() }
 }
@@ -62,26 +58,6 @@ fn unprepared(path: &Path, missing: &str, hint: &str) -> Error {
 const HEADERS_HINT: &str = "install the distribution's headers for that kernel (Debian/Ubuntu: \
      apt-get install linux-headers-RELEASE; RHEL/CentOS: dnf install kernel-devel-RELEASE), or \
      in a source tree run `make modules_prepare` (and `make modules` for Module.symvers)";
-
-/// The default `--kdir`: the running kernel's build tree.
-pub fn default_kdir() -> PathBuf {
-    PathBuf::from(format!("/lib/modules/{}/build", running_release()))
-}
-
-/// `uname -r`: from uname(2), else /proc (both say the same; uname(2)
-/// works without /proc mounted, as in a rescue shell).
-pub fn running_release() -> String {
-    // SAFETY: uname fills a zeroed struct utsname.
-    unsafe {
-        let mut u: libc::utsname = std::mem::zeroed();
-        if libc::uname(&mut u) == 0 {
-            return std::ffi::CStr::from_ptr(u.release.as_ptr()).to_string_lossy().into_owned();
-        }
-    }
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
-}
 
 impl KernelTree {
     pub fn open(kdir: &Path, chroot: Option<&Path>) -> Result<KernelTree> {
@@ -291,22 +267,6 @@ pub fn parse_version(release: &str) -> Option<semver::Version> {
     }
 }
 
-/// The GNU triple of a machine: clang's target, binutils' and gcc's
-/// program prefix without the final '-' (`aarch64-linux-gnu`).
-pub fn gnu_triple(machine: &str) -> String {
-    let m = match machine {
-        "i386" => "i686",
-        "ppc64le" => "powerpc64le",
-        m => m,
-    };
-    format!("{m}-linux-gnu")
-}
-
-/// `uname -m` of the machine this program was built for.
-pub fn host_machine() -> &'static str {
-    std::env::consts::ARCH
-}
-
 fn arch_of(config: &KConfig) -> (String, String) {
     let table: &[(&str, &str, &str)] = &[
         ("CONFIG_X86_64", "x86", "x86_64"),
@@ -346,129 +306,6 @@ fn read_rhel(build: &Path, source: &Path) -> Option<(u32, u32)> {
     None
 }
 
-fn read_compiler(build: &Path, config: &KConfig) -> Compiler {
-    let text = config.string("CONFIG_CC_VERSION_TEXT").or_else(|| {
-        ["include/generated/compile.h", "include/linux/compile.h"].iter().find_map(|rel| {
-            let t = std::fs::read_to_string(build.join(rel)).ok()?;
-            define_string(&t, "LINUX_COMPILER")
-        })
-    });
-    let text = text.unwrap_or_default();
-    Compiler::from_text(&text, config)
-}
-
-impl Compiler {
-    pub fn from_text(text: &str, config: &KConfig) -> Compiler {
-        let family = if text.contains("clang") || config.enabled("CONFIG_CC_IS_CLANG") { "clang" } else { "gcc" };
-        // The version is the first x.y[.z] token after the program name and the
-        // parenthesised package version: "gcc-12 (Debian 12.2.0-14) 12.2.0",
-        // "Debian clang version 16.0.6 (15)", "gcc version 4.8.5 20150623 (Red Hat)".
-        let after_paren = text.rsplit_once(") ").map(|(_, v)| v);
-        let version_token = |s: &str| {
-            s.split_whitespace()
-                .find(|w| w.contains('.') && w.chars().next().is_some_and(|c| c.is_ascii_digit()))
-                .and_then(|w| w.split('.').next()?.parse::<u32>().ok())
-        };
-        let major = after_paren
-            .and_then(version_token)
-            .or_else(|| text.split_once("version ").and_then(|(_, v)| version_token(v)))
-            .or_else(|| {
-                let sym = if family == "clang" { "CONFIG_CLANG_VERSION" } else { "CONFIG_GCC_VERSION" };
-                config.number(sym).map(|n| (n / 10000) as u32).filter(|&n| n > 0)
-            });
-        let first = text.split_whitespace().next().unwrap_or("");
-        let program = (first.starts_with("gcc") || first.starts_with("clang") || first.contains("-gcc"))
-            .then(|| first.to_string());
-        Compiler { text: text.to_string(), family: family.to_string(), major, program }
-    }
-
-    /// The target prefix of the program the tree names, with its final '-'
-    /// ("aarch64-linux-gnu-gcc-12" -> "aarch64-linux-gnu-"), as CROSS_COMPILE.
-    pub fn prefix(&self) -> Option<&str> {
-        let p = self.program.as_deref()?;
-        let at = p.rfind("-gcc").or_else(|| p.rfind("-clang"))?;
-        Some(&p[..=at])
-    }
-
-    /// `program` without its target prefix ("gcc-12").
-    fn bare_program(&self) -> Option<&str> {
-        let p = self.program.as_deref()?;
-        Some(&p[self.prefix().map_or(0, str::len)..])
-    }
-
-    /// Pick the compiler to build with: the program the tree names, else
-    /// `gcc-MAJOR`, else plain `gcc` if its major version matches. `run` runs
-    /// a shell command where Kbuild will run (host or chroot). With `cross`
-    /// (CROSS_COMPILE, for a kernel of another machine) only compilers with
-    /// that prefix qualify: "gcc-12" in the tree is then "PREFIXgcc-12".
-    pub fn resolve(&self, run: &dyn Fn(&str) -> Option<String>, cross: Option<&str>) -> Result<Toolchain> {
-        if self.family == "clang" {
-            let suffixed = self.major.map(|m| format!("clang-{m}"));
-            for (prog, llvm) in
-                [(suffixed.clone(), self.major.map(|m| format!("-{m}"))), (Some("clang".into()), Some("1".into()))]
-            {
-                let Some(prog) = prog else { continue };
-                if let Some(out) = run(&format!("{prog} --version"))
-                    && (self.major.is_none() || major_of(&out) == self.major)
-                {
-                    return Ok(Toolchain { cc: prog, llvm });
-                }
-            }
-            return Err(Error::CompilerMissing {
-                wanted: suffixed.unwrap_or_else(|| "clang".into()),
-                text: self.text.clone(),
-            });
-        }
-        let mut candidates: Vec<String> = Vec::new();
-        let pre = cross.unwrap_or("");
-        match (cross, &self.program) {
-            (None, Some(p)) => candidates.push(p.clone()),
-            (Some(c), Some(_)) => candidates.push(format!("{c}{}", self.bare_program().unwrap_or("gcc"))),
-            _ => {}
-        }
-        if let Some(m) = self.major {
-            candidates.push(format!("{pre}gcc-{m}"));
-        }
-        candidates.push(format!("{pre}gcc"));
-        candidates.dedup();
-        for prog in &candidates {
-            if let Some(out) = run(&format!("{prog} -dumpfullversion -dumpversion"))
-                && (self.major.is_none() || major_of(&out) == self.major)
-            {
-                return Ok(Toolchain { cc: prog.clone(), llvm: None });
-            }
-        }
-        Err(Error::CompilerMissing {
-            wanted: self.major.map(|m| format!("{pre}gcc-{m}")).unwrap_or_else(|| format!("{pre}gcc")),
-            text: self.text.clone(),
-        })
-    }
-}
-
-fn major_of(version_output: &str) -> Option<u32> {
-    version_output
-        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
-        .find(|w| w.contains('.') && w.chars().next().is_some_and(|c| c.is_ascii_digit()))
-        .and_then(|w| w.split('.').next()?.parse().ok())
-}
-
-/// What Kbuild is told: `CC=` and, for clang-built kernels, `LLVM=`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Toolchain {
-    pub cc: String,
-    pub llvm: Option<String>,
-}
-
-/// Run `sh -c cmd` on the host or inside `chroot`; Some(stdout) on success.
-pub fn run_in(chroot: Option<&Path>, cmd: &str) -> Option<String> {
-    let out = match chroot {
-        None => Command::new("sh").arg("-c").arg(cmd).output(),
-        Some(root) => Command::new("chroot").arg(root).arg("sh").arg("-c").arg(cmd).output(),
-    }
-    .ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,43 +317,6 @@ mod tests {
         assert_eq!(parse_version("6.1.0-56-amd64").unwrap(), semver::Version::new(6, 1, 0));
         assert_eq!(parse_version("7.0-rc1").unwrap(), semver::Version::new(7, 0, 0));
         assert!(parse_version("abc").is_none());
-    }
-
-    #[test]
-    fn compiler_texts() {
-        let c = KConfig::default();
-        let g = Compiler::from_text("gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", &c);
-        assert_eq!((g.family.as_str(), g.major, g.program.as_deref()), ("gcc", Some(12), Some("gcc-12")));
-        let g = Compiler::from_text("gcc version 4.8.5 20150623 (Red Hat 4.8.5-44) (GCC) ", &c);
-        assert_eq!((g.family.as_str(), g.major), ("gcc", Some(4)));
-        let l = Compiler::from_text("Debian clang version 16.0.6 (15)", &c);
-        assert_eq!((l.family.as_str(), l.major), ("clang", Some(16)));
-        assert_eq!(g.prefix(), None);
-    }
-
-    #[test]
-    fn target_prefixed_compilers() {
-        let c = KConfig::default();
-        let g = Compiler::from_text("aarch64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", &c);
-        assert_eq!((g.family.as_str(), g.major), ("gcc", Some(12)));
-        assert_eq!((g.prefix(), g.bare_program()), (Some("aarch64-linux-gnu-"), Some("gcc-12")));
-        let x = Compiler::from_text("x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", &c);
-        assert_eq!(x.prefix(), Some("x86_64-linux-gnu-"));
-        let native = Compiler::from_text("gcc-12 (Debian 12.2.0-14) 12.2.0", &c);
-        // A fake shell: only the cross compilers exist, each says version 12.2.0.
-        let tried = std::cell::RefCell::new(Vec::new());
-        let run = |cmd: &str| {
-            let prog = cmd.split_whitespace().next().unwrap().to_string();
-            tried.borrow_mut().push(prog.clone());
-            prog.starts_with("aarch64-linux-gnu-gcc").then(|| "12.2.0\n".to_string())
-        };
-        let tc = native.resolve(&run, Some("aarch64-linux-gnu-")).unwrap();
-        assert_eq!(tc.cc, "aarch64-linux-gnu-gcc-12");
-        assert_eq!(g.resolve(&run, Some("aarch64-linux-gnu-")).unwrap().cc, "aarch64-linux-gnu-gcc-12");
-        // Natively, the host's gcc-12 would be taken: here it does not exist.
-        let e = native.resolve(&run, None).unwrap_err();
-        assert!(matches!(e, Error::CompilerMissing { .. }), "{e:?}");
-        assert_eq!(tried.borrow().last().map(String::as_str), Some("gcc"));
     }
 
     #[test]

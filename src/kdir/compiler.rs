@@ -1,0 +1,177 @@
+//! The compiler a kernel was built with, as its tree records it, and the
+//! program that matches it here (host or chroot): what Kbuild is told.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::define_string;
+use crate::error::{Error, Result};
+use crate::kconfig::KConfig;
+
+/// The compiler the kernel was built with, as the tree records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Compiler {
+    /// CONFIG_CC_VERSION_TEXT, or LINUX_COMPILER from compile.h.
+    pub text: String,
+    /// "gcc" or "clang".
+    pub family: String,
+    pub major: Option<u32>,
+    /// The program name the text names, e.g. "gcc-12" (Debian) or "gcc".
+    pub program: Option<String>,
+}
+
+pub(super) fn read_compiler(build: &Path, config: &KConfig) -> Compiler {
+    let text = config.string("CONFIG_CC_VERSION_TEXT").or_else(|| {
+        ["include/generated/compile.h", "include/linux/compile.h"].iter().find_map(|rel| {
+            let t = std::fs::read_to_string(build.join(rel)).ok()?;
+            define_string(&t, "LINUX_COMPILER")
+        })
+    });
+    let text = text.unwrap_or_default();
+    Compiler::from_text(&text, config)
+}
+
+impl Compiler {
+    pub fn from_text(text: &str, config: &KConfig) -> Compiler {
+        let family = if text.contains("clang") || config.enabled("CONFIG_CC_IS_CLANG") { "clang" } else { "gcc" };
+        // The version is the first x.y[.z] token after the program name and the
+        // parenthesised package version: "gcc-12 (Debian 12.2.0-14) 12.2.0",
+        // "Debian clang version 16.0.6 (15)", "gcc version 4.8.5 20150623 (Red Hat)".
+        let after_paren = text.rsplit_once(") ").map(|(_, v)| v);
+        let version_token = |s: &str| {
+            s.split_whitespace()
+                .find(|w| w.contains('.') && w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+                .and_then(|w| w.split('.').next()?.parse::<u32>().ok())
+        };
+        let major = after_paren
+            .and_then(version_token)
+            .or_else(|| text.split_once("version ").and_then(|(_, v)| version_token(v)))
+            .or_else(|| {
+                let sym = if family == "clang" { "CONFIG_CLANG_VERSION" } else { "CONFIG_GCC_VERSION" };
+                config.number(sym).map(|n| (n / 10000) as u32).filter(|&n| n > 0)
+            });
+        let first = text.split_whitespace().next().unwrap_or("");
+        let program = (first.starts_with("gcc") || first.starts_with("clang") || first.contains("-gcc"))
+            .then(|| first.to_string());
+        Compiler { text: text.to_string(), family: family.to_string(), major, program }
+    }
+
+    /// The target prefix of the program the tree names, with its final '-'
+    /// ("aarch64-linux-gnu-gcc-12" -> "aarch64-linux-gnu-"), as CROSS_COMPILE.
+    pub fn prefix(&self) -> Option<&str> {
+        let p = self.program.as_deref()?;
+        let at = p.rfind("-gcc").or_else(|| p.rfind("-clang"))?;
+        Some(&p[..=at])
+    }
+
+    /// `program` without its target prefix ("gcc-12").
+    fn bare_program(&self) -> Option<&str> {
+        let p = self.program.as_deref()?;
+        Some(&p[self.prefix().map_or(0, str::len)..])
+    }
+
+    /// Pick the compiler to build with: the program the tree names, else
+    /// `gcc-MAJOR`, else plain `gcc` if its major version matches. `run` runs
+    /// a shell command where Kbuild will run (host or chroot). With `cross`
+    /// (CROSS_COMPILE, for a kernel of another machine) only compilers with
+    /// that prefix qualify: "gcc-12" in the tree is then "PREFIXgcc-12".
+    pub fn resolve(&self, run: &dyn Fn(&str) -> Option<String>, cross: Option<&str>) -> Result<Toolchain> {
+        if self.family == "clang" {
+            let suffixed = self.major.map(|m| format!("clang-{m}"));
+            for (prog, llvm) in
+                [(suffixed.clone(), self.major.map(|m| format!("-{m}"))), (Some("clang".into()), Some("1".into()))]
+            {
+                let Some(prog) = prog else { continue };
+                if let Some(out) = run(&format!("{prog} --version"))
+                    && (self.major.is_none() || major_of(&out) == self.major)
+                {
+                    return Ok(Toolchain { cc: prog, llvm });
+                }
+            }
+            return Err(Error::CompilerMissing {
+                wanted: suffixed.unwrap_or_else(|| "clang".into()),
+                text: self.text.clone(),
+            });
+        }
+        let mut candidates: Vec<String> = Vec::new();
+        let pre = cross.unwrap_or("");
+        match (cross, &self.program) {
+            (None, Some(p)) => candidates.push(p.clone()),
+            (Some(c), Some(_)) => candidates.push(format!("{c}{}", self.bare_program().unwrap_or("gcc"))),
+            _ => {}
+        }
+        if let Some(m) = self.major {
+            candidates.push(format!("{pre}gcc-{m}"));
+        }
+        candidates.push(format!("{pre}gcc"));
+        candidates.dedup();
+        for prog in &candidates {
+            if let Some(out) = run(&format!("{prog} -dumpfullversion -dumpversion"))
+                && (self.major.is_none() || major_of(&out) == self.major)
+            {
+                return Ok(Toolchain { cc: prog.clone(), llvm: None });
+            }
+        }
+        Err(Error::CompilerMissing {
+            wanted: self.major.map(|m| format!("{pre}gcc-{m}")).unwrap_or_else(|| format!("{pre}gcc")),
+            text: self.text.clone(),
+        })
+    }
+}
+
+fn major_of(version_output: &str) -> Option<u32> {
+    version_output
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .find(|w| w.contains('.') && w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .and_then(|w| w.split('.').next()?.parse().ok())
+}
+
+/// What Kbuild is told: `CC=` and, for clang-built kernels, `LLVM=`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Toolchain {
+    pub cc: String,
+    pub llvm: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiler_texts() {
+        let c = KConfig::default();
+        let g = Compiler::from_text("gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", &c);
+        assert_eq!((g.family.as_str(), g.major, g.program.as_deref()), ("gcc", Some(12), Some("gcc-12")));
+        let g = Compiler::from_text("gcc version 4.8.5 20150623 (Red Hat 4.8.5-44) (GCC) ", &c);
+        assert_eq!((g.family.as_str(), g.major), ("gcc", Some(4)));
+        let l = Compiler::from_text("Debian clang version 16.0.6 (15)", &c);
+        assert_eq!((l.family.as_str(), l.major), ("clang", Some(16)));
+        assert_eq!(g.prefix(), None);
+    }
+
+    #[test]
+    fn target_prefixed_compilers() {
+        let c = KConfig::default();
+        let g = Compiler::from_text("aarch64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", &c);
+        assert_eq!((g.family.as_str(), g.major), ("gcc", Some(12)));
+        assert_eq!((g.prefix(), g.bare_program()), (Some("aarch64-linux-gnu-"), Some("gcc-12")));
+        let x = Compiler::from_text("x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", &c);
+        assert_eq!(x.prefix(), Some("x86_64-linux-gnu-"));
+        let native = Compiler::from_text("gcc-12 (Debian 12.2.0-14) 12.2.0", &c);
+        // A fake shell: only the cross compilers exist, each says version 12.2.0.
+        let tried = std::cell::RefCell::new(Vec::new());
+        let run = |cmd: &str| {
+            let prog = cmd.split_whitespace().next().unwrap().to_string();
+            tried.borrow_mut().push(prog.clone());
+            prog.starts_with("aarch64-linux-gnu-gcc").then(|| "12.2.0\n".to_string())
+        };
+        let tc = native.resolve(&run, Some("aarch64-linux-gnu-")).unwrap();
+        assert_eq!(tc.cc, "aarch64-linux-gnu-gcc-12");
+        assert_eq!(g.resolve(&run, Some("aarch64-linux-gnu-")).unwrap().cc, "aarch64-linux-gnu-gcc-12");
+        // Natively, the host's gcc-12 would be taken: here it does not exist.
+        let e = native.resolve(&run, None).unwrap_err();
+        assert!(matches!(e, Error::CompilerMissing { .. }), "{e:?}");
+        assert_eq!(tried.borrow().last().map(String::as_str), Some("gcc"));
+    }
+}
