@@ -1,10 +1,11 @@
-//! Command-line interface (clap). Exit codes: see error.rs and the README.
+//! Command-line interface (clap). Exit codes: the table in error.rs.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::detect::MethodChoice;
+use crate::error::{Cmd, exit_help};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -16,9 +17,7 @@ reference count and which lookup symbols it exports, renders a helper module tha
 exactly that kernel, and builds it with the kernel's own Kbuild.\n\n\
 Without a subcommand it does `build`.",
     args_conflicts_with_subcommands = true,
-    after_help = "Exit codes: 0 ok, 2 usage, 3 kernel tree missing, 4 tree not prepared, 5 no CONFIG_MODULE_UNLOAD, \
-6 unknown layout, 7 bad argument, 8 output not writable, 9 compiler missing, 10 Kbuild failed, \
-11 some kernels failed, 12 kernel unsupported; unload: 20-29; trace: 30-32 (see README)."
+    after_help = exit_help(&[Cmd::Build, Cmd::Detect, Cmd::Render], &[Cmd::Unload, Cmd::Trace])
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -125,12 +124,7 @@ the kernel enforces module signatures (--sign-key/--sign-cert).\n\
 (always, on every path), verify /sys/module/NAME is gone.\n\n\
 A reference may be real (an open file, a mount): removing a module that is really in use crashes \
 the kernel. The kernel cannot tell the difference; you must.",
-    after_help = "Exit codes: 0 removed (with --dry-run: nothing changed), 3 no kernel tree and no --ko, \
-4 tree not prepared, 7 bad argument, 20 not permitted (not root, no CAP_SYS_MODULE, \
-kernel.modules_disabled), 21 no /sys/module, 22 NAME not loaded (or built in), 23 refused (holders, \
-not live, the kernel or the helper refuses), 24 declined (not confirmed; pass --yes), 25 helper built \
-for another kernel, 26 helper failed, 27 NAME still loaded, 28 signing (the kernel would reject the \
-helper), 29 every reference is held for a reason (open files, mounts; --force-real overrides)."
+    after_help = exit_help(&[Cmd::Unload], &[])
 )]
 pub struct UnloadArgs {
     /// The stuck module ('-' and '_' are the same)
@@ -184,10 +178,7 @@ process that took them and the suspect: the first frame inside NAME or inside an
 Gets and puts are paired by a table of the kernel's common pairs (open file / __fput, cdev_get / \
 cdev_put, get_fs_type / put_filesystem, ...); when they cannot be paired it says so.\n\n\
 The instance, the options it set and any mount it made are removed again on every path.",
-    after_help = "Exit codes: 0 recorded and reported (leak or not), 2 usage, 7 bad argument (NAME, COMMAND \
-cannot run), 20 not root, 21 no /sys/module, 22 NAME not loaded (and no COMMAND) or built in, 30 the kernel \
-cannot trace (no tracefs/debugfs, no module trace events: CONFIG_TRACEPOINTS/CONFIG_EVENT_TRACING), 31 \
-tracing denied (lockdown=confidentiality, LSM), 32 another trace of NAME is running."
+    after_help = exit_help(&[Cmd::Trace], &[])
 )]
 pub struct TraceArgs {
     /// The module whose references to record ('-' and '_' are the same)

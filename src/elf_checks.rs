@@ -16,7 +16,7 @@
 //!    GKI) may lack what the helper calls; insmod would then refuse it with
 //!    "Unknown symbol".
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use goblin::elf::Elf;
 use goblin::elf::section_header::SHN_UNDEF;
@@ -34,6 +34,37 @@ pub struct Report {
     pub imports: Vec<String>,
 }
 
+/// Why a built module would not load, or could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("the built module is not a valid ELF file: {0}")]
+    NotElf(goblin::error::Error),
+    #[error("the module is not a 64-bit little-endian ELF file, as x86_64 modules are")]
+    NotLittleEndian64,
+    #[error("a relocation entry lies outside the file")]
+    EntryOutside,
+    #[error("relocation {entry} of section {section} is not where its header says")]
+    Misplaced { entry: usize, section: usize },
+    #[error(
+        "the module carries relocations this kernel's x86_64 module loader does not accept: {}; insmod would \
+         fail with \"Invalid module format\". GOT relocations come from -fPIC code and cannot be rewritten \
+         without changing the instructions; build with the kernel's own flags",
+        .0.join(", ")
+    )]
+    Refused(Vec<String>),
+    #[error(
+        "the module imports {} that the kernel does not export (not in the tree's Module.symvers as vmlinux \
+         exports); the kernel would refuse it with \"Unknown symbol\". Check that Module.symvers belongs to \
+         this kernel; a kernel built with CONFIG_TRIM_UNUSED_KSYMS (Android GKI) must export them first",
+        .0.join(", ")
+    )]
+    NotExported(Vec<String>),
+}
+
 /// Symbols a built module names without importing them from the kernel:
 /// Kbuild's own, resolved at link time or by the loader itself.
 fn kbuild_internal(name: &str) -> bool {
@@ -41,20 +72,20 @@ fn kbuild_internal(name: &str) -> bool {
 }
 
 /// Read and check `ko`, rewriting it in place if the plan says so.
-pub fn check_file(ko: &Path, plan: &Plan, symvers: &Symvers) -> Result<Report, String> {
-    let mut bytes = std::fs::read(ko).map_err(|e| format!("cannot read {}: {e}", ko.display()))?;
+pub fn check_file(ko: &Path, plan: &Plan, symvers: &Symvers) -> Result<Report, CheckError> {
+    let mut bytes = std::fs::read(ko).map_err(|source| CheckError::Read { path: ko.into(), source })?;
     let report = check(&mut bytes, plan, symvers)?;
     if report.plt32_rewritten > 0 {
-        std::fs::write(ko, &bytes).map_err(|e| format!("cannot write {}: {e}", ko.display()))?;
+        std::fs::write(ko, &bytes).map_err(|source| CheckError::Write { path: ko.into(), source })?;
     }
     Ok(report)
 }
 
 /// The checks on the bytes of a module; rewrites them in place.
-pub fn check(bytes: &mut [u8], plan: &Plan, symvers: &Symvers) -> Result<Report, String> {
+pub fn check(bytes: &mut [u8], plan: &Plan, symvers: &Symvers) -> Result<Report, CheckError> {
     let (patches, mut report) = {
         let data: &[u8] = bytes;
-        let elf = Elf::parse(data).map_err(|e| format!("the built module is not a valid ELF file: {e}"))?;
+        let elf = Elf::parse(data).map_err(CheckError::NotElf)?;
         let mut report = Report { imports: imports(&elf), ..Report::default() };
         let patches = if plan.check { relocations(&elf, data, plan, &mut report)? } else { Vec::new() };
         (patches, report)
@@ -65,16 +96,10 @@ pub fn check(bytes: &mut [u8], plan: &Plan, symvers: &Symvers) -> Result<Report,
         bytes[*at..*at + 4].copy_from_slice(&R_X86_64_PC32.to_le_bytes());
     }
     report.plt32_rewritten = patches.len() as u32;
-    let missing: Vec<&str> =
-        report.imports.iter().map(String::as_str).filter(|s| !kbuild_internal(s) && !symvers.exported(s)).collect();
+    let missing: Vec<String> =
+        report.imports.iter().filter(|s| !kbuild_internal(s) && !symvers.exported(s)).cloned().collect();
     if !missing.is_empty() {
-        return Err(format!(
-            "the module imports {} that the kernel does not export (not in the tree's Module.symvers as \
-             vmlinux exports); the kernel would refuse it with \"Unknown symbol\". Check that \
-             Module.symvers belongs to this kernel; a kernel built with CONFIG_TRIM_UNUSED_KSYMS (Android \
-             GKI) must export them first",
-            missing.join(", ")
-        ));
+        return Err(CheckError::NotExported(missing));
     }
     Ok(report)
 }
@@ -95,9 +120,9 @@ fn imports(elf: &Elf) -> Vec<String> {
 
 /// Check every relocation against the loader; the file offsets of the
 /// `r_info` type fields to rewrite from PLT32 to PC32.
-fn relocations(elf: &Elf, data: &[u8], plan: &Plan, report: &mut Report) -> Result<Vec<usize>, String> {
+fn relocations(elf: &Elf, data: &[u8], plan: &Plan, report: &mut Report) -> Result<Vec<usize>, CheckError> {
     if !elf.is_64 || !elf.little_endian {
-        return Err("the module is not a 64-bit little-endian ELF file, as x86_64 modules are".into());
+        return Err(CheckError::NotLittleEndian64);
     }
     let mut patches = Vec::new();
     let mut refused = std::collections::BTreeMap::<u32, u32>::new();
@@ -111,11 +136,11 @@ fn relocations(elf: &Elf, data: &[u8], plan: &Plan, report: &mut Report) -> Resu
                 // 32 bits (little-endian: the first four) are the type.
                 let entry = sh.sh_offset as usize + i * entsize;
                 let at = entry + 8;
-                let fields = data.get(entry..entry + 12).ok_or("a relocation entry lies outside the file")?;
+                let fields = data.get(entry..entry + 12).ok_or(CheckError::EntryOutside)?;
                 let offset_field = u64::from_le_bytes(fields[..8].try_into().expect("8 bytes"));
                 let type_field = u32::from_le_bytes(fields[8..].try_into().expect("4 bytes"));
                 if offset_field != r.r_offset || type_field != R_X86_64_PLT32 {
-                    return Err(format!("relocation {i} of section {idx} is not where its header says"));
+                    return Err(CheckError::Misplaced { entry: i, section: *idx });
                 }
                 patches.push(at);
                 ty = R_X86_64_PC32;
@@ -127,13 +152,8 @@ fn relocations(elf: &Elf, data: &[u8], plan: &Plan, report: &mut Report) -> Resu
         }
     }
     if !refused.is_empty() {
-        let names: Vec<String> = refused.iter().map(|(t, n)| format!("{n}x {}", relocs::describe(*t))).collect();
-        return Err(format!(
-            "the module carries relocations this kernel's x86_64 module loader does not accept: {}; insmod \
-             would fail with \"Invalid module format\". GOT relocations come from -fPIC code and cannot be \
-             rewritten without changing the instructions; build with the kernel's own flags",
-            names.join(", ")
-        ));
+        let names = refused.iter().map(|(t, n)| format!("{n}x {}", relocs::describe(*t))).collect();
+        return Err(CheckError::Refused(names));
     }
     Ok(patches)
 }
@@ -194,14 +214,14 @@ mod tests {
         assert_eq!(r.plt32_rewritten, 0);
         assert_eq!(new, orig);
         // Turned off for an old kernel: refused, naming the type.
-        let err = check(&mut orig.clone(), &plan((3, 10), Some("0")), &symvers(&["printk"])).unwrap_err();
+        let err = check(&mut orig.clone(), &plan((3, 10), Some("0")), &symvers(&["printk"])).unwrap_err().to_string();
         assert!(err.contains("1x R_X86_64_PLT32"), "{err}");
     }
 
     #[test]
     fn got_relocations_are_refused_never_rewritten() {
         let mut obj = object("extern int shared;\nint init_module(void) { return shared; }\n", &["-fPIC"]);
-        let err = check(&mut obj, &plan((6, 1), Some("1")), &symvers(&["shared"])).unwrap_err();
+        let err = check(&mut obj, &plan((6, 1), Some("1")), &symvers(&["shared"])).unwrap_err().to_string();
         assert!(err.contains("R_X86_64_REX_GOTPCRELX") || err.contains("R_X86_64_GOTPCREL"), "{err}");
         assert!(err.contains("cannot be rewritten"), "{err}");
     }
@@ -209,8 +229,14 @@ mod tests {
     #[test]
     fn imports_missing_from_symvers_are_named() {
         let mut obj = object(CALLS, KERNEL);
-        let err = check(&mut obj, &plan((6, 1), None), &symvers(&["module_put"])).unwrap_err();
-        assert!(err.contains("imports printk that the kernel does not export"), "{err}");
+        let err = check(&mut obj, &plan((6, 1), None), &symvers(&["module_put"])).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "the module imports printk that the kernel does not export (not in the tree's Module.symvers as \
+             vmlinux exports); the kernel would refuse it with \"Unknown symbol\". Check that Module.symvers \
+             belongs to this kernel; a kernel built with CONFIG_TRIM_UNUSED_KSYMS (Android GKI) must export \
+             them first"
+        );
         let arm = decide("aarch64", "test", Loader { version: (6, 1), rhel: None }, None);
         assert!(check(&mut obj, &arm, &symvers(&["module_put"])).is_err(), "imports are checked on every arch");
     }

@@ -172,13 +172,13 @@ pub fn run_detected(
         let ko = staging.dir.join(format!("{MODULE}.ko"));
         std::fs::copy(&built, &ko).map_err(|e| Error::output(&out, e))?;
         let checked = Symvers::load(&tree.symvers)
-            .map_err(|e| format!("cannot read {}: {e}", tree.symvers.display()))
+            .map_err(|source| elf_checks::CheckError::Read { path: tree.symvers.clone(), source })
             .and_then(|symvers| elf_checks::check_file(&ko, &facts.relocations, &symvers));
         let checked = match checked {
             Ok(c) => c,
             Err(why) => {
                 let failed = staging.keep_as_failed();
-                return Err(Error::BuildFailed { log: failed.join("make.log"), tail: why });
+                return Err(Error::BuildFailed { log: failed.join("make.log"), tail: why.to_string() });
             }
         };
         if checked.plt32_rewritten > 0 {

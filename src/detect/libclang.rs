@@ -19,7 +19,8 @@ use super::{FieldInfo, Layout};
 use crate::kdir::KernelTree;
 
 /// Why libclang could not give an answer (the caller falls back to probes).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct Unavailable(pub String);
 
 /// The libclang arguments that make a kernel header parse like Kbuild

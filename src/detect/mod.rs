@@ -169,7 +169,18 @@ fn interesting(name: &str) -> bool {
         || name == "waiter"
 }
 
-fn classify(layout: &Layout, tree: &KernelTree) -> std::result::Result<Finding, String> {
+/// Why the layout libclang read fits no era.
+#[derive(Debug, thiserror::Error)]
+enum NoMatch {
+    #[error("struct module has none of the known reference-count fields (refcnt, refptr, ref)")]
+    NoCountField,
+    #[error("struct module has {}", .0.join(", "))]
+    Unknown(Vec<String>),
+    #[error("ambiguous: matches eras {}", .0.join(", "))]
+    Ambiguous(Vec<&'static str>),
+}
+
+fn classify(layout: &Layout, tree: &KernelTree) -> std::result::Result<Finding, NoMatch> {
     let candidates: Vec<&'static Era> =
         eras::ERAS.iter().filter(|e| layout.matches(&e.shape)).filter(|e| e.fits(&tree.config)).collect();
     let fields: Vec<FieldInfo> = layout.fields.iter().filter(|f| interesting(&f.name)).cloned().collect();
@@ -199,12 +210,9 @@ fn classify(layout: &Layout, tree: &KernelTree) -> std::result::Result<Finding, 
                 module_ref: None,
             })
         }
-        [] => Err(if described.is_empty() {
-            "struct module has none of the known reference-count fields (refcnt, refptr, ref)".into()
-        } else {
-            format!("struct module has {}", described.join(", "))
-        }),
-        many => Err(format!("ambiguous: matches eras {}", many.iter().map(|e| e.key).collect::<Vec<_>>().join(", "))),
+        [] if described.is_empty() => Err(NoMatch::NoCountField),
+        [] => Err(NoMatch::Unknown(described)),
+        many => Err(NoMatch::Ambiguous(many.iter().map(|e| e.key).collect())),
     }
 }
 

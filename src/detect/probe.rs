@@ -15,22 +15,38 @@ use crate::kbuild::{self, MakeVars, Scratch};
 use crate::kdir::{KernelTree, Toolchain};
 use crate::render;
 
+/// Why the probes gave no answer (the caller tries the next method).
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The scratch tree, a probe source or make itself could not be set up.
+    #[error(transparent)]
+    Setup(#[from] crate::error::Error),
+    #[error(transparent)]
+    Write(#[from] std::io::Error),
+    #[error("no probe compiled at all, Kbuild itself fails on this tree:\n{0}")]
+    KbuildFails(String),
+    #[error("no era probe compiled; the compiler said:\n{0}")]
+    NoEra(String),
+    #[error("ambiguous: probes for eras {} all compiled", .0.join(", "))]
+    Ambiguous(Vec<&'static str>),
+}
+
 fn probe_name(deps_key: &str) -> String {
     format!("deps_{}", deps_key.replace('-', "_"))
 }
 
-pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, String> {
+pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, ProbeError> {
     let tmp = std::env::temp_dir();
-    let scratch = Scratch::new(tree, &tmp, "probe").map_err(|e| e.to_string())?;
+    let scratch = Scratch::new(tree, &tmp, "probe")?;
     let mut objects = Vec::new();
-    let mut write = |name: &str, code: String| -> Result<(), String> {
-        std::fs::write(scratch.host.join(format!("{name}.c")), code).map_err(|e| e.to_string())?;
+    let mut write = |name: &str, code: String| -> Result<(), ProbeError> {
+        std::fs::write(scratch.host.join(format!("{name}.c")), code)?;
         objects.push(format!("{name}.o"));
         Ok(())
     };
     let era_name = |e: &Era| format!("era_{}", e.key.replace('-', "_"));
     for era in eras::ERAS {
-        write(&era_name(era), render::render_era_probe(era).map_err(|e| e.to_string())?)?;
+        write(&era_name(era), render::render_era_probe(era)?)?;
     }
     for d in eras::DEPS_SHAPES {
         // Naming users needs struct module_use; counting needs only the list.
@@ -49,15 +65,14 @@ pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, String> 
     write("control", render::probe_source("does Kbuild work?", "", "int", "\treturn mod != NULL;\n"))?;
     write("waiter", render::probe_source("has mod->waiter?", "", "void *", "\treturn mod->waiter;\n"))?;
     let kbuild: String = objects.iter().map(|o| format!("obj-m += {o}\n")).collect();
-    std::fs::write(scratch.host.join("Kbuild"), kbuild).map_err(|e| e.to_string())?;
+    std::fs::write(scratch.host.join("Kbuild"), kbuild)?;
 
     let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let out =
-        kbuild::make(tree, tc, &MakeVars::default(), &scratch.make, &objects, jobs, true).map_err(|e| e.to_string())?;
+    let out = kbuild::make(tree, tc, &MakeVars::default(), &scratch.make, &objects, jobs, true)?;
     let log = kbuild::output_text(&out);
     let built = |name: &str| scratch.host.join(format!("{name}.o")).is_file();
     if !built("control") {
-        return Err(format!("no probe compiled at all, Kbuild itself fails on this tree:\n{}", kbuild::tail(&log, 15)));
+        return Err(ProbeError::KbuildFails(kbuild::tail(&log, 15)));
     }
 
     let eras_ok: Vec<&'static Era> =
@@ -96,11 +111,8 @@ pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, String> 
             module_ref: None,
             evidence: vec!["CONFIG_MODULE_UNLOAD is not set and no refcount probe compiled".into()],
         }),
-        [] => Err(format!("no era probe compiled; the compiler said:\n{}", first_errors(&log))),
-        many => Err(format!(
-            "ambiguous: probes for eras {} all compiled",
-            many.iter().map(|e| e.key).collect::<Vec<_>>().join(", ")
-        )),
+        [] => Err(ProbeError::NoEra(first_errors(&log))),
+        many => Err(ProbeError::Ambiguous(many.iter().map(|e| e.key).collect())),
     }
 }
 

@@ -60,11 +60,3 @@ pub(super) fn options_for(base: &TreeOptions, kdir: &Path) -> TreeOptions {
         .cloned();
     o
 }
-
-/// Errors are not Clone; the few pre-made ones are rebuilt.
-pub(super) fn clone_error(e: &Error) -> Error {
-    match e {
-        Error::KdirMissing { path, hint } => Error::KdirMissing { path: path.clone(), hint: hint.clone() },
-        other => Error::BadArgument(other.to_string()),
-    }
-}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::one_kernel::{Pending, Step, complete, prepare};
 use super::out_dir::Built;
 use super::progress::Ui;
-use super::requests::{Request, clone_error, options_for};
+use super::requests::{Request, options_for};
 use super::settings::Settings;
 use crate::error::{Error, Result};
 use crate::kdir::KernelTree;
@@ -154,7 +154,7 @@ impl Worker<'_> {
         let t0 = Instant::now();
         let release: Mutex<Option<String>> = Mutex::new(None);
         let step = match &req.error {
-            Some(e) => Err(clone_error(e)),
+            Some(e) => Err(e.clone()),
             None => {
                 let opts = options_for(self.base, &req.kdir);
                 let out_for = |tree: &KernelTree| -> Result<PathBuf> {

@@ -45,7 +45,7 @@ impl Settings {
                     if f.cache_dir.is_some() {
                         log(&format!("warning: build cache disabled: {why}"));
                     }
-                    (None, Some(why))
+                    (None, Some(why.to_string()))
                 }
             }
         };

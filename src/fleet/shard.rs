@@ -17,10 +17,15 @@ pub struct Shard {
     pub count: u32,
 }
 
+/// A `--shard` value that is not K/N.
+#[derive(Debug, thiserror::Error)]
+#[error("'{0}' is not K/N with 1 <= K <= N (e.g. --shard 2/8)")]
+pub struct BadShard(String);
+
 impl FromStr for Shard {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Shard, String> {
-        let bad = || format!("'{s}' is not K/N with 1 <= K <= N (e.g. --shard 2/8)");
+    type Err = BadShard;
+    fn from_str(s: &str) -> Result<Shard, BadShard> {
+        let bad = || BadShard(s.to_string());
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
         let (index, count): (u32, u32) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
         if index == 0 || count == 0 || index > count {
@@ -68,7 +73,8 @@ mod tests {
     fn parses_k_of_n() {
         assert_eq!("2/8".parse::<Shard>().unwrap(), Shard { index: 2, count: 8 });
         for bad in ["0/2", "3/2", "1/0", "1", "a/b", "-1/2", ""] {
-            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+            let e = bad.parse::<Shard>().unwrap_err();
+            assert_eq!(e.to_string(), format!("'{bad}' is not K/N with 1 <= K <= N (e.g. --shard 2/8)"));
         }
         assert_eq!(Shard { index: 1, count: 4 }.to_string(), "1/4");
     }

@@ -5,6 +5,16 @@ use super::kmsg::Kmsg;
 use super::load::{self, Load, Loaded};
 use super::report::step;
 use super::sys::{delete_module, errno_text};
+use crate::error::Error;
+
+/// Why the references the reset took could not be given back.
+#[derive(Debug, thiserror::Error)]
+pub enum UndoError {
+    #[error("this helper has no restore parameter (built by an older force-rmmod-gen)")]
+    NoRestoreParam,
+    #[error(transparent)]
+    Load(#[from] Error),
+}
 
 /// delete_module(NAME, O_NONBLOCK); ENOENT (gone meanwhile) counts as done.
 pub fn remove(name: &str) -> std::result::Result<(), i32> {
@@ -23,12 +33,12 @@ pub fn remove(name: &str) -> std::result::Result<(), i32> {
 /// delete_module failed after the helper took `taken` references away:
 /// load the helper again with `restore=N` to give them back, so that NAME
 /// is left as it was found. Ok(n): n references given back; Err: why not.
-pub fn undo(first: &Load, taken: i64, kmsg: &mut Kmsg, prefixes: &[String]) -> Result<i64, String> {
+pub fn undo(first: &Load, taken: i64, kmsg: &mut Kmsg, prefixes: &[String]) -> Result<i64, UndoError> {
     if taken <= 0 {
         return Ok(0);
     }
     if !first.helper.has_param("restore") {
-        return Err("this helper has no restore parameter (built by an older force-rmmod-gen)".into());
+        return Err(UndoError::NoRestoreParam);
     }
     let address = first.address.filter(|_| first.helper.has_param("modaddr"));
     let params = restore_params(first.target, taken, address, first.params);
@@ -40,7 +50,7 @@ pub fn undo(first: &Load, taken: i64, kmsg: &mut Kmsg, prefixes: &[String]) -> R
             Ok(taken)
         }
         Ok(Loaded::Vanished) => Ok(0),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 

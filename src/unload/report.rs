@@ -60,7 +60,7 @@ pub struct Outcome<'a> {
     pub released: std::result::Result<(), i32>,
     /// After a failed delete_module: the references given back (restore=N),
     /// or why they could not be.
-    pub restored: Option<std::result::Result<i64, String>>,
+    pub restored: Option<std::result::Result<i64, super::remove::UndoError>>,
 }
 
 impl Outcome<'_> {
