@@ -40,7 +40,7 @@ impl Staging {
             .prefix(&format!(".{name}.tmp."))
             .permissions(std::fs::Permissions::from_mode(0o777))
             .tempdir_in(&parent)
-            .map_err(|e| Error::output(dest, e))?;
+            .map_err(|e| Error::output(dest, without_temp_path(e)))?;
         // The path as the caller named the parent (tempfile makes it absolute).
         let dir = parent.join(tmp.path().file_name().expect("a named directory"));
         Ok(Staging { dir, dest: dest.to_path_buf(), tmp: Some(tmp) })
@@ -95,7 +95,22 @@ impl TempDir {
 
 /// A new directory only this user can enter, `<prefix>XXXXXX` in `parent`.
 pub fn private_dir(prefix: &str, parent: &Path) -> std::io::Result<tempfile::TempDir> {
-    tempfile::Builder::new().prefix(prefix).permissions(std::fs::Permissions::from_mode(0o700)).tempdir_in(parent)
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in(parent)
+        .map_err(without_temp_path)
+}
+
+/// tempfile appends its random temporary path to its errors ("{os error}
+/// at path {path:?}", with the OS error not reachable as a source): the
+/// user named the destination, so keep the OS error's words alone.
+fn without_temp_path(e: std::io::Error) -> std::io::Error {
+    let text = e.to_string();
+    match text.split_once(" at path ") {
+        Some((os_error, _)) => std::io::Error::new(e.kind(), os_error.to_string()),
+        None => e,
+    }
 }
 
 /// Write `path` whole or not at all: a temporary file beside it (created
@@ -109,7 +124,8 @@ pub fn write_atomic(path: &Path, data: impl AsRef<[u8]>) -> std::io::Result<()> 
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}.tmp."))
         .permissions(std::fs::Permissions::from_mode(0o666))
-        .tempfile_in(parent)?;
+        .tempfile_in(parent)
+        .map_err(without_temp_path)?;
     tmp.write_all(data.as_ref())?;
     tmp.persist(path).map(drop).map_err(|e| e.error)
 }
