@@ -33,9 +33,9 @@ use std::sync::OnceLock;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::build::TreeOptions;
 use crate::error::{Error, Result};
 use crate::kdir::{self, KernelTree, Toolchain};
-use crate::pipeline::TreeOptions;
 use crate::render::MODULE;
 
 /// Bump when the entry layout or the key document changes meaning.

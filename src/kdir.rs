@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::kconfig::KConfig;
@@ -37,14 +37,14 @@ pub struct KernelTree {
     pub symvers: PathBuf,
     /// With `--chroot`: the chroot the tree lives in (Kbuild runs inside it).
     pub chroot: Option<PathBuf>,
-    /// The compiler found for `compiler` (pipeline::toolchain), found once:
+    /// The compiler found for `compiler` (build::toolchain), found once:
     /// finding it runs the candidates, in the chroot for chroot trees.
     #[serde(skip)]
     pub resolved: std::sync::OnceLock<Toolchain>,
 }
 
 /// The compiler the kernel was built with, as the tree records it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Compiler {
     /// CONFIG_CC_VERSION_TEXT, or LINUX_COMPILER from compile.h.
     pub text: String,
@@ -453,7 +453,7 @@ fn major_of(version_output: &str) -> Option<u32> {
 }
 
 /// What Kbuild is told: `CC=` and, for clang-built kernels, `LLVM=`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Toolchain {
     pub cc: String,
     pub llvm: Option<String>,

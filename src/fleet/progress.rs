@@ -7,9 +7,8 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use super::out_dir::CacheStatus;
 use super::schedule::KernelResult;
-use super::settings::Settings;
+use crate::build::{CacheStatus, Settings};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mode {

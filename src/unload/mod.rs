@@ -8,7 +8,7 @@
 //!    `--yes` (non-interactive without `--yes`: declined).
 //! 4. Get a helper for the running kernel: `--ko PATH` (vermagic checked
 //!    against `uname -r` before anything is done), else the build cache
-//!    (cache.rs), else a build from the running kernel's tree (pipeline.rs).
+//!    (cache.rs), else a build from the running kernel's tree (build/).
 //!    Sign it when the kernel enforces signatures (sign.rs).
 //! 5. Load it aimed at NAME (`modname=NAME modaddr=0x...`), delete_module
 //!    NAME, ALWAYS unload the helper again (a guard), verify
@@ -41,9 +41,9 @@ mod sys;
 mod temp_dir;
 mod verify;
 
+use crate::build::TreeOptions;
 use crate::cli::UnloadArgs;
 use crate::error::{Error, Result};
-use crate::pipeline::TreeOptions;
 use crate::sysmod::{self, Roots};
 
 use decide::{Go, Policy};
