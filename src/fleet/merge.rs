@@ -73,18 +73,20 @@ fn read_index(dir: &Path) -> Result<Index> {
     let text = std::fs::read_to_string(&path).map_err(|e| {
         Error::BadArgument(format!("{}: {e}; give the --out directories of `build --shard K/N` runs", path.display()))
     })?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::BadArgument(format!("{} is not valid JSON: {e}", path.display())))?;
-    let not_index = |why: String| {
+    let not_index = || {
         Error::BadArgument(format!(
-            "{} is not a force-rmmod-gen fleet index (no \"tool\": \"force-rmmod-gen\" with a kernels list){why}",
+            "{} is not a force-rmmod-gen fleet index (no \"tool\": \"force-rmmod-gen\" with a kernels list)",
             path.display()
         ))
     };
-    if v["tool"] != "force-rmmod-gen" || !v["kernels"].is_array() {
-        return Err(not_index(String::new()));
+    let index: Index = serde_json::from_str(&text).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => not_index(),
+        _ => Error::BadArgument(format!("{} is not valid JSON: {e}", path.display())),
+    })?;
+    if index.tool != "force-rmmod-gen" {
+        return Err(not_index());
     }
-    serde_json::from_value(v).map_err(|e| not_index(format!(": {e}")))
+    Ok(index)
 }
 
 /// The joined index of `shards` (pairs of directory and its index), as it

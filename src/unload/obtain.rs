@@ -168,6 +168,17 @@ mod tests {
         let second = build_helper(&opts, &release, cache.path()).unwrap();
         assert!(second.origin.starts_with("build cache"), "{}", second.origin);
         assert_eq!(first.file.path, second.file.path);
+        // A cache directory that cannot be used: built into a temporary
+        // directory, removed with the helper.
+        let not_a_dir = cache.path().join("file");
+        std::fs::write(&not_a_dir, "").unwrap();
+        let third = build_helper(&opts, &release, &not_a_dir).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(third.origin, "built now (not cached)");
+        assert_eq!(third.file.release(), release);
+        let tmp = third.file.path.clone();
+        assert!(tmp.is_file() && !tmp.starts_with(cache.path()), "{}", tmp.display());
+        drop(third);
+        assert!(!tmp.exists(), "the temporary directory goes with the helper");
         // The tree of one kernel never builds a helper for another.
         let e = build_helper(&opts, "6.1.0-99-amd64", cache.path()).err().unwrap();
         assert_eq!(e.exit_code(), code::WRONG_KERNEL);
