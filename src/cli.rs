@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::detect::MethodChoice;
 use crate::error::{Cmd, exit_help};
+use crate::fleet::Shard;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -41,7 +42,7 @@ pub enum Command {
     /// Find who leaked a module's reference: record every get and put of NAME with its stack
     Trace(TraceArgs),
     /// Work on fleet index files (`merge` joins the outputs of `build --shard K/N` runs)
-    Index(crate::fleet::IndexArgs),
+    Index(IndexArgs),
     /// Write man pages and shell completions (for packaging)
     #[command(hide = true)]
     Assets(crate::assets::AssetsArgs),
@@ -85,7 +86,44 @@ pub struct BuildArgs {
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
     #[command(flatten)]
-    pub fleet: crate::fleet::FleetArgs,
+    pub fleet: FleetArgs,
+}
+
+// The `build` options of fleet mode, the build cache and signing (flattened into BuildArgs).
+#[derive(Args, Debug, Clone, Default)]
+pub struct FleetArgs {
+    /// Also build for every kernel tree this glob matches (repeatable), e.g. '/lib/modules/*/build'
+    /// or '/usr/src/kernels/*'; several kernels = fleet mode
+    #[arg(long, value_name = "GLOB")]
+    pub kdirs: Vec<String>,
+    /// Kernels built in parallel in fleet mode [default: number of CPUs]
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Print only errors (stdout still lists the built modules)
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print the result as JSON on stdout: the index (fleet mode) or manifest.json (one kernel)
+    #[arg(long)]
+    pub json: bool,
+    /// Do not use the build cache (neither read nor write it)
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Build cache directory [default: ${FRG_CACHE:-/var/cache/force-rmmod-gen}/builds]
+    #[arg(long, value_name = "DIR", env = "FRG_BUILD_CACHE")]
+    pub cache_dir: Option<PathBuf>,
+    /// Sign every .ko with the tree's scripts/sign-file and this private key (PEM)
+    #[arg(long, value_name = "KEY", requires = "sign_cert")]
+    pub sign_key: Option<PathBuf>,
+    /// Certificate (PEM or DER) that goes with --sign-key
+    #[arg(long, value_name = "CERT", requires = "sign_key")]
+    pub sign_cert: Option<PathBuf>,
+    /// Hash algorithm for sign-file
+    #[arg(long, value_name = "HASH", default_value = "sha256")]
+    pub sign_hash: String,
+    /// Build only slice K of N of the named kernels (fleet mode; N CI runners, one slice each,
+    /// then `index merge`); a kernel's slice follows from a hash of its release
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -107,6 +145,31 @@ pub struct RenderArgs {
     /// Bake in the target module name
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct IndexArgs {
+    #[command(subcommand)]
+    pub command: IndexCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IndexCommand {
+    /// Join the output directories of `build --shard K/N` runs into one (kernel dirs + index.json)
+    Merge(MergeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Where the joined output goes (created; must not hold an index.json yet)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Output directories of the shard runs (each with its index.json)
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Print the joined index on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,11 +1,15 @@
 //! force-rmmod-gen: build a helper kernel module, correct for exactly one
 //! kernel, that releases a module stuck with a leaked reference count.
 //!
-//! The pipeline, one module per step: kdir (locate the tree) -> detect
-//! (which layout, which exports) -> render (templates) -> kbuild (make) ->
-//! manifest (report). Kernel knowledge lives in eras.rs as data.
+//! One module per step: kdir (locate the tree) -> detect (which layout,
+//! which exports) -> render (templates) -> build (the layer that runs the
+//! steps for one tree: cache, Kbuild, checks, signing, the output directory)
+//! -> manifest (report). Kernel knowledge lives in eras.rs as data. The
+//! commands on top: `build` (one kernel, or fleet/ for many), `detect`,
+//! `render`, `dkms`, `unload`, `trace`.
 
 mod assets;
+mod build;
 mod cache;
 mod cli;
 mod detect;
@@ -20,7 +24,6 @@ mod kdir;
 mod manifest;
 mod modinfo;
 mod output;
-mod pipeline;
 mod relocs;
 mod render;
 mod sign;
@@ -30,11 +33,13 @@ mod templates;
 mod trace;
 mod unload;
 
+use std::path::PathBuf;
+
 use clap::Parser;
 
-use cli::{Cli, Command, TreeArgs};
+use build::{CacheChoice, Choices, Place, Settings, TreeOptions};
+use cli::{BuildArgs, Cli, Command, IndexCommand, TreeArgs};
 use error::{Error, Result};
-use pipeline::{Stop, TreeOptions};
 
 fn tree_options(t: &TreeArgs) -> TreeOptions {
     TreeOptions {
@@ -47,39 +52,84 @@ fn tree_options(t: &TreeArgs) -> TreeOptions {
     }
 }
 
+/// The cache, signing and target flags of `build`.
+fn choices(args: &BuildArgs) -> Choices {
+    let f = &args.fleet;
+    let cache = match (&f.cache_dir, f.no_cache) {
+        (_, true) => CacheChoice::Off,
+        (Some(dir), false) => CacheChoice::Dir(dir.clone()),
+        (None, false) => CacheChoice::Default,
+    };
+    let sign = match (&f.sign_key, &f.sign_cert) {
+        (Some(key), Some(cert)) => {
+            Some(sign::SignOpts { key: key.clone(), cert: cert.clone(), hash: f.sign_hash.clone() })
+        }
+        _ => None,
+    };
+    Choices { target: args.target.clone(), cache, sign }
+}
+
+/// Several kernels requested (`--kdir` more than once, `--kdirs`, `--shard`)?
+fn fleet_of(args: &BuildArgs) -> Option<fleet::Fleet> {
+    let f = &args.fleet;
+    (args.tree.kdir.len() > 1 || !f.kdirs.is_empty() || f.shard.is_some()).then(|| fleet::Fleet {
+        kdirs: args.tree.kdir.clone(),
+        globs: f.kdirs.clone(),
+        jobs: f.jobs,
+        quiet: f.quiet,
+        json: f.json,
+        out: args.out.clone(),
+        shard: f.shard,
+    })
+}
+
+/// `detect` and `render` take one kernel.
+fn one_kdir(t: &TreeArgs) -> Result<()> {
+    if t.kdir.len() > 1 {
+        return Err(Error::BadArgument(
+            "--kdir may be given only once here; `build` takes several (fleet mode)".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn log(msg: &str) {
     eprintln!("force-rmmod-gen: {msg}");
 }
 
-/// Detect, render and build the helper for one kernel.
-fn build(args: &cli::BuildArgs) -> Result<()> {
-    // Several kernels (--kdir given more than once, --kdirs): fleet mode.
-    if fleet::is_fleet(args) {
-        return fleet::run(args, &tree_options(&args.tree));
+/// Detect, render and build the helper for one kernel (through the build
+/// cache), or for many (fleet mode).
+fn build(args: &BuildArgs) -> Result<()> {
+    let opts = tree_options(&args.tree);
+    if let Some(f) = fleet_of(args) {
+        return fleet::run(&f, &opts, choices(args));
     }
     let log = |m: &str| {
         if !args.fleet.quiet {
             log(m)
         }
     };
-    // One kernel: one out dir, as always; through the build cache (fleet/).
-    let o = fleet::build_one(args, &tree_options(&args.tree), &log)?;
-    let ko = o.ko;
+    // One kernel: one out dir, as always.
+    let settings = Settings::new(choices(args), &log)?;
+    let out = |tree: &kdir::KernelTree| {
+        Ok(Place::Dir(args.out.clone().unwrap_or_else(|| PathBuf::from("kmod-out").join(&tree.release))))
+    };
+    let b = build::build(&opts, &out, &settings, &log)?;
     if args.fleet.json {
-        crate::outln!("{}", serde_json::to_string_pretty(&o.manifest).expect("serialisable"));
+        crate::outln!("{}", b.manifest.to_json().trim_end());
     } else {
-        crate::outln!("{}", ko.display());
+        crate::outln!("{}", b.ko.display());
     }
-    log(&format!("built for {} (era {}); load it with: insmod {} modname=NAME", o.release, o.era, ko.display()));
+    log(&format!("built for {} (era {}); load it with: insmod {} modname=NAME", b.release, b.era, b.ko.display()));
     Ok(())
 }
 
 /// Print what was detected about a tree, and how.
 fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
-    fleet::one_kdir(&args.tree)?;
+    one_kdir(&args.tree)?;
     let opts = tree_options(&args.tree);
-    let tree = pipeline::open(&opts)?;
-    let facts = pipeline::detect(&tree, &opts)?;
+    let tree = build::open(&opts)?;
+    let facts = build::detect(&tree, &opts)?;
     if args.json {
         crate::outln!("{}", serde_json::to_string_pretty(&facts).expect("serialisable"));
         return Ok(());
@@ -156,9 +206,9 @@ fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
 
 /// Write the helper's sources only.
 fn render_cmd(args: &cli::RenderArgs) -> Result<()> {
-    fleet::one_kdir(&args.tree)?;
-    let o = pipeline::run(&tree_options(&args.tree), Some(&args.out), args.target.as_deref(), Stop::Render, &log)?;
-    crate::outln!("{}", o.out.display());
+    one_kdir(&args.tree)?;
+    let out = build::render(&tree_options(&args.tree), &args.out, args.target.as_deref(), &log)?;
+    crate::outln!("{}", out.display());
     Ok(())
 }
 
@@ -172,7 +222,9 @@ fn main() {
         Some(Command::Dkms(a)) => dkms::run(a),
         Some(Command::Unload(a)) => unload::run(a, &tree_options(&a.tree)),
         Some(Command::Trace(a)) => trace::run(a),
-        Some(Command::Index(a)) => fleet::merge_run(a),
+        Some(Command::Index(a)) => match &a.command {
+            IndexCommand::Merge(m) => fleet::merge(&m.out, &m.dirs, m.json),
+        },
         Some(Command::Assets(a)) => assets::run(a),
     };
     if let Err(e) = result {

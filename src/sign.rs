@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::kbuild::{self, Scratch};
@@ -50,7 +50,7 @@ impl SignOpts {
 }
 
 /// What the signature check found; recorded in manifest.json.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SigInfo {
     pub hash: String,
     pub signature_bytes: u32,

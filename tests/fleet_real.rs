@@ -377,28 +377,22 @@ fn real_dkms_builds_the_helper_for_a_headers_tree() {
 
 #[test]
 #[ignore = "real kernel: scripts/test-all runs it"]
-fn real_speculative_build_is_kept_only_when_the_sources_match() {
+fn real_build_reads_the_tree_not_its_release_number() {
     let k = kernel("6.1");
-    if std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) < 2 {
-        panic!("this test needs 2 CPUs: the speculative build only runs with a spare CPU");
-    }
     let t = tempfile::tempdir().unwrap();
     let build = |tree: &Path, out: &Path| {
         let mut c = bin();
         c.arg("--kdir").arg(tree).arg("--out").arg(out).arg("--no-cache");
         run(&mut c)
     };
-    // The version table predicts 6.1 right: the build started during detection is kept.
     let o = build(&k.kdir, &t.path().join("right"));
     assert!(o.status.success());
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("started while detecting, sources identical"), "{stderr}");
     let m = json(&t.path().join("right/manifest.json"));
     assert_eq!(m["method"], "libclang", "the manifest records the real detection");
-    assert!(m["facts"]["fields"].as_array().is_some_and(|f| !f.is_empty()), "libclang's fields, not the guess's");
+    assert!(m["facts"]["fields"].as_array().is_some_and(|f| !f.is_empty()), "libclang's fields, not a guess's");
 
-    // A tree that claims to be 3.2: the guess (an older era) renders other sources,
-    // so the speculative build is thrown away and the detected layout is built.
+    // A tree that claims to be 3.2 (an older era by its version): the
+    // detected layout is built.
     let tree = copy_tree(&k, t.path());
     let uts = tree.join("include/generated/utsrelease.h");
     std::fs::write(&uts, "#define UTS_RELEASE \"3.2.0-frg-test\"\n").unwrap();
@@ -406,7 +400,7 @@ fn real_speculative_build_is_kept_only_when_the_sources_match() {
     let o = build(&tree, &out);
     assert!(o.status.success());
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(!stderr.contains("started while detecting") && stderr.contains("building with"), "{stderr}");
+    assert!(stderr.contains("building with"), "{stderr}");
     let m = json(&out.join("manifest.json"));
     assert_eq!(m["facts"]["era"], "E", "libclang read 6.1's struct module");
     assert!(vermagic(&out.join("force_rmmod.ko")).starts_with("3.2.0-frg-test "));
@@ -414,7 +408,7 @@ fn real_speculative_build_is_kept_only_when_the_sources_match() {
         .unwrap()
         .flatten()
         .map(|e| e.file_name())
-        .filter(|n| n.to_string_lossy().contains(".spec."))
+        .filter(|n| n.to_string_lossy().starts_with('.'))
         .collect();
-    assert!(leftovers.is_empty(), "speculative build directories removed: {leftovers:?}");
+    assert!(leftovers.is_empty(), "work directories removed: {leftovers:?}");
 }

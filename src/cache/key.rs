@@ -6,9 +6,9 @@ use std::sync::OnceLock;
 
 use serde::Serialize;
 
+use crate::build::TreeOptions;
 use crate::kdir::{self, KernelTree, Toolchain};
 use crate::output::sha256_hex;
-use crate::pipeline::TreeOptions;
 
 /// Bump when the entry layout or the key document changes meaning.
 const SCHEMA: u32 = 1;

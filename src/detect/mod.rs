@@ -17,14 +17,14 @@ pub mod version;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::eras::{self, DepsShape, Era, Shape};
 use crate::error::{Error, Result};
 use crate::kdir::{KernelTree, Toolchain};
 use crate::symvers::Symvers;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FieldInfo {
     pub name: String,
     #[serde(rename = "type")]
@@ -67,7 +67,7 @@ impl Layout {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     Libclang,
@@ -104,7 +104,7 @@ pub struct Options {
 
 /// Everything detected about one kernel: what `detect --json` prints and
 /// what the templates are rendered from.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Facts {
     pub kernel_release: String,
     pub kernel_version: String,

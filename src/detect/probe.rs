@@ -13,7 +13,7 @@ use super::{FieldInfo, Finding};
 use crate::eras::{self, Era};
 use crate::kbuild::{self, MakeVars, Scratch};
 use crate::kdir::{KernelTree, Toolchain};
-use crate::render;
+use crate::templates;
 
 /// Why the probes gave no answer (the caller tries the next method).
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +46,7 @@ pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, ProbeErr
     };
     let era_name = |e: &Era| format!("era_{}", e.key.replace('-', "_"));
     for era in eras::ERAS {
-        write(&era_name(era), render::render_era_probe(era)?)?;
+        write(&era_name(era), templates::render_era_probe(era)?)?;
     }
     for d in eras::DEPS_SHAPES {
         // Naming users needs struct module_use; counting needs only the list.
@@ -58,12 +58,12 @@ pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, ProbeErr
         } else {
             format!("\treturn list_empty(&mod->{});\n", d.field)
         };
-        write(&probe_name(d.key), render::probe_source(&format!("dependents as {}?", d.key), "", "int", &body))?;
+        write(&probe_name(d.key), templates::probe_source(&format!("dependents as {}?", d.key), "", "int", &body))?;
     }
     // A control that any working Kbuild compiles: tells "nothing matched"
     // apart from "this tree cannot compile anything".
-    write("control", render::probe_source("does Kbuild work?", "", "int", "\treturn mod != NULL;\n"))?;
-    write("waiter", render::probe_source("has mod->waiter?", "", "void *", "\treturn mod->waiter;\n"))?;
+    write("control", templates::probe_source("does Kbuild work?", "", "int", "\treturn mod != NULL;\n"))?;
+    write("waiter", templates::probe_source("has mod->waiter?", "", "void *", "\treturn mod->waiter;\n"))?;
     let kbuild: String = objects.iter().map(|o| format!("obj-m += {o}\n")).collect();
     std::fs::write(scratch.host.join("Kbuild"), kbuild)?;
 

@@ -3,18 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::out_dir::CacheStatus;
 use super::schedule::KernelResult;
-use super::settings::Settings;
+use crate::build::{CacheStatus, Settings};
+use crate::detect::Facts;
 use crate::error::{Error, Result};
+use crate::manifest::KoInfo;
+use crate::sign::SigInfo;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Index {
-    pub tool: &'static str,
-    pub tool_version: &'static str,
-    pub templates_sha256: &'static str,
+    pub tool: String,
+    pub tool_version: String,
+    pub templates_sha256: String,
     /// Paths in `kernels` are relative to the directory holding index.json.
     pub out: String,
     pub jobs: usize,
@@ -22,6 +24,9 @@ pub struct Index {
     pub signed: bool,
     /// `K/N` when this run built one slice of a fleet (`build --shard`).
     pub shard: Option<String>,
+    /// `index merge`: the `shard` of every index joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<Vec<Option<String>>>,
     pub seconds: f64,
     pub total: usize,
     pub ok: usize,
@@ -29,13 +34,13 @@ pub struct Index {
     pub kernels: Vec<IndexEntry>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndexEntry {
     /// The --kdir as given (or the pattern that matched nothing).
     pub request: String,
     pub kdir: String,
     /// "ok" or "failed".
-    pub status: &'static str,
+    pub status: String,
     pub kernel_release: Option<String>,
     /// The machine the helper is built for (`x86_64`, `aarch64`).
     pub arch: Option<String>,
@@ -43,18 +48,27 @@ pub struct IndexEntry {
     pub dir: Option<String>,
     pub era: Option<String>,
     pub method: Option<String>,
-    pub ko: Option<serde_json::Value>,
-    pub signature: Option<serde_json::Value>,
-    pub facts: Option<serde_json::Value>,
+    pub ko: Option<IndexKo>,
+    pub signature: Option<SigInfo>,
+    pub facts: Option<Facts>,
     pub cache: Option<CacheStatus>,
     pub cache_key: Option<String>,
     pub seconds: f64,
     pub error: Option<ErrorInfo>,
 }
 
-#[derive(Debug, Serialize)]
+/// The manifest's `ko`, and where the file is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IndexKo {
+    #[serde(flatten)]
+    pub ko: KoInfo,
+    /// Relative to the index, like `dir`.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorInfo {
-    pub kind: &'static str,
+    pub kind: String,
     pub exit_code: i32,
     pub message: String,
 }
@@ -67,7 +81,7 @@ impl Index {
                 let mut e = IndexEntry {
                     request: r.label.clone(),
                     kdir: r.kdir.clone(),
-                    status: if r.result.is_ok() { "ok" } else { "failed" },
+                    status: if r.result.is_ok() { "ok" } else { "failed" }.to_string(),
                     kernel_release: r.release.clone(),
                     arch: None,
                     dir: None,
@@ -88,22 +102,24 @@ impl Index {
                             .strip_prefix(root)
                             .map(|p| p.display().to_string())
                             .unwrap_or_else(|_| b.out.display().to_string());
-                        let mut ko = b.manifest["ko"].clone();
-                        ko["path"] = format!("{dir}/{}", ko["file"].as_str().unwrap_or("force_rmmod.ko")).into();
+                        let m = &b.manifest;
+                        e.ko = m.ko.clone().map(|ko| IndexKo { path: format!("{dir}/{}", ko.file), ko });
                         e.kernel_release = Some(b.release.clone());
                         e.dir = Some(dir);
                         e.era = Some(b.era.clone());
-                        e.arch = b.manifest["facts"]["arch"].as_str().map(String::from);
+                        e.arch = Some(m.facts.arch.clone());
                         e.method = Some(b.method.clone());
-                        e.ko = Some(ko);
-                        e.signature = b.manifest.get("signature").cloned();
-                        e.facts = Some(b.manifest["facts"].clone());
+                        e.signature = m.signature.clone();
+                        e.facts = Some(m.facts.clone());
                         e.cache = Some(b.cache);
                         e.cache_key = b.key.clone();
                     }
                     Err(err) => {
-                        e.error =
-                            Some(ErrorInfo { kind: err.kind(), exit_code: err.exit_code(), message: err.to_string() });
+                        e.error = Some(ErrorInfo {
+                            kind: err.kind().to_string(),
+                            exit_code: err.exit_code(),
+                            message: err.to_string(),
+                        });
                     }
                 }
                 e
@@ -111,14 +127,15 @@ impl Index {
             .collect();
         let failed = kernels.iter().filter(|k| k.status != "ok").count();
         Index {
-            tool: "force-rmmod-gen",
-            tool_version: env!("CARGO_PKG_VERSION"),
-            templates_sha256: crate::templates::TEMPLATES_SHA256,
+            tool: "force-rmmod-gen".into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            templates_sha256: crate::templates::TEMPLATES_SHA256.into(),
             out: root.display().to_string(),
             jobs,
             cache: s.cache.as_ref().map(|c| c.dir.display().to_string()),
             signed: s.sign.is_some(),
             shard: None,
+            merged_from: None,
             seconds: (seconds * 1000.0).round() / 1000.0,
             total: kernels.len(),
             ok: kernels.len() - failed,

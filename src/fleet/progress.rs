@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use super::out_dir::CacheStatus;
 use super::schedule::KernelResult;
-use super::settings::Settings;
+use crate::build::{CacheStatus, Settings};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mode {

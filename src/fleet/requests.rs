@@ -5,9 +5,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::glob::expand_glob;
-use crate::cli::BuildArgs;
+use crate::build::TreeOptions;
 use crate::error::Error;
-use crate::pipeline::TreeOptions;
 
 /// One requested kernel: the path as given (or the pattern that matched
 /// nothing), and the error it already has.
@@ -19,12 +18,12 @@ pub(super) struct Request {
 
 /// Every requested kernel, in command-line order; a glob that matches
 /// nothing is a request that has already failed.
-pub(super) fn requests(args: &BuildArgs) -> Vec<Request> {
+pub(super) fn requests(kdirs: &[PathBuf], globs: &[String]) -> Vec<Request> {
     let mut reqs = Vec::new();
-    for k in &args.tree.kdir {
+    for k in kdirs {
         reqs.push(Request { label: k.display().to_string(), kdir: k.clone(), error: None });
     }
-    for g in &args.fleet.kdirs {
+    for g in globs {
         let found = expand_glob(g);
         if found.is_empty() {
             reqs.push(Request {

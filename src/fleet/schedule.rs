@@ -1,5 +1,5 @@
 //! The `-j` scheduler: worker threads that prepare and complete kernels
-//! (see [`one_kernel`](super::one_kernel)), reporting to the calling thread,
+//! (the two halves of [`crate::build`]), reporting to the calling thread,
 //! which shows progress and collects the results.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -7,14 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use super::one_kernel::{Pending, Step, complete, prepare};
-use super::out_dir::Built;
 use super::progress::Ui;
 use super::requests::{Request, options_for};
-use super::settings::Settings;
+use crate::build::{Built, Pending, Place, Settings, Step, TreeOptions, complete, prepare};
 use crate::error::{Error, Result};
 use crate::kdir::KernelTree;
-use crate::pipeline::TreeOptions;
 
 /// One requested kernel's outcome.
 pub(super) struct KernelResult {
@@ -157,11 +154,11 @@ impl Worker<'_> {
             Some(e) => Err(e.clone()),
             None => {
                 let opts = options_for(self.base, &req.kdir);
-                let out_for = |tree: &KernelTree| -> Result<PathBuf> {
+                let place_for = |tree: &KernelTree| -> Result<Place> {
                     *release.lock().unwrap() = Some(tree.release.clone());
-                    self.claim(tree)
+                    self.claim(tree).map(Place::Dir)
                 };
-                prepare(&opts, &out_for, self.settings, &self.log_for(i))
+                prepare(&opts, &place_for, self.settings, &self.log_for(i))
             }
         };
         let release = release.into_inner().unwrap();

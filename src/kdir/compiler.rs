@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::define_string;
 use crate::error::{Error, Result};
 use crate::kconfig::KConfig;
 
 /// The compiler the kernel was built with, as the tree records it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Compiler {
     /// CONFIG_CC_VERSION_TEXT, or LINUX_COMPILER from compile.h.
     pub text: String,
@@ -128,7 +128,7 @@ fn major_of(version_output: &str) -> Option<u32> {
 }
 
 /// What Kbuild is told: `CC=` and, for clang-built kernels, `LLVM=`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Toolchain {
     pub cc: String,
     pub llvm: Option<String>,

@@ -1,22 +1,36 @@
-//! One kernel's output directory: what a finished one holds ([`Built`]),
-//! putting a build in place (hard links from the cache, signing), and the
-//! hidden work directories and `.failed` directories next to it.
+//! Putting a finished helper in place: where it goes ([`Place`]), what a
+//! finished one is ([`Built`]), materialising a complete build directory as
+//! the output directory all-or-nothing (hard links from the cache, signing),
+//! and the hidden work directories and `.failed` directories next to it.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::settings::Settings;
 use crate::cache::{self, OUTPUT_FILES};
 use crate::error::{Error, Result};
 use crate::kdir::KernelTree;
+use crate::manifest::{self, Manifest};
 use crate::output::{self, Staging};
 use crate::render::MODULE;
 use crate::sign;
 
+/// Where a finished helper goes.
+#[derive(Debug, Clone)]
+pub enum Place {
+    /// This output directory, replaced all-or-nothing: hard links from the
+    /// cache entry (or the build itself), a signed copy of the .ko with
+    /// signing.
+    Dir(PathBuf),
+    /// Nowhere else: the build cache entry itself, unsigned (`unload` loads
+    /// it from there). Needs a cache.
+    CacheEntry,
+}
+
 /// Where a result came from.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum CacheStatus {
     /// Copied from the cache: no detection, no Kbuild.
@@ -27,7 +41,7 @@ pub enum CacheStatus {
     Off,
 }
 
-/// One kernel's finished output directory.
+/// A finished helper: its directory and what its manifest says.
 #[derive(Debug, Clone)]
 pub struct Built {
     pub out: PathBuf,
@@ -37,28 +51,51 @@ pub struct Built {
     pub method: String,
     pub cache: CacheStatus,
     pub key: Option<String>,
-    /// The output's manifest.json.
-    pub manifest: serde_json::Value,
+    /// The directory's manifest.json.
+    pub manifest: Box<Manifest>,
 }
 
-/// Materialise a complete build directory `src` as `out` (all-or-nothing):
-/// hard links (else copies) of its files; with signing, a signed copy of the
-/// .ko and a manifest that records the signature.
-pub(super) fn finish(
-    src: &Path,
-    out: &Path,
-    tree: &KernelTree,
-    s: &Settings,
-    status: CacheStatus,
-    key: Option<String>,
-    log: &dyn Fn(&str),
-) -> Result<Built> {
+impl Built {
+    pub(super) fn new(out: &Path, manifest: Box<Manifest>, cache: CacheStatus, key: Option<String>) -> Built {
+        Built {
+            out: out.to_path_buf(),
+            ko: out.join(format!("{MODULE}.ko")),
+            release: manifest.kernel_release.clone(),
+            era: manifest.facts.era.to_string(),
+            method: manifest.method.name().to_string(),
+            cache,
+            key,
+            manifest,
+        }
+    }
+}
+
+/// A complete build directory (an output directory's files) and what it
+/// is: its manifest, whether it came from the cache, and under which key.
+pub(super) struct Ready {
+    pub(super) dir: PathBuf,
+    pub(super) manifest: Box<Manifest>,
+    pub(super) status: CacheStatus,
+    pub(super) key: Option<String>,
+}
+
+impl Ready {
+    /// Left where it is.
+    pub(super) fn keep(self) -> Built {
+        Built::new(&self.dir, self.manifest, self.status, self.key)
+    }
+}
+
+/// Materialise `ready` as `out`, all-or-nothing: hard links (else copies)
+/// of its files; with signing, a signed copy of the .ko and a manifest that
+/// records the signature.
+pub(super) fn finish(ready: Ready, out: &Path, tree: &KernelTree, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
+    let Ready { dir: src, mut manifest, status, key } = ready;
     let ko_name = format!("{MODULE}.ko");
-    let mut manifest = read_manifest(src)?;
     let staging = Staging::new(out)?;
     for f in OUTPUT_FILES {
         let (from, to) = (src.join(f), staging.dir.join(f));
-        if s.sign.is_some() && *f == "manifest.json" {
+        if s.sign.is_some() && *f == manifest::FILE {
             continue; // rewritten below, never written through a link
         }
         if s.sign.is_some() && *f == ko_name {
@@ -77,33 +114,13 @@ pub(super) fn finish(
             info.signer.as_deref().unwrap_or("(modinfo not installed)"),
             info.verified_by.join(", ")
         ));
-        let unsigned = manifest["ko"]["sha256"].clone();
-        manifest["ko"]["unsigned_sha256"] = unsigned;
-        manifest["ko"]["sha256"] = output::sha256_file(&ko).map_err(|e| Error::output(out, e))?.into();
-        manifest["ko"]["size"] = std::fs::metadata(&ko).map(|m| m.len()).unwrap_or(0).into();
-        manifest["signature"] = serde_json::to_value(&info).expect("serialisable");
-        staging.write("manifest.json", serde_json::to_string_pretty(&manifest).expect("serialisable") + "\n")?;
+        let sha256 = output::sha256_file(&ko).map_err(|e| Error::output(out, e))?;
+        let size = std::fs::metadata(&ko).map(|m| m.len()).unwrap_or(0);
+        manifest.record_signature(info, sha256, size);
+        staging.write(manifest::FILE, manifest.to_json())?;
     }
     let out = staging.commit()?;
-    Ok(built(&out, manifest, status, key))
-}
-
-pub(super) fn built(out: &Path, manifest: serde_json::Value, cache: CacheStatus, key: Option<String>) -> Built {
-    Built {
-        out: out.to_path_buf(),
-        ko: out.join(format!("{MODULE}.ko")),
-        release: manifest["kernel_release"].as_str().unwrap_or_default().to_string(),
-        era: manifest["facts"]["era"].as_str().unwrap_or_default().to_string(),
-        method: manifest["method"].as_str().unwrap_or_default().to_string(),
-        cache,
-        key,
-        manifest,
-    }
-}
-
-pub(super) fn read_manifest(dir: &Path) -> Result<serde_json::Value> {
-    let text = std::fs::read_to_string(dir.join("manifest.json")).map_err(|e| Error::output(dir, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::Internal(format!("{}: {e}", dir.join("manifest.json").display())))
+    Ok(Built::new(&out, manifest, status, key))
 }
 
 /// A fresh hidden directory name next to `out`.
@@ -114,8 +131,8 @@ pub(super) fn sibling(out: &Path, tag: &str) -> PathBuf {
     parent.join(format!(".{name}.{tag}.{}.{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
 }
 
-/// The pipeline keeps a failed build as `<dir>.failed`; move it to
-/// `<out>.failed`, where the user looks, and point the error there.
+/// A failed build is kept as `<dir>.failed`; move it to `<out>.failed`,
+/// where the user looks, and point the error there.
 pub(super) fn relocate_failure(e: Error, built_dir: &Path, out: &Path) -> Error {
     let Error::BuildFailed { log, tail } = e else { return e };
     let from = PathBuf::from(format!("{}.failed", built_dir.display()));

@@ -1,0 +1,93 @@
+//! The kernel tree a helper is built for: which tree and how to read it
+//! ([`TreeOptions`]), opening it, the compiler Kbuild runs, its facts.
+
+use std::path::PathBuf;
+
+use crate::detect::{self, Facts, MethodChoice};
+use crate::error::{Error, Result};
+use crate::kbuild::MakeVars;
+use crate::kdir::{self, KernelTree, Toolchain};
+
+/// Everything that says which kernel and how to read it.
+#[derive(Debug, Clone)]
+pub struct TreeOptions {
+    pub kdir: PathBuf,
+    pub chroot: Option<PathBuf>,
+    pub cc: Option<String>,
+    pub vars: MakeVars,
+    pub method: MethodChoice,
+    pub allow_version_guess: bool,
+}
+
+pub fn open(opts: &TreeOptions) -> Result<KernelTree> {
+    KernelTree::open(&opts.kdir, opts.chroot.as_deref())
+}
+
+/// Say which kernel was opened.
+pub fn opened(tree: &KernelTree, log: &dyn Fn(&str)) {
+    log(&format!("kernel {} ({}) at {}", tree.release, tree.machine, tree.build.display()));
+}
+
+/// The compiler to run Kbuild with: `--cc`, else what the tree names (for
+/// a kernel of another machine: with the CROSS_COMPILE prefix Kbuild gets).
+pub fn toolchain(tree: &KernelTree, cc: Option<&str>, vars: &MakeVars) -> Result<Toolchain> {
+    if let Some(cc) = cc {
+        check_randstruct_compiler(tree, cc)?;
+        let llvm = (tree.compiler.family == "clang" && cc.contains("clang")).then(|| "1".to_string());
+        return Ok(Toolchain { cc: cc.to_string(), llvm });
+    }
+    if let Some(tc) = tree.resolved.get() {
+        return Ok(tc.clone());
+    }
+    let cross = vars.for_tree(tree).cross_compile;
+    let tc = tree.compiler.resolve(&|cmd| kdir::run_in(tree.chroot.as_deref(), cmd), cross.as_deref())?;
+    Ok(tree.resolved.get_or_init(|| tc).clone())
+}
+
+/// On a kernel that randomises struct layouts, only the kernel's own
+/// compiler lays out `struct module` as the kernel does (the GCC plugin is
+/// built for one compiler version, the seed is applied by one): `--cc` must
+/// name exactly that compiler, as its version line shows it.
+fn check_randstruct_compiler(tree: &KernelTree, cc: &str) -> Result<()> {
+    if !["CONFIG_RANDSTRUCT", "CONFIG_RANDSTRUCT_FULL", "CONFIG_RANDSTRUCT_PERFORMANCE", "CONFIG_GCC_PLUGIN_RANDSTRUCT"]
+        .iter()
+        .any(|c| tree.config.enabled(c))
+    {
+        return Ok(());
+    }
+    let wanted = tree.compiler.text.trim();
+    let version = kdir::run_in(
+        tree.chroot.as_deref(),
+        &format!("{cc} --version 2>/dev/null | head -n1; {cc} -v 2>&1 | tail -n1"),
+    );
+    let lines: Vec<String> = version.unwrap_or_default().lines().map(|l| l.trim().to_string()).collect();
+    if !wanted.is_empty() && lines.iter().any(|l| l == wanted) {
+        return Ok(());
+    }
+    Err(Error::BadArgument(format!(
+        "kernel {} randomises struct layouts (randstruct): the helper must be built by the kernel's own compiler, \
+         `{wanted}`, but --cc {cc} is `{}`; leave --cc out, or name exactly that compiler",
+        tree.release,
+        lines.first().map(String::as_str).unwrap_or("not runnable")
+    )))
+}
+
+/// Detect the facts of an open tree (`detect`, and every build that misses
+/// the cache).
+pub fn detect(tree: &KernelTree, opts: &TreeOptions) -> Result<Facts> {
+    let toolchain = toolchain(tree, opts.cc.as_deref(), &opts.vars);
+    let probe_tc = toolchain.as_ref().ok().cloned();
+    let facts = detect::detect(
+        tree,
+        &detect::Options { method: opts.method, allow_version_guess: opts.allow_version_guess, toolchain: probe_tc },
+    );
+    match (facts, toolchain) {
+        // Only probes needed the compiler: say that it was missing.
+        (Err(Error::UnknownLayout { .. }), Err(e @ Error::CompilerMissing { .. }))
+            if opts.method != MethodChoice::Libclang =>
+        {
+            Err(e)
+        }
+        (r, _) => r,
+    }
+}
