@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::kconfig::KConfig;
@@ -44,7 +44,7 @@ pub struct KernelTree {
 }
 
 /// The compiler the kernel was built with, as the tree records it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Compiler {
     /// CONFIG_CC_VERSION_TEXT, or LINUX_COMPILER from compile.h.
     pub text: String,

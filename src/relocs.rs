@@ -14,7 +14,7 @@
 //! adds PC64; the newest (7.x) has the same set as 5.10; RHEL 7.9
 //! (3.10.0-1160) has PLT32. No version knows any GOT relocation.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::kdir::KernelTree;
 
@@ -90,7 +90,7 @@ pub static X86_64: &[RelocType] = &[
 ];
 
 /// The kernel a module is loaded into, as far as its loader is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Loader {
     pub version: (u64, u64),
     pub rhel: Option<(u32, u32)>,
@@ -130,7 +130,7 @@ pub fn describe(code: u32) -> String {
 pub const FORCE_ENV: &str = "FRG_FORCE_RELOC_REWRITE";
 
 /// What the post-build check does with the built module's relocations.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Plan {
     /// Check the relocation types against the loader (x86_64 only: the
     /// table knows no other arch).
@@ -138,6 +138,8 @@ pub struct Plan {
     /// Rewrite every R_X86_64_PLT32 to R_X86_64_PC32.
     pub rewrite_plt32: bool,
     pub why: String,
+    /// Not recorded: a plan read back from a manifest knows no loader (the
+    /// default accepts only the types every kernel accepts).
     #[serde(skip)]
     pub loader: Loader,
 }

@@ -14,7 +14,7 @@ pub(super) fn guess(tree: &KernelTree) -> Finding {
     } else {
         eras::ERAS
             .iter()
-            .filter(|e| e.id != "count")
+            .filter(|e| e.id != eras::EraId::Count)
             .filter(|e| e.fits(&tree.config))
             .find(|e| *v >= e.versions.0 && e.versions.1.as_ref().is_none_or(|end| v < end))
     };
