@@ -341,7 +341,7 @@ pub static ERAS: &[Era] = &[
 
 /// How `struct module` lists the modules that depend on it, in order of
 /// preference: naming the users needs `struct module_use` in the header.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct DepsShape {
     pub key: &'static str,
     /// The list head field in struct module.
@@ -352,6 +352,9 @@ pub struct DepsShape {
     /// The template fragment `templates/deps/<template>.c`.
     pub template: &'static str,
     pub kernels: &'static str,
+    /// Mainline versions that shipped it, `[from, to)`, for the warned
+    /// `--allow-version-guess` fallback; None: never guessed.
+    pub versions: Option<(Version, Option<Version>)>,
 }
 
 pub static DEPS_SHAPES: &[DepsShape] = &[
@@ -361,6 +364,7 @@ pub static DEPS_SHAPES: &[DepsShape] = &[
         names_users: true,
         template: "source_list",
         kernels: "2.6.35 and later, struct module_use in <linux/module.h>",
+        versions: Some((v(2, 6, 35), None)),
     },
     DepsShape {
         key: "source_list-private",
@@ -368,6 +372,7 @@ pub static DEPS_SHAPES: &[DepsShape] = &[
         names_users: false,
         template: "count",
         kernels: "newer kernels (seen in Debian 7.2) where struct module_use moved to kernel/module/internal.h",
+        versions: None,
     },
     DepsShape {
         key: "modules_which_use_me",
@@ -375,6 +380,7 @@ pub static DEPS_SHAPES: &[DepsShape] = &[
         names_users: false,
         template: "count",
         kernels: "up to 2.6.34 (struct module_use private to kernel/module.c)",
+        versions: Some((v(0, 0, 0), Some(v(2, 6, 35)))),
     },
 ];
 
@@ -522,7 +528,24 @@ pub static CONFIGS: &[&str] = &[
 /// MODULE_REF_BASE lives only in kernel/module/main.c; the helper carries it.
 pub const MODULE_REF_BASE: i64 = 1;
 
+/// Is `version` in `[from, to)`?
+fn within(version: &Version, (from, to): &(Version, Option<Version>)) -> bool {
+    version >= from && to.as_ref().is_none_or(|end| version < end)
+}
+
+impl DepsShape {
+    /// The shape the version table predicts (`--allow-version-guess` only).
+    pub fn guess(version: &Version) -> Option<&'static DepsShape> {
+        DEPS_SHAPES.iter().find(|d| d.versions.as_ref().is_some_and(|r| within(version, r)))
+    }
+}
+
 impl Era {
+    /// Did mainline `version` ship this era (`--allow-version-guess` only)?
+    pub fn shipped_in(&self, version: &Version) -> bool {
+        within(version, &self.versions)
+    }
+
     /// Does the kernel's configuration allow this era (B's SMP and UP forms)?
     pub fn fits(&self, config: &crate::kconfig::KConfig) -> bool {
         self.config.is_none_or(|(sym, on)| config.enabled(sym) == on)
@@ -612,9 +635,14 @@ mod tests {
             let n = ERAS
                 .iter()
                 .filter(|e| e.variant != Some(Variant::Up) && e.id != EraId::Count)
-                .filter(|e| ver >= e.versions.0 && e.versions.1.as_ref().is_none_or(|end| ver < *end))
+                .filter(|e| e.shipped_in(&ver))
                 .count();
             assert_eq!(n, 1, "{ver}");
+        }
+        for (ver, deps) in
+            [(v(2, 6, 18), "modules_which_use_me"), (v(2, 6, 35), "source_list"), (v(7, 0, 0), "source_list")]
+        {
+            assert_eq!(DepsShape::guess(&ver).map(|d| d.key), Some(deps), "{ver}");
         }
     }
 }
