@@ -1,15 +1,155 @@
 //! Kernel knowledge as data.
 //!
 //! Every way `struct module` has stored its reference count is one row of
-//! [`ERAS`]; every lookup symbol whose export status matters is one row of
-//! [`SYMBOLS`]. Detection, the compile probes, the version fallback and the
-//! template choice are all driven from here, so a new kernel era means one
-//! new row plus one template fragment `templates/era/<fragment>.c` (or a shared one).
+//! [`ERAS`]; every way it lists its dependents, one row of [`DEPS_SHAPES`];
+//! every way the helper finds its target, one row of [`LOOKUPS`]; every
+//! symbol whose export status matters, one row of [`SYMBOLS`]. Detection,
+//! the compile probes, the version fallback and the template choice are all
+//! driven from here, so a new kernel era means one new row plus one template
+//! fragment `templates/era/<fragment>.c` (or a shared one), and a new lookup
+//! method one row plus `templates/lookup/<fragment>.c`.
+//!
+//! The detected facts name rows by their key ([`Row`]), which is what
+//! `detect --json` and manifest.json show.
 //!
 //! Sources: each kernel's include/linux/module.h and kernel/module.c
 //! (kernel/module/main.c from 6.4); see docs/kernel-facts in the README.
 
+use std::fmt;
+
 use semver::Version;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A table of kernel knowledge whose rows are named by a unique key.
+pub trait Keyed: Sized + 'static {
+    /// What a row is, for the error on an unknown key.
+    const WHAT: &'static str;
+    fn table() -> &'static [Self];
+    fn key(&self) -> &'static str;
+}
+
+/// One row of a [`Keyed`] table, as the detected facts hold it: the whole
+/// row in code, its key in JSON and in messages.
+pub struct Row<T: 'static>(&'static T);
+
+impl<T: Keyed> Row<T> {
+    pub fn new(row: &'static T) -> Self {
+        Row(row)
+    }
+
+    pub fn by_key(key: &str) -> Option<Self> {
+        T::table().iter().find(|r| r.key() == key).map(Row)
+    }
+
+    pub fn get(self) -> &'static T {
+        self.0
+    }
+
+    pub fn key(&self) -> &'static str {
+        self.0.key()
+    }
+}
+
+impl<T> Clone for Row<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Row<T> {}
+
+impl<T> std::ops::Deref for Row<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0
+    }
+}
+
+impl<T: Keyed> PartialEq for Row<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl<T: Keyed> Eq for Row<T> {}
+
+impl<T: Keyed> fmt::Display for Row<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+impl<T: Keyed> fmt::Debug for Row<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}({:?})", T::WHAT, self.key())
+    }
+}
+
+impl<T: Keyed> Serialize for Row<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.key())
+    }
+}
+
+impl<'de, T: Keyed> Deserialize<'de> for Row<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let key = String::deserialize(d)?;
+        Row::by_key(&key).ok_or_else(|| serde::de::Error::custom(format!("unknown {} {key:?}", T::WHAT)))
+    }
+}
+
+/// What `detect --json` reports as `era`: the letter of the layout, shared
+/// by the rows of one era, or `none` where the kernel keeps no count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EraId {
+    A,
+    B,
+    #[serde(rename = "count")]
+    Count,
+    C,
+    D,
+    E,
+    /// No CONFIG_MODULE_UNLOAD: no count, nothing for the helper to do.
+    #[serde(rename = "none")]
+    NoUnload,
+}
+
+impl EraId {
+    pub fn name(self) -> &'static str {
+        match self {
+            EraId::A => "A",
+            EraId::B => "B",
+            EraId::Count => "count",
+            EraId::C => "C",
+            EraId::D => "D",
+            EraId::E => "E",
+            EraId::NoUnload => "none",
+        }
+    }
+}
+
+impl fmt::Display for EraId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The sub-shape of an era whose SMP and UP kernels differ (B).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    Smp,
+    Up,
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Variant::Smp => "smp",
+            Variant::Up => "up",
+        })
+    }
+}
 
 /// The C type a field must have, as libclang spells it after typedefs are
 /// kept (`atomic_t`, `local_t`) and qualifiers/attributes are dropped.
@@ -25,10 +165,10 @@ pub enum Shape {
 
 #[derive(Debug, Clone)]
 pub struct Era {
-    /// What `detect --json` reports as `era`: A, B, C, D, E or count.
-    pub id: &'static str,
+    /// What `detect --json` reports as `era`.
+    pub id: EraId,
     /// Sub-shape within an era (B on SMP and UP kernels).
-    pub variant: Option<&'static str>,
+    pub variant: Option<Variant>,
     /// Unique key (what `detect --json` reports as `era_key`).
     pub key: &'static str,
     /// The template fragment `templates/era/<fragment>.c` that reads and
@@ -67,7 +207,7 @@ const fn v(major: u64, minor: u64, patch: u64) -> Version {
 
 pub static ERAS: &[Era] = &[
     Era {
-        id: "A",
+        id: EraId::A,
         variant: None,
         key: "a",
         fragment: "a",
@@ -89,8 +229,8 @@ pub static ERAS: &[Era] = &[
         )),
     },
     Era {
-        id: "B",
-        variant: Some("smp"),
+        id: EraId::B,
+        variant: Some(Variant::Smp),
         key: "b-smp",
         fragment: "b-smp",
         kernels: "2.6.29 to 2.6.33 on SMP, RHEL/CentOS 6",
@@ -107,8 +247,8 @@ pub static ERAS: &[Era] = &[
         supported_from: None,
     },
     Era {
-        id: "B",
-        variant: Some("up"),
+        id: EraId::B,
+        variant: Some(Variant::Up),
         key: "b-up",
         fragment: "b-up",
         kernels: "2.6.29 to 2.6.33 without CONFIG_SMP",
@@ -125,7 +265,7 @@ pub static ERAS: &[Era] = &[
         supported_from: None,
     },
     Era {
-        id: "count",
+        id: EraId::Count,
         variant: None,
         key: "count",
         fragment: "count",
@@ -143,7 +283,7 @@ pub static ERAS: &[Era] = &[
         supported_from: None,
     },
     Era {
-        id: "C",
+        id: EraId::C,
         variant: None,
         key: "c",
         fragment: "incs-decs",
@@ -161,7 +301,7 @@ pub static ERAS: &[Era] = &[
         supported_from: None,
     },
     Era {
-        id: "D",
+        id: EraId::D,
         variant: None,
         key: "d",
         fragment: "incs-decs",
@@ -179,7 +319,7 @@ pub static ERAS: &[Era] = &[
         supported_from: None,
     },
     Era {
-        id: "E",
+        id: EraId::E,
         variant: None,
         key: "e",
         fragment: "e",
@@ -201,7 +341,7 @@ pub static ERAS: &[Era] = &[
 
 /// How `struct module` lists the modules that depend on it, in order of
 /// preference: naming the users needs `struct module_use` in the header.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct DepsShape {
     pub key: &'static str,
     /// The list head field in struct module.
@@ -212,6 +352,9 @@ pub struct DepsShape {
     /// The template fragment `templates/deps/<template>.c`.
     pub template: &'static str,
     pub kernels: &'static str,
+    /// Mainline versions that shipped it, `[from, to)`, for the warned
+    /// `--allow-version-guess` fallback; None: never guessed.
+    pub versions: Option<(Version, Option<Version>)>,
 }
 
 pub static DEPS_SHAPES: &[DepsShape] = &[
@@ -221,6 +364,7 @@ pub static DEPS_SHAPES: &[DepsShape] = &[
         names_users: true,
         template: "source_list",
         kernels: "2.6.35 and later, struct module_use in <linux/module.h>",
+        versions: Some((v(2, 6, 35), None)),
     },
     DepsShape {
         key: "source_list-private",
@@ -228,6 +372,7 @@ pub static DEPS_SHAPES: &[DepsShape] = &[
         names_users: false,
         template: "count",
         kernels: "newer kernels (seen in Debian 7.2) where struct module_use moved to kernel/module/internal.h",
+        versions: None,
     },
     DepsShape {
         key: "modules_which_use_me",
@@ -235,8 +380,85 @@ pub static DEPS_SHAPES: &[DepsShape] = &[
         names_users: false,
         template: "count",
         kernels: "up to 2.6.34 (struct module_use private to kernel/module.c)",
+        versions: Some((v(0, 0, 0), Some(v(2, 6, 35)))),
     },
 ];
+
+/// How the helper finds its target in the module list, in order of
+/// preference: the first row whose symbols the kernel exports is used.
+#[derive(Debug, Clone, Copy)]
+pub struct Lookup {
+    /// What `detect --json` reports as `lookup`.
+    pub key: &'static str,
+    /// The template fragment `templates/lookup/<fragment>.c`, which defines
+    /// `frm_find()`.
+    pub fragment: &'static str,
+    /// Kernel exports it needs (rows of [`SYMBOLS`]).
+    pub needs: &'static [&'static str],
+    /// Where it is used, and what it does: for people reading the table
+    /// (`detect` prints only the key).
+    #[allow(dead_code)]
+    pub kernels: &'static str,
+    #[allow(dead_code)]
+    pub why: &'static str,
+    /// The lookup's protection is module_mutex: insmod and rmmod wait while
+    /// the helper holds it, so the target's users can be walked and named, a
+    /// sleeping rmmod can be woken, and the report is given before the target
+    /// can go. The mutex is held across stop_machine(); a protection that is
+    /// not (preemption disabled) makes the helper find the target with every
+    /// CPU stopped instead.
+    pub module_mutex: bool,
+    /// The fragment walks the module ring and needs the address of the
+    /// kernel's list head (`listhead=`) where no address range tells it apart.
+    pub listhead: bool,
+    /// The protection, as the helper's comments name it.
+    pub protection: &'static str,
+    /// Headers the fragment and its protection need.
+    pub headers: &'static [&'static str],
+    /// Headers it needs where modules lie in one fixed address range
+    /// (`module_range`: x86_64's MODULES_VADDR..MODULES_END).
+    pub range_headers: &'static [&'static str],
+    /// Said after the key in the helper's header comment.
+    pub note: Option<&'static str>,
+}
+
+pub static LOOKUPS: &[Lookup] = &[
+    Lookup {
+        key: "find_module",
+        fragment: "find_module",
+        needs: &["find_module", "module_mutex"],
+        kernels: "2.6.30 to 5.11 (stable 5.10.y until Debian 5.10.0-46), RHEL/CentOS 6 to 8",
+        why: "find_module() with module_mutex held, as delete_module() does: nothing can load or remove a module \
+              meanwhile",
+        module_mutex: true,
+        listhead: false,
+        protection: "module_mutex held",
+        headers: &["linux/mutex.h"],
+        range_headers: &[],
+        note: None,
+    },
+    Lookup {
+        key: "ring-walk",
+        fragment: "ring-walk",
+        needs: &[],
+        kernels: "every kernel; used where find_module() or module_mutex is not exported (up to 2.6.29, from 5.12, \
+                  stable 5.10.y)",
+        why: "walk the module ring from the helper's own entry with preemption disabled, the RCU-sched protection \
+              the kernel's own lookup relies on; the static list head is recognised by listhead= or by lying \
+              outside the modules' address range",
+        module_mutex: false,
+        listhead: true,
+        protection: "preemption disabled",
+        headers: &["linux/preempt.h", "linux/rcupdate.h", "linux/rculist.h"],
+        range_headers: &["asm/pgtable.h"],
+        note: Some("find_module/module_mutex not exported"),
+    },
+];
+
+/// The lookup for a kernel that exports what `exported` says.
+pub fn lookup_for(exported: impl Fn(&str) -> bool) -> &'static Lookup {
+    LOOKUPS.iter().find(|l| l.needs.iter().all(|s| exported(s))).expect("the last lookup needs no export")
+}
 
 /// Symbols whose export status changes what the helper can do.
 #[derive(Debug, Clone, Copy)]
@@ -306,15 +528,49 @@ pub static CONFIGS: &[&str] = &[
 /// MODULE_REF_BASE lives only in kernel/module/main.c; the helper carries it.
 pub const MODULE_REF_BASE: i64 = 1;
 
+/// Is `version` in `[from, to)`?
+fn within(version: &Version, (from, to): &(Version, Option<Version>)) -> bool {
+    version >= from && to.as_ref().is_none_or(|end| version < end)
+}
+
+impl DepsShape {
+    /// The shape the version table predicts (`--allow-version-guess` only).
+    pub fn guess(version: &Version) -> Option<&'static DepsShape> {
+        DEPS_SHAPES.iter().find(|d| d.versions.as_ref().is_some_and(|r| within(version, r)))
+    }
+}
+
 impl Era {
+    /// Did mainline `version` ship this era (`--allow-version-guess` only)?
+    pub fn shipped_in(&self, version: &Version) -> bool {
+        within(version, &self.versions)
+    }
+
     /// Does the kernel's configuration allow this era (B's SMP and UP forms)?
     pub fn fits(&self, config: &crate::kconfig::KConfig) -> bool {
         self.config.is_none_or(|(sym, on)| config.enabled(sym) == on)
     }
 }
 
-pub fn era_by_key(key: &str) -> Option<&'static Era> {
-    ERAS.iter().find(|e| e.key == key)
+/// Every keyed table names its rows by their `key` field.
+macro_rules! keyed {
+    ($($row:ty: $table:ident, $what:literal;)*) => {$(
+        impl Keyed for $row {
+            const WHAT: &'static str = $what;
+            fn table() -> &'static [Self] {
+                $table
+            }
+            fn key(&self) -> &'static str {
+                self.key
+            }
+        }
+    )*};
+}
+
+keyed! {
+    Era: ERAS, "era";
+    DepsShape: DEPS_SHAPES, "dependents list";
+    Lookup: LOOKUPS, "lookup";
 }
 
 #[cfg(test)]
@@ -337,16 +593,56 @@ mod tests {
     }
 
     #[test]
+    fn lookups_and_deps_are_rows_with_fragments() {
+        for l in LOOKUPS {
+            assert!(Row::<Lookup>::by_key(l.key).is_some_and(|r| std::ptr::eq(r.get(), l)), "lookup {} twice", l.key);
+            assert!(crate::templates::get(&format!("lookup/{}.c", l.fragment)).is_some(), "{} has no fragment", l.key);
+            for s in l.needs {
+                assert!(SYMBOLS.iter().any(|sym| sym.name == *s), "lookup {} needs {s}, which SYMBOLS lacks", l.key);
+            }
+        }
+        assert!(LOOKUPS.last().is_some_and(|l| l.needs.is_empty()), "some lookup works on every kernel");
+        assert_eq!(lookup_for(|_| true).key, "find_module");
+        assert_eq!(lookup_for(|s| s != "module_mutex").key, "ring-walk");
+        for d in DEPS_SHAPES {
+            assert!(Row::<DepsShape>::by_key(d.key).is_some_and(|r| std::ptr::eq(r.get(), d)), "deps {} twice", d.key);
+            assert!(crate::templates::get(&format!("deps/{}.c", d.template)).is_some(), "{} has no fragment", d.key);
+        }
+    }
+
+    #[test]
+    fn rows_are_named_by_their_keys_in_json() {
+        let era = Row::<Era>::by_key("b-smp").unwrap();
+        assert_eq!(serde_json::to_string(&era).unwrap(), "\"b-smp\"");
+        assert_eq!(serde_json::from_str::<Row<Era>>("\"b-smp\"").unwrap(), era);
+        assert_eq!(era.to_string(), "b-smp");
+        let err = serde_json::from_str::<Row<Lookup>>("\"by-guess\"").unwrap_err();
+        assert!(err.to_string().starts_with("unknown lookup \"by-guess\""), "{err}");
+        for (id, name) in [(era.id, "\"B\""), (EraId::Count, "\"count\""), (EraId::NoUnload, "\"none\"")] {
+            assert_eq!(serde_json::to_string(&id).unwrap(), name);
+            assert_eq!(format!("\"{id}\""), name);
+            assert_eq!(serde_json::from_str::<EraId>(name).unwrap(), id);
+        }
+        assert_eq!(serde_json::to_string(&era.variant).unwrap(), "\"smp\"");
+        assert_eq!(Variant::Up.to_string(), "up");
+    }
+
+    #[test]
     fn version_ranges_cover_released_kernels_once() {
         // Every released version maps to exactly one era (count never shipped,
         // B's two rows differ by CONFIG_SMP).
         for ver in [v(2, 6, 28), v(2, 6, 32), v(2, 6, 34), v(3, 2, 0), v(3, 10, 0), v(3, 19, 0), v(7, 0, 0)] {
             let n = ERAS
                 .iter()
-                .filter(|e| e.variant != Some("up") && e.id != "count")
-                .filter(|e| ver >= e.versions.0 && e.versions.1.as_ref().is_none_or(|end| ver < *end))
+                .filter(|e| e.variant != Some(Variant::Up) && e.id != EraId::Count)
+                .filter(|e| e.shipped_in(&ver))
                 .count();
             assert_eq!(n, 1, "{ver}");
+        }
+        for (ver, deps) in
+            [(v(2, 6, 18), "modules_which_use_me"), (v(2, 6, 35), "source_list"), (v(7, 0, 0), "source_list")]
+        {
+            assert_eq!(DepsShape::guess(&ver).map(|d| d.key), Some(deps), "{ver}");
         }
     }
 }

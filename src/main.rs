@@ -142,7 +142,7 @@ fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
     crate::outln!("compiler:         {}", facts.compiler.text);
     crate::outln!("build tree:       {}", facts.kdir);
     crate::outln!("source tree:      {}", facts.source_dir);
-    let variant = facts.era_variant.as_deref().map(|v| format!(" ({v})")).unwrap_or_default();
+    let variant = facts.era_variant.map(|v| format!(" ({v})")).unwrap_or_default();
     crate::outln!(
         "refcount era:     {}{variant}{}",
         facts.era,
@@ -167,10 +167,9 @@ fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
         let members: Vec<String> = m.iter().map(|f| format!("{} {}", f.ty, f.name)).collect();
         crate::outln!("struct module_ref: {{ {} }}", members.join("; "));
     }
-    let deps = facts.deps.as_deref().and_then(|d| eras::DEPS_SHAPES.iter().find(|s| s.key == d));
     crate::outln!(
         "dependents list:  {}",
-        deps.map(|d| format!("{} ({})", d.field, d.kernels)).unwrap_or("none found".into())
+        facts.deps.map(|d| format!("{} ({})", d.field, d.kernels)).unwrap_or("none found".into())
     );
     crate::outln!("lookup:           {}", facts.lookup);
     let r = &facts.relocations;
@@ -198,7 +197,7 @@ fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
     for w in &facts.warnings {
         crate::outln!("warning:          {w}");
     }
-    if facts.era == "none" {
+    if facts.era_key.is_none() {
         return Err(Error::NoModuleUnload { release: facts.kernel_release });
     }
     Ok(())

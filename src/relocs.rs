@@ -138,6 +138,8 @@ pub struct Plan {
     /// Rewrite every R_X86_64_PLT32 to R_X86_64_PC32.
     pub rewrite_plt32: bool,
     pub why: String,
+    /// Not recorded: a plan read back from a manifest knows no loader (the
+    /// default accepts only the types every kernel accepts).
     #[serde(skip)]
     pub loader: Loader,
 }

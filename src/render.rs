@@ -74,13 +74,13 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     let era = facts.era_row().ok_or_else(|| Error::NoModuleUnload { release: facts.kernel_release.clone() })?;
     let version = crate::kdir::parse_version(&facts.kernel_release).unwrap_or(semver::Version::new(0, 0, 0));
     check_supported(facts, era, &version)?;
-    let find_module = facts.lookup == "find_module";
+    let lookup = facts.lookup;
     // Per-cpu counts are always changed inside stop_machine(): exported on
     // SMP (checked above), an inline that disables interrupts on UP.
     let stop_machine = era.per_cpu;
     // A sleeping rmmod is woken with module_mutex held, so that it cannot
-    // free the module under us: only where module_mutex is exported.
-    let wake_waiter = facts.has_waiter && find_module;
+    // free the module under us: only where the lookup holds module_mutex.
+    let wake_waiter = facts.has_waiter && lookup.module_mutex;
     // Real references are looked for where the kernel exports the means.
     let files_check = facts.exported("iterate_fd");
     let supers_check = facts.exported("get_fs_type") && facts.exported("iterate_supers_type");
@@ -103,21 +103,18 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     if supers_check {
         headers.push("linux/fs.h");
     }
-    if find_module {
-        headers.push("linux/mutex.h");
-    } else {
-        headers.extend(["linux/rcupdate.h", "linux/rculist.h", "linux/preempt.h"]);
-        if module_range {
-            headers.push("asm/pgtable.h");
-        }
+    headers.extend(lookup.headers);
+    if module_range {
+        headers.extend(lookup.range_headers);
     }
     headers.sort();
     headers.dedup();
-    let protection = match (find_module, stop_machine) {
-        (true, false) => "module_mutex held",
-        (true, true) => "module_mutex held, every CPU stopped",
-        (false, true) => "every CPU stopped",
-        (false, false) => "preemption disabled",
+    let protection = match (stop_machine, lookup.module_mutex) {
+        (false, _) => lookup.protection.to_string(),
+        (true, true) => format!("{}, every CPU stopped", lookup.protection),
+        // A protection that cannot be held across stop_machine(): the
+        // target is found with every CPU stopped.
+        (true, false) => "every CPU stopped".to_string(),
     };
     let mut ctx = Context::new();
     ctx.insert("tool_version", env!("CARGO_PKG_VERSION"));
@@ -127,18 +124,21 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     insert_era(&mut ctx, era);
     ctx.insert("era_variant", &facts.era_variant);
     ctx.insert("method", facts.method.name());
-    ctx.insert("lookup", &facts.lookup);
-    ctx.insert("protection", protection);
+    ctx.insert("lookup", lookup.key);
+    ctx.insert("lookup_note", &lookup.note);
+    ctx.insert("module_mutex", &lookup.module_mutex);
+    ctx.insert("listhead", &lookup.listhead);
+    ctx.insert("protection", &protection);
     ctx.insert("wake_waiter", &wake_waiter);
     ctx.insert("stop_machine", &stop_machine);
     ctx.insert("module_range", &module_range);
     ctx.insert("module_refcount", &facts.exported("module_refcount"));
     ctx.insert("files_check", &files_check);
     ctx.insert("supers_check", &supers_check);
-    ctx.insert("negative_ambiguous", &u8::from(!era.per_cpu && !find_module));
+    ctx.insert("negative_ambiguous", &u8::from(!era.per_cpu && !lookup.module_mutex));
     ctx.insert("headers", &headers);
-    // MODULE_STATE_UNFORMED exists from 3.8; only the ring walk must skip it
-    // (find_module() does so itself).
+    // MODULE_STATE_UNFORMED exists from 3.8; a lookup that walks the ring
+    // must skip it (find_module() does so itself).
     ctx.insert("has_unformed", &(version >= semver::Version::new(3, 8, 0)));
     ctx.insert("target", opts.target.as_deref().unwrap_or(""));
     // pr_warn() arrived in 2.6.38; older kernels only have pr_warning().
@@ -154,7 +154,7 @@ pub fn render(facts: &Facts, opts: &Options) -> Result<Rendered> {
     let tera = engine()?;
     let mut ctx = context(facts, opts)?;
     let era = facts.era_row().expect("checked by context()");
-    let deps = facts.deps.as_deref().ok_or_else(|| Error::UnknownLayout {
+    let deps = facts.deps.ok_or_else(|| Error::UnknownLayout {
         release: facts.kernel_release.clone(),
         detail: format!(
             "struct module has no list of dependent modules (none of {})",
@@ -163,15 +163,14 @@ pub fn render(facts: &Facts, opts: &Options) -> Result<Rendered> {
     })?;
     let job_code = render_one(&tera, "job.c", &ctx)?;
     let era_code = render_one(&tera, &format!("era/{}.c", era.fragment), &ctx)?;
-    let deps = eras::DEPS_SHAPES.iter().find(|d| d.key == deps).expect("detected from the table");
     ctx.insert("deps_field", deps.field);
     ctx.insert("deps_kernels", deps.kernels);
     // Without module_mutex the dependents' entries can be freed under the
     // helper: whatever the shape, it only tests the list for emptiness.
-    let deps_template = if facts.lookup == "find_module" { deps.template } else { "list-empty" };
+    let deps_template = if facts.lookup.module_mutex { deps.template } else { "list-empty" };
     let deps_code = render_one(&tera, &format!("deps/{deps_template}.c"), &ctx)?;
     let explain_code = render_one(&tera, "explain.c", &ctx)?;
-    let lookup_code = render_one(&tera, &format!("lookup/{}.c", facts.lookup), &ctx)?;
+    let lookup_code = render_one(&tera, &format!("lookup/{}.c", facts.lookup.fragment), &ctx)?;
     ctx.insert("job_code", &job_code);
     ctx.insert("era_code", &era_code);
     ctx.insert("deps_code", &deps_code);

@@ -37,7 +37,7 @@ pub fn render_one(tera: &Tera, name: &str, ctx: &Context) -> Result<String> {
 /// of a per-cpu `struct module_ref` (C and D share one fragment) and the
 /// names of the per-CPU counters it logs.
 pub fn insert_era(ctx: &mut Context, era: &eras::Era) {
-    ctx.insert("era", era.id);
+    ctx.insert("era", &era.id);
     ctx.insert("era_kernels", era.kernels);
     ctx.insert("module_ref_base", &MODULE_REF_BASE);
     ctx.insert("per_cpu", &era.per_cpu);

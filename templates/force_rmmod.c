@@ -7,7 +7,7 @@
  *   release  {{ release }} ({{ arch }})
  *   layout   era {{ era }}{% if era_variant %} ({{ era_variant }}){% endif %}: {{ era_kernels }}
  *   detected with {{ method }}
- *   lookup   {{ lookup }}{% if lookup == "ring-walk" %} (find_module/module_mutex not exported){% endif %}
+ *   lookup   {{ lookup }}{% if lookup_note %} ({{ lookup_note }}){% endif %}
  * Do not load it into any other kernel: the layout it writes is this one's.
  *
  * Usage: insmod {{ module }}.ko modname=NAME [dry_run=1] [expect=N]
@@ -90,7 +90,7 @@ MODULE_PARM_DESC(wake_waiter, "1: also release a module left GOING by a blocking
 static unsigned long modaddr;
 module_param(modaddr, ulong, 0);
 MODULE_PARM_DESC(modaddr, "expected address of the target's struct module (from /sys/module/NAME/sections/.gnu.linkonce.this_module)");
-{%- if lookup == "ring-walk" %}
+{%- if listhead %}
 
 static unsigned long listhead;
 module_param(listhead, ulong, 0);
@@ -207,7 +207,7 @@ static void frm_update(struct frm_job *job)
 static int frm_stopped(void *data)
 {
 	struct frm_job *job = data;
-{% if lookup == "ring-walk" %}
+{% if not module_mutex %}
 	job->mod = frm_find(job);
 	if (job->mod && !frm_check(job))
 		frm_update(job);
@@ -231,8 +231,8 @@ static void frm_report(struct frm_job *job)
 		pr_err("no module named %s is loaded\n", job->name);
 		return;
 	case FRM_BAD_LIST:
-		pr_err("module list: expected exactly one list head{% if lookup == "ring-walk" %} (listhead=0x%lx){% endif %}, found %d; nothing changed\n",
-		       {% if lookup == "ring-walk" %}listhead, {% endif %}job->heads);
+		pr_err("module list: expected exactly one list head{% if listhead %} (listhead=0x%lx){% endif %}, found %d; nothing changed\n",
+		       {% if listhead %}listhead, {% endif %}job->heads);
 		return;
 	case FRM_MOVED_ADDR:
 		pr_err("%s is at 0x%lx, not at modaddr=0x%lx: refusing\n",
@@ -324,7 +324,7 @@ static void frm_report(struct frm_job *job)
  */
 static int frm_lock(struct frm_job *job)
 {
-{%- if lookup == "find_module" %}
+{%- if module_mutex %}
 	if (mutex_lock_killable(&module_mutex))
 		return frm_refuse(job, -EINTR, FRM_INTERRUPTED);
 {%- else %}
@@ -336,7 +336,7 @@ static int frm_lock(struct frm_job *job)
 
 static void frm_unlock(void)
 {
-{%- if lookup == "find_module" %}
+{%- if module_mutex %}
 	mutex_unlock(&module_mutex);
 {%- else %}
 	rcu_read_unlock();
@@ -369,7 +369,7 @@ static void frm_pin_and_explain(struct frm_job *job)
 /* Find the target, check and update it under the protection this kernel allows. */
 static int frm_run(struct frm_job *job)
 {
-{%- if stop_machine and lookup == "ring-walk" %}
+{%- if stop_machine and not module_mutex %}
 	int ret = stop_machine(frm_stopped, job, NULL);
 
 	if (ret && !job->ret)
@@ -392,7 +392,7 @@ static int frm_run(struct frm_job *job)
 	if (job->mod && !frm_check(job))
 		frm_update(job);
 {%- endif %}
-{%- if lookup == "find_module" %}
+{%- if module_mutex %}
 	/* Still under module_mutex: the target cannot go while it is named. */
 	frm_report(job);
 	frm_unlock();
@@ -441,7 +441,7 @@ static int frm_parse_params(struct frm_job *job)
 		       restore);
 		return -EINVAL;
 	}
-{%- if lookup == "ring-walk" and not module_range %}
+{%- if listhead and not module_range %}
 	if (!listhead) {
 		pr_err("listhead= is required on this architecture: the address of 'modules' in /proc/kallsyms\n");
 		return -EINVAL;

@@ -26,7 +26,6 @@ use crate::cache;
 use crate::detect::Facts;
 use crate::error::{Error, Result};
 use crate::kdir::KernelTree;
-use crate::manifest::Manifest;
 use compile::{Stop, compile};
 use place::{Ready, finish, relocate_failure, sibling};
 
@@ -196,9 +195,7 @@ pub fn lookup(opts: &TreeOptions, tree: KernelTree, place: Place, s: &Settings) 
 
 /// A cache entry as a complete build directory.
 fn from_cache(entry: cache::Entry, status: CacheStatus, key: String) -> Result<Ready> {
-    let manifest: Box<Manifest> = serde_json::from_value(entry.manifest)
-        .map_err(|e| Error::Internal(format!("{}: {e}", entry.dir.join(crate::manifest::FILE).display())))?;
-    Ok(Ready { dir: entry.dir, manifest, status, key: Some(key) })
+    Ok(Ready { dir: entry.dir, manifest: entry.manifest, status, key: Some(key) })
 }
 
 /// Second half: render, Kbuild, checks, store in the cache, sign, and put

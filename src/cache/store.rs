@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::key::{KeyInputs, tool_sha256};
 use super::{CacheError, Damage};
 use crate::error::{Error, Result};
+use crate::manifest::Manifest;
 use crate::render::MODULE;
 
 /// The files of an entry that make up an output directory.
@@ -21,7 +22,7 @@ pub struct Cache {
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub dir: PathBuf,
-    pub manifest: serde_json::Value,
+    pub manifest: Box<Manifest>,
 }
 
 impl Cache {
@@ -102,16 +103,16 @@ impl Cache {
 }
 
 /// Every output file present and the .ko matching the manifest's sha256.
-pub fn verify_entry(dir: &Path) -> std::result::Result<serde_json::Value, Damage> {
+pub fn verify_entry(dir: &Path) -> std::result::Result<Box<Manifest>, Damage> {
     if let Some(f) = OUTPUT_FILES.iter().find(|f| !dir.join(f).is_file()) {
         return Err(Damage::Missing(f));
     }
     let text = std::fs::read_to_string(dir.join("manifest.json"))?;
-    let manifest: serde_json::Value = serde_json::from_str(&text)?;
-    let want = manifest["ko"]["sha256"].as_str().ok_or(Damage::NoKoSha256)?;
+    let manifest: Box<Manifest> = serde_json::from_str(&text)?;
+    let want = &manifest.ko.as_ref().ok_or(Damage::NoKoSha256)?.sha256;
     let have = crate::output::sha256_file(&dir.join(format!("{MODULE}.ko")))?;
-    if want != have {
-        return Err(Damage::KoChanged { have, want: want.to_string() });
+    if *want != have {
+        return Err(Damage::KoChanged { have, want: want.clone() });
     }
     Ok(manifest)
 }
@@ -155,9 +156,17 @@ pub(super) mod tests {
         for f in OUTPUT_FILES {
             std::fs::write(built.join(f), b"x").unwrap();
         }
-        let ko_sha = sha256_hex(b"KO");
+        let facts: crate::detect::Facts = serde_json::from_str(crate::detect::tests::RHEL6).unwrap();
+        let ko = crate::manifest::KoInfo {
+            file: "force_rmmod.ko".into(),
+            sha256: sha256_hex(b"KO"),
+            vermagic: None,
+            size: 2,
+            plt32_rewritten: 0,
+            unsigned_sha256: None,
+        };
         std::fs::write(built.join("force_rmmod.ko"), b"KO").unwrap();
-        std::fs::write(built.join("manifest.json"), serde_json::json!({"ko": {"sha256": ko_sha}}).to_string()).unwrap();
+        std::fs::write(built.join("manifest.json"), Manifest::new(&facts, None, None, Some(ko)).to_json()).unwrap();
         built
     }
 

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::eras::{self, DepsShape, Era, Shape};
+use crate::eras::{self, DepsShape, Era, EraId, Lookup, Row, Shape, Variant};
 use crate::error::{Error, Result};
 use crate::kdir::{KernelTree, Toolchain};
 use crate::symvers::Symvers;
@@ -103,7 +103,9 @@ pub struct Options {
 }
 
 /// Everything detected about one kernel: what `detect --json` prints and
-/// what the templates are rendered from.
+/// what the templates are rendered from. The knowledge it names (era,
+/// dependents list, lookup) is rows of the tables in eras.rs, shown in JSON
+/// by their keys.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Facts {
     pub kernel_release: String,
@@ -114,24 +116,24 @@ pub struct Facts {
     pub source_dir: String,
     pub rhel: Option<String>,
     pub compiler: crate::kdir::Compiler,
-    /// "A", "B", "C", "D", "E", "count" or "none".
-    pub era: String,
-    pub era_variant: Option<String>,
-    /// Key of the era row / template fragment; None for "none".
-    pub era_key: Option<String>,
+    /// The era's letter, or `none` where the kernel keeps no count.
+    pub era: EraId,
+    pub era_variant: Option<Variant>,
+    /// The era's row; None for `none`.
+    pub era_key: Option<Row<Era>>,
     pub era_kernels: Option<String>,
     pub method: Method,
     /// The refcount fields of struct module (and of struct module_ref).
     pub fields: Vec<FieldInfo>,
     pub module_ref: Option<Vec<FieldInfo>>,
-    /// "source_list" or "modules_which_use_me".
-    pub deps: Option<String>,
+    /// How struct module lists its dependents.
+    pub deps: Option<Row<DepsShape>>,
     /// struct module has `waiter` (a blocking rmmod sleeps on it).
     pub has_waiter: bool,
     pub exports: BTreeMap<String, bool>,
     pub config: BTreeMap<String, bool>,
-    /// How the helper finds the target: "find_module" or "ring-walk".
-    pub lookup: String,
+    /// How the helper finds the target.
+    pub lookup: Row<Lookup>,
     /// Field offsets are meaningless under the randstruct plugin.
     pub offsets_reliable: bool,
     /// What the post-build check does with the module's relocations.
@@ -142,7 +144,7 @@ pub struct Facts {
 
 impl Facts {
     pub fn era_row(&self) -> Option<&'static Era> {
-        self.era_key.as_deref().and_then(eras::era_by_key)
+        self.era_key.map(Row::get)
     }
 
     pub fn exported(&self, sym: &str) -> bool {
@@ -269,7 +271,7 @@ pub fn detect(tree: &KernelTree, opts: &Options) -> Result<Facts> {
     if randstruct {
         warnings.push("the kernel randomises struct layouts: field offsets shown are not the real ones (the helper is compiled by the kernel's compiler and is unaffected)".into());
     }
-    let lookup = if exports["find_module"] && exports["module_mutex"] { "find_module" } else { "ring-walk" };
+    let lookup = eras::lookup_for(|sym| exports.get(sym).copied().unwrap_or(false));
     let mut evidence = finding.evidence;
     evidence.push(format!("configuration read from {}", tree.config.source.display()));
     evidence.push(format!(
@@ -286,21 +288,124 @@ pub fn detect(tree: &KernelTree, opts: &Options) -> Result<Facts> {
         source_dir: tree.source.display().to_string(),
         rhel: tree.rhel.map(|(a, b)| format!("{a}.{b}")),
         compiler: tree.compiler.clone(),
-        era: finding.era.map(|e| e.id).unwrap_or("none").to_string(),
-        era_variant: finding.era.and_then(|e| e.variant).map(String::from),
-        era_key: finding.era.map(|e| e.key.to_string()),
+        era: finding.era.map_or(EraId::NoUnload, |e| e.id),
+        era_variant: finding.era.and_then(|e| e.variant),
+        era_key: finding.era.map(Row::new),
         era_kernels: finding.era.map(|e| e.kernels.to_string()),
         method,
         fields: finding.fields,
         module_ref: finding.module_ref,
-        deps: finding.deps.map(|d| d.key.to_string()),
+        deps: finding.deps.map(Row::new),
         has_waiter: finding.has_waiter,
         exports,
         config,
-        lookup: lookup.to_string(),
+        lookup: Row::new(lookup),
         offsets_reliable: method == Method::Libclang && !randstruct,
         relocations: crate::relocs::plan(tree),
         evidence,
         warnings,
     })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// `detect --json` for a RHEL 6 tree, as the tool writes it.
+    pub(crate) const RHEL6: &str = r#"{
+  "kernel_release": "2.6.32-754.el6.x86_64",
+  "kernel_version": "2.6.32",
+  "arch": "x86_64",
+  "srcarch": "x86",
+  "kdir": "/usr/src/kernels/2.6.32-754.el6.x86_64",
+  "source_dir": "/usr/src/kernels/2.6.32-754.el6.x86_64",
+  "rhel": "6.10",
+  "compiler": {
+    "text": "gcc version 4.4.7 20120313 (Red Hat 4.4.7-23) (GCC) ",
+    "family": "gcc",
+    "major": 4,
+    "program": "gcc"
+  },
+  "era": "B",
+  "era_variant": "smp",
+  "era_key": "b-smp",
+  "era_kernels": "2.6.29 to 2.6.33 on SMP, RHEL/CentOS 6",
+  "method": "libclang",
+  "fields": [
+    {
+      "name": "modules_which_use_me",
+      "type": "struct list_head",
+      "offset": 152
+    },
+    {
+      "name": "waiter",
+      "type": "struct task_struct *",
+      "offset": 168
+    },
+    {
+      "name": "refptr",
+      "type": "char *",
+      "offset": 184
+    }
+  ],
+  "module_ref": null,
+  "deps": "modules_which_use_me",
+  "has_waiter": true,
+  "exports": {
+    "find_module": true,
+    "get_fs_type": false,
+    "iterate_fd": false,
+    "iterate_supers_type": false,
+    "kallsyms_lookup_name": false,
+    "module_mutex": true,
+    "module_refcount": true,
+    "stop_machine": true
+  },
+  "config": {
+    "CONFIG_CFI_CLANG": false,
+    "CONFIG_GCC_PLUGIN_RANDSTRUCT": false,
+    "CONFIG_MODULE_FORCE_UNLOAD": false,
+    "CONFIG_MODULE_SIG": true,
+    "CONFIG_MODULE_SIG_FORCE": false,
+    "CONFIG_MODULE_UNLOAD": true,
+    "CONFIG_RANDSTRUCT": false,
+    "CONFIG_SECURITY_LOCKDOWN_LSM": false,
+    "CONFIG_SMP": true,
+    "CONFIG_X86_KERNEL_IBT": false
+  },
+  "lookup": "find_module",
+  "offsets_reliable": true,
+  "relocations": {
+    "check": true,
+    "rewrite_plt32": true,
+    "why": "x86_64 loader accepts R_X86_64_PLT32 from 4.16 (RHEL 7.9); this kernel is 2.6.32-754.el6.x86_64"
+  },
+  "evidence": [
+    "struct module has struct list_head modules_which_use_me, struct task_struct * waiter, char * refptr",
+    "configuration read from /usr/src/kernels/2.6.32-754.el6.x86_64/.config",
+    "Module.symvers (35 kernel exports): find_module=yes get_fs_type=no iterate_fd=no iterate_supers_type=no kallsyms_lookup_name=no module_mutex=yes module_refcount=yes stop_machine=yes"
+  ],
+  "warnings": []
+}"#;
+
+    #[test]
+    fn facts_read_back_typed_and_written_byte_identical() {
+        let facts: Facts = serde_json::from_str(RHEL6).unwrap();
+        assert_eq!(serde_json::to_string_pretty(&facts).unwrap(), RHEL6);
+        assert_eq!(facts.era, EraId::B);
+        assert_eq!(facts.era_variant, Some(Variant::Smp));
+        assert!(facts.era_row().is_some_and(|e| e.key == "b-smp" && e.per_cpu));
+        assert_eq!(facts.deps.map(|d| d.field), Some("modules_which_use_me"));
+        assert!(facts.lookup.module_mutex);
+        assert_eq!(format!("era {} lookup {}", facts.era, facts.lookup), "era B lookup find_module");
+    }
+
+    #[test]
+    fn facts_naming_no_row_are_refused() {
+        let bad = RHEL6.replace(r#""lookup": "find_module""#, r#""lookup": "by-guess""#);
+        let err = serde_json::from_str::<Facts>(&bad).unwrap_err().to_string();
+        assert!(err.starts_with(r#"unknown lookup "by-guess""#), "{err}");
+        let bad = RHEL6.replace(r#""era": "B""#, r#""era": "F""#);
+        assert!(serde_json::from_str::<Facts>(&bad).is_err());
+    }
 }

@@ -14,14 +14,13 @@ pub(super) fn guess(tree: &KernelTree) -> Finding {
     } else {
         eras::ERAS
             .iter()
-            .filter(|e| e.id != "count")
+            .filter(|e| e.id != eras::EraId::Count)
             .filter(|e| e.fits(&tree.config))
-            .find(|e| *v >= e.versions.0 && e.versions.1.as_ref().is_none_or(|end| v < end))
+            .find(|e| e.shipped_in(v))
     };
-    let deps_key = if *v >= semver::Version::new(2, 6, 35) { "source_list" } else { "modules_which_use_me" };
     Finding {
         era,
-        deps: eras::DEPS_SHAPES.iter().find(|d| d.key == deps_key),
+        deps: eras::DepsShape::guess(v),
         // A blocking rmmod slept on mod->waiter up to 3.12 (and in RHEL 7).
         has_waiter: *v < semver::Version::new(3, 13, 0) || tree.rhel.is_some_and(|(m, _)| m <= 7),
         fields: Vec::<FieldInfo>::new(),
