@@ -173,7 +173,7 @@ pub fn lookup(opts: &TreeOptions, tree: KernelTree, place: Place, s: &Settings) 
         // no version line.
         let version =
             cache::compiler_version(&tree, &tc).or_else(|| matches!(place, Place::CacheEntry).then(String::new))?;
-        let inputs = cache::key_inputs(&tree, opts, target, &tc, &version, &cache.tool_sha256());
+        let inputs = cache::key_inputs(&tree, &opts.key_options(), target, &tc, &version, &cache.tool_sha256());
         Some((cache, inputs.key(), inputs))
     });
     let dest = match (keyed, place) {

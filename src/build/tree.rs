@@ -19,6 +19,18 @@ pub struct TreeOptions {
     pub allow_version_guess: bool,
 }
 
+impl TreeOptions {
+    /// The options that change the helper, as the build cache keys them.
+    pub fn key_options(&self) -> crate::cache::KeyOptions {
+        crate::cache::KeyOptions {
+            cc: self.cc.clone(),
+            vars: self.vars.clone(),
+            method: self.method,
+            allow_version_guess: self.allow_version_guess,
+        }
+    }
+}
+
 pub fn open(opts: &TreeOptions) -> Result<KernelTree> {
     KernelTree::open(&opts.kdir, opts.chroot.as_deref())
 }

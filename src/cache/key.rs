@@ -6,7 +6,8 @@ use std::sync::OnceLock;
 
 use serde::Serialize;
 
-use crate::build::TreeOptions;
+use crate::detect::MethodChoice;
+use crate::kbuild::MakeVars;
 use crate::kdir::{self, KernelTree, Toolchain};
 use crate::output::sha256_hex;
 
@@ -93,10 +94,20 @@ fn compute_tool_sha256(cache_dir: Option<&Path>) -> String {
     h
 }
 
+/// What the caller chose that changes the helper built for a tree.
+#[derive(Debug, Clone, Default)]
+pub struct KeyOptions {
+    /// `--cc`, as given.
+    pub cc: Option<String>,
+    pub vars: MakeVars,
+    pub method: MethodChoice,
+    pub allow_version_guess: bool,
+}
+
 /// Compute the key inputs for one tree with these options.
 pub fn key_inputs(
     tree: &KernelTree,
-    opts: &TreeOptions,
+    opts: &KeyOptions,
     target: Option<&str>,
     tc: &Toolchain,
     compiler_version: &str,
@@ -142,7 +153,6 @@ pub(super) mod tests {
 
     use super::*;
     use crate::detect::MethodChoice;
-    use crate::kbuild::MakeVars;
 
     /// A minimal prepared tree: enough for KernelTree::open.
     pub fn fake_tree(dir: &Path, release: &str) -> PathBuf {
@@ -168,18 +178,11 @@ pub(super) mod tests {
         b
     }
 
-    pub fn opts(kdir: &Path) -> TreeOptions {
-        TreeOptions {
-            kdir: kdir.to_path_buf(),
-            chroot: None,
-            cc: None,
-            vars: MakeVars::default(),
-            method: MethodChoice::Auto,
-            allow_version_guess: false,
-        }
+    pub fn opts() -> KeyOptions {
+        KeyOptions::default()
     }
 
-    fn key_of(kdir: &Path, o: &TreeOptions, target: Option<&str>, cc_version: &str) -> String {
+    fn key_of(kdir: &Path, o: &KeyOptions, target: Option<&str>, cc_version: &str) -> String {
         let tree = KernelTree::open(kdir, None).unwrap();
         let tc = Toolchain { cc: "gcc-12".into(), llvm: None };
         key_inputs(&tree, o, target, &tc, cc_version, "tool").key()
@@ -189,7 +192,7 @@ pub(super) mod tests {
     fn key_is_stable() {
         let t = tempfile::tempdir().unwrap();
         let b = fake_tree(t.path(), "6.1.0-1-amd64");
-        let o = opts(&b);
+        let o = opts();
         let k1 = key_of(&b, &o, None, "gcc-12 12.2.0");
         let k2 = key_of(&b, &o, None, "gcc-12 12.2.0");
         assert_eq!(k1, k2);
@@ -204,7 +207,7 @@ pub(super) mod tests {
     fn key_changes_with_every_input() {
         let t = tempfile::tempdir().unwrap();
         let b = fake_tree(t.path(), "6.1.0-1-amd64");
-        let o = opts(&b);
+        let o = opts();
         let base = key_of(&b, &o, None, "gcc-12 12.2.0");
         // options
         assert_ne!(base, key_of(&b, &o, Some("snd_x"), "gcc-12 12.2.0"), "target");

@@ -141,7 +141,7 @@ pub(super) mod tests {
         let b = tempfile::tempdir().unwrap();
         key_inputs(
             &KernelTree::open(&fake_tree(b.path(), "6.1.0-1-amd64"), None).unwrap(),
-            &opts(b.path()),
+            &opts(),
             None,
             &Toolchain { cc: "gcc".into(), llvm: None },
             "v",

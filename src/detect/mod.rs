@@ -86,9 +86,10 @@ impl Method {
 }
 
 /// Which methods the user allows (`detect --method`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum MethodChoice {
     /// libclang, then Kbuild probes
+    #[default]
     Auto,
     Libclang,
     KbuildProbe,
