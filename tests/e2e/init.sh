@@ -525,7 +525,7 @@ scenario_stress() {
 	expect_gone busydev
 }
 
-# --- scenarios only some kernels have (listed per kernel in tests/e2e/kernels) ---
+# --- scenarios only some kernels have (listed per kernel in tests/kernels) ---
 
 # cpus_in_log NAME WHEN: how many different CPUs the helper's per-CPU lines
 # "NAME: WHEN: cpuN incs=.. decs=.." name in this scenario's kernel log.
