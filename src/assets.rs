@@ -4,39 +4,31 @@
 //! hidden `assets` subcommand of the binary it packages.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use clap::{Args, CommandFactory};
+use clap::Command;
 use clap_complete::Shell;
 
-use crate::cli::Cli;
 use crate::error::{Error, Result};
-
-#[derive(Args, Debug, Clone)]
-pub struct AssetsArgs {
-    /// Directory to write man/ and completions/ into (created; files are replaced)
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
-}
 
 /// The shells whose completions are shipped, and the file name each one's
 /// loader looks for.
 const SHELLS: [(Shell, &str); 3] =
     [(Shell::Bash, "force-rmmod-gen"), (Shell::Zsh, "_force-rmmod-gen"), (Shell::Fish, "force-rmmod-gen.fish")];
 
-/// Write `OUT/man/*.1` and `OUT/completions/{bash,zsh,fish}`.
-pub fn run(args: &AssetsArgs) -> Result<()> {
-    let man = args.out.join("man");
-    let completions = args.out.join("completions");
+/// Write `out/man/*.1` and `out/completions/{bash,zsh,fish}` for the
+/// command line `cmd`.
+pub fn run(cmd: Command, out: &Path) -> Result<()> {
+    let man = out.join("man");
+    let completions = out.join("completions");
     for dir in [&man, &completions] {
         fs::create_dir_all(dir).map_err(|e| Error::output(dir, e))?;
     }
-    let cmd = Cli::command();
     clap_mangen::generate_to(cmd.clone(), &man).map_err(|e| Error::output(&man, e))?;
     for (shell, file) in SHELLS {
         write_completion(&mut cmd.clone(), shell, &completions.join(file))?;
     }
-    crate::outln!("{}", args.out.display());
+    crate::outln!("{}", out.display());
     Ok(())
 }
 
@@ -49,11 +41,12 @@ fn write_completion(cmd: &mut clap::Command, shell: Shell, path: &Path) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     #[test]
     fn assets_command_writes_man_pages_and_completions() {
         let dir = tempfile::tempdir().unwrap();
-        run(&AssetsArgs { out: dir.path().to_path_buf() }).unwrap();
+        run(crate::cli::Cli::command(), dir.path()).unwrap();
         let page = fs::read_to_string(dir.path().join("man/force-rmmod-gen.1")).unwrap();
         assert!(page.contains(".TH force-rmmod-gen 1"), "{page}");
         let unload = fs::read_to_string(dir.path().join("man/force-rmmod-gen-unload.1")).unwrap();

@@ -45,7 +45,7 @@ pub enum Command {
     Index(IndexArgs),
     /// Write man pages and shell completions (for packaging)
     #[command(hide = true)]
-    Assets(crate::assets::AssetsArgs),
+    Assets(AssetsArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -259,4 +259,11 @@ pub struct TraceArgs {
     /// Record while this command runs (after `--`)
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AssetsArgs {
+    /// Directory to write man/ and completions/ into (created; files are replaced)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }

@@ -224,7 +224,7 @@ fn main() {
         Some(Command::Index(a)) => match &a.command {
             IndexCommand::Merge(m) => fleet::merge(&m.out, &m.dirs, m.json),
         },
-        Some(Command::Assets(a)) => assets::run(a),
+        Some(Command::Assets(a)) => assets::run(<Cli as clap::CommandFactory>::command(), &a.out),
     };
     if let Err(e) = result {
         eprintln!("force-rmmod-gen: error: {e}");
