@@ -14,7 +14,6 @@ use crate::manifest::{self, KoInfo, Manifest};
 use crate::modinfo;
 use crate::output::{self, Staging};
 use crate::render::{self, MODULE};
-use crate::symvers::Symvers;
 
 /// What to produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,9 +70,10 @@ pub(super) fn compile(
         }
         let ko = staging.dir.join(format!("{MODULE}.ko"));
         std::fs::copy(&built, &ko).map_err(|e| Error::output(&out, e))?;
-        let checked = Symvers::load(&tree.symvers)
+        let checked = tree
+            .exports()
             .map_err(|source| elf_checks::CheckError::Read { path: tree.symvers.clone(), source })
-            .and_then(|symvers| elf_checks::check_file(&ko, &facts.relocations, &symvers));
+            .and_then(|symvers| elf_checks::check_file(&ko, &facts.relocations, symvers));
         let checked = match checked {
             Ok(c) => c,
             Err(why) => {

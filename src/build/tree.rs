@@ -87,12 +87,14 @@ fn check_randstruct_compiler(tree: &KernelTree, cc: &str) -> Result<()> {
 /// Detect the facts of an open tree (`detect`, and every build that misses
 /// the cache).
 pub fn detect(tree: &KernelTree, opts: &TreeOptions) -> Result<Facts> {
-    let toolchain = toolchain(tree, opts.cc.as_deref(), &opts.vars);
-    let probe_tc = toolchain.as_ref().ok().cloned();
+    // Found once, during detection (for probes, and for the build after).
+    let found = std::sync::OnceLock::new();
+    let find = || found.get_or_init(|| toolchain(tree, opts.cc.as_deref(), &opts.vars)).as_ref().ok().cloned();
     let facts = detect::detect(
         tree,
-        &detect::Options { method: opts.method, allow_version_guess: opts.allow_version_guess, toolchain: probe_tc },
+        &detect::Options { method: opts.method, allow_version_guess: opts.allow_version_guess, toolchain: &find },
     );
+    let toolchain = found.into_inner().unwrap_or_else(|| toolchain(tree, opts.cc.as_deref(), &opts.vars));
     match (facts, toolchain) {
         // Only probes needed the compiler: say that it was missing.
         (Err(Error::UnknownLayout { .. }), Err(e @ Error::CompilerMissing { .. }))

@@ -22,7 +22,6 @@ use serde::{Deserialize, Serialize};
 use crate::eras::{self, DepsShape, Era, EraId, Lookup, Row, Shape, Variant};
 use crate::error::{Error, Result};
 use crate::kdir::{KernelTree, Toolchain};
-use crate::symvers::Symvers;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FieldInfo {
@@ -95,12 +94,12 @@ pub enum MethodChoice {
     KbuildProbe,
 }
 
-#[derive(Debug, Clone)]
-pub struct Options {
+pub struct Options<'a> {
     pub method: MethodChoice,
     pub allow_version_guess: bool,
-    /// The compiler for probes (already resolved), if one is available.
-    pub toolchain: Option<Toolchain>,
+    /// Finds the compiler (for probes, and for the build that follows):
+    /// called while libclang parses, on the caller's thread.
+    pub toolchain: &'a (dyn Fn() -> Option<Toolchain> + Sync),
 }
 
 /// Everything detected about one kernel: what `detect --json` prints and
@@ -221,7 +220,18 @@ fn classify(layout: &Layout, tree: &KernelTree) -> std::result::Result<Finding, 
 
 /// Run detection on a tree.
 pub fn detect(tree: &KernelTree, opts: &Options) -> Result<Facts> {
-    let symvers = Symvers::load(&tree.symvers).map_err(|e| Error::KdirUnprepared {
+    // libclang's parse runs on a thread of its own while this one finds
+    // the compiler (a subprocess) and reads Module.symvers.
+    let use_libclang = matches!(opts.method, MethodChoice::Auto | MethodChoice::Libclang);
+    let (parsed, toolchain, symvers) = std::thread::scope(|s| {
+        let parse = use_libclang.then(|| s.spawn(|| libclang::parse(tree)));
+        let toolchain = (opts.toolchain)();
+        let symvers = tree.exports();
+        let parsed =
+            parse.map(|p| p.join().unwrap_or_else(|_| Err(libclang::Unavailable("libclang's parse panicked".into()))));
+        (parsed, toolchain, symvers)
+    });
+    let symvers = symvers.map_err(|e| Error::KdirUnprepared {
         path: tree.build.clone(),
         missing: format!("a readable Module.symvers ({e})"),
         hint: "reinstall the headers package".into(),
@@ -230,20 +240,19 @@ pub fn detect(tree: &KernelTree, opts: &Options) -> Result<Facts> {
     let mut tried = Vec::new();
 
     let mut found: Option<(Method, Finding)> = None;
-    if matches!(opts.method, MethodChoice::Auto | MethodChoice::Libclang) {
-        match libclang::parse(tree) {
-            Ok(layout) => match classify(&layout, tree) {
-                Ok(f) => found = Some((Method::Libclang, f)),
-                Err(why) => tried.push(format!("libclang: {why}")),
-            },
-            Err(libclang::Unavailable(why)) => tried.push(format!("libclang: {why}")),
-        }
+    match parsed {
+        Some(Ok(layout)) => match classify(&layout, tree) {
+            Ok(f) => found = Some((Method::Libclang, f)),
+            Err(why) => tried.push(format!("libclang: {why}")),
+        },
+        Some(Err(libclang::Unavailable(why))) => tried.push(format!("libclang: {why}")),
+        None => {}
     }
     if found.is_none() && matches!(opts.method, MethodChoice::Auto | MethodChoice::KbuildProbe) {
         if !tried.is_empty() {
             warnings.push(format!("{}; falling back to Kbuild compile probes", tried.join("; ")));
         }
-        match &opts.toolchain {
+        match &toolchain {
             None => tried.push("kbuild-probe: no usable compiler for this tree".into()),
             Some(tc) => match probe::run(tree, tc) {
                 Ok(f) => found = Some((Method::KbuildProbe, f)),

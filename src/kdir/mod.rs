@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::kconfig::KConfig;
+use crate::symvers::Symvers;
 
 use compiler::read_compiler;
 pub use compiler::{Compiler, Toolchain};
@@ -49,6 +50,10 @@ pub struct KernelTree {
     /// finding it runs the candidates, in the chroot for chroot trees.
     #[serde(skip)]
     pub resolved: std::sync::OnceLock<Toolchain>,
+    /// `Module.symvers`, read once (detection and the import check both
+    /// need it).
+    #[serde(skip)]
+    exports: std::sync::OnceLock<Symvers>,
 }
 
 fn unprepared(path: &Path, missing: &str, hint: &str) -> Error {
@@ -131,7 +136,17 @@ impl KernelTree {
             symvers,
             chroot: chroot.map(Path::to_path_buf),
             resolved: std::sync::OnceLock::new(),
+            exports: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The tree's `Module.symvers`, read on first use.
+    pub fn exports(&self) -> std::io::Result<&Symvers> {
+        if let Some(s) = self.exports.get() {
+            return Ok(s);
+        }
+        let s = Symvers::load(&self.symvers)?;
+        Ok(self.exports.get_or_init(|| s))
     }
 
     /// Where the configured headers of this kernel are, in the order Kbuild
