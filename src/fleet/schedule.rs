@@ -1,6 +1,13 @@
 //! The `-j` scheduler: worker threads that prepare and complete kernels
 //! (the two halves of [`crate::build`]), reporting to the calling thread,
 //! which shows progress and collects the results.
+//!
+//! Written by hand, not on rayon: each kernel is two tasks, and a worker
+//! picks the next one by phase (detect the next kernel first, then build
+//! the prepared kernels newest first, see [`Worker::next_task`]), two
+//! kernels of one release must not share an output directory, and every
+//! step reports to the progress line as it happens. A parallel iterator
+//! runs independent items; it has no such two-phase queue.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
