@@ -8,7 +8,7 @@
 //!    `--yes` (non-interactive without `--yes`: declined).
 //! 4. Get a helper for the running kernel: `--ko PATH` (vermagic checked
 //!    against `uname -r` before anything is done), else the build cache
-//!    (cache.rs), else a build from the running kernel's tree (build/).
+//!    (cache/), else a build from the running kernel's tree (build/).
 //!    Sign it when the kernel enforces signatures (sign.rs).
 //! 5. Load it aimed at NAME (`modname=NAME modaddr=0x...`), delete_module
 //!    NAME, ALWAYS unload the helper again (a guard), verify
