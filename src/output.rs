@@ -141,14 +141,19 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 }
 
 /// One line of a command's result on stdout. A reader that went away
-/// (`force-rmmod-gen detect | head -1`) ends the program quietly with
-/// success, as for any Unix filter, instead of a panic.
+/// (`force-rmmod-gen detect | head -1`) is no error and no panic: the rest
+/// of the result is not written, and the command ends as it would have,
+/// with its own exit code (a fleet run with failed kernels still exits 11).
 pub fn stdout_line(line: &str) {
+    static READER_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if READER_GONE.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush())
         && e.kind() == std::io::ErrorKind::BrokenPipe
     {
-        std::process::exit(0);
+        READER_GONE.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

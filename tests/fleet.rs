@@ -52,6 +52,27 @@ fn fleet_of_missing_trees_writes_an_index_and_exits_11() {
 }
 
 #[test]
+fn a_reader_that_goes_away_from_the_json_index_is_not_a_panic() {
+    // `force-rmmod-gen build --kdir A --kdir B --json | head -1`: the reader
+    // is gone before the index is printed; the run ends as it would have.
+    let t = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .args(["build", "--kdir", "/nonexistent/a", "--kdir", "/nonexistent/b", "--json"])
+        .arg("--out")
+        .arg(t.path().join("out"))
+        .arg("--cache-dir")
+        .arg(t.path().join("cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(11), "{}", stderr(&o));
+}
+
+#[test]
 fn a_glob_that_matches_nothing_is_a_failed_entry() {
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("out");

@@ -79,7 +79,7 @@ pub fn run(f: &Fleet, base: &TreeOptions, choices: Choices) -> Result<()> {
     index.shard = f.shard.map(|s| s.to_string());
     let (index_path, text) = index.write(&root)?;
     if f.json {
-        print!("{text}");
+        crate::outln!("{}", text.trim_end());
     } else {
         for r in &results {
             if let Ok(b) = &r.result {
