@@ -25,7 +25,6 @@ mod tracefs;
 
 use std::time::Duration;
 
-use crate::cli::TraceArgs;
 use crate::error::{Error, Result};
 use crate::sysmod::{self, Roots};
 
@@ -81,8 +80,23 @@ fn check(roots: &Roots, name: &str, euid: u32, has_command: bool) -> Result<()> 
     Ok(())
 }
 
+/// What `trace NAME` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The module whose references to record, as given ('-' and '_' are the same).
+    pub name: String,
+    /// Record for this many seconds instead of until Ctrl-C.
+    pub duration: Option<f64>,
+    /// The report as JSON.
+    pub json: bool,
+    /// Whole stacks, and every recorded event.
+    pub stacks: bool,
+    /// Record while this command runs (empty: none).
+    pub command: Vec<String>,
+}
+
 /// `force-rmmod-gen trace NAME`.
-pub fn run(args: &TraceArgs) -> Result<()> {
+pub fn run(args: &Options) -> Result<()> {
     let (roots, overrides) = Roots::from_env();
     let name = module_name(&args.name)?;
     if let Some(d) = args.duration

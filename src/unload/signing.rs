@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use super::Options;
 use super::helper_file::HelperFile;
 use super::obtain::Helper;
 use super::report::step;
-use crate::cli::UnloadArgs;
 use crate::error::{Error, Result};
 use crate::kdir::KernelTree;
 use crate::output::TempDir;
@@ -15,7 +15,7 @@ use crate::sign::{self, SignOpts};
 use crate::sysmod;
 
 /// --sign-key/--sign-cert, checked before anything is done.
-pub fn keys(args: &UnloadArgs) -> Result<Option<SignOpts>> {
+pub fn keys(args: &Options) -> Result<Option<SignOpts>> {
     Ok(match (&args.sign_key, &args.sign_cert) {
         (Some(key), Some(cert)) => {
             let o = SignOpts { key: key.clone(), cert: cert.clone(), hash: "sha256".into() };
