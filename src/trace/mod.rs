@@ -185,10 +185,17 @@ mod tests {
         std::fs::create_dir_all(r.modules()).unwrap();
         let e = check(&r, "leaky", 0, false).unwrap_err();
         assert_eq!(e.exit_code(), code::NOT_LOADED);
-        assert!(e.to_string().contains("-- modprobe leaky"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "leaky is not loaded. To record from its load on, give the command that loads it: force-rmmod-gen trace \
+             leaky -- modprobe leaky"
+        );
         assert!(check(&r, "leaky", 0, true).is_ok(), "a COMMAND may load it");
         std::fs::create_dir_all(r.module("builtin")).unwrap();
-        assert!(check(&r, "builtin", 0, true).unwrap_err().to_string().contains("built into"));
+        assert_eq!(
+            check(&r, "builtin", 0, true).unwrap_err().to_string(),
+            "builtin is built into the kernel (no /sys/module/builtin/refcnt): it has no reference count to trace"
+        );
         std::fs::create_dir_all(r.module("leaky")).unwrap();
         std::fs::write(r.module("leaky").join("refcnt"), "2\n").unwrap();
         assert!(check(&r, "leaky", 0, false).is_ok());
