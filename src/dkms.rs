@@ -31,7 +31,6 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use clap::Args;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -40,19 +39,16 @@ use crate::render;
 
 pub const PACKAGE_NAME: &str = "force-rmmod";
 
-#[derive(Args, Debug, Clone)]
-pub struct DkmsArgs {
-    /// Where to write the DKMS source tree (then: dkms add DIR; dkms install force-rmmod/VERSION)
-    #[arg(long, value_name = "DIR")]
+/// What `dkms --out DIR` writes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where the DKMS source tree goes.
     pub out: PathBuf,
-    /// Bake in the target module name (modname= can still override it)
-    #[arg(long, value_name = "NAME")]
+    /// The target module name baked in.
     pub target: Option<String>,
-    /// PACKAGE_VERSION in dkms.conf [default: the tool's version]
-    #[arg(long, value_name = "VERSION")]
+    /// PACKAGE_VERSION in dkms.conf (None: the tool's version).
     pub package_version: Option<String>,
-    /// Do not bundle this force-rmmod-gen binary: DKMS then needs force-rmmod-gen on PATH
-    #[arg(long)]
+    /// Leave this binary out of the tree (DKMS then needs force-rmmod-gen on PATH).
     pub no_bundle: bool,
 }
 
@@ -153,7 +149,7 @@ headers package. DKMS signs the module with its MOK if the machine has one.
 PROVENANCE.json records the generator version and the bundled binary's sha256.
 ";
 
-pub fn run(args: &DkmsArgs) -> Result<()> {
+pub fn run(args: &Options) -> Result<()> {
     if let Some(t) = &args.target {
         render::validate_module_name(t)?;
     }

@@ -83,6 +83,44 @@ fn fleet_of(args: &BuildArgs) -> Option<fleet::Fleet> {
     })
 }
 
+/// The flags of `unload`; it takes one tree at most, the running kernel's.
+fn unload_options(a: &cli::UnloadArgs) -> Result<unload::Options> {
+    if a.tree.kdir.len() > 1 {
+        return Err(Error::BadArgument("unload takes at most one --kdir: the running kernel's tree".into()));
+    }
+    Ok(unload::Options {
+        name: a.name.clone(),
+        wait: a.wait,
+        yes: a.yes,
+        force_deps: a.force_deps,
+        dry_run: a.dry_run,
+        force_real: a.force_real,
+        json: a.json,
+        ko: a.ko.clone(),
+        sign_key: a.sign_key.clone(),
+        sign_cert: a.sign_cert.clone(),
+    })
+}
+
+fn trace_options(a: &cli::TraceArgs) -> trace::Options {
+    trace::Options {
+        name: a.name.clone(),
+        duration: a.duration,
+        json: a.json,
+        stacks: a.stacks,
+        command: a.command.clone(),
+    }
+}
+
+fn dkms_options(a: &cli::DkmsArgs) -> dkms::Options {
+    dkms::Options {
+        out: a.out.clone(),
+        target: a.target.clone(),
+        package_version: a.package_version.clone(),
+        no_bundle: a.no_bundle,
+    }
+}
+
 /// `detect` and `render` take one kernel.
 fn one_kdir(t: &TreeArgs) -> Result<()> {
     if t.kdir.len() > 1 {
@@ -109,7 +147,7 @@ fn build(args: &BuildArgs) -> Result<()> {
             log(m)
         }
     };
-    // One kernel: one out dir, as always.
+    // One kernel: one out dir.
     let settings = Settings::new(choices(args), &log)?;
     let out = |tree: &kdir::KernelTree| {
         Ok(Place::Dir(args.out.clone().unwrap_or_else(|| PathBuf::from("kmod-out").join(&tree.release))))
@@ -218,9 +256,9 @@ fn main() {
         Some(Command::Build(a)) => build(a),
         Some(Command::Detect(a)) => detect_cmd(a),
         Some(Command::Render(a)) => render_cmd(a),
-        Some(Command::Dkms(a)) => dkms::run(a),
-        Some(Command::Unload(a)) => unload::run(a, &tree_options(&a.tree)),
-        Some(Command::Trace(a)) => trace::run(a),
+        Some(Command::Dkms(a)) => dkms::run(&dkms_options(a)),
+        Some(Command::Unload(a)) => unload_options(a).and_then(|o| unload::run(&o, &tree_options(&a.tree))),
+        Some(Command::Trace(a)) => trace::run(&trace_options(a)),
         Some(Command::Index(a)) => match &a.command {
             IndexCommand::Merge(m) => fleet::merge(&m.out, &m.dirs, m.json),
         },

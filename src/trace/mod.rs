@@ -25,7 +25,6 @@ mod tracefs;
 
 use std::time::Duration;
 
-use crate::cli::TraceArgs;
 use crate::error::{Error, Result};
 use crate::sysmod::{self, Roots};
 
@@ -81,8 +80,23 @@ fn check(roots: &Roots, name: &str, euid: u32, has_command: bool) -> Result<()> 
     Ok(())
 }
 
+/// What `trace NAME` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The module whose references to record, as given ('-' and '_' are the same).
+    pub name: String,
+    /// Record for this many seconds instead of until Ctrl-C.
+    pub duration: Option<f64>,
+    /// The report as JSON.
+    pub json: bool,
+    /// Whole stacks, and every recorded event.
+    pub stacks: bool,
+    /// Record while this command runs (empty: none).
+    pub command: Vec<String>,
+}
+
 /// `force-rmmod-gen trace NAME`.
-pub fn run(args: &TraceArgs) -> Result<()> {
+pub fn run(args: &Options) -> Result<()> {
     let (roots, overrides) = Roots::from_env();
     let name = module_name(&args.name)?;
     if let Some(d) = args.duration
@@ -171,10 +185,17 @@ mod tests {
         std::fs::create_dir_all(r.modules()).unwrap();
         let e = check(&r, "leaky", 0, false).unwrap_err();
         assert_eq!(e.exit_code(), code::NOT_LOADED);
-        assert!(e.to_string().contains("-- modprobe leaky"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "leaky is not loaded. To record from its load on, give the command that loads it: force-rmmod-gen trace \
+             leaky -- modprobe leaky"
+        );
         assert!(check(&r, "leaky", 0, true).is_ok(), "a COMMAND may load it");
         std::fs::create_dir_all(r.module("builtin")).unwrap();
-        assert!(check(&r, "builtin", 0, true).unwrap_err().to_string().contains("built into"));
+        assert_eq!(
+            check(&r, "builtin", 0, true).unwrap_err().to_string(),
+            "builtin is built into the kernel (no /sys/module/builtin/refcnt): it has no reference count to trace"
+        );
         std::fs::create_dir_all(r.module("leaky")).unwrap();
         std::fs::write(r.module("leaky").join("refcnt"), "2\n").unwrap();
         assert!(check(&r, "leaky", 0, false).is_ok());

@@ -166,7 +166,13 @@ pub mod tests {
         let e = check_helper(Path::new("/x/force_rmmod.ko"), &ko, "6.1.0-18-amd64").unwrap_err();
         assert_eq!(e.exit_code(), code::WRONG_KERNEL);
         let msg = e.to_string();
-        assert!(msg.contains("5.10.0-46-amd64") && msg.contains("6.1.0-18-amd64"), "{msg}");
+        assert_eq!(
+            msg,
+            "/x/force_rmmod.ko was built for kernel 5.10.0-46-amd64 (vermagic \"5.10.0-46-amd64 SMP mod_unload \
+             modversions\"), but the running kernel is 6.1.0-18-amd64 (uname -r). A helper writes struct module \
+             exactly as the kernel it was built for lays it out, so it is not loaded into another one; nothing was \
+             done. Build one for this kernel: force-rmmod-gen build --kdir /lib/modules/6.1.0-18-amd64/build"
+        );
         // A longer release that merely starts with the running one is another kernel.
         let ko = fake_ko("6.1.0-18-amd64-rt SMP", &["modname"]);
         assert_eq!(check_helper(Path::new("k"), &ko, "6.1.0-18-amd64").unwrap_err().exit_code(), code::WRONG_KERNEL);
@@ -192,9 +198,12 @@ pub mod tests {
         let ko = fake_ko("6.1.0 SMP", &["other"]);
         let e = check_helper(Path::new("k"), &ko, "6.1.0").unwrap_err();
         assert_eq!(e.exit_code(), code::BAD_ARGUMENT);
-        assert!(e.to_string().contains("not a force-rmmod-gen helper"));
+        assert_eq!(e.to_string(), "k has no modname parameter: it is not a force-rmmod-gen helper");
         let e = check_helper(Path::new("k.ko.xz"), b"\xfd7zXZ\x00...", "6.1.0").unwrap_err();
-        assert!(e.to_string().contains("xz-compressed"));
+        assert_eq!(
+            e.to_string(),
+            "k.ko.xz is xz-compressed: decompress it first (the helper is loaded as a plain .ko)"
+        );
     }
 
     #[test]
@@ -213,7 +222,7 @@ pub mod tests {
         // An old helper without dry_run is never loaded for --dry-run.
         let old = check_helper(Path::new("k"), &fake_ko("6.1.0 SMP", &["modname"]), "6.1.0").unwrap();
         let e = helper_params(&old, "x", Some(1), &Policy { dry_run: true, ..Default::default() }, &none).unwrap_err();
-        assert!(e.to_string().contains("no dry_run parameter"));
+        assert_eq!(e.to_string(), "the helper k has no dry_run parameter, so it cannot be loaded for --dry-run");
         assert_eq!(helper_params(&old, "x", Some(0x10), &Policy::default(), &none).unwrap(), "modname=x");
     }
 

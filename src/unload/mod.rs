@@ -37,8 +37,9 @@ mod safe_path;
 mod signing;
 mod sys;
 
+use std::path::PathBuf;
+
 use crate::build::TreeOptions;
-use crate::cli::UnloadArgs;
 use crate::error::{Error, Result};
 use crate::sysmod::{self, Roots};
 
@@ -49,11 +50,33 @@ use kmsg::Kmsg;
 use load::{Load, Loaded};
 use report::{Outcome, step};
 
+/// What `unload NAME` was asked to do (the flags of `unload`; the tree to
+/// build from comes apart, as `TreeOptions`).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The stuck module, as given ('-' and '_' are the same).
+    pub name: String,
+    /// Seconds to retry the plain delete_module while NAME is busy.
+    pub wait: u64,
+    /// Do not ask for confirmation.
+    pub yes: bool,
+    /// Reset the count even though other modules use NAME.
+    pub force_deps: bool,
+    /// Change nothing: test-load the helper with dry_run=1 at most.
+    pub dry_run: bool,
+    /// Reset even references found to be real.
+    pub force_real: bool,
+    /// The dry-run report as JSON on stdout.
+    pub json: bool,
+    /// A prebuilt helper instead of the cache or a build.
+    pub ko: Option<PathBuf>,
+    /// The key and certificate to sign the helper with (both or neither).
+    pub sign_key: Option<PathBuf>,
+    pub sign_cert: Option<PathBuf>,
+}
+
 /// `force-rmmod-gen unload NAME`.
-pub fn run(args: &UnloadArgs, opts: &TreeOptions) -> Result<()> {
-    if args.tree.kdir.len() > 1 {
-        return Err(Error::BadArgument("unload takes at most one --kdir: the running kernel's tree".into()));
-    }
+pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
     let (roots, overrides) = Roots::from_env();
     for o in &overrides {
         step(

@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use super::Options;
 use super::helper_file::HelperFile;
 use super::obtain::Helper;
 use super::report::step;
-use crate::cli::UnloadArgs;
 use crate::error::{Error, Result};
 use crate::kdir::KernelTree;
 use crate::output::TempDir;
@@ -15,7 +15,7 @@ use crate::sign::{self, SignOpts};
 use crate::sysmod;
 
 /// --sign-key/--sign-cert, checked before anything is done.
-pub fn keys(args: &UnloadArgs) -> Result<Option<SignOpts>> {
+pub fn keys(args: &Options) -> Result<Option<SignOpts>> {
     Ok(match (&args.sign_key, &args.sign_cert) {
         (Some(key), Some(cert)) => {
             let o = SignOpts { key: key.clone(), cert: cert.clone(), hash: "sha256".into() };
@@ -131,7 +131,14 @@ mod tests {
         let enforced = vec!["module.sig_enforce is on".to_string()];
         let e = signing_plan(&enforced, &unsigned, false).unwrap_err();
         assert_eq!(e.exit_code(), code::SIGNING);
-        assert!(e.to_string().contains("sig_enforce") && e.to_string().contains("--sign-key"));
+        assert_eq!(
+            e.to_string(),
+            "the running kernel only loads signed modules (module.sig_enforce is on), and the helper k is unsigned, \
+             so the kernel would reject it. Pass --sign-key KEY --sign-cert CERT with a key the kernel trusts (its \
+             build key, or a Machine Owner Key enrolled with `mokutil --import CERT` and a reboot); or sign the \
+             helper yourself (scripts/sign-file sha256 KEY CERT force_rmmod.ko) and pass it with --ko. Nothing was \
+             loaded"
+        );
         assert_eq!(signing_plan(&enforced, &unsigned, true).unwrap(), SignPlan::Sign);
         assert_eq!(signing_plan(&[], &unsigned, false).unwrap(), SignPlan::AsIs);
         assert_eq!(signing_plan(&[], &unsigned, true).unwrap(), SignPlan::Sign);
