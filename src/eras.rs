@@ -179,8 +179,9 @@ pub struct Era {
     /// The kernel change that introduced the layout.
     pub introduced: &'static str,
     /// Mainline versions that shipped it, `[from, to)`: only for the explicit,
-    /// warned `--allow-version-guess` fallback.
-    pub versions: (Version, Option<Version>),
+    /// warned `--allow-version-guess` fallback; None: never guessed (no
+    /// release shipped it).
+    pub versions: Option<(Version, Option<Version>)>,
     /// The layout, as libclang must see it.
     pub shape: Shape,
     /// Extra condition on the configuration (B's SMP and UP forms).
@@ -213,7 +214,7 @@ pub static ERAS: &[Era] = &[
         fragment: "a",
         kernels: "2.6.27 to 2.6.28 (2.6.0 to 2.6.26 refused)",
         introduced: "2.6.0 (module loader rewrite)",
-        versions: (v(2, 6, 0), Some(v(2, 6, 29))),
+        versions: Some((v(2, 6, 0), Some(v(2, 6, 29)))),
         shape: Shape::RefArray { name: "ref", members: &[("count", "local_t")] },
         config: None,
         refcount_type: "unsigned int",
@@ -235,7 +236,7 @@ pub static ERAS: &[Era] = &[
         fragment: "b-smp",
         kernels: "2.6.29 to 2.6.33 on SMP, RHEL/CentOS 6",
         introduced: "2.6.29 (per-cpu local_t counters behind refptr)",
-        versions: (v(2, 6, 29), Some(v(2, 6, 34))),
+        versions: Some((v(2, 6, 29), Some(v(2, 6, 34)))),
         shape: Shape::Field { name: "refptr", ty: "char *" },
         config: Some(("CONFIG_SMP", true)),
         refcount_type: "unsigned int",
@@ -253,7 +254,7 @@ pub static ERAS: &[Era] = &[
         fragment: "b-up",
         kernels: "2.6.29 to 2.6.33 without CONFIG_SMP",
         introduced: "2.6.29 (UP keeps a single local_t)",
-        versions: (v(2, 6, 29), Some(v(2, 6, 34))),
+        versions: Some((v(2, 6, 29), Some(v(2, 6, 34)))),
         shape: Shape::Field { name: "ref", ty: "local_t" },
         config: Some(("CONFIG_SMP", false)),
         refcount_type: "unsigned int",
@@ -271,7 +272,7 @@ pub static ERAS: &[Era] = &[
         fragment: "count",
         kernels: "2.6.34 development only (no release shipped it)",
         introduced: "2.6.34-rc1 (this_cpu counters), replaced before 2.6.34",
-        versions: (v(2, 6, 34), Some(v(2, 6, 34))),
+        versions: None,
         shape: Shape::RefPointer { name: "refptr", members: &[("count", "int")] },
         config: None,
         refcount_type: "unsigned int",
@@ -289,7 +290,7 @@ pub static ERAS: &[Era] = &[
         fragment: "incs-decs",
         kernels: "2.6.34 to 3.2",
         introduced: "2.6.34 (incs/decs pairs: \"Fix up possibly racy module refcounting\")",
-        versions: (v(2, 6, 34), Some(v(3, 3, 0))),
+        versions: Some((v(2, 6, 34), Some(v(3, 3, 0)))),
         shape: Shape::RefPointer { name: "refptr", members: &[("incs", "unsigned int"), ("decs", "unsigned int")] },
         config: None,
         refcount_type: "unsigned int",
@@ -307,7 +308,7 @@ pub static ERAS: &[Era] = &[
         fragment: "incs-decs",
         kernels: "3.3 to 3.18, every RHEL/CentOS 7 (3.10.0-*.el7)",
         introduced: "3.3 (module_ref moved to top level, unsigned long incs/decs)",
-        versions: (v(3, 3, 0), Some(v(3, 19, 0))),
+        versions: Some((v(3, 3, 0), Some(v(3, 19, 0)))),
         shape: Shape::RefPointer { name: "refptr", members: &[("incs", "unsigned long"), ("decs", "unsigned long")] },
         config: None,
         refcount_type: "unsigned long",
@@ -325,7 +326,7 @@ pub static ERAS: &[Era] = &[
         fragment: "e",
         kernels: "3.19 to the newest (7.x), RHEL 8 (4.18)",
         introduced: "3.19 (\"module: Replace module_ref with atomic_t refcnt\")",
-        versions: (v(3, 19, 0), None),
+        versions: Some((v(3, 19, 0), None)),
         shape: Shape::Field { name: "refcnt", ty: "atomic_t" },
         config: None,
         refcount_type: "int",
@@ -543,7 +544,7 @@ impl DepsShape {
 impl Era {
     /// Did mainline `version` ship this era (`--allow-version-guess` only)?
     pub fn shipped_in(&self, version: &Version) -> bool {
-        within(version, &self.versions)
+        self.versions.as_ref().is_some_and(|r| within(version, r))
     }
 
     /// Does the kernel's configuration allow this era (B's SMP and UP forms)?

@@ -158,7 +158,7 @@ fn build(args: &BuildArgs) -> Result<()> {
     } else {
         crate::outln!("{}", b.ko.display());
     }
-    log(&format!("built for {} (era {}); load it with: insmod {} modname=NAME", b.release, b.era, b.ko.display()));
+    log(&format!("built for {} (era {}); load it with: insmod {} modname=NAME", b.release(), b.era(), b.ko.display()));
     Ok(())
 }
 

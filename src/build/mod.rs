@@ -6,8 +6,8 @@
 //! [`build`] does it all for one kernel. Fleet mode runs the same job in two
 //! halves, [`prepare`] (open, cache lookup, detect) and [`complete`] (the
 //! rest), so that one kernel's detection overlaps another's Kbuild; `unload`
-//! calls [`lookup`] itself (it keeps the helper in the cache entry, and says
-//! what it does in its own words). `render` and `detect` stop early.
+//! calls [`for_tree`] (the tree it has opened and checked, the helper kept in
+//! the cache entry, told in its own words). `render` and `detect` stop early.
 //!
 //! Here: the job and its halves; `tree` (open a tree, its compiler, its
 //! facts); `compile` (render, Kbuild, checks, manifest into a directory);
@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use crate::cache;
 use crate::detect::Facts;
 use crate::error::{Error, Result};
-use crate::kdir::KernelTree;
+use crate::kdir::{KernelTree, Toolchain};
 use compile::{Stop, compile};
 use place::{Ready, finish, relocate_failure, sibling};
 
@@ -99,7 +99,9 @@ pub fn prepare(
     let tree = open(opts)?;
     let place = place_for(&tree)?;
     opened(&tree, log);
-    match lookup(opts, tree, place, s)? {
+    // The cache key needs the compiler; a missing one the build reports.
+    let tc = s.cache.as_ref().and_then(|_| toolchain(&tree, opts.cc.as_deref(), &opts.vars).ok());
+    match lookup(opts, tree, place, s, tc)? {
         Looked::Hit(hit) => {
             log(&hit.note());
             hit.finish(s, log).map(Step::Done)
@@ -108,14 +110,40 @@ pub fn prepare(
     }
 }
 
+/// `unload`'s build: `tree` already opened (and checked against the running
+/// kernel), the helper kept where `place_for` says once the compiler is
+/// found (the cache entry, when there is a cache). Quiet on a hit; a miss
+/// is said, then built as [`build`] does.
+pub fn for_tree(
+    opts: &TreeOptions,
+    tree: KernelTree,
+    place_for: &dyn Fn(&KernelTree) -> Result<Place>,
+    s: &Settings,
+    log: &dyn Fn(&str),
+) -> Result<Built> {
+    // Without a compiler there is no cache key: fail in the compiler's words.
+    let tc = toolchain(&tree, opts.cc.as_deref(), &opts.vars)?;
+    let place = place_for(&tree)?;
+    match lookup(opts, tree, place, s, Some(tc))? {
+        Looked::Hit(hit) => hit.finish(s, log),
+        Looked::Miss(miss) => {
+            if let Some(c) = &s.cache {
+                log(&format!("no cached helper for {} in {}: building one", miss.tree.release, c.dir.display()));
+            }
+            opened(&miss.tree, log);
+            complete(miss.detect()?, s, log)
+        }
+    }
+}
+
 /// What the build cache holds for a tree.
-pub enum Looked {
+enum Looked {
     Hit(Hit),
     Miss(Miss),
 }
 
 /// A helper built earlier for the same inputs.
-pub struct Hit {
+struct Hit {
     tree: KernelTree,
     place: Place,
     ready: Ready,
@@ -123,7 +151,7 @@ pub struct Hit {
 
 impl Hit {
     /// The progress line for a hit.
-    pub fn note(&self) -> String {
+    fn note(&self) -> String {
         let key = self.ready.key.as_deref().unwrap_or_default();
         format!(
             "cache hit {}: era {} ({}), built earlier; no detection, no Kbuild",
@@ -134,7 +162,7 @@ impl Hit {
     }
 
     /// Put the cached helper in place (signed, if signing).
-    pub fn finish(self, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
+    fn finish(self, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
         match &self.place {
             Place::Dir(out) => finish(self.ready, out, &self.tree, s, log),
             Place::CacheEntry => Ok(self.ready.keep()),
@@ -143,32 +171,27 @@ impl Hit {
 }
 
 /// No helper in the cache (or no cache): it must be built.
-pub struct Miss {
+struct Miss {
     opts: TreeOptions,
     tree: KernelTree,
     dest: Dest,
 }
 
 impl Miss {
-    /// The tree to be built for.
-    pub fn tree(&self) -> &KernelTree {
-        &self.tree
-    }
-
     /// Detect: the facts [`complete`] builds from.
-    pub fn detect(self) -> Result<Pending> {
+    fn detect(self) -> Result<Pending> {
         let facts = detect(&self.tree, &self.opts)?;
         Ok(Pending { opts: self.opts, tree: self.tree, facts, dest: self.dest })
     }
 }
 
-/// Look for `tree`'s helper in the build cache. The key needs the compiler
-/// Kbuild will use; without one, the build reports the problem in its
-/// usual words.
-pub fn lookup(opts: &TreeOptions, tree: KernelTree, place: Place, s: &Settings) -> Result<Looked> {
+/// Look for `tree`'s helper in the build cache, keyed with the compiler
+/// Kbuild will use, `tc`; without one (None), the build reports the problem
+/// in its usual words.
+fn lookup(opts: &TreeOptions, tree: KernelTree, place: Place, s: &Settings, tc: Option<Toolchain>) -> Result<Looked> {
     let target = s.target.as_deref();
     let keyed = s.cache.as_ref().and_then(|cache| {
-        let tc = toolchain(&tree, opts.cc.as_deref(), &opts.vars).ok()?;
+        let tc = tc?;
         // A helper kept in the cache is keyed even when the compiler prints
         // no version line.
         let version =
@@ -179,7 +202,7 @@ pub fn lookup(opts: &TreeOptions, tree: KernelTree, place: Place, s: &Settings) 
     let dest = match (keyed, place) {
         (Some((cache, key, inputs)), place) => {
             if let Some(entry) = cache.lookup(&key) {
-                let ready = from_cache(entry, CacheStatus::Hit, key)?;
+                let ready = from_cache(entry, CacheStatus::Hit, key);
                 return Ok(Looked::Hit(Hit { tree, place, ready }));
             }
             Dest::Cache { key, inputs: Box::new(inputs), place }
@@ -194,8 +217,8 @@ pub fn lookup(opts: &TreeOptions, tree: KernelTree, place: Place, s: &Settings) 
 }
 
 /// A cache entry as a complete build directory.
-fn from_cache(entry: cache::Entry, status: CacheStatus, key: String) -> Result<Ready> {
-    Ok(Ready { dir: entry.dir, manifest: entry.manifest, status, key: Some(key) })
+fn from_cache(entry: cache::Entry, status: CacheStatus, key: String) -> Ready {
+    Ready { dir: entry.dir, manifest: entry.manifest, status, key: Some(key) }
 }
 
 /// Second half: render, Kbuild, checks, store in the cache, sign, and put
@@ -220,7 +243,7 @@ pub fn complete(p: Pending, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
             let (_, manifest) = build_in(&tmp, out)?;
             match (cache.store(&key, &inputs, &tmp), out) {
                 (Ok(entry), _) => {
-                    let ready = from_cache(entry, CacheStatus::Miss, key)?;
+                    let ready = from_cache(entry, CacheStatus::Miss, key);
                     match out {
                         Some(out) => finish(ready, out, &tree, s, log),
                         None => Ok(ready.keep()),

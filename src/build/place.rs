@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::settings::Settings;
 use crate::cache::{self, OUTPUT_FILES};
+use crate::detect::Method;
+use crate::eras::EraId;
 use crate::error::{Error, Result};
 use crate::kdir::KernelTree;
 use crate::manifest::{self, Manifest};
@@ -46,9 +48,6 @@ pub enum CacheStatus {
 pub struct Built {
     pub out: PathBuf,
     pub ko: PathBuf,
-    pub release: String,
-    pub era: String,
-    pub method: String,
     pub cache: CacheStatus,
     pub key: Option<String>,
     /// The directory's manifest.json.
@@ -57,16 +56,21 @@ pub struct Built {
 
 impl Built {
     pub(super) fn new(out: &Path, manifest: Box<Manifest>, cache: CacheStatus, key: Option<String>) -> Built {
-        Built {
-            out: out.to_path_buf(),
-            ko: out.join(format!("{MODULE}.ko")),
-            release: manifest.kernel_release.clone(),
-            era: manifest.facts.era.to_string(),
-            method: manifest.method.name().to_string(),
-            cache,
-            key,
-            manifest,
-        }
+        Built { out: out.to_path_buf(), ko: out.join(format!("{MODULE}.ko")), cache, key, manifest }
+    }
+
+    /// The kernel release the helper is built for.
+    pub fn release(&self) -> &str {
+        &self.manifest.kernel_release
+    }
+
+    pub fn era(&self) -> EraId {
+        self.manifest.facts.era
+    }
+
+    /// How the kernel was read.
+    pub fn method(&self) -> Method {
+        self.manifest.method
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::detect::{self, Facts, MethodChoice};
 use crate::error::{Error, Result};
 use crate::kbuild::MakeVars;
-use crate::kdir::{self, KernelTree, Toolchain};
+use crate::kdir::{self, Family, KernelTree, Toolchain};
 
 /// Everything that says which kernel and how to read it.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ pub fn opened(tree: &KernelTree, log: &dyn Fn(&str)) {
 pub fn toolchain(tree: &KernelTree, cc: Option<&str>, vars: &MakeVars) -> Result<Toolchain> {
     if let Some(cc) = cc {
         check_randstruct_compiler(tree, cc)?;
-        let llvm = (tree.compiler.family == "clang" && cc.contains("clang")).then(|| "1".to_string());
+        let llvm = (tree.compiler.family == Family::Clang && cc.contains("clang")).then(|| "1".to_string());
         return Ok(Toolchain { cc: cc.to_string(), llvm });
     }
     if let Some(tc) = tree.resolved.get() {

@@ -107,7 +107,7 @@ pub fn verify_entry(dir: &Path) -> std::result::Result<Box<Manifest>, Damage> {
     if let Some(f) = OUTPUT_FILES.iter().find(|f| !dir.join(f).is_file()) {
         return Err(Damage::Missing(f));
     }
-    let text = std::fs::read_to_string(dir.join("manifest.json"))?;
+    let text = std::fs::read_to_string(dir.join(crate::manifest::FILE))?;
     let manifest: Box<Manifest> = serde_json::from_str(&text)?;
     let want = &manifest.ko.as_ref().ok_or(Damage::NoKoSha256)?.sha256;
     let have = crate::output::sha256_file(&dir.join(format!("{MODULE}.ko")))?;

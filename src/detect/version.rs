@@ -12,11 +12,7 @@ pub(super) fn guess(tree: &KernelTree) -> Finding {
     let era = if !tree.config.enabled("CONFIG_MODULE_UNLOAD") {
         None
     } else {
-        eras::ERAS
-            .iter()
-            .filter(|e| e.id != eras::EraId::Count)
-            .filter(|e| e.fits(&tree.config))
-            .find(|e| e.shipped_in(v))
+        eras::ERAS.iter().filter(|e| e.fits(&tree.config)).find(|e| e.shipped_in(v))
     };
     Finding {
         era,

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::schedule::KernelResult;
 use crate::build::{CacheStatus, Settings};
-use crate::detect::Facts;
+use crate::detect::{Facts, Method};
+use crate::eras::EraId;
 use crate::error::{Error, Result};
 use crate::manifest::KoInfo;
 use crate::sign::SigInfo;
@@ -39,15 +40,14 @@ pub struct IndexEntry {
     /// The --kdir as given (or the pattern that matched nothing).
     pub request: String,
     pub kdir: String,
-    /// "ok" or "failed".
-    pub status: String,
+    pub status: Status,
     pub kernel_release: Option<String>,
     /// The machine the helper is built for (`x86_64`, `aarch64`).
     pub arch: Option<String>,
     /// The kernel's output directory, relative to the index.
     pub dir: Option<String>,
-    pub era: Option<String>,
-    pub method: Option<String>,
+    pub era: Option<EraId>,
+    pub method: Option<Method>,
     pub ko: Option<IndexKo>,
     pub signature: Option<SigInfo>,
     pub facts: Option<Facts>,
@@ -55,6 +55,14 @@ pub struct IndexEntry {
     pub cache_key: Option<String>,
     pub seconds: f64,
     pub error: Option<ErrorInfo>,
+}
+
+/// Whether a kernel's helper was built (`"ok"`, `"failed"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Failed,
 }
 
 /// The manifest's `ko`, and where the file is.
@@ -81,7 +89,7 @@ impl Index {
                 let mut e = IndexEntry {
                     request: r.label.clone(),
                     kdir: r.kdir.clone(),
-                    status: if r.result.is_ok() { "ok" } else { "failed" }.to_string(),
+                    status: if r.result.is_ok() { Status::Ok } else { Status::Failed },
                     kernel_release: r.release.clone(),
                     arch: None,
                     dir: None,
@@ -104,11 +112,11 @@ impl Index {
                             .unwrap_or_else(|_| b.out.display().to_string());
                         let m = &b.manifest;
                         e.ko = m.ko.clone().map(|ko| IndexKo { path: format!("{dir}/{}", ko.file), ko });
-                        e.kernel_release = Some(b.release.clone());
+                        e.kernel_release = Some(b.release().to_string());
                         e.dir = Some(dir);
-                        e.era = Some(b.era.clone());
+                        e.era = Some(b.era());
                         e.arch = Some(m.facts.arch.clone());
-                        e.method = Some(b.method.clone());
+                        e.method = Some(b.method());
                         e.signature = m.signature.clone();
                         e.facts = Some(m.facts.clone());
                         e.cache = Some(b.cache);
@@ -125,7 +133,7 @@ impl Index {
                 e
             })
             .collect();
-        let failed = kernels.iter().filter(|k| k.status != "ok").count();
+        let failed = kernels.iter().filter(|k| k.status == Status::Failed).count();
         Index {
             tool: "force-rmmod-gen".into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),

@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::index::Index;
+use super::index::{Index, Status};
 use crate::error::{Error, Result};
 
 /// Join the output directories `dirs` of sharded runs into `out`; print
@@ -139,7 +139,7 @@ fn join(shards: &[(PathBuf, Index)], out: &Path) -> Result<Index> {
         }
     }
     kernels.sort_by(|a, b| a.request.cmp(&b.request));
-    let (ok, total) = (kernels.iter().filter(|k| k.status == "ok").count(), kernels.len());
+    let (ok, total) = (kernels.iter().filter(|k| k.status == Status::Ok).count(), kernels.len());
     let caches: BTreeSet<&str> = shards.iter().filter_map(|(_, v)| v.cache.as_deref()).collect();
     Ok(Index {
         tool: "force-rmmod-gen".into(),

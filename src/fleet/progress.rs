@@ -172,9 +172,9 @@ fn result_line(i: usize, total: usize, r: &KernelResult) -> String {
         Ok(b) => format!(
             "force-rmmod-gen: [{}/{total}] ok   {}  era {} ({})  {}  {:.2} s  {}",
             i + 1,
-            b.release,
-            b.era,
-            b.method,
+            b.release(),
+            b.era(),
+            b.method().name(),
             match b.cache {
                 CacheStatus::Hit => "cache hit ",
                 CacheStatus::Miss => "cache miss",

@@ -14,11 +14,18 @@ use crate::kconfig::KConfig;
 pub struct Compiler {
     /// CONFIG_CC_VERSION_TEXT, or LINUX_COMPILER from compile.h.
     pub text: String,
-    /// "gcc" or "clang".
-    pub family: String,
+    pub family: Family,
     pub major: Option<u32>,
     /// The program name the text names, e.g. "gcc-12" (Debian) or "gcc".
     pub program: Option<String>,
+}
+
+/// Which compiler: what `detect --json` shows as `compiler.family`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Gcc,
+    Clang,
 }
 
 pub(super) fn read_compiler(build: &Path, config: &KConfig) -> Compiler {
@@ -34,7 +41,8 @@ pub(super) fn read_compiler(build: &Path, config: &KConfig) -> Compiler {
 
 impl Compiler {
     pub fn from_text(text: &str, config: &KConfig) -> Compiler {
-        let family = if text.contains("clang") || config.enabled("CONFIG_CC_IS_CLANG") { "clang" } else { "gcc" };
+        let family =
+            if text.contains("clang") || config.enabled("CONFIG_CC_IS_CLANG") { Family::Clang } else { Family::Gcc };
         // The version is the first x.y[.z] token after the program name and the
         // parenthesised package version: "gcc-12 (Debian 12.2.0-14) 12.2.0",
         // "Debian clang version 16.0.6 (15)", "gcc version 4.8.5 20150623 (Red Hat)".
@@ -48,13 +56,16 @@ impl Compiler {
             .and_then(version_token)
             .or_else(|| text.split_once("version ").and_then(|(_, v)| version_token(v)))
             .or_else(|| {
-                let sym = if family == "clang" { "CONFIG_CLANG_VERSION" } else { "CONFIG_GCC_VERSION" };
+                let sym = match family {
+                    Family::Clang => "CONFIG_CLANG_VERSION",
+                    Family::Gcc => "CONFIG_GCC_VERSION",
+                };
                 config.number(sym).map(|n| (n / 10000) as u32).filter(|&n| n > 0)
             });
         let first = text.split_whitespace().next().unwrap_or("");
         let program = (first.starts_with("gcc") || first.starts_with("clang") || first.contains("-gcc"))
             .then(|| first.to_string());
-        Compiler { text: text.to_string(), family: family.to_string(), major, program }
+        Compiler { text: text.to_string(), family, major, program }
     }
 
     /// The target prefix of the program the tree names, with its final '-'
@@ -77,7 +88,7 @@ impl Compiler {
     /// (CROSS_COMPILE, for a kernel of another machine) only compilers with
     /// that prefix qualify: "gcc-12" in the tree is then "PREFIXgcc-12".
     pub fn resolve(&self, run: &dyn Fn(&str) -> Option<String>, cross: Option<&str>) -> Result<Toolchain> {
-        if self.family == "clang" {
+        if self.family == Family::Clang {
             let suffixed = self.major.map(|m| format!("clang-{m}"));
             for (prog, llvm) in
                 [(suffixed.clone(), self.major.map(|m| format!("-{m}"))), (Some("clang".into()), Some("1".into()))]
@@ -142,11 +153,12 @@ mod tests {
     fn compiler_texts() {
         let c = KConfig::default();
         let g = Compiler::from_text("gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", &c);
-        assert_eq!((g.family.as_str(), g.major, g.program.as_deref()), ("gcc", Some(12), Some("gcc-12")));
+        assert_eq!((g.family, g.major, g.program.as_deref()), (Family::Gcc, Some(12), Some("gcc-12")));
         let g = Compiler::from_text("gcc version 4.8.5 20150623 (Red Hat 4.8.5-44) (GCC) ", &c);
-        assert_eq!((g.family.as_str(), g.major), ("gcc", Some(4)));
+        assert_eq!((g.family, g.major), (Family::Gcc, Some(4)));
         let l = Compiler::from_text("Debian clang version 16.0.6 (15)", &c);
-        assert_eq!((l.family.as_str(), l.major), ("clang", Some(16)));
+        assert_eq!((l.family, l.major), (Family::Clang, Some(16)));
+        assert_eq!(serde_json::to_string(&l.family).unwrap(), "\"clang\"");
         assert_eq!(g.prefix(), None);
     }
 
@@ -154,7 +166,7 @@ mod tests {
     fn target_prefixed_compilers() {
         let c = KConfig::default();
         let g = Compiler::from_text("aarch64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", &c);
-        assert_eq!((g.family.as_str(), g.major), ("gcc", Some(12)));
+        assert_eq!((g.family, g.major), (Family::Gcc, Some(12)));
         assert_eq!((g.prefix(), g.bare_program()), (Some("aarch64-linux-gnu-"), Some("gcc-12")));
         let x = Compiler::from_text("x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", &c);
         assert_eq!(x.prefix(), Some("x86_64-linux-gnu-"));

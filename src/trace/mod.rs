@@ -153,14 +153,11 @@ pub fn run(args: &Options) -> Result<()> {
         analysis,
         notes,
         events: if args.stacks { parser.events } else { Vec::new() },
-    };
+        verdict_text: String::new(),
+    }
+    .concluded();
     if args.json {
-        let mut v = serde_json::to_value(&report).expect("serialisable");
-        v["verdict_text"] = report::verdict(&report).into();
-        if let Some(n) = report::count_note(&report) {
-            v["notes"].as_array_mut().expect("notes is a list").push(n.into());
-        }
-        crate::outln!("{}", serde_json::to_string_pretty(&v).expect("serialisable"));
+        crate::outln!("{}", report.to_json());
     } else {
         report::print(&report, args.stacks);
     }

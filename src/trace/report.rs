@@ -24,9 +24,29 @@ pub struct Report {
     pub refcnt_after: Option<i64>,
     pub lost_events: u64,
     pub analysis: Analysis,
+    /// Ends with what the count says of the events ([`Report::concluded`]).
     pub notes: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<Event>,
+    /// The verdict in one sentence ([`Report::concluded`]).
+    pub verdict_text: String,
+}
+
+impl Report {
+    /// What only the whole report can say: the note on the count and the
+    /// verdict.
+    pub fn concluded(mut self) -> Report {
+        self.notes.extend(count_note(&self));
+        self.verdict_text = verdict(&self);
+        self
+    }
+
+    /// The JSON document of `--json`, its keys in alphabetical order at every
+    /// level.
+    pub fn to_json(&self) -> String {
+        let sorted = serde_json::to_value(self).expect("serialisable");
+        serde_json::to_string_pretty(&sorted).expect("serialisable")
+    }
 }
 
 fn count(v: Option<i64>) -> String {
@@ -34,7 +54,7 @@ fn count(v: Option<i64>) -> String {
 }
 
 /// The change of the count the events explain, and whether sysfs agrees.
-pub fn count_note(r: &Report) -> Option<String> {
+fn count_note(r: &Report) -> Option<String> {
     let a = &r.analysis;
     let net = a.gets as i64 + a.implicit as i64 - a.puts as i64;
     let after = r.refcnt_after?;
@@ -138,8 +158,8 @@ pub fn print(r: &Report, stacks: bool) {
     for g in &a.unmatched_puts {
         step("put", &group_text(g, "given back without a recorded get", stacks));
     }
-    for n in r.notes.iter().cloned().chain(count_note(r)) {
-        step("note", &n);
+    for n in &r.notes {
+        step("note", n);
     }
     if stacks {
         for e in &r.events {
@@ -161,11 +181,11 @@ pub fn print(r: &Report, stacks: bool) {
             );
         }
     }
-    step("verdict", &verdict(r));
+    step("verdict", &r.verdict_text);
 }
 
 /// One sentence: what leaked and where, or why it cannot say.
-pub fn verdict(r: &Report) -> String {
+fn verdict(r: &Report) -> String {
     let a = &r.analysis;
     let suspects: Vec<String> = a
         .groups
@@ -199,6 +219,49 @@ pub fn verdict(r: &Report) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// The verdict and the note on the count are fields of the report, the
+    /// same in the text and in the JSON, whose keys are in alphabetical order.
+    #[test]
+    fn concluded_report_carries_verdict_and_count_note() {
+        let r = Report {
+            module: "leaky".into(),
+            tracing: "/sys/kernel/tracing".into(),
+            instance: "/sys/kernel/tracing/instances/frg".into(),
+            command: None,
+            ended: Ended { signal: None, command: None, seconds: 1.0 },
+            refcnt_before: Some(1),
+            refcnt_after: Some(3),
+            lost_events: 0,
+            analysis: super::super::analyze::analyze(&[], "leaky", &|_| None),
+            notes: vec!["a fake sysfs was read".into()],
+            events: Vec::new(),
+            verdict_text: String::new(),
+        }
+        .concluded();
+        assert_eq!(
+            r.notes,
+            [
+                "a fake sysfs was read",
+                "the count moved by +2 but the recorded events explain +0: events were lost, or references changed \
+                 without an event (set directly by the kernel), or between the count's reading and the start of the \
+                 recording"
+            ]
+        );
+        assert_eq!(
+            r.verdict_text,
+            "nothing leaked: every reference to leaky taken during the recording was given back"
+        );
+        let json = r.to_json();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["verdict_text"], r.verdict_text.as_str());
+        assert_eq!(v["notes"], serde_json::json!(r.notes));
+        let at = |k: &str| json.find(&format!("\n  \"{k}\": ")).unwrap_or_else(|| panic!("{k} in {json}"));
+        let keys = ["analysis", "ended", "instance", "lost_events", "module", "notes", "refcnt_after", "verdict_text"];
+        assert!(keys.windows(2).all(|w| at(w[0]) < at(w[1])), "{json}");
+    }
+
     #[test]
     fn shell_words() {
         assert_eq!(super::shell_word("/dev/leaky"), "/dev/leaky");

@@ -3,20 +3,56 @@
 //! kernel's tree, stored in the cache (both through the build layer,
 //! crate::build).
 
-use std::path::Path;
+use std::cell::OnceCell;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 use super::helper_file::{HelperFile, read_helper};
 use super::report::step;
-use crate::build::{self, CacheChoice, CacheStatus, Choices, Looked, Place, Settings, TreeOptions};
+use crate::build::{self, Built, CacheChoice, CacheStatus, Choices, Place, Settings, TreeOptions};
 use crate::cache;
 use crate::error::{Error, Result};
 use crate::kdir::KernelTree;
 use crate::output::TempDir;
 
+/// Where the helper came from, as the `helper` step says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// `--ko PATH`.
+    Ko,
+    /// Built earlier, loaded from this build cache entry.
+    Cache(PathBuf),
+    /// Built now and kept in this build cache entry.
+    BuiltCached(PathBuf),
+    /// Built now into a temporary directory: no usable build cache.
+    BuiltUncached,
+}
+
+impl Origin {
+    fn of(b: &Built) -> Origin {
+        match b.cache {
+            CacheStatus::Hit => Origin::Cache(b.out.clone()),
+            CacheStatus::Miss => Origin::BuiltCached(b.out.clone()),
+            CacheStatus::Off => Origin::BuiltUncached,
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Ko => f.write_str("--ko"),
+            Origin::Cache(dir) => write!(f, "build cache ({})", dir.display()),
+            Origin::BuiltCached(dir) => write!(f, "built now, cached in {}", dir.display()),
+            Origin::BuiltUncached => f.write_str("built now (not cached)"),
+        }
+    }
+}
+
 /// A helper ready to load, and where it came from.
 pub struct Helper {
     pub file: HelperFile,
-    pub origin: String,
+    pub origin: Origin,
     /// The running kernel's tree, when there is one (signing, MODULE_SIG_FORCE).
     pub tree: Option<KernelTree>,
     _tmp: Option<TempDir>,
@@ -43,7 +79,7 @@ pub fn helper(prebuilt: Option<HelperFile>, opts: &TreeOptions, running: &str) -
     let helper = match prebuilt {
         Some(file) => {
             let tree = build::open(opts).ok().filter(|t| t.release == running);
-            Helper { file, origin: "--ko".into(), tree, _tmp: None }
+            Helper { file, origin: Origin::Ko, tree, _tmp: None }
         }
         None => build_helper(opts, running, &cache::default_dir())?,
     };
@@ -82,35 +118,23 @@ fn build_helper(opts: &TreeOptions, running: &str, cache_dir: &Path) -> Result<H
         )));
     }
     let log = |m: &str| step("build", m);
-    build::toolchain(&tree, opts.cc.as_deref(), &opts.vars)?;
     let choices = Choices { cache: CacheChoice::Dir(cache_dir.to_path_buf()), ..Choices::default() };
     let settings = Settings::new(choices, &|_| {})?;
-    let (place, tmp) = match &settings.cache {
-        Some(_) => (Place::CacheEntry, None),
+    let tmp = OnceCell::new();
+    let place_for = |_: &KernelTree| match &settings.cache {
+        Some(_) => Ok(Place::CacheEntry),
         None => {
             let why = settings.cache_off.as_deref().unwrap_or_default();
             step("build", &format!("build cache unusable ({why}): building into a temporary directory"));
-            let tmp = TempDir::new("helper")?;
-            (Place::Dir(tmp.path().join("helper")), Some(tmp))
+            let dir = TempDir::new("helper")?;
+            let out = dir.path().join("helper");
+            let _ = tmp.set(dir);
+            Ok(Place::Dir(out))
         }
     };
-    let built = match build::lookup(opts, tree.clone(), place, &settings)? {
-        Looked::Hit(hit) => hit.finish(&settings, &log)?,
-        Looked::Miss(miss) => {
-            if let Some(c) = &settings.cache {
-                step("build", &format!("no cached helper for {running} in {}: building one", c.dir.display()));
-            }
-            build::opened(miss.tree(), &log);
-            build::complete(miss.detect()?, &settings, &log)?
-        }
-    };
-    let origin = match built.cache {
-        CacheStatus::Hit => format!("build cache ({})", built.out.display()),
-        CacheStatus::Miss => format!("built now, cached in {}", built.out.display()),
-        CacheStatus::Off => "built now (not cached)".into(),
-    };
+    let built = build::for_tree(opts, tree.clone(), &place_for, &settings, &log)?;
     let file = read_helper(&built.ko, running)?;
-    Ok(Helper { file, origin, tree: Some(tree), _tmp: tmp })
+    Ok(Helper { file, origin: Origin::of(&built), tree: Some(tree), _tmp: tmp.into_inner() })
 }
 
 #[cfg(test)]
@@ -163,18 +187,22 @@ mod tests {
         };
         let cache = tempfile::tempdir().unwrap();
         let first = build_helper(&opts, &release, cache.path()).unwrap_or_else(|e| panic!("{e}"));
-        assert!(first.origin.starts_with("built now, cached in"), "{}", first.origin);
+        assert!(matches!(first.origin, Origin::BuiltCached(_)), "{}", first.origin);
+        assert!(first.origin.to_string().starts_with("built now, cached in /"), "{}", first.origin);
         assert_eq!(first.file.release(), release);
         assert!(first.file.has_param("modaddr") && first.file.has_param("dry_run"));
         let second = build_helper(&opts, &release, cache.path()).unwrap();
-        assert!(second.origin.starts_with("build cache"), "{}", second.origin);
+        let Origin::Cache(entry) = &second.origin else { panic!("{}", second.origin) };
+        assert_eq!(second.origin.to_string(), format!("build cache ({})", entry.display()));
+        assert_eq!(first.origin, Origin::BuiltCached(entry.clone()));
         assert_eq!(first.file.path, second.file.path);
         // A cache directory that cannot be used: built into a temporary
         // directory, removed with the helper.
         let not_a_dir = cache.path().join("file");
         std::fs::write(&not_a_dir, "").unwrap();
         let third = build_helper(&opts, &release, &not_a_dir).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(third.origin, "built now (not cached)");
+        assert_eq!(third.origin, Origin::BuiltUncached);
+        assert_eq!(third.origin.to_string(), "built now (not cached)");
         assert_eq!(third.file.release(), release);
         let tmp = third.file.path.clone();
         assert!(tmp.is_file() && !tmp.starts_with(cache.path()), "{}", tmp.display());
