@@ -31,7 +31,7 @@ fn main() {
         writeln!(code, "    ({name:?}, include_str!({:?})),", e.path().display().to_string()).unwrap();
     }
     code.push_str("];\n");
-    let digest: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let digest = hex::encode(hash.finalize());
     writeln!(code, "pub const TEMPLATES_SHA256: &str = {digest:?};").unwrap();
     let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("templates.rs");
     std::fs::write(out, code).unwrap();

@@ -33,8 +33,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::digest;
 use crate::error::{Error, Result};
-use crate::output::{self, Staging};
+use crate::output::Staging;
 use crate::render;
 
 pub const PACKAGE_NAME: &str = "force-rmmod";
@@ -172,7 +173,7 @@ pub fn run(args: &Options) -> Result<()> {
         let dst = staging.dir.join("force-rmmod-gen");
         std::fs::copy(&exe, &dst).map_err(|e| Error::output(&args.out, e))?;
         exec(&dst)?;
-        bundled_sha = Some(output::sha256_file(&dst).map_err(|e| Error::output(&args.out, e))?);
+        bundled_sha = Some(digest::sha256_file(&dst).map_err(|e| Error::output(&args.out, e))?);
     }
     let prov = Provenance {
         tool: "force-rmmod-gen",

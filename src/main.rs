@@ -13,6 +13,7 @@ mod build;
 mod cache;
 mod cli;
 mod detect;
+mod digest;
 mod dkms;
 mod elf_checks;
 mod eras;

@@ -1,13 +1,13 @@
-//! All-or-nothing output directories: files are written into a staging
-//! directory next to the destination and renamed into place at the end, so
-//! `--out` holds either a complete result (sources, .ko, log, manifest) or
-//! whatever it held before, never half of one.
+//! Writing results: all-or-nothing output directories (files are written
+//! into a staging directory next to the destination and renamed into place
+//! at the end, so `--out` holds either a complete result (sources, .ko, log,
+//! manifest) or whatever it held before, never half of one), files placed
+//! from the build cache, private temporary directories, whole-file writes,
+//! and result lines on stdout.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
@@ -54,15 +54,27 @@ impl Staging {
 
     /// Replace the destination with the staged files.
     pub fn commit(mut self) -> Result<PathBuf> {
-        let old = self.dir.with_extension("old");
+        // The previous output is set aside in a directory of this run's own
+        // (`.<dest name>.tmp.old.XXXXXX`, removed on drop), so that runs
+        // writing the same destination never meet there.
+        let mut aside = None;
         if self.dest.exists() {
+            let name = self.dest.file_name().expect("a named destination");
+            let dir = tempfile::Builder::new()
+                .prefix(&format!(".{}.tmp.old.", name.to_string_lossy()))
+                .tempdir_in(self.dir.parent().expect("staged beside the destination"))
+                .map_err(|e| Error::output(&self.dest, without_temp_path(e)))?;
+            let old = dir.path().join(name);
             std::fs::rename(&self.dest, &old).map_err(|e| Error::output(&self.dest, e))?;
+            aside = Some((dir, old));
         }
         if let Err(e) = std::fs::rename(&self.dir, &self.dest) {
-            let _ = std::fs::rename(&old, &self.dest);
+            if let Some((_, old)) = &aside {
+                let _ = std::fs::rename(old, &self.dest);
+            }
             return Err(Error::output(&self.dest, e));
         }
-        let _ = std::fs::remove_dir_all(&old);
+        drop(aside);
         self.tmp.take().map(tempfile::TempDir::keep);
         Ok(self.dest.clone())
     }
@@ -75,6 +87,32 @@ impl Staging {
             self.tmp.take().map(tempfile::TempDir::keep);
         }
         failed
+    }
+}
+
+/// Put `src` at `dst`: a hard link when possible (same filesystem), else a
+/// copy. Files that will be modified must be copied.
+pub fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
+    let _ = std::fs::remove_file(dst);
+    if std::fs::hard_link(src, dst).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(src, dst).map(|_| ()).map_err(|e| Error::output(dst, e))
+}
+
+/// A name for a new directory in `parent`, `<prefix>XXXXXX`, that nothing
+/// there has. The directory is not made: a build stages its files beside
+/// it and renames them in, so a failed build leaves nothing at that name.
+pub fn unused_name(parent: &Path, prefix: &str) -> PathBuf {
+    let free = |p: &Path| match p.symlink_metadata() {
+        Ok(_) => Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists)),
+        Err(_) => Ok(p.file_name().unwrap_or_default().to_os_string()),
+    };
+    match tempfile::Builder::new().prefix(prefix).rand_bytes(10).disable_cleanup(true).make_in(parent, free) {
+        Ok(picked) => parent.join(picked.as_file()),
+        // Only when the current directory is gone (a relative `parent`):
+        // building there fails next, with the reason.
+        Err(_) => parent.join(prefix),
     }
 }
 
@@ -105,7 +143,7 @@ pub fn private_dir(prefix: &str, parent: &Path) -> std::io::Result<tempfile::Tem
 /// tempfile appends its random temporary path to its errors ("{os error}
 /// at path {path:?}", with the OS error not reachable as a source): the
 /// user named the destination, so keep the OS error's words alone.
-fn without_temp_path(e: std::io::Error) -> std::io::Error {
+pub fn without_temp_path(e: std::io::Error) -> std::io::Error {
     let text = e.to_string();
     match text.split_once(" at path ") {
         Some((os_error, _)) => std::io::Error::new(e.kind(), os_error.to_string()),
@@ -128,16 +166,6 @@ pub fn write_atomic(path: &Path, data: impl AsRef<[u8]>) -> std::io::Result<()> 
         .map_err(without_temp_path)?;
     tmp.write_all(data.as_ref())?;
     tmp.persist(path).map(drop).map_err(|e| e.error)
-}
-
-/// The sha256 of `data`, in hex.
-pub fn sha256_hex(data: impl AsRef<[u8]>) -> String {
-    hex::encode(Sha256::digest(data.as_ref()))
-}
-
-/// The sha256 of a file's contents, in hex.
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    Ok(sha256_hex(std::fs::read(path)?))
 }
 
 /// One line of a command's result on stdout. A reader that went away
@@ -163,4 +191,59 @@ macro_rules! outln {
     ($($arg:tt)*) => {
         $crate::output::stdout_line(&format!($($arg)*))
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_runs_old_output_does_not_block_a_commit() {
+        let t = tempfile::tempdir().unwrap();
+        let dest = t.path().join("o");
+        std::fs::create_dir(&dest).unwrap();
+        std::fs::write(dest.join("a"), "first").unwrap();
+        // What a run writing the same destination holds between its two
+        // renames (or leaves when killed there): the previous output, set aside.
+        let other = t.path().join(".o.tmp.old");
+        std::fs::create_dir(&other).unwrap();
+        std::fs::write(other.join("a"), "older").unwrap();
+        let s = Staging::new(&dest).unwrap();
+        s.write("a", "second").unwrap();
+        assert_eq!(s.commit().unwrap(), dest);
+        assert_eq!(std::fs::read_to_string(dest.join("a")).unwrap(), "second");
+        assert_eq!(std::fs::read_to_string(other.join("a")).unwrap(), "older", "the other run's files untouched");
+        let mut names: Vec<String> =
+            std::fs::read_dir(t.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert_eq!(names, [".o.tmp.old", "o"], "the previous output removed");
+    }
+
+    #[test]
+    fn a_symlinked_destination_is_replaced() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("real")).unwrap();
+        std::fs::write(t.path().join("real/a"), "kept").unwrap();
+        let dest = t.path().join("o");
+        std::os::unix::fs::symlink("real", &dest).unwrap();
+        let s = Staging::new(&dest).unwrap();
+        s.write("a", "new").unwrap();
+        s.commit().unwrap();
+        assert!(!dest.symlink_metadata().unwrap().is_symlink());
+        assert_eq!(std::fs::read_to_string(dest.join("a")).unwrap(), "new");
+        assert_eq!(std::fs::read_to_string(t.path().join("real/a")).unwrap(), "kept", "the link's target untouched");
+    }
+
+    #[test]
+    fn unused_names_are_new_and_not_made() {
+        let t = tempfile::tempdir().unwrap();
+        let a = unused_name(t.path(), ".o.unsigned.");
+        let b = unused_name(t.path(), ".o.unsigned.");
+        assert_ne!(a, b);
+        assert_eq!(a.parent(), Some(t.path()));
+        assert!(a.file_name().unwrap().to_str().unwrap().starts_with(".o.unsigned."));
+        assert!(!a.exists() && !b.exists());
+        let rel = unused_name(Path::new("out"), "tmp-");
+        assert_eq!(rel.parent(), Some(Path::new("out")), "the caller's form of the parent: {rel:?}");
+    }
 }

@@ -1,8 +1,9 @@
 //! What the running kernel says about its modules, read from sysfs and
 //! procfs only (no kmod): `/sys/module/NAME/{initstate,refcnt,holders,taint,
 //! sections/.gnu.linkonce.this_module}`, `/proc/sys/kernel/{tainted,
-//! modules_disabled}`, and whether module signatures are enforced
-//! (`/sys/module/module/parameters/sig_enforce`, `/sys/kernel/security/lockdown`).
+//! modules_disabled}`, whether module signatures are enforced
+//! (`/sys/module/module/parameters/sig_enforce`, `/sys/kernel/security/lockdown`),
+//! and the lines of `/proc/kallsyms`.
 //!
 //! The roots are injectable ([`Roots`]) so that every reader is tested
 //! against a fake tree. `FRG_SYSFS_ROOT` / `FRG_PROC_ROOT` exist for tests;
@@ -105,7 +106,8 @@ pub struct Module {
     pub address_note: Option<String>,
 }
 
-fn read_trim(p: &Path) -> Option<String> {
+/// A sysfs/procfs value without its trailing newline; None if unreadable.
+pub fn read_trim(p: &Path) -> Option<String> {
     std::fs::read_to_string(p).ok().map(|s| s.trim().to_string())
 }
 
@@ -130,28 +132,27 @@ pub fn parse_refcnt(text: &str) -> Option<i64> {
     t.parse::<u64>().ok().map(|v| v as i64)
 }
 
-/// The address of the kernel's static module list head (`modules`), from
-/// `/proc/kallsyms`: the one data symbol of that name in the kernel image
-/// itself (no `[module]` column). None when kallsyms hides addresses
-/// (kptr_restrict, not root), lacks data symbols (no CONFIG_KALLSYMS_ALL)
-/// or holds more than one such symbol (a built-in driver may have a static
-/// `modules` array too): the helper then falls back to what it can check
-/// itself, or refuses.
-pub fn module_list_head(roots: &Roots) -> Option<u64> {
-    let text = std::fs::read_to_string(roots.proc.join("kallsyms")).ok()?;
-    parse_module_list_head(&text)
+/// One line of `/proc/kallsyms`: `ffffffffc0315020 t leaky_open_path\t[leaky]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KallsymsLine<'a> {
+    /// 0 when kptr_restrict hides addresses.
+    pub addr: u64,
+    /// The symbol type letter (`t`, `T`, `d`, `B`, ...).
+    pub kind: &'a str,
+    pub name: &'a str,
+    /// The module, without brackets; None for the kernel image itself.
+    pub module: Option<&'a str>,
 }
 
-pub fn parse_module_list_head(kallsyms: &str) -> Option<u64> {
-    let mut found = kallsyms.lines().filter_map(|l| {
+/// The symbols of kallsyms text; lines that do not parse are skipped.
+pub fn kallsyms_lines(text: &str) -> impl Iterator<Item = KallsymsLine<'_>> {
+    text.lines().filter_map(|l| {
         let mut f = l.split_whitespace();
-        let (addr, kind, name) = (f.next()?, f.next()?, f.next()?);
-        (name == "modules" && f.next().is_none() && matches!(kind, "d" | "D" | "b" | "B"))
-            .then(|| u64::from_str_radix(addr, 16).ok())
-            .flatten()
-    });
-    let first = found.next()?;
-    (found.next().is_none() && first != 0).then_some(first)
+        let addr = u64::from_str_radix(f.next()?, 16).ok()?;
+        let (kind, name) = (f.next()?, f.next()?);
+        let module = f.next().map(|m| m.trim_matches(|c| c == '[' || c == ']'));
+        Some(KallsymsLine { addr, kind, name, module })
+    })
 }
 
 /// Read /sys/module/NAME. `name` must already be valid and normalised.
@@ -255,12 +256,42 @@ pub fn taint_letters(mask: u64) -> String {
     out.join(", ")
 }
 
-/// The bracketed mode of `/sys/kernel/security/lockdown`
-/// ("none [integrity] confidentiality" -> "integrity").
-pub fn parse_lockdown(text: &str) -> Option<String> {
-    let start = text.find('[')?;
-    let end = text[start..].find(']')? + start;
-    Some(text[start + 1..end].to_string())
+/// The kernel's lockdown mode (`/sys/kernel/security/lockdown`, 5.4+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lockdown {
+    None,
+    /// Nothing may modify the running kernel: unsigned modules are refused.
+    Integrity,
+    /// Also nothing may read kernel memory: tracefs and kcore are refused too.
+    Confidentiality,
+}
+
+impl Lockdown {
+    /// The bracketed mode ("none [integrity] confidentiality" -> Integrity);
+    /// None for text without one or a mode this tool does not know.
+    pub fn parse(text: &str) -> Option<Lockdown> {
+        let start = text.find('[')?;
+        let end = text[start..].find(']')? + start;
+        match &text[start + 1..end] {
+            "none" => Some(Lockdown::None),
+            "integrity" => Some(Lockdown::Integrity),
+            "confidentiality" => Some(Lockdown::Confidentiality),
+            _ => None,
+        }
+    }
+
+    /// The running kernel's mode, when securityfs shows it.
+    pub fn read(roots: &Roots) -> Option<Lockdown> {
+        Lockdown::parse(&read_trim(&roots.sys.join("kernel/security/lockdown"))?)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Lockdown::None => "none",
+            Lockdown::Integrity => "integrity",
+            Lockdown::Confidentiality => "confidentiality",
+        }
+    }
 }
 
 /// Whole-kernel facts that matter for unloading.
@@ -273,7 +304,7 @@ pub struct Kernel {
     /// /sys/module/module/parameters/sig_enforce (absent without CONFIG_MODULE_SIG).
     pub sig_enforce: Option<bool>,
     /// The active lockdown mode, if the file exists.
-    pub lockdown: Option<String>,
+    pub lockdown: Option<Lockdown>,
 }
 
 pub fn kernel(roots: &Roots) -> Kernel {
@@ -281,7 +312,7 @@ pub fn kernel(roots: &Roots) -> Kernel {
     let modules_disabled = read_trim(&roots.proc.join("sys/kernel/modules_disabled")).as_deref() == Some("1");
     let sig_enforce = read_trim(&roots.sys.join("module/module/parameters/sig_enforce"))
         .map(|v| matches!(v.as_str(), "Y" | "y" | "1"));
-    let lockdown = read_trim(&roots.sys.join("kernel/security/lockdown")).and_then(|t| parse_lockdown(&t));
+    let lockdown = Lockdown::read(roots);
     Kernel { tainted, modules_disabled, sig_enforce, lockdown }
 }
 
@@ -293,11 +324,10 @@ impl Kernel {
         if self.sig_enforce == Some(true) {
             why.push("module.sig_enforce is on (/sys/module/module/parameters/sig_enforce = Y)".to_string());
         }
-        if let Some(mode) = &self.lockdown
-            && (mode == "integrity" || mode == "confidentiality")
-        {
+        if let Some(mode @ (Lockdown::Integrity | Lockdown::Confidentiality)) = self.lockdown {
             why.push(format!(
-                "the kernel is locked down ({mode}; usually Secure Boot), which rejects unsigned modules"
+                "the kernel is locked down ({}; usually Secure Boot), which rejects unsigned modules",
+                mode.name()
             ));
         }
         why
@@ -375,15 +405,16 @@ pub mod tests {
     }
 
     #[test]
-    fn module_list_head_from_kallsyms() {
-        let k = "ffffffff81000000 T _stext\nffffffff82a1b2c0 d modules\nffffffffc0001000 d modules\t[janz]\n";
-        assert_eq!(parse_module_list_head(k), Some(0xffffffff82a1b2c0));
-        // kptr_restrict: every address reads 0.
-        assert_eq!(parse_module_list_head("0000000000000000 d modules\n"), None);
-        // a second `modules` in the image (janz-cmodio built in): ambiguous.
-        assert_eq!(parse_module_list_head("ffffffff82a1b2c0 d modules\nffffffff82f00000 d modules\n"), None);
-        // without CONFIG_KALLSYMS_ALL there are no data symbols.
-        assert_eq!(parse_module_list_head("ffffffff81000000 T _stext\n"), None);
+    fn kallsyms_lines_parse() {
+        let k = "ffffffff81000000 T _stext\nffffffffc0315020 t leaky_open_path\t[leaky]\njunk\n";
+        let lines: Vec<KallsymsLine> = kallsyms_lines(k).collect();
+        assert_eq!(
+            lines,
+            [
+                KallsymsLine { addr: 0xffffffff81000000, kind: "T", name: "_stext", module: None },
+                KallsymsLine { addr: 0xffffffffc0315020, kind: "t", name: "leaky_open_path", module: Some("leaky") },
+            ]
+        );
     }
 
     #[test]
@@ -432,16 +463,24 @@ pub mod tests {
         assert_eq!(k.tainted, Some(4096));
         assert!(!k.modules_disabled);
         assert_eq!(k.sig_enforce, Some(true));
-        assert_eq!(k.lockdown.as_deref(), Some("integrity"));
-        assert_eq!(k.signature_reasons().len(), 2);
+        assert_eq!(k.lockdown, Some(Lockdown::Integrity));
+        assert_eq!(
+            k.signature_reasons(),
+            [
+                "module.sig_enforce is on (/sys/module/module/parameters/sig_enforce = Y)",
+                "the kernel is locked down (integrity; usually Secure Boot), which rejects unsigned modules",
+            ]
+        );
     }
 
     #[test]
     fn lockdown_none_does_not_enforce() {
-        assert_eq!(parse_lockdown("[none] integrity confidentiality").as_deref(), Some("none"));
-        let k = Kernel { lockdown: Some("none".into()), sig_enforce: Some(false), ..Default::default() };
+        assert_eq!(Lockdown::parse("[none] integrity confidentiality"), Some(Lockdown::None));
+        assert_eq!(Lockdown::parse("none integrity [confidentiality]\n"), Some(Lockdown::Confidentiality));
+        let k = Kernel { lockdown: Some(Lockdown::None), sig_enforce: Some(false), ..Default::default() };
         assert!(k.signature_reasons().is_empty());
-        assert_eq!(parse_lockdown("garbage"), None);
+        assert_eq!(Lockdown::parse("garbage"), None);
+        assert_eq!(Lockdown::parse("[unknown]"), None);
     }
 
     #[test]

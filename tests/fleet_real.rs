@@ -8,67 +8,12 @@
 //! `cargo test --release --test fleet_real -- --include-ignored`.
 
 mod common;
-use common::{cmd as bin, run_cmd as run};
-use std::collections::BTreeMap;
+use common::{RealKernel, cmd as bin, real_kernel, run_cmd as run, sha256_file};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-struct Kernel {
-    name: &'static str,
-    release: String,
-    kdir: PathBuf,
-    chroot: Option<PathBuf>,
-}
-
-fn frg_cache() -> PathBuf {
-    std::env::var_os("FRG_CACHE")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/var/cache/force-rmmod-gen".into())
-}
-
-/// The real tree `name` (5.10, 6.1, 6.12, 7.x), or a failure that says how to get it.
-fn kernel(name: &'static str) -> Kernel {
-    let env = frg_cache().join("kernels").join(name).join("env");
-    let how = format!(
-        "the real kernel tree {name} is required by this test; run `scripts/install-deps && scripts/fetch-kernels {name}` \
-         as root (FRG_CACHE={})",
-        frg_cache().display()
-    );
-    let text = std::fs::read_to_string(&env).unwrap_or_else(|e| panic!("cannot read {}: {e}\n{how}", env.display()));
-    let vars: BTreeMap<String, String> = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
-        .collect();
-    let get = |k: &str| vars.get(k).cloned().unwrap_or_default();
-    let (release, kdir) = (get("RELEASE"), PathBuf::from(get("KDIR")));
-    assert!(!release.is_empty(), "{} has no RELEASE=\n{how}", env.display());
-    assert!(
-        kdir.join("Makefile").is_file(),
-        "{} names KDIR={} which is not a kernel tree\n{how}",
-        env.display(),
-        kdir.display()
-    );
-    let chroot = Some(get("CHROOT")).filter(|c| !c.is_empty()).map(PathBuf::from);
-    if let Some(c) = &chroot {
-        assert!(
-            c.join("bin/sh").exists() || c.join("usr/bin/sh").exists(),
-            "CHROOT={} is not a chroot\n{how}",
-            c.display()
-        );
-    }
-    Kernel { name, release, kdir, chroot }
-}
-
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
-}
-
-fn sha256(path: &Path) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
 }
 
 fn vermagic(ko: &Path) -> String {
@@ -77,13 +22,13 @@ fn vermagic(ko: &Path) -> String {
 }
 
 /// Check one "ok" index entry against its kernel.
-fn check_ok_entry(root: &Path, e: &serde_json::Value, k: &Kernel) {
+fn check_ok_entry(root: &Path, e: &serde_json::Value, k: &RealKernel) {
     assert_eq!(e["status"], "ok", "{}: {e:#}", k.name);
     assert_eq!(e["kernel_release"], k.release.as_str());
     assert_eq!(e["dir"], k.release.as_str(), "one output dir per release");
     let ko = root.join(e["ko"]["path"].as_str().unwrap());
     assert!(ko.is_file(), "{}", ko.display());
-    assert_eq!(e["ko"]["sha256"].as_str().unwrap(), sha256(&ko), "index sha256 is the file's");
+    assert_eq!(e["ko"]["sha256"].as_str().unwrap(), sha256_file(&ko), "index sha256 is the file's");
     assert!(e["ko"]["vermagic"].as_str().unwrap().starts_with(&format!("{} ", k.release)));
     assert!(vermagic(&ko).starts_with(&format!("{} ", k.release)));
     assert!(!e["era"].as_str().unwrap().is_empty());
@@ -97,7 +42,7 @@ fn check_ok_entry(root: &Path, e: &serde_json::Value, k: &Kernel) {
 #[test]
 #[ignore = "real kernel: scripts/test-all runs it"]
 fn real_fleet_bad_kdir_does_not_stop_the_others_and_warm_rerun_hits() {
-    let ks = [kernel("5.10"), kernel("6.1"), kernel("6.12")];
+    let ks = [real_kernel("5.10"), real_kernel("6.1"), real_kernel("6.12")];
     let t = tempfile::tempdir().unwrap();
     let (out, cache) = (t.path().join("out"), t.path().join("cache"));
     let mut c = bin();
@@ -147,7 +92,7 @@ fn real_fleet_bad_kdir_does_not_stop_the_others_and_warm_rerun_hits() {
 
 /// A private copy of a Debian build dir (3 MB; the -common dir is shared by
 /// absolute path), whose .config the test may change.
-fn copy_tree(k: &Kernel, into: &Path) -> PathBuf {
+fn copy_tree(k: &RealKernel, into: &Path) -> PathBuf {
     let dst = into.join(k.kdir.file_name().unwrap());
     assert!(Command::new("cp").arg("-a").arg(&k.kdir).arg(&dst).status().unwrap().success());
     for link in ["scripts", "tools"] {
@@ -164,7 +109,7 @@ fn copy_tree(k: &Kernel, into: &Path) -> PathBuf {
 #[test]
 #[ignore = "real kernel: scripts/test-all runs it"]
 fn real_single_kernel_keeps_its_output_and_uses_the_cache() {
-    let k = kernel("6.1");
+    let k = real_kernel("6.1");
     let t = tempfile::tempdir().unwrap();
     let tree = copy_tree(&k, t.path());
     let (out, cache) = (t.path().join("helper"), t.path().join("cache"));
@@ -226,8 +171,8 @@ fn real_single_kernel_keeps_its_output_and_uses_the_cache() {
 #[test]
 #[ignore = "real kernel: scripts/test-all runs it"]
 fn real_chroot_kernel_in_a_mixed_fleet() {
-    let host = kernel("6.1");
-    let sid = kernel("7.x");
+    let host = real_kernel("6.1");
+    let sid = real_kernel("7.x");
     let chroot = sid.chroot.clone().expect("7.x env names CHROOT=");
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("out");
@@ -246,7 +191,7 @@ fn real_chroot_kernel_in_a_mixed_fleet() {
 #[test]
 #[ignore = "real kernel: scripts/test-all runs it"]
 fn real_signing_with_a_throwaway_key() {
-    let k = kernel("6.1");
+    let k = real_kernel("6.1");
     let t = tempfile::tempdir().unwrap();
     let (key, cert) = (t.path().join("k.pem"), t.path().join("c.pem"));
     let ok = Command::new("openssl")
@@ -280,7 +225,7 @@ fn real_signing_with_a_throwaway_key() {
         let by: Vec<&str> =
             m["signature"]["verified_by"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert!(by.contains(&"marker") && by.contains(&"modinfo"), "{by:?}");
-        assert_eq!(m["ko"]["sha256"].as_str().unwrap(), sha256(&ko));
+        assert_eq!(m["ko"]["sha256"].as_str().unwrap(), sha256_file(&ko));
         assert_ne!(m["ko"]["unsigned_sha256"], m["ko"]["sha256"]);
         let modinfo = String::from_utf8_lossy(&Command::new("modinfo").arg(&ko).output().unwrap().stdout).into_owned();
         assert!(modinfo.lines().any(|l| l.starts_with("signer:") && l.trim_end().ends_with("test")), "{modinfo}");
@@ -330,7 +275,7 @@ fn real_signing_with_a_throwaway_key() {
 #[test]
 #[ignore = "real kernel: scripts/test-all runs it"]
 fn real_dkms_builds_the_helper_for_a_headers_tree() {
-    let k = kernel("6.1");
+    let k = real_kernel("6.1");
     assert!(
         Command::new("dkms").arg("--version").output().map(|o| o.status.success()).unwrap_or(false),
         "Debian's dkms is required: scripts/install-deps installs it"
@@ -378,7 +323,7 @@ fn real_dkms_builds_the_helper_for_a_headers_tree() {
 #[test]
 #[ignore = "real kernel: scripts/test-all runs it"]
 fn real_build_reads_the_tree_not_its_release_number() {
-    let k = kernel("6.1");
+    let k = real_kernel("6.1");
     let t = tempfile::tempdir().unwrap();
     let build = |tree: &Path, out: &Path| {
         let mut c = bin();

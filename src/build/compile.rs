@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 
 use super::TreeOptions;
 use crate::detect::Facts;
+use crate::digest;
 use crate::elf_checks;
 use crate::error::{Error, Result};
 use crate::kbuild::{self, Scratch};
 use crate::kdir::KernelTree;
 use crate::manifest::{self, KoInfo, Manifest};
 use crate::modinfo;
-use crate::output::{self, Staging};
+use crate::output::Staging;
 use crate::render::{self, MODULE};
 
 /// What to produce.
@@ -99,7 +100,7 @@ pub(super) fn compile(
         }
         ko_info = Some(KoInfo {
             file: format!("{MODULE}.ko"),
-            sha256: output::sha256_file(&ko).map_err(|e| Error::output(&out, e))?,
+            sha256: digest::sha256_file(&ko).map_err(|e| Error::output(&out, e))?,
             size: std::fs::metadata(&ko).map(|m| m.len()).unwrap_or(0),
             vermagic,
             plt32_rewritten: checked.plt32_rewritten,

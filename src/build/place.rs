@@ -4,13 +4,13 @@
 //! and the hidden work directories and `.failed` directories next to it.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
 use super::settings::Settings;
-use crate::cache::{self, OUTPUT_FILES};
+use crate::cache::OUTPUT_FILES;
 use crate::detect::Method;
+use crate::digest;
 use crate::eras::EraId;
 use crate::error::{Error, Result};
 use crate::kdir::KernelTree;
@@ -105,7 +105,7 @@ pub(super) fn finish(ready: Ready, out: &Path, tree: &KernelTree, s: &Settings, 
         if s.sign.is_some() && *f == ko_name {
             std::fs::copy(&from, &to).map_err(|e| Error::output(out, e))?;
         } else {
-            cache::link_or_copy(&from, &to)?;
+            output::link_or_copy(&from, &to)?;
         }
     }
     if let Some(sopts) = &s.sign {
@@ -118,7 +118,7 @@ pub(super) fn finish(ready: Ready, out: &Path, tree: &KernelTree, s: &Settings, 
             info.signer.as_deref().unwrap_or("(modinfo not installed)"),
             info.verified_by.join(", ")
         ));
-        let sha256 = output::sha256_file(&ko).map_err(|e| Error::output(out, e))?;
+        let sha256 = digest::sha256_file(&ko).map_err(|e| Error::output(out, e))?;
         let size = std::fs::metadata(&ko).map(|m| m.len()).unwrap_or(0);
         manifest.record_signature(info, sha256, size);
         staging.write(manifest::FILE, manifest.to_json())?;
@@ -127,12 +127,12 @@ pub(super) fn finish(ready: Ready, out: &Path, tree: &KernelTree, s: &Settings, 
     Ok(Built::new(&out, manifest, status, key))
 }
 
-/// A fresh hidden directory name next to `out`.
+/// A fresh hidden directory name next to `out`, `.<out name>.<tag>.XXXXXX`
+/// (not created).
 pub(super) fn sibling(out: &Path, tag: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    parent.join(format!(".{name}.{tag}.{}.{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
+    output::unused_name(parent, &format!(".{name}.{tag}."))
 }
 
 /// A failed build is kept as `<dir>.failed`; move it to `<out>.failed`,

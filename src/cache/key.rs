@@ -7,9 +7,9 @@ use std::sync::OnceLock;
 use serde::Serialize;
 
 use crate::detect::MethodChoice;
+use crate::digest::sha256_hex;
 use crate::kbuild::MakeVars;
 use crate::kdir::{self, KernelTree, Toolchain};
-use crate::output::sha256_hex;
 
 /// Bump when the entry layout or the key document changes meaning.
 const SCHEMA: u32 = 1;
@@ -85,11 +85,8 @@ fn compute_tool_sha256(cache_dir: Option<&Path>) -> String {
     let Ok(data) = std::fs::read(&exe) else { return "unknown".into() };
     let h = sha256_hex(data);
     if let Some(m) = &memo {
-        let tmp = m.with_extension(format!("tmp.{}", std::process::id()));
         let doc = serde_json::json!({ "stamp": stamp, "sha256": h });
-        if std::fs::write(&tmp, doc.to_string()).is_ok() {
-            let _ = std::fs::rename(&tmp, m);
-        }
+        let _ = crate::output::write_atomic(m, doc.to_string());
     }
     h
 }

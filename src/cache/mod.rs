@@ -33,7 +33,7 @@ mod store;
 use std::path::PathBuf;
 
 pub use key::{KeyInputs, KeyOptions, compiler_version, key_inputs};
-pub use store::{Cache, Entry, OUTPUT_FILES, link_or_copy};
+pub use store::{Cache, Entry, OUTPUT_FILES};
 
 use crate::render::MODULE;
 
@@ -42,11 +42,16 @@ pub fn default_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("FRG_BUILD_CACHE").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
-    let root = std::env::var_os("FRG_CACHE")
+    default_root().join("builds")
+}
+
+/// `${FRG_CACHE:-/var/cache/force-rmmod-gen}`: the build cache (`builds/`)
+/// and the real kernel trees of scripts/fetch-kernels (`kernels/`).
+pub fn default_root() -> PathBuf {
+    std::env::var_os("FRG_CACHE")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/force-rmmod-gen"));
-    root.join("builds")
+        .unwrap_or_else(|| PathBuf::from("/var/cache/force-rmmod-gen"))
 }
 
 /// Why the cache cannot be used, or cannot take an entry.

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use super::key::{KeyInputs, tool_sha256};
 use super::{CacheError, Damage};
-use crate::error::{Error, Result};
 use crate::manifest::Manifest;
+use crate::output::{unused_name, without_temp_path};
 use crate::render::MODULE;
 
 /// The files of an entry that make up an output directory.
@@ -29,9 +29,11 @@ impl Cache {
     /// Create (if needed) and check the cache directory is writable.
     pub fn open(dir: &Path) -> std::result::Result<Cache, CacheError> {
         std::fs::create_dir_all(dir).map_err(|source| CacheError::Create { path: dir.into(), source })?;
-        let probe = dir.join(format!(".probe.{}", std::process::id()));
-        std::fs::write(&probe, b"").map_err(|source| CacheError::NotWritable { path: dir.into(), source })?;
-        let _ = std::fs::remove_file(&probe);
+        // A probe file, removed again on drop.
+        tempfile::Builder::new()
+            .prefix(".probe.")
+            .tempfile_in(dir)
+            .map_err(|e| CacheError::NotWritable { path: dir.into(), source: without_temp_path(e) })?;
         let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
         super::prune::sweep(&dir);
         Ok(Cache { dir })
@@ -45,11 +47,10 @@ impl Cache {
         self.dir.join(key)
     }
 
-    /// A fresh directory name for building an entry (not created).
+    /// A fresh directory name for building an entry, `tmp-<key>-XXXXXX`
+    /// (not created).
     pub fn tmp_dir(&self, key: &str) -> PathBuf {
-        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.dir.join(format!("tmp-{}-{}-{n}", &key[..16.min(key.len())], std::process::id()))
+        unused_name(&self.dir, &format!("tmp-{}-", &key[..16.min(key.len())]))
     }
 
     /// The complete entry for `key`, verified; a damaged entry is evicted.
@@ -73,11 +74,11 @@ impl Cache {
         }
     }
 
+    /// Remove the entry for `key`: first out of its name (a rename, atomic),
+    /// then off the disk (`trash-<key>-XXXXXX`, removed on drop).
     pub fn evict(&self, key: &str) {
-        let dir = self.entry_dir(key);
-        let trash = self.dir.join(format!("trash-{key}-{}", std::process::id()));
-        if std::fs::rename(&dir, &trash).is_ok() {
-            let _ = std::fs::remove_dir_all(&trash);
+        if let Ok(trash) = tempfile::Builder::new().prefix(&format!("trash-{key}-")).tempdir_in(&self.dir) {
+            let _ = std::fs::rename(self.entry_dir(key), trash.path().join(key));
         }
     }
 
@@ -110,26 +111,16 @@ pub fn verify_entry(dir: &Path) -> std::result::Result<Box<Manifest>, Damage> {
     let text = std::fs::read_to_string(dir.join(crate::manifest::FILE))?;
     let manifest: Box<Manifest> = serde_json::from_str(&text)?;
     let want = &manifest.ko.as_ref().ok_or(Damage::NoKoSha256)?.sha256;
-    let have = crate::output::sha256_file(&dir.join(format!("{MODULE}.ko")))?;
+    let have = crate::digest::sha256_file(&dir.join(format!("{MODULE}.ko")))?;
     if *want != have {
         return Err(Damage::KoChanged { have, want: want.clone() });
     }
     Ok(manifest)
 }
 
-/// Put `name` from `src` into `dst`: a hard link when possible (same
-/// filesystem), else a copy. Files that will be modified must be copied.
-pub fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
-    let _ = std::fs::remove_file(dst);
-    if std::fs::hard_link(src, dst).is_ok() {
-        return Ok(());
-    }
-    std::fs::copy(src, dst).map(|_| ()).map_err(|e| Error::output(dst, e))
-}
-
 #[cfg(test)]
 pub(super) mod tests {
-    use crate::output::sha256_hex;
+    use crate::digest::sha256_hex;
 
     use super::super::key::key_inputs;
     use super::super::key::tests::{fake_tree, opts};

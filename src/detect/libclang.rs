@@ -400,8 +400,7 @@ mod tests {
     #[test]
     #[ignore = "real kernel trees: scripts/test-all runs it"]
     fn offsets_agree_with_bindgen_on_real_trees() {
-        let root =
-            std::env::var_os("FRG_CACHE").map(std::path::PathBuf::from).unwrap_or("/var/cache/force-rmmod-gen".into());
+        let root = crate::cache::default_root();
         clang_sys::load().unwrap_or_else(|e| panic!("libclang (scripts/install-deps installs it): {e}"));
         for name in ["5.10", "6.1", "6.12"] {
             let env = root.join("kernels").join(name).join("env");

@@ -45,7 +45,7 @@ impl Shard {
     /// The slice (1-based) a kernel named `name` belongs to.
     pub fn slice_of(name: &str, count: u32) -> u32 {
         // The first 8 bytes of the sha256, big-endian.
-        let n = u64::from_str_radix(&crate::output::sha256_hex(name)[..16], 16).expect("hex digits");
+        let n = u64::from_str_radix(&crate::digest::sha256_hex(name)[..16], 16).expect("hex digits");
         (n % u64::from(count)) as u32 + 1
     }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::events::{Event, Frame};
+use crate::sysmod::kallsyms_lines;
 
 #[derive(Debug, Clone)]
 struct Sym {
@@ -34,19 +35,9 @@ impl Kallsyms {
     /// Parse kallsyms text (`ffffffffc0315020 t leaky_open_path\t[leaky]`).
     /// Only text symbols count; zero addresses (kptr_restrict) are dropped.
     pub fn parse(text: &str) -> Kallsyms {
-        let mut syms: Vec<Sym> = text
-            .lines()
-            .filter_map(|l| {
-                let mut it = l.split_whitespace();
-                let addr = u64::from_str_radix(it.next()?, 16).ok().filter(|&a| a != 0)?;
-                let ty = it.next()?;
-                if !matches!(ty, "t" | "T" | "w" | "W") {
-                    return None;
-                }
-                let name = it.next()?.to_string();
-                let module = it.next().map(|m| m.trim_matches(|c| c == '[' || c == ']').to_string());
-                Some(Sym { addr, name, module })
-            })
+        let mut syms: Vec<Sym> = kallsyms_lines(text)
+            .filter(|l| l.addr != 0 && matches!(l.kind, "t" | "T" | "w" | "W"))
+            .map(|l| Sym { addr: l.addr, name: l.name.to_string(), module: l.module.map(String::from) })
             .collect();
         syms.sort_by_key(|s| s.addr);
         Kallsyms { syms, path: PathBuf::new(), read_at: None }

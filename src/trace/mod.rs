@@ -104,8 +104,7 @@ pub fn run(args: &Options) -> Result<()> {
     {
         return Err(Error::BadArgument(format!("--duration {d}: give a number of seconds above 0")));
     }
-    // SAFETY: geteuid cannot fail.
-    check(&roots, &name, unsafe { libc::geteuid() }, !args.command.is_empty())?;
+    check(&roots, &name, nix::unistd::geteuid().as_raw(), !args.command.is_empty())?;
     let until = match (args.duration, args.command.is_empty()) {
         (_, false) => Until::Command(&args.command),
         (Some(s), true) => Until::Duration(Duration::from_secs_f64(s)),

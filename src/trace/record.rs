@@ -10,6 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
 use super::events::Parser;
 use super::kallsyms::Kallsyms;
 use crate::error::{Error, Result};
@@ -149,8 +152,7 @@ pub fn record(
     }
     if let Some(mut c) = child {
         // Ended by a signal while COMMAND still runs: stop it too.
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(2);
         let status = loop {
             match c.try_wait() {

@@ -14,14 +14,15 @@
 //!   `name == "NAME"`.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
 
 use super::tracefs::{self, Tracefs};
 use crate::error::{Error, Result};
-use crate::sysmod::Roots;
+use crate::sysmod::{Roots, read_trim};
 
 /// The options `trace` turns on: a stack after every event, with the
 /// address of every frame (the module of a frame comes from kallsyms).
@@ -40,14 +41,10 @@ pub struct Session {
     restore: Vec<(PathBuf, String)>,
     /// Where global options are set: the instance's own, or the global ones.
     pub options_dir: PathBuf,
-    lock: Option<(File, PathBuf)>,
+    lock: Option<(Flock<File>, PathBuf)>,
     /// Notes for the report (a stale instance removed, ...).
     pub notes: Vec<String>,
     pub fs: Tracefs,
-}
-
-fn read_trim(p: &Path) -> Option<String> {
-    std::fs::read_to_string(p).ok().map(|s| s.trim().to_string())
 }
 
 /// The lock file of one module's trace.
@@ -178,7 +175,7 @@ impl Session {
         if let Some((f, _)) = &mut self.lock {
             let text: String = self.restore.iter().map(|(p, v)| format!("restore\t{}\t{v}\n", p.display())).collect();
             let _ = f.set_len(0);
-            let _ = std::io::Seek::seek(f, std::io::SeekFrom::Start(0));
+            let _ = f.seek(std::io::SeekFrom::Start(0));
             let _ = f.write_all(text.as_bytes());
         }
     }
@@ -218,19 +215,18 @@ impl Drop for Session {
 
 /// flock the module's lock file; None where /run is missing (the instance
 /// name still refuses a second trace).
-fn take_lock(name: &str, path: &Path) -> Result<Option<(File, PathBuf)>> {
+fn take_lock(name: &str, path: &Path) -> Result<Option<(Flock<File>, PathBuf)>> {
     let Ok(f) = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path) else {
         return Ok(None);
     };
-    // SAFETY: flock on an open fd.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(Error::TraceBusy(format!(
+    match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+        Ok(locked) => Ok(Some((locked, path.to_path_buf()))),
+        Err(_) => Err(Error::TraceBusy(format!(
             "another trace of {name} is running ({} is locked): wait for it, or trace another module; nothing \
              was changed",
             path.display()
-        )));
+        ))),
     }
-    Ok(Some((f, path.to_path_buf())))
 }
 
 #[cfg(test)]

@@ -9,11 +9,12 @@
 //! is left alone. Under lockdown "confidentiality" (5.4+) tracefs files
 //! refuse to open (EPERM) even for root.
 
-use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
+use nix::mount::{MntFlags, MsFlags};
+
 use crate::error::{Error, Result};
-use crate::sysmod::Roots;
+use crate::sysmod::{Lockdown, Roots};
 
 /// The tracing directory, and what this run mounted to get it.
 #[derive(Debug)]
@@ -32,13 +33,9 @@ impl Tracefs {
 impl Drop for Tracefs {
     fn drop(&mut self) {
         for m in self.mounted.iter().rev() {
-            if let Ok(c) = CString::new(m.as_os_str().as_encoded_bytes()) {
-                // SAFETY: a valid path; a busy mount is detached instead.
-                unsafe {
-                    if libc::umount2(c.as_ptr(), 0) != 0 {
-                        libc::umount2(c.as_ptr(), libc::MNT_DETACH);
-                    }
-                }
+            // A busy mount is detached instead.
+            if nix::mount::umount2(m.as_path(), MntFlags::empty()).is_err() {
+                let _ = nix::mount::umount2(m.as_path(), MntFlags::MNT_DETACH);
             }
         }
     }
@@ -50,28 +47,15 @@ fn usable(dir: &Path) -> bool {
 }
 
 fn mount(fstype: &str, target: &Path) -> std::result::Result<(), std::io::Error> {
-    let c = |s: &[u8]| CString::new(s).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL));
-    let (src, ty, tgt) = (c(b"nodev")?, c(fstype.as_bytes())?, c(target.as_os_str().as_encoded_bytes())?);
-    // SAFETY: valid NUL-terminated strings, no data.
-    let r = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), ty.as_ptr(), 0, std::ptr::null()) };
-    if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
-}
-
-/// The kernel's lockdown mode (`none`, `integrity`, `confidentiality`),
-/// when securityfs shows it.
-pub fn lockdown(roots: &Roots) -> Option<String> {
-    let text = std::fs::read_to_string(roots.sys.join("kernel/security/lockdown")).ok()?;
-    let start = text.find('[')? + 1;
-    let end = start + text[start..].find(']')?;
-    Some(text[start..end].to_string())
+    nix::mount::mount(Some("nodev"), target, Some(fstype), MsFlags::empty(), None::<&str>).map_err(std::io::Error::from)
 }
 
 /// The error for a tracefs operation the kernel refused.
 pub fn refused(roots: &Roots, what: &str, err: &std::io::Error) -> Error {
     let perm = matches!(err.raw_os_error(), Some(libc::EPERM | libc::EACCES));
-    match lockdown(roots) {
-        Some(mode) if perm && mode == "confidentiality" => Error::TraceDenied(format!(
-            "{what}: {err}: the kernel is locked down ({mode}), which denies tracefs even to root. \
+    match Lockdown::read(roots) {
+        Some(Lockdown::Confidentiality) if perm => Error::TraceDenied(format!(
+            "{what}: {err}: the kernel is locked down (confidentiality), which denies tracefs even to root. \
              Boot without lockdown=confidentiality (or with Secure Boot off) to trace; nothing was changed"
         )),
         _ if perm => Error::TraceDenied(format!(
@@ -193,7 +177,7 @@ mod tests {
         let r = roots(t.path());
         std::fs::create_dir_all(r.sys.join("kernel/security")).unwrap();
         std::fs::write(r.sys.join("kernel/security/lockdown"), "none integrity [confidentiality]\n").unwrap();
-        assert_eq!(lockdown(&r).as_deref(), Some("confidentiality"));
+        assert_eq!(Lockdown::read(&r), Some(Lockdown::Confidentiality));
         let e = refused(&r, "open trace_pipe", &std::io::Error::from_raw_os_error(libc::EPERM));
         assert_eq!(e.exit_code(), code::TRACE_DENIED);
         assert_eq!(

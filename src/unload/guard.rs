@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 
@@ -68,17 +69,16 @@ impl LoadedHelper {
     }
 
     /// delete_module(helper), retried for up to 5 s while busy.
-    pub fn release(&mut self) -> std::result::Result<(), i32> {
+    pub fn release(&mut self) -> std::result::Result<(), Errno> {
         self.done = true;
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             match delete_module(&self.name) {
-                Ok(()) | Err(libc::ENOENT) => {
+                Ok(()) | Err(Errno::ENOENT) => {
                     step("unload", &format!("delete_module({}): ok, the helper is out of the kernel", self.name));
                     return Ok(());
                 }
-                Err(e @ (libc::EAGAIN | libc::EBUSY)) if Instant::now() < deadline => {
-                    let _ = e;
+                Err(Errno::EAGAIN | Errno::EBUSY) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 Err(e) => {

@@ -49,9 +49,27 @@ impl Source {
     }
 }
 
+/// The address of `modules` in `/proc/kallsyms`: the one data symbol of
+/// that name in the kernel image itself (no `[module]` column). None when
+/// kallsyms hides addresses (kptr_restrict, not root), lacks data symbols
+/// (no CONFIG_KALLSYMS_ALL) or holds more than one such symbol (a built-in
+/// driver may have a static `modules` array too).
+fn kallsyms_list_head(roots: &Roots) -> Option<u64> {
+    let text = std::fs::read_to_string(roots.proc.join("kallsyms")).ok()?;
+    parse_kallsyms_list_head(&text)
+}
+
+fn parse_kallsyms_list_head(kallsyms: &str) -> Option<u64> {
+    let mut found = sysmod::kallsyms_lines(kallsyms)
+        .filter(|l| l.name == "modules" && l.module.is_none() && matches!(l.kind, "d" | "D" | "b" | "B"))
+        .map(|l| l.addr);
+    let first = found.next()?;
+    (found.next().is_none() && first != 0).then_some(first)
+}
+
 /// The list head's address and where it came from; None if neither way works.
 pub fn find(roots: &Roots) -> Option<(u64, Source)> {
-    if let Some(a) = sysmod::module_list_head(roots) {
+    if let Some(a) = kallsyms_list_head(roots) {
         return Some((a, Source::Kallsyms));
     }
     let modules = module_addresses(roots);
@@ -148,6 +166,18 @@ mod tests {
             mem.insert(n + 8, nodes[(i + nodes.len() - 1) % nodes.len()]);
         }
         mem
+    }
+
+    #[test]
+    fn list_head_from_kallsyms() {
+        let k = "ffffffff81000000 T _stext\nffffffff82a1b2c0 d modules\nffffffffc0001000 d modules\t[janz]\n";
+        assert_eq!(parse_kallsyms_list_head(k), Some(0xffffffff82a1b2c0));
+        // kptr_restrict: every address reads 0.
+        assert_eq!(parse_kallsyms_list_head("0000000000000000 d modules\n"), None);
+        // a second `modules` in the image (janz-cmodio built in): ambiguous.
+        assert_eq!(parse_kallsyms_list_head("ffffffff82a1b2c0 d modules\nffffffff82f00000 d modules\n"), None);
+        // without CONFIG_KALLSYMS_ALL there are no data symbols.
+        assert_eq!(parse_kallsyms_list_head("ffffffff81000000 T _stext\n"), None);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use nix::errno::Errno;
+
 use super::guard::LoadedHelper;
 use super::helper_file::HelperFile;
 use super::kmsg::Kmsg;
@@ -95,68 +97,68 @@ pub struct LoadCtx<'a> {
 
 /// Map the errno of a failed helper load (finit_module) to what it means:
 /// the helper's own errors (see templates/force_rmmod.c) and the kernel's.
-pub fn load_failure(errno: i32, c: &LoadCtx) -> LoadFailure {
+pub fn load_failure(errno: Errno, c: &LoadCtx) -> LoadFailure {
     let (t, h) = (c.target, c.helper);
     let nothing = "the helper is not loaded and nothing was changed";
     let e = match errno {
-        libc::ENOENT if c.target_gone => return LoadFailure::Vanished,
-        libc::ENOENT => Error::HelperFailed(format!(
+        Errno::ENOENT if c.target_gone => return LoadFailure::Vanished,
+        Errno::ENOENT => Error::HelperFailed(format!(
             "the helper could not load (ENOENT): it found no module named {t}, or the kernel could not \
              resolve one of its symbols (\"Unknown symbol\": built for another configuration of this \
              kernel); see the kernel log lines above; {nothing}"
         )),
-        libc::EBUSY => Error::Refused(format!(
+        Errno::EBUSY => Error::Refused(format!(
             "the helper refused (EBUSY): {t} is not live, is being removed, or other modules use it \
              (see the kernel log above); {nothing}"
         )),
-        libc::ETXTBSY => Error::InUse(format!(
+        Errno::ETXTBSY => Error::InUse(format!(
             "the helper refused (ETXTBSY): every reference to {t} is held for a reason (the kernel log \
              above names them); {nothing}"
         )),
-        libc::EAGAIN => Error::HelperFailed(format!(
+        Errno::EAGAIN => Error::HelperFailed(format!(
             "the helper refused (EAGAIN): {t}'s count is not the one shown above any more, or it moved \
              while it was being changed (see the kernel log above); {nothing}. Run this again"
         )),
-        libc::ESTALE => Error::HelperFailed(format!(
+        Errno::ESTALE => Error::HelperFailed(format!(
             "the helper refused (ESTALE): {t} is no longer at {}: it was removed and loaded again \
              meanwhile. Run this again; {nothing}",
             c.modaddr.map(|a| format!("0x{a:x}")).unwrap_or_else(|| "the address read before".into())
         )),
-        libc::EIO => Error::HelperFailed(format!(
+        Errno::EIO => Error::HelperFailed(format!(
             "the helper refused (EIO): the kernel's module list did not look as expected; {nothing}. \
              Please report this kernel"
         )),
-        libc::EINVAL => Error::HelperFailed(format!(
+        Errno::EINVAL => Error::HelperFailed(format!(
             "loading the helper failed (EINVAL): it rejected modname={t}, or the kernel rejected the \
              module (symbol versions that disagree with this kernel: see the kernel log above); {nothing}"
         )),
-        libc::EEXIST => Error::HelperFailed(format!(
+        Errno::EEXIST => Error::HelperFailed(format!(
             "a module named {h} is already loaded (another run, or a left-over helper): check it with \
              `cat /sys/module/{h}/refcnt` and remove it with `rmmod {h}`; {nothing}"
         )),
-        libc::ENOEXEC => Error::WrongKernel(format!(
+        Errno::ENOEXEC => Error::WrongKernel(format!(
             "the kernel rejected the helper as an invalid module (ENOEXEC: \"Exec format error\"): it \
              was built for another kernel, architecture or configuration; {nothing}"
         )),
-        libc::EKEYREJECTED | libc::ENOKEY | libc::EBADMSG | libc::ENOPKG => Error::Signing(format!(
+        Errno::EKEYREJECTED | Errno::ENOKEY | Errno::EBADMSG | Errno::ENOPKG => Error::Signing(format!(
             "the kernel rejected the helper's signature ({}): {}; {nothing}",
             errno_name(errno),
             match errno {
-                libc::EKEYREJECTED =>
+                Errno::EKEYREJECTED =>
                     "it is unsigned, its signature does not verify, or it is signed with a key the kernel does not trust (enroll the certificate with `mokutil --import CERT` and reboot, or sign with the kernel's build key)",
-                libc::ENOKEY =>
+                Errno::ENOKEY =>
                     "it is signed with a key the kernel does not trust: enroll the certificate (mokutil --import CERT, reboot) or sign with the kernel's build key",
-                libc::EBADMSG => "the signature is malformed",
+                Errno::EBADMSG => "the signature is malformed",
                 _ => "the signature's hash or key algorithm is not supported by this kernel",
             }
         )),
-        libc::EPERM | libc::EACCES if !c.sig_reasons.is_empty() => Error::Signing(format!(
+        Errno::EPERM | Errno::EACCES if !c.sig_reasons.is_empty() => Error::Signing(format!(
             "the kernel refused to load the helper ({}) because it enforces module signatures ({}): \
              sign it with --sign-key/--sign-cert using a key the kernel trusts; {nothing}",
             errno_name(errno),
             c.sig_reasons.join("; ")
         )),
-        libc::EPERM | libc::EACCES => Error::NotRoot(format!(
+        Errno::EPERM | Errno::EACCES => Error::NotRoot(format!(
             "the kernel refused to load the helper ({}): this process lacks CAP_SYS_MODULE, or module \
              loading is disabled (kernel.modules_disabled) or restricted by a security module; {nothing}",
             errno_name(errno)
@@ -175,7 +177,7 @@ mod tests {
     fn load_errors() {
         let none: Vec<String> = vec![];
         let enforced = vec!["lockdown".to_string()];
-        let code_of = |errno: i32, gone: bool, sig: &[String]| {
+        let code_of = |errno: Errno, gone: bool, sig: &[String]| {
             let c = LoadCtx {
                 target: "leak_self",
                 helper: "force_rmmod",
@@ -188,17 +190,17 @@ mod tests {
                 LoadFailure::Vanished => (0, String::new()),
             }
         };
-        assert_eq!(code_of(libc::ENOENT, true, &none).0, 0, "target vanished");
-        assert_eq!(code_of(libc::ENOENT, false, &none).0, code::HELPER_FAILED);
-        assert_eq!(code_of(libc::EBUSY, false, &none).0, code::REFUSED);
-        assert_eq!(code_of(libc::ESTALE, false, &none).0, code::HELPER_FAILED);
-        assert!(code_of(libc::ESTALE, false, &none).1.contains("0x1000"));
-        assert_eq!(code_of(libc::EIO, false, &none).0, code::HELPER_FAILED);
-        assert_eq!(code_of(libc::EEXIST, false, &none).0, code::HELPER_FAILED);
-        assert_eq!(code_of(libc::ENOEXEC, false, &none).0, code::WRONG_KERNEL);
-        assert_eq!(code_of(libc::EKEYREJECTED, false, &none).0, code::SIGNING);
-        assert_eq!(code_of(libc::ENOKEY, false, &none).0, code::SIGNING);
-        assert_eq!(code_of(libc::EPERM, false, &enforced).0, code::SIGNING);
-        assert_eq!(code_of(libc::EPERM, false, &none).0, code::NOT_ROOT);
+        assert_eq!(code_of(Errno::ENOENT, true, &none).0, 0, "target vanished");
+        assert_eq!(code_of(Errno::ENOENT, false, &none).0, code::HELPER_FAILED);
+        assert_eq!(code_of(Errno::EBUSY, false, &none).0, code::REFUSED);
+        assert_eq!(code_of(Errno::ESTALE, false, &none).0, code::HELPER_FAILED);
+        assert!(code_of(Errno::ESTALE, false, &none).1.contains("0x1000"));
+        assert_eq!(code_of(Errno::EIO, false, &none).0, code::HELPER_FAILED);
+        assert_eq!(code_of(Errno::EEXIST, false, &none).0, code::HELPER_FAILED);
+        assert_eq!(code_of(Errno::ENOEXEC, false, &none).0, code::WRONG_KERNEL);
+        assert_eq!(code_of(Errno::EKEYREJECTED, false, &none).0, code::SIGNING);
+        assert_eq!(code_of(Errno::ENOKEY, false, &none).0, code::SIGNING);
+        assert_eq!(code_of(Errno::EPERM, false, &enforced).0, code::SIGNING);
+        assert_eq!(code_of(Errno::EPERM, false, &none).0, code::NOT_ROOT);
     }
 }

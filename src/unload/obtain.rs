@@ -165,8 +165,7 @@ mod tests {
     #[test]
     #[ignore = "real kernel: scripts/test-all runs it"]
     fn builds_then_reuses_the_cache_on_a_real_tree() {
-        let root =
-            std::env::var_os("FRG_CACHE").map(PathBuf::from).unwrap_or_else(|| "/var/cache/force-rmmod-gen".into());
+        let root = crate::cache::default_root();
         let env = root.join("kernels/6.1/env");
         let text = std::fs::read_to_string(&env)
             .unwrap_or_else(|e| panic!("{}: {e}; run scripts/fetch-kernels 6.1", env.display()));

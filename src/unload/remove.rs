@@ -1,6 +1,8 @@
 //! Step 5b: delete_module(NAME) right after the helper reset its count,
 //! and the undo when that fails.
 
+use nix::errno::Errno;
+
 use super::kmsg::Kmsg;
 use super::load::{self, Load, Loaded};
 use super::report::step;
@@ -17,9 +19,9 @@ pub enum UndoError {
 }
 
 /// delete_module(NAME, O_NONBLOCK); ENOENT (gone meanwhile) counts as done.
-pub fn remove(name: &str) -> std::result::Result<(), i32> {
+pub fn remove(name: &str) -> std::result::Result<(), Errno> {
     match delete_module(name) {
-        Ok(()) | Err(libc::ENOENT) => {
+        Ok(()) | Err(Errno::ENOENT) => {
             step("remove", &format!("delete_module({name}, O_NONBLOCK): ok"));
             Ok(())
         }

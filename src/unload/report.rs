@@ -6,6 +6,8 @@
 use std::io::Write;
 use std::time::Duration;
 
+use nix::errno::Errno;
+
 use super::sys::errno_text;
 use crate::error::{Error, Result};
 use crate::sysmod::{self, Module, Roots};
@@ -55,9 +57,9 @@ pub struct Outcome<'a> {
     /// The helper's module name.
     pub helper: &'a str,
     /// delete_module(NAME) after the reset (not tried in a dry run).
-    pub removed: std::result::Result<(), i32>,
+    pub removed: std::result::Result<(), Errno>,
     /// delete_module(helper).
-    pub released: std::result::Result<(), i32>,
+    pub released: std::result::Result<(), Errno>,
     /// After a failed delete_module: the references given back (restore=N),
     /// or why they could not be.
     pub restored: Option<std::result::Result<i64, super::remove::UndoError>>,
@@ -87,12 +89,12 @@ impl Outcome<'_> {
         let name = self.name;
         if let Err(e) = self.removed {
             let why = match e {
-                libc::EAGAIN if !self.before.holders.is_empty() => format!(
+                Errno::EAGAIN if !self.before.holders.is_empty() => format!(
                     "{name} is still loaded: its count was reset, but other modules still use it ({}); the \
                      kernel removes it only after them",
                     self.before.holders.join(" ")
                 ),
-                libc::EAGAIN => format!(
+                Errno::EAGAIN => format!(
                     "{name} is still loaded: its count was reset, but a reference was taken again at once \
                      (a real user?): find it before trying again"
                 ),

@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+
 use super::report::{step, verify_gone};
 use super::sys::{delete_module, errno_name, errno_text};
 use crate::error::{Error, Result};
@@ -112,11 +114,11 @@ fn delete_while_busy(name: &str, wait: u64) -> Result<Safe> {
                 );
                 return Ok(Safe::Removed);
             }
-            Err(libc::ENOENT) => {
+            Err(Errno::ENOENT) => {
                 step("safe", &format!("delete_module({name}): ENOENT, someone else removed it meanwhile"));
                 return Ok(Safe::Removed);
             }
-            Err(libc::EAGAIN) => {
+            Err(Errno::EAGAIN) => {
                 let now = Instant::now();
                 if now >= deadline {
                     let waited =
@@ -142,20 +144,20 @@ fn delete_while_busy(name: &str, wait: u64) -> Result<Safe> {
 
 /// What a failed safe-path delete_module means (EWOULDBLOCK and ENOENT are
 /// handled by the caller).
-fn safe_error(name: &str, e: i32) -> Error {
+fn safe_error(name: &str, e: Errno) -> Error {
     match e {
-        libc::ENOSYS => Error::NoSysfs(
+        Errno::ENOSYS => Error::NoSysfs(
             "the running kernel has no loadable module support (delete_module: ENOSYS, CONFIG_MODULES \
              off): nothing can be unloaded"
                 .into(),
         ),
-        libc::EBUSY => Error::Refused(format!(
+        Errno::EBUSY => Error::Refused(format!(
             "the kernel refuses to remove {name} (EBUSY) for a reason other than its count: it is not \
              live, or it has an init function but no exit function (such a module only goes with \
              `rmmod -f` on a kernel with CONFIG_MODULE_FORCE_UNLOAD). Resetting its count would not \
              help, so no helper was loaded; nothing was done"
         )),
-        libc::EPERM | libc::EACCES => Error::NotRoot(format!(
+        Errno::EPERM | Errno::EACCES => Error::NotRoot(format!(
             "the kernel does not let this process remove modules ({}): no CAP_SYS_MODULE, \
              kernel.modules_disabled=1, or a security module forbids it; nothing was done",
             errno_name(e)
@@ -171,12 +173,12 @@ mod tests {
 
     #[test]
     fn safe_path_errors() {
-        assert_eq!(safe_error("x", libc::EBUSY).exit_code(), code::REFUSED);
-        assert_eq!(safe_error("x", libc::EPERM).exit_code(), code::NOT_ROOT);
-        assert_eq!(safe_error("x", libc::ENOSYS).exit_code(), code::NO_SYSFS);
-        assert_eq!(safe_error("x", libc::EFAULT).exit_code(), code::STILL_LOADED);
+        assert_eq!(safe_error("x", Errno::EBUSY).exit_code(), code::REFUSED);
+        assert_eq!(safe_error("x", Errno::EPERM).exit_code(), code::NOT_ROOT);
+        assert_eq!(safe_error("x", Errno::ENOSYS).exit_code(), code::NO_SYSFS);
+        assert_eq!(safe_error("x", Errno::EFAULT).exit_code(), code::STILL_LOADED);
         assert_eq!(
-            safe_error("x", libc::EBUSY).to_string(),
+            safe_error("x", Errno::EBUSY).to_string(),
             "the kernel refuses to remove x (EBUSY) for a reason other than its count: it is not live, or it has an \
              init function but no exit function (such a module only goes with `rmmod -f` on a kernel with \
              CONFIG_MODULE_FORCE_UNLOAD). Resetting its count would not help, so no helper was loaded; nothing was \

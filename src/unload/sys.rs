@@ -8,56 +8,44 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::kmod::{self, DeleteModuleFlags, ModuleInitFlags};
 
-pub fn errno_name(e: i32) -> &'static str {
+/// The errno's symbolic name, as the kernel sources write it; EAGAIN is
+/// named EWOULDBLOCK, as delete_module(2) documents it.
+pub fn errno_name(e: Errno) -> String {
     match e {
-        libc::EAGAIN => "EWOULDBLOCK",
-        libc::EBUSY => "EBUSY",
-        libc::ENOENT => "ENOENT",
-        libc::EPERM => "EPERM",
-        libc::EACCES => "EACCES",
-        libc::EINVAL => "EINVAL",
-        libc::ESTALE => "ESTALE",
-        libc::EIO => "EIO",
-        libc::EEXIST => "EEXIST",
-        libc::ENOEXEC => "ENOEXEC",
-        libc::EKEYREJECTED => "EKEYREJECTED",
-        libc::ENOKEY => "ENOKEY",
-        libc::EBADMSG => "EBADMSG",
-        libc::ENOPKG => "ENOPKG",
-        libc::ENOMEM => "ENOMEM",
-        libc::ENOSYS => "ENOSYS",
-        libc::EFAULT => "EFAULT",
-        _ => "errno",
+        Errno::EAGAIN => "EWOULDBLOCK".to_string(),
+        Errno::UnknownErrno => "errno".to_string(),
+        // nix's own Display writes the name this way.
+        e => format!("{e:?}"),
     }
 }
 
-pub fn errno_text(e: i32) -> String {
-    format!("{} ({})", errno_name(e), std::io::Error::from_raw_os_error(e))
+/// "EBUSY (Device or resource busy (os error 16))".
+pub fn errno_text(e: Errno) -> String {
+    format!("{} ({})", errno_name(e), std::io::Error::from(e))
 }
 
 /// delete_module(2) with O_NONBLOCK, as kmod's rmmod does (never O_TRUNC).
-pub fn delete_module(name: &str) -> std::result::Result<(), i32> {
-    let c = CString::new(name).map_err(|_| libc::EINVAL)?;
+pub fn delete_module(name: &str) -> std::result::Result<(), Errno> {
+    let c = CString::new(name).map_err(|_| Errno::EINVAL)?;
     loop {
         match kmod::delete_module(&c, DeleteModuleFlags::O_NONBLOCK) {
-            Ok(()) => return Ok(()),
             Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e as i32),
+            r => return r,
         }
     }
 }
 
 /// finit_module(2); init_module(2) on kernels before 3.8 (ENOSYS).
-pub fn load_module(path: &Path, params: &str) -> std::result::Result<(), i32> {
-    let file = File::open(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
-    let p = CString::new(params).map_err(|_| libc::EINVAL)?;
+pub fn load_module(path: &Path, params: &str) -> std::result::Result<(), Errno> {
+    let io = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    let file = File::open(path).map_err(io)?;
+    let p = CString::new(params).map_err(|_| Errno::EINVAL)?;
     match kmod::finit_module(&file, &p, ModuleInitFlags::empty()) {
-        Ok(()) => return Ok(()),
         Err(Errno::ENOSYS) => {}
-        Err(e) => return Err(e as i32),
+        r => return r,
     }
-    let data = std::fs::read(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
-    kmod::init_module(&data, &p).map_err(|e| e as i32)
+    let data = std::fs::read(path).map_err(io)?;
+    kmod::init_module(&data, &p)
 }
 
 pub fn euid() -> u32 {
@@ -69,4 +57,18 @@ pub fn cap_eff() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/status").ok()?;
     let v = text.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
     u64::from_str_radix(v.trim(), 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_names() {
+        assert_eq!(errno_text(Errno::EBUSY), "EBUSY (Device or resource busy (os error 16))");
+        assert_eq!(errno_name(Errno::EAGAIN), "EWOULDBLOCK");
+        assert_eq!(errno_name(Errno::EKEYREJECTED), "EKEYREJECTED");
+        assert_eq!(errno_name(Errno::ETXTBSY), "ETXTBSY");
+        assert_eq!(errno_name(Errno::from_raw(4095)), "errno");
+    }
 }

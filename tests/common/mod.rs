@@ -79,8 +79,13 @@ pub struct RealKernel {
     pub chroot: Option<PathBuf>,
 }
 
+/// `${FRG_CACHE:-/var/cache/force-rmmod-gen}`, where scripts/fetch-kernels
+/// puts the real kernels (`kernels/<name>/env`) and checkpatch.pl.
 pub fn cache_dir() -> PathBuf {
-    std::env::var_os("FRG_CACHE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/cache/force-rmmod-gen"))
+    std::env::var_os("FRG_CACHE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/force-rmmod-gen"))
 }
 
 /// The real kernel NAME, or a panic saying how to get it: a missing kernel
@@ -88,7 +93,12 @@ pub fn cache_dir() -> PathBuf {
 pub fn real_kernel(name: &str) -> RealKernel {
     let env = cache_dir().join("kernels").join(name).join("env");
     let text = std::fs::read_to_string(&env).unwrap_or_else(|e| {
-        panic!("kernel {name} is not installed ({}: {e}); run scripts/fetch-kernels {name}", env.display())
+        panic!(
+            "kernel {name} is not installed ({}: {e}); run scripts/install-deps && scripts/fetch-kernels {name} as \
+             root (FRG_CACHE={})",
+            env.display(),
+            cache_dir().display()
+        )
     });
     let get = |k: &str| {
         text.lines()
@@ -96,12 +106,29 @@ pub fn real_kernel(name: &str) -> RealKernel {
             .map(|v| v.trim().trim_matches('"').trim_matches('\'').to_string())
             .filter(|v| !v.is_empty())
     };
-    RealKernel {
+    let k = RealKernel {
         name: name.to_string(),
-        release: get("RELEASE").expect("RELEASE in env"),
-        kdir: PathBuf::from(get("KDIR").expect("KDIR in env")),
+        release: get("RELEASE").unwrap_or_else(|| panic!("{} has no RELEASE=", env.display())),
+        kdir: PathBuf::from(get("KDIR").unwrap_or_else(|| panic!("{} has no KDIR=", env.display()))),
         chroot: get("CHROOT").map(PathBuf::from),
+    };
+    assert!(
+        k.kdir.join("Makefile").is_file(),
+        "{} names KDIR={}, which is not a kernel tree",
+        env.display(),
+        k.kdir.display()
+    );
+    if let Some(c) = &k.chroot {
+        assert!(c.join("bin/sh").exists() || c.join("usr/bin/sh").exists(), "CHROOT={} is not a chroot", c.display());
     }
+    k
+}
+
+/// The sha256 of a file's contents, in hex.
+pub fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    hex::encode(sha2::Sha256::digest(data))
 }
 
 pub fn path_str(p: &Path) -> &str {
