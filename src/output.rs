@@ -122,8 +122,16 @@ pub struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     pub fn new(tag: &str) -> Result<TempDir> {
-        let base = std::env::temp_dir();
-        private_dir(&format!("force-rmmod-gen.{tag}."), &base).map(TempDir).map_err(|e| Error::output(&base, e))
+        Self::new_in(tag, &std::env::temp_dir())
+    }
+
+    /// In `base`, made first if it does not exist (a rescue shell or an
+    /// initramfs may have no /tmp).
+    fn new_in(tag: &str, base: &Path) -> Result<TempDir> {
+        std::fs::create_dir_all(base)
+            .and_then(|()| private_dir(&format!("force-rmmod-gen.{tag}."), base))
+            .map(TempDir)
+            .map_err(|e| Error::output(base, e))
     }
 
     pub fn path(&self) -> &Path {
@@ -196,6 +204,18 @@ macro_rules! outln {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A rescue system or an initramfs may have no /tmp ($TMPDIR unset):
+    /// the private directory is made all the same.
+    #[test]
+    fn a_private_temporary_directory_where_the_base_does_not_exist_yet() {
+        let t = tempfile::tempdir().unwrap();
+        let base = t.path().join("tmp");
+        let dir = TempDir::new_in("sign", &base).unwrap_or_else(|e| panic!("{e}"));
+        assert!(dir.path().starts_with(&base) && dir.path().is_dir());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777, 0o700);
+    }
 
     #[test]
     fn another_runs_old_output_does_not_block_a_commit() {
