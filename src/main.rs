@@ -251,6 +251,11 @@ fn render_cmd(args: &cli::RenderArgs) -> Result<()> {
 }
 
 fn main() {
+    if let Some(dir) = detect::libclang::packaged_dir() {
+        // SAFETY: the first statement of main: no other thread exists yet
+        // that could read the environment while it changes.
+        unsafe { std::env::set_var("LIBCLANG_PATH", dir) };
+    }
     let cli = Cli::parse();
     let result = match &cli.command {
         None => build(&cli.build),

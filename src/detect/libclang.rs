@@ -11,6 +11,7 @@
 //! the parse itself.
 
 use std::ffi::{CStr, CString, c_char, c_int, c_ulong};
+use std::path::{Path, PathBuf};
 use std::ptr;
 
 use clang_sys::*;
@@ -42,6 +43,26 @@ pub fn clang_args(tree: &KernelTree) -> Vec<String> {
     );
     args.push(format!("--target={}", tree.clang_target()));
     args
+}
+
+/// Where Debian and Ubuntu install libclang: the newest
+/// `/usr/lib/llvm-N/lib` holding one, when `LIBCLANG_PATH` does not name a
+/// directory already. clang-sys, told nothing, scans every directory two
+/// levels under `/usr/lib*` and `/usr/local/lib*` for candidates, about
+/// 40 ms: longer than the parse of `<linux/module.h>` itself. Elsewhere
+/// (RHEL's `/usr/lib64`, a local build) its own search stays in charge.
+pub fn packaged_dir() -> Option<PathBuf> {
+    if std::env::var_os("LIBCLANG_PATH").is_some() {
+        return None;
+    }
+    let version =
+        |dir: &Path| -> Option<u32> { dir.parent()?.file_name()?.to_str()?.strip_prefix("llvm-")?.parse().ok() };
+    let dirs = glob::glob("/usr/lib/llvm-*/lib").ok()?.flatten().filter(|d| {
+        ["libclang.so*", "libclang-*.so*"]
+            .iter()
+            .any(|f| glob::glob(&format!("{}/{f}", d.display())).is_ok_and(|mut files| files.any(|f| f.is_ok())))
+    });
+    dirs.filter(|d| version(d).is_some()).max_by_key(|d| version(d))
 }
 
 /// Parse the tree's `struct module`.
@@ -285,6 +306,22 @@ mod tests {
         let msg = load_failure(&broken);
         assert!(msg.contains("2 candidate file(s) could not be loaded"), "{msg}");
         assert!(!msg.contains('\n') && !msg.contains("fill whole buffer"), "{msg}");
+    }
+
+    /// On Debian/Ubuntu (scripts/install-deps installs libclang-dev) the
+    /// packaged libclang is found without clang-sys's scan. (That clang-sys
+    /// then loads it is what every detection through the binary shows:
+    /// tests/detect_eras.rs.)
+    #[test]
+    fn the_packaged_libclang_is_named() {
+        if std::env::var_os("LIBCLANG_PATH").is_some() {
+            assert_eq!(packaged_dir(), None, "LIBCLANG_PATH is the user's choice");
+            return;
+        }
+        let dir = packaged_dir().expect("/usr/lib/llvm-N/lib with a libclang (scripts/install-deps)");
+        assert!(dir.starts_with("/usr/lib") && dir.ends_with("lib"), "{}", dir.display());
+        let lib = glob::glob(&format!("{}/libclang*.so*", dir.display())).unwrap().flatten().find(|f| f.exists());
+        assert!(lib.is_some(), "no libclang in {}", dir.display());
     }
 
     /// A header with every shape the knowledge table distinguishes, read
