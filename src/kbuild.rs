@@ -56,9 +56,8 @@ impl Scratch {
             Some(root) => root.join("tmp"),
             None => near.to_path_buf(),
         };
-        let dir = std::fs::create_dir_all(&parent)
-            .and_then(|()| output::private_dir(&format!(".force-rmmod-gen.{tag}."), &parent))
-            .map_err(|e| Error::output(&parent, e))?;
+        let dir =
+            output::private_dir(&format!(".force-rmmod-gen.{tag}."), &parent).map_err(|e| Error::output(&parent, e))?;
         let host = dir.path().to_path_buf();
         let make = match &tree.chroot {
             Some(_) => Path::new("/tmp").join(dir.path().file_name().expect("a named directory")),

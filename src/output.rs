@@ -125,13 +125,8 @@ impl TempDir {
         Self::new_in(tag, &std::env::temp_dir())
     }
 
-    /// In `base`, made first if it does not exist (a rescue shell or an
-    /// initramfs may have no /tmp).
     fn new_in(tag: &str, base: &Path) -> Result<TempDir> {
-        std::fs::create_dir_all(base)
-            .and_then(|()| private_dir(&format!("force-rmmod-gen.{tag}."), base))
-            .map(TempDir)
-            .map_err(|e| Error::output(base, e))
+        private_dir(&format!("force-rmmod-gen.{tag}."), base).map(TempDir).map_err(|e| Error::output(base, e))
     }
 
     pub fn path(&self) -> &Path {
@@ -139,8 +134,11 @@ impl TempDir {
     }
 }
 
-/// A new directory only this user can enter, `<prefix>XXXXXX` in `parent`.
+/// A new directory only this user can enter, `<prefix>XXXXXX` in `parent`;
+/// `parent` is made first if it does not exist (a rescue shell or an
+/// initramfs may have no /tmp).
 pub fn private_dir(prefix: &str, parent: &Path) -> std::io::Result<tempfile::TempDir> {
+    std::fs::create_dir_all(parent)?;
     tempfile::Builder::new()
         .prefix(prefix)
         .permissions(std::fs::Permissions::from_mode(0o700))
