@@ -251,12 +251,18 @@ fn render_cmd(args: &cli::RenderArgs) -> Result<()> {
 }
 
 fn main() {
-    if let Some(dir) = detect::libclang::packaged_dir() {
-        // SAFETY: the first statement of main: no other thread exists yet
-        // that could read the environment while it changes.
+    let cli = Cli::parse();
+    // Only the commands that may read a tree with libclang look for it.
+    let detects = match &cli.command {
+        None | Some(Command::Build(_) | Command::Detect(_) | Command::Render(_)) => true,
+        Some(Command::Unload(a)) => a.ko.is_none(),
+        Some(_) => false,
+    };
+    if let Some(dir) = detects.then(detect::libclang::packaged_dir).flatten() {
+        // SAFETY: before the command runs, no other thread exists yet that
+        // could read the environment while it changes.
         unsafe { std::env::set_var("LIBCLANG_PATH", dir) };
     }
-    let cli = Cli::parse();
     let result = match &cli.command {
         None => build(&cli.build),
         Some(Command::Build(a)) => build(a),
