@@ -512,6 +512,57 @@ pub static SYMBOLS: &[Symbol] = &[
     },
 ];
 
+/// A kernel interface the helper's C uses in one form before a release and
+/// in another from it on: one row each, with the change that made it.
+#[derive(Debug, Clone)]
+pub struct Feature {
+    pub key: &'static str,
+    /// The first mainline release with the newer form.
+    pub since: Version,
+    #[allow(dead_code)] // read by people: the table documents each change
+    pub what: &'static str,
+}
+
+pub static FEATURES: &[Feature] = &[
+    Feature {
+        key: "pr_warn",
+        since: v(2, 6, 38),
+        what: "pr_warn(); older kernels only have pr_warning()",
+    },
+    Feature {
+        key: "unformed",
+        since: v(3, 8, 0),
+        what: "MODULE_STATE_UNFORMED: a ring walk must skip modules still being loaded",
+    },
+    Feature {
+        key: "for_each_process_thread",
+        since: v(3, 14, 0),
+        what: "for_each_process_thread(); before it do_each_thread()/while_each_thread() (later removed)",
+    },
+    Feature {
+        key: "sched_headers",
+        since: v(4, 11, 0),
+        what: "for_each_process(), task_lock(), get_task_mm() moved from <linux/sched.h> into \
+               <linux/sched/signal.h>, <linux/sched/task.h>, <linux/sched/mm.h>",
+    },
+    Feature {
+        key: "mmap_lock",
+        since: v(5, 8, 0),
+        what: "mm->mmap_sem renamed mmap_lock, taken through mmap_read_trylock()/mmap_read_unlock()",
+    },
+    Feature {
+        key: "vma_iterator",
+        since: v(6, 1, 0),
+        what: "the maple tree: VMAs walked with VMA_ITERATOR/for_each_vma(), mm->mmap and vm_next are gone",
+    },
+];
+
+/// Whether a kernel of `version` has the newer form of `key`.
+pub fn has_feature(key: &str, version: &Version) -> bool {
+    let row = FEATURES.iter().find(|f| f.key == key).expect("a row of FEATURES");
+    version >= &row.since
+}
+
 /// `CONFIG_` symbols worth reporting.
 pub static CONFIGS: &[&str] = &[
     "CONFIG_MODULE_UNLOAD",

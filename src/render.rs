@@ -81,27 +81,37 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     // A sleeping rmmod is woken with module_mutex held, so that it cannot
     // free the module under us: only where the lookup holds module_mutex.
     let wake_waiter = facts.has_waiter && lookup.module_mutex;
-    // Real references are looked for where the kernel exports the means.
-    let files_check = facts.exported("iterate_fd");
-    let supers_check = facts.exported("get_fs_type") && facts.exported("iterate_supers_type");
+    // Real references are looked for in every thread's descriptor table
+    // (iterate_fd() from 3.7, the fdtable walk of __do_SAK() before), every
+    // address space's mappings and the target's filesystems' superblocks.
+    let has = |key| eras::has_feature(key, &version);
+    let fd_walk = if facts.exported("iterate_fd") { "iterate_fd" } else { "fdtable" };
+    let thread_walk = if has("for_each_process_thread") { "for_each_process_thread" } else { "do_each_thread" };
+    let vma_walk = if has("vma_iterator") { "vma_iterator" } else { "vm_next" };
+    let (mmap_trylock, mmap_unlock) = if has("mmap_lock") {
+        ("mmap_read_trylock", "mmap_read_unlock")
+    } else {
+        ("frm_mmap_trylock", "frm_mmap_unlock")
+    };
     // x86_64 keeps every struct module in [MODULES_VADDR, MODULES_END).
     let module_range = facts.arch == "x86_64";
     let mut headers: Vec<&str> = era.headers.to_vec();
     if stop_machine {
         headers.push("linux/stop_machine.h");
     }
-    if wake_waiter || files_check {
-        headers.push("linux/sched.h");
-    }
-    if files_check {
-        headers.extend(["linux/fdtable.h", "linux/fs.h", "linux/err.h", "linux/rcupdate.h"]);
-        // for_each_process() and task_lock() moved out of <linux/sched.h> in 4.11.
-        if version >= semver::Version::new(4, 11, 0) {
-            headers.extend(["linux/sched/signal.h", "linux/sched/task.h"]);
-        }
-    }
-    if supers_check {
-        headers.push("linux/fs.h");
+    headers.extend([
+        "linux/delay.h",
+        "linux/err.h",
+        "linux/fdtable.h",
+        "linux/fs.h",
+        "linux/kallsyms.h",
+        "linux/mm.h",
+        "linux/rcupdate.h",
+        "linux/sched.h",
+        "linux/spinlock.h",
+    ]);
+    if has("sched_headers") {
+        headers.extend(["linux/sched/mm.h", "linux/sched/signal.h", "linux/sched/task.h"]);
     }
     headers.extend(lookup.headers);
     if module_range {
@@ -133,16 +143,18 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     ctx.insert("stop_machine", &stop_machine);
     ctx.insert("module_range", &module_range);
     ctx.insert("module_refcount", &facts.exported("module_refcount"));
-    ctx.insert("files_check", &files_check);
-    ctx.insert("supers_check", &supers_check);
+    ctx.insert("fd_walk", fd_walk);
+    ctx.insert("thread_walk", thread_walk);
+    ctx.insert("vma_walk", vma_walk);
+    ctx.insert("mmap_trylock", mmap_trylock);
+    ctx.insert("mmap_unlock", mmap_unlock);
     ctx.insert("negative_ambiguous", &u8::from(!era.per_cpu && !lookup.module_mutex));
     ctx.insert("headers", &headers);
-    // MODULE_STATE_UNFORMED exists from 3.8; a lookup that walks the ring
-    // must skip it (find_module() does so itself).
-    ctx.insert("has_unformed", &(version >= semver::Version::new(3, 8, 0)));
+    // A lookup that walks the ring must skip unformed modules
+    // (find_module() does so itself).
+    ctx.insert("has_unformed", &has("unformed"));
     ctx.insert("target", opts.target.as_deref().unwrap_or(""));
-    // pr_warn() arrived in 2.6.38; older kernels only have pr_warning().
-    ctx.insert("pr_warn_compat", &(version < semver::Version::new(2, 6, 38)));
+    ctx.insert("pr_warn_compat", &!has("pr_warn"));
     Ok(ctx)
 }
 

@@ -44,6 +44,9 @@ pub fn insert_era(ctx: &mut Context, era: &eras::Era) {
     let (mut cpu_a, mut cpu_b) = ("count", None);
     if let eras::Shape::RefPointer { members, .. } | eras::Shape::RefArray { members, .. } = era.shape {
         ctx.insert("ref_type", members[0].1);
+        // incs - decs wraps in the counters' own width: read it back as
+        // the signed type of that width, so that -1 is -1 and not 2^32-1.
+        ctx.insert("ref_stype", members[0].1.trim_start_matches("unsigned "));
         cpu_a = members[0].0;
         cpu_b = members.get(1).map(|m| m.0);
     }

@@ -1,145 +1,393 @@
 /*
  * References held for a reason, found before anything is changed. They
  * are "explained": a reset never removes them, and when every reference
- * is explained the helper refuses (ETXTBSY) unless force_real=1.
+ * is explained the helper refuses (ETXTBSY) unless force_real=1. Each is
+ * found in the kernel's own complete lists, never in what user space
+ * happens to show:
  *   - An open file whose file_operations belong to the target holds one
- *     reference, from fops_get() at open to the last fput(){% if not files_check %}: not checked,
- *     this kernel does not export iterate_fd(){% endif %}.
- *   - A superblock of one of the target's filesystem types holds one,
- *     from get_fs_type() at mount to its end{% if not supers_check %}: not checked, this
- *     kernel does not export get_fs_type() and iterate_supers_type(){% endif %}.
- * Not visible from here: sockets of a protocol the target registers,
- * mappings of files already closed, and timers, work items or callbacks
- * of other code that hold a reference without a back-pointer.
+ *     reference, from fops_get() at open to the last fput(). Files are
+ *     reached through the descriptor table of every thread (a leader that
+ *     called pthread_exit() has none, a thread made without CLONE_FILES has
+ *     its own) and through the mappings of every address space (a file
+ *     mapped and then closed), and counted once each.
+ *   - A superblock of one of the target's filesystem types holds one from
+ *     mount to deactivate_locked_super(), mounted or not (umount -l, a
+ *     detached mount). The types are the registered ones whose owner is the
+ *     target (file_systems), their superblocks those on type->fs_supers;
+ *     neither list is exported, so their addresses come from /proc/kallsyms
+ *     (fs_list=, fs_lock=, sb_lock=) and are checked with sprint_symbol().
+ *     No superblock's s_umount is taken: a remount stuck inside the
+ *     target's own code cannot hang the helper.
+ * A kind of reference that could not be checked makes a real reset refuse
+ * (ENODATA) unless unchecked_ok=1. Never seen from here: files in flight in
+ * a unix socket, in an epoll set or in io_uring, sockets of a protocol the
+ * target registers, timers, work items and callbacks of other code.
+ *
+ * The scan never dereferences the target's struct module: it compares
+ * pointers with it, and reads the target's file_system_type objects only
+ * while file_systems_lock keeps them registered. So it needs no reference
+ * on the target, and runs also where try_module_get() would fail (a module
+ * left GOING by a blocking rmmod, a count driven to 0).
  */
-static char *fstypes = "";
-module_param(fstypes, charp, 0444);
-MODULE_PARM_DESC(fstypes, "filesystem types mounted anywhere (from /proc/*/mountinfo), comma-separated");
-
 static int force_real;
 module_param(force_real, int, 0444);
-MODULE_PARM_DESC(force_real, "1: reset even references found to be real (open files, mounts)");
+MODULE_PARM_DESC(force_real, "1: reset even references found to be real (open files, mappings, mounts)");
+
+static int unchecked_ok;
+module_param(unchecked_ok, int, 0444);
+MODULE_PARM_DESC(unchecked_ok, "1: reset although a kind of reference could not be checked");
+
+/* Kernel addresses from /proc/kallsyms: write-only (0), never shown in sysfs. */
+static unsigned long fs_list;
+module_param(fs_list, ulong, 0);
+MODULE_PARM_DESC(fs_list, "address of file_systems (/proc/kallsyms), for the filesystem scan");
+
+static unsigned long fs_lock;
+module_param(fs_lock, ulong, 0);
+MODULE_PARM_DESC(fs_lock, "address of file_systems_lock (/proc/kallsyms)");
+
+static unsigned long frm_sb_lock;
+module_param_named(sb_lock, frm_sb_lock, ulong, 0);
+MODULE_PARM_DESC(sb_lock, "address of sb_lock (/proc/kallsyms)");
+
+/* What could not be checked: the bits of the unchecked parameter. */
+#define FRM_UNCHECKED_FILES	0x1
+#define FRM_UNCHECKED_MAPS	0x2
+#define FRM_UNCHECKED_SUPERS	0x4
 
 /* Open files are counted once each, however many descriptors share them. */
-#define FRM_FILES 512
+#define FRM_FILES 4096
+/* Address spaces, each looked at once. */
+#define FRM_MMS 2048
+/* Filesystem types of the target. */
+#define FRM_TYPES 8
+
+struct frm_mm {
+	struct mm_struct *mm;
+	pid_t pid;
+	char comm[TASK_COMM_LEN];
+};
 
 struct frm_scan {
-	struct module *mod;
+	const struct module *mod;
+	const char *name;
 	struct task_struct *task;
 	const struct file *seen[FRM_FILES];
 	int files;
+	int maps;
 	int supers;
-	bool overflow;
+	int unchecked;
+	struct frm_mm mms[FRM_MMS];
+	int nr_mms;
+	int busy_mms;
+	int types;
+	char type_name[FRM_TYPES][32];
+	int type_supers[FRM_TYPES];
 	char path[256];
 };
 
 static struct frm_scan frm_scan;
-{%- if files_check %}
 
-static int frm_scan_file(const void *arg, struct file *file, unsigned int fd)
+/* A file of the target's, counted once: true the first time it is seen. */
+static bool frm_note_file(struct frm_scan *scan, const struct file *file)
 {
-	struct frm_scan *scan = (struct frm_scan *)arg;
-	char *path;
 	int i;
 
 	if (!file->f_op || file->f_op->owner != scan->mod)
-		return 0;
-	for (i = 0; i < scan->files && i < FRM_FILES; i++)
+		return false;
+	for (i = 0; i < scan->files; i++)
 		if (scan->seen[i] == file)
-			return 0;
+			return false;
 	if (scan->files == FRM_FILES) {
-		scan->overflow = true;
-		return 0;
+		scan->unchecked |= FRM_UNCHECKED_FILES;
+		return false;
 	}
 	scan->seen[scan->files++] = file;
-	path = d_path(&file->f_path, scan->path, sizeof(scan->path));
-	pr_warn("%s: explained: pid %d (%s) holds %s open (fd %u)\n",
-		scan->mod->name, task_pid_nr(scan->task), scan->task->comm,
-		IS_ERR(path) ? "a file" : path, fd);
+	return true;
+}
+
+static const char *frm_path(struct frm_scan *scan, const struct file *file)
+{
+	char *path = d_path(&file->f_path, scan->path, sizeof(scan->path));
+
+	return IS_ERR(path) ? "a file" : path;
+}
+
+static int frm_scan_fd(const void *arg, struct file *file, unsigned int fd)
+{
+	struct frm_scan *scan = (struct frm_scan *)arg;
+
+	if (frm_note_file(scan, file))
+		pr_warn("%s: explained: pid %d (%s) holds %s open (fd %u)\n",
+			scan->name, task_pid_nr(scan->task), scan->task->comm,
+			frm_path(scan, file), fd);
 	return 0;
 }
+{%- if fd_walk == "iterate_fd" %}
 
-/* Every process's open files, each process under its task_lock(). */
-static void frm_scan_files(struct frm_scan *scan)
+/* One thread's descriptor table; called under its task_lock(). */
+static void frm_scan_table(struct frm_scan *scan, struct files_struct *files)
 {
-	struct task_struct *p;
+	iterate_fd(files, 0, frm_scan_fd, scan);
+}
+{%- else %}
 
-	rcu_read_lock();
-	for_each_process(p) {
-		task_lock(p);
-		if (p->files) {
-			scan->task = p;
-			iterate_fd(p->files, 0, frm_scan_file, scan);
-		}
-		task_unlock(p);
+/*
+ * One thread's descriptor table, walked as __do_SAK() does on kernels
+ * without iterate_fd(): under files->file_lock, called under task_lock().
+ */
+static void frm_scan_table(struct frm_scan *scan, struct files_struct *files)
+{
+	struct fdtable *fdt;
+	unsigned int fd;
+
+	spin_lock(&files->file_lock);
+	fdt = files_fdtable(files);
+	for (fd = 0; fd < fdt->max_fds; fd++) {
+		struct file *file = fcheck_files(files, fd);
+
+		if (file)
+			frm_scan_fd(scan, file, fd);
 	}
-	rcu_read_unlock();
+	spin_unlock(&files->file_lock);
 }
 {%- endif %}
-{%- if supers_check %}
 
-static void frm_scan_super(struct super_block *sb, void *arg)
+/* Keep one reference on t's address space, each address space once. */
+static void frm_keep_mm(struct frm_scan *scan, struct task_struct *t)
 {
-	struct frm_scan *scan = arg;
+	struct mm_struct *mm;
+	int i;
 
-	scan->supers++;
+	task_lock(t);
+	mm = t->mm;
+	task_unlock(t);
+	if (!mm)
+		return;
+	for (i = 0; i < scan->nr_mms; i++)
+		if (scan->mms[i].mm == mm)
+			return;
+	if (scan->nr_mms == FRM_MMS) {
+		scan->unchecked |= FRM_UNCHECKED_MAPS;
+		return;
+	}
+	/* May return another mm after an exec: it is looked at all the same. */
+	mm = get_task_mm(t);
+	if (!mm)
+		return;
+	scan->mms[scan->nr_mms].mm = mm;
+	scan->mms[scan->nr_mms].pid = task_pid_nr(t);
+	memcpy(scan->mms[scan->nr_mms].comm, t->comm, TASK_COMM_LEN);
+	scan->nr_mms++;
 }
 
 /*
- * The mounted types named by fstypes= that belong to the target, and their
- * superblocks. The names come from mount tables, so they are registered
- * and get_fs_type() loads nothing; it takes a reference on the type's
- * owner, given back at once. The target is pinned by the caller meanwhile.
+ * Every thread, as __do_SAK() walks them: a task_struct stays valid under
+ * rcu_read_lock(), ->files under task_lock(). Address spaces are only
+ * collected here (get_task_mm()): their mappings are read afterwards,
+ * outside RCU, because that needs the mmap lock and mmput() may sleep.
+ */
+static void frm_scan_threads(struct frm_scan *scan)
+{
+	struct task_struct *g, *t;
+
+	rcu_read_lock();
+{%- if thread_walk == "for_each_process_thread" %}
+	for_each_process_thread(g, t) {
+{%- else %}
+	do_each_thread(g, t) {
+{%- endif %}
+		task_lock(t);
+		if (t->files) {
+			scan->task = t;
+			frm_scan_table(scan, t->files);
+		}
+		task_unlock(t);
+		frm_keep_mm(scan, t);
+{%- if thread_walk == "for_each_process_thread" %}
+	}
+{%- else %}
+	} while_each_thread(g, t);
+{%- endif %}
+	rcu_read_unlock();
+}
+
+/* The mappings of one address space, under its mmap lock (read). */
+static void frm_scan_vmas(struct frm_scan *scan, struct frm_mm *m)
+{
+	struct vm_area_struct *vma;
+{%- if vma_walk == "vma_iterator" %}
+	VMA_ITERATOR(vmi, m->mm, 0);
+
+	for_each_vma(vmi, vma) {
+{%- else %}
+
+	for (vma = m->mm->mmap; vma; vma = vma->vm_next) {
+{%- endif %}
+		if (vma->vm_file && frm_note_file(scan, vma->vm_file)) {
+			scan->maps++;
+			pr_warn("%s: explained: pid %d (%s) maps %s\n",
+				scan->name, m->pid, m->comm,
+				frm_path(scan, vma->vm_file));
+		}
+	}
+}
+
+{%- if mmap_trylock == "frm_mmap_trylock" %}
+
+/* Before 5.8 the mmap lock is the rw_semaphore mm->mmap_sem. */
+static inline int frm_mmap_trylock(struct mm_struct *mm)
+{
+	return down_read_trylock(&mm->mmap_sem);
+}
+
+static inline void frm_mmap_unlock(struct mm_struct *mm)
+{
+	up_read(&mm->mmap_sem);
+}
+{%- endif %}
+
+/*
+ * A file mapped and then closed holds its reference through the mapping
+ * alone. The mmap lock is only tried, a few times: a writer inside the
+ * target's own code must not hang the helper; an address space that stays
+ * locked is reported as not checked.
+ */
+static void frm_scan_maps(struct frm_scan *scan)
+{
+	int i, tries;
+
+	for (i = 0; i < scan->nr_mms; i++) {
+		struct frm_mm *m = &scan->mms[i];
+
+		for (tries = 0; tries < 20; tries++) {
+			if ({{ mmap_trylock }}(m->mm))
+				break;
+			msleep(5);
+		}
+		if (tries < 20) {
+			frm_scan_vmas(scan, m);
+			{{ mmap_unlock }}(m->mm);
+		} else {
+			scan->busy_mms++;
+			scan->unchecked |= FRM_UNCHECKED_MAPS;
+		}
+		mmput(m->mm);
+		m->mm = NULL;
+	}
+}
+
+/* addr must be exactly the start of the kernel symbol name. */
+static bool frm_is_symbol(unsigned long addr, const char *name)
+{
+	char sym[KSYM_SYMBOL_LEN];
+	size_t len = strlen(name);
+
+	if (!addr)
+		return false;
+	sprint_symbol(sym, addr);
+	return !strncmp(sym, name, len) && !strncmp(sym + len, "+0x0/", 5);
+}
+
+static int __maybe_unused frm_count_hlist(void *head)
+{
+	struct hlist_node *node;
+	int n = 0;
+
+	for (node = ((struct hlist_head *)head)->first; node; node = node->next)
+		n++;
+	return n;
+}
+
+static int __maybe_unused frm_count_list(void *head)
+{
+	struct list_head *node;
+	int n = 0;
+
+	for (node = ((struct list_head *)head)->next; node != head; node = node->next)
+		n++;
+	return n;
+}
+
+/*
+ * type->fs_supers is a list_head on old kernels and an hlist_head on newer
+ * ones (RHEL back-ports freely): the declaration decides.
+ */
+#define frm_count_supers(type)						\
+	(__builtin_choose_expr(__builtin_types_compatible_p(		\
+		typeof((type)->fs_supers), struct hlist_head),		\
+		frm_count_hlist, frm_count_list)(&(type)->fs_supers))
+
+/*
+ * The registered filesystem types whose owner is the target, and the
+ * superblocks on each one's fs_supers, alive whether mounted or not. A
+ * superblock leaves fs_supers (under sb_lock) before put_filesystem() drops
+ * its reference. file_systems_lock is held throughout, so the target's
+ * types stay registered, and their memory allocated, while they are read.
  */
 static void frm_scan_supers(struct frm_scan *scan)
 {
-	static char types[1024];
-	char *rest = types, *name;
+	struct file_system_type **list = (struct file_system_type **)fs_list;
+	rwlock_t *types_lock = (rwlock_t *)fs_lock;
+	spinlock_t *supers_lock = (spinlock_t *)frm_sb_lock;
+	struct file_system_type *type;
 
-	snprintf(types, sizeof(types), "%s", fstypes);
-	while ((name = strsep(&rest, ",")) != NULL) {
-		struct file_system_type *type;
-		int before = scan->supers;
+	read_lock(types_lock);
+	for (type = *list; type; type = type->next) {
+		int n;
 
-		if (!*name)
+		if (type->owner != scan->mod)
 			continue;
-		type = get_fs_type(name);
-		if (!type)
-			continue;
-		if (type->owner == scan->mod) {
-			iterate_supers_type(type, frm_scan_super, scan);
-			pr_warn("%s: explained: filesystem %s, %d superblock(s) mounted\n",
-				scan->mod->name, name, scan->supers - before);
+		spin_lock(supers_lock);
+		n = frm_count_supers(type);
+		spin_unlock(supers_lock);
+		scan->supers += n;
+		if (scan->types < FRM_TYPES) {
+			snprintf(scan->type_name[scan->types],
+				 sizeof(scan->type_name[0]), "%s", type->name);
+			scan->type_supers[scan->types++] = n;
 		}
-		module_put(type->owner);
 	}
+	read_unlock(types_lock);
 }
-{%- endif %}
 
 /*
- * Find the references held for a reason. Runs in process context, before
- * any change, with the target pinned (try_module_get) by the caller.
+ * Find the references held for a reason. Runs in process context before
+ * any change{% if module_mutex %}, with module_mutex held: no module can be
+ * loaded or freed meanwhile{% else %}; mod is only compared with, never
+ * dereferenced (see above){% endif %}.
  */
-static void frm_explain(struct frm_job *job, struct module *mod)
+static void frm_explain(struct frm_job *job, const struct module *mod)
 {
 	struct frm_scan *scan = &frm_scan;
+	int i;
 
+	memset(scan, 0, sizeof(*scan));
 	scan->mod = mod;
-{%- if files_check %}
-	frm_scan_files(scan);
-{%- else %}
-	pr_warn("%s: not checked: open files (this kernel does not export iterate_fd())\n",
-		job->name);
-{%- endif %}
-{%- if supers_check %}
-	if (*fstypes)
+	scan->name = job->name;
+	frm_scan_threads(scan);
+	frm_scan_maps(scan);
+	if (frm_is_symbol(fs_list, "file_systems") &&
+	    frm_is_symbol(fs_lock, "file_systems_lock") &&
+	    frm_is_symbol(frm_sb_lock, "sb_lock"))
 		frm_scan_supers(scan);
-{%- else %}
-	pr_warn("%s: not checked: mounted filesystems (this kernel does not export get_fs_type()/iterate_supers_type())\n",
-		job->name);
-{%- endif %}
-	if (scan->overflow)
-		pr_warn("%s: more than %d open files: only those are counted as explained\n",
+	else
+		scan->unchecked |= FRM_UNCHECKED_SUPERS;
+	for (i = 0; i < scan->types; i++)
+		pr_warn("%s: explained: filesystem %s, %d superblock(s) alive\n",
+			job->name, scan->type_name[i], scan->type_supers[i]);
+	if (scan->unchecked & FRM_UNCHECKED_FILES)
+		pr_warn("%s: not checked: open files beyond the first %d\n",
 			job->name, FRM_FILES);
+	if (scan->unchecked & FRM_UNCHECKED_MAPS)
+		pr_warn("%s: not checked: mappings of %d address space(s) whose mmap lock stayed taken, or beyond the first %d\n",
+			job->name, scan->busy_mms, FRM_MMS);
+	if (scan->unchecked & FRM_UNCHECKED_SUPERS)
+		pr_warn("%s: not checked: filesystems (fs_list=, fs_lock=, sb_lock= missing or not those symbols in /proc/kallsyms)\n",
+			job->name);
+	job->files = scan->files - scan->maps;
+	job->maps = scan->maps;
+	job->supers = scan->supers;
+	job->unchecked = scan->unchecked;
 	job->explained = scan->files + scan->supers;
 }

@@ -10,9 +10,12 @@
  *   lookup   {{ lookup }}{% if lookup_note %} ({{ lookup_note }}){% endif %}
  * Do not load it into any other kernel: the layout it writes is this one's.
  *
- * Usage: insmod {{ module }}.ko modname=NAME [dry_run=1] [expect=N]
- *        [fstypes=T,...] [force_real=1] ...
+ * Usage: insmod {{ module }}.ko modname=NAME expect=N [dry_run=1]
+ *        [fs_list=A fs_lock=A sb_lock=A] [force_real=1] ...
  *        then rmmod NAME, then rmmod {{ module }}.
+ * force-rmmod-gen unload NAME passes every parameter as it should be.
+ * What was done is readable in /sys/module/{{ module }}/parameters/
+ * (removed, kept, before, after, ...) until the helper is removed.
  *
  * A reference may be held for a real reason (an open file, a mount). The
  * kernel cannot tell a leaked reference from a real one: if NAME is really
@@ -20,13 +23,15 @@
  *
  * Errors insmod reports:
  *   ENOENT  no loaded module is called NAME
- *   EINVAL  modname missing or invalid, NAME is this helper, or a
- *           parameter is out of range
+ *   EINVAL  modname missing or invalid, NAME is this helper, expect=
+ *           missing for a reset, or a parameter is out of range
  *   EBUSY   NAME is not live, is being removed, or other modules use it
  *   EAGAIN  the count moved while it was examined (expect=, or a
  *           concurrent get/put), or it reads -1 without fix_negative=1
- *   ETXTBSY every reference is held for a reason (open files, mounts,
- *           users): nothing to reset unless force_real=1
+ *   ETXTBSY every reference is held for a reason (open files, mappings,
+ *           mounts, users): nothing to reset unless force_real=1
+ *   ENODATA a kind of reference could not be checked (the kernel log
+ *           says which): nothing changed unless unchecked_ok=1
  *   ESTALE  modaddr was given and NAME is not at that address
  *   EIO     the module list did not look as expected; nothing was changed
  *   EINTR   interrupted while waiting for module_mutex; nothing was changed
@@ -66,7 +71,7 @@ MODULE_PARM_DESC(dry_run, "1: only report the count, change nothing");
 
 static long expect = LONG_MAX;
 module_param(expect, long, 0444);
-MODULE_PARM_DESC(expect, "the count the caller saw (/sys/module/NAME/refcnt): refuse if it differs");
+MODULE_PARM_DESC(expect, "the count the caller saw (/sys/module/NAME/refcnt), required for a reset: refuse if it differs");
 
 static int force_deps;
 module_param(force_deps, int, 0444);
@@ -96,6 +101,47 @@ static unsigned long listhead;
 module_param(listhead, ulong, 0);
 MODULE_PARM_DESC(listhead, "address of the kernel's module list head (the 'modules' line of /proc/kallsyms)");
 {%- endif %}
+
+/*
+ * What the run found and did, readable until the helper is removed: the
+ * caller's record of what to give back (restore=removed) does not depend
+ * on the kernel log. Set by the helper; values given at load are ignored.
+ */
+static long out_before;
+module_param_named(before, out_before, long, 0444);
+MODULE_PARM_DESC(before, "out: references held before the change");
+
+static long out_after;
+module_param_named(after, out_after, long, 0444);
+MODULE_PARM_DESC(after, "out: references held right after the change");
+
+static long out_removed;
+module_param_named(removed, out_removed, long, 0444);
+MODULE_PARM_DESC(removed, "out: references the change took away (negative: given back)");
+
+static long out_kept;
+module_param_named(kept, out_kept, long, 0444);
+MODULE_PARM_DESC(kept, "out: references kept because they are held for a reason");
+
+static int out_users;
+module_param_named(users, out_users, int, 0444);
+MODULE_PARM_DESC(users, "out: modules using the target (one reference each)");
+
+static int out_files;
+module_param_named(files, out_files, int, 0444);
+MODULE_PARM_DESC(files, "out: open files of the target's (one reference each)");
+
+static int out_maps;
+module_param_named(maps, out_maps, int, 0444);
+MODULE_PARM_DESC(maps, "out: files of the target's held only by a mapping");
+
+static int out_supers;
+module_param_named(supers, out_supers, int, 0444);
+MODULE_PARM_DESC(supers, "out: superblocks of the target's filesystem types");
+
+static int out_unchecked;
+module_param_named(unchecked, out_unchecked, int, 0444);
+MODULE_PARM_DESC(unchecked, "out: what could not be checked (1 files, 2 mappings, 4 filesystems)");
 
 /*
  * A count below idle on a live module can also mean that rmmod is claiming
@@ -146,6 +192,8 @@ static int frm_check(struct frm_job *job)
 		return frm_refuse(job, -ESTALE, FRM_MOVED_ADDR);
 	if (mod == THIS_MODULE)
 		return frm_refuse(job, -EINVAL, FRM_SELF);
+	if (job->scanned && mod != job->scanned)
+		return frm_refuse(job, -EAGAIN, FRM_RACED);
 	if (mod->state != MODULE_STATE_LIVE && !frm_rmmod_waits(job))
 		return frm_refuse(job, -EBUSY, FRM_NOT_LIVE);
 	job->users = frm_count_users(mod);
@@ -159,8 +207,9 @@ static int frm_check(struct frm_job *job)
 /*
  * Read the count, and unless this is a dry run, write the new one: idle
  * plus the references held for a reason (users with force_deps=1, open
- * files, mounts), or the count seen plus restore=N. When every reference
- * is held for a reason, only force_real=1 resets them.
+ * files, mappings, superblocks), or the count seen plus restore=N. When
+ * every reference is held for a reason, only force_real=1 resets them;
+ * when a kind of reference could not be checked, only unchecked_ok=1.
  * Called with the module list protected{% if stop_machine %}, every CPU stopped{% endif %}: it prints nothing.
  */
 static void frm_update(struct frm_job *job)
@@ -178,6 +227,10 @@ static void frm_update(struct frm_job *job)
 		frm_refuse(job, -EAGAIN, FRM_NEGATIVE);
 		return;
 	}
+	if (job->unchecked && !restore && !unchecked_ok) {
+		frm_refuse(job, -ENODATA, FRM_UNCHECKED);
+		return;
+	}
 	refs = job->users + job->explained;
 	if (restore) {
 		refs = job->before + restore;
@@ -193,6 +246,8 @@ static void frm_update(struct frm_job *job)
 		frm_refuse(job, -EAGAIN, FRM_RACED);
 		return;
 	}
+	/* Exact: the write replaced the value read as before. */
+	job->removed = job->before - refs;
 	job->after = frm_read(job, &job->cpus_after);
 {%- if module_refcount %}
 	job->kernel_says = (long)module_refcount(job->mod);
@@ -278,6 +333,10 @@ static void frm_report(struct frm_job *job)
 		pr_err("%s: all %ld reference(s) are held for a reason (explained above): close those files, unmount, remove the users, or load with force_real=1 to reset them anyway; nothing changed\n",
 		       job->name, job->before);
 		return;
+	case FRM_UNCHECKED:
+		pr_err("%s: some references could not be checked (\"not checked\" above): a reset could remove one that is real; nothing changed, load with unchecked_ok=1 to reset anyway\n",
+		       job->name);
+		return;
 	}
 	frm_log(job, "before", &job->cpus_before, job->before);
 	if (dry_run) {
@@ -344,36 +403,51 @@ static void frm_unlock(void)
 {%- endif %}
 }
 
-/*
- * Pin the target (try_module_get) under the lookup's protection, find the
- * references held for a reason in process context, and let it go again.
- * The update looks the target up anew: this only counts.
- */
-static void frm_pin_and_explain(struct frm_job *job)
-{
-	struct module *mod = NULL;
+{%- if not module_mutex %}
 
-	if (!frm_lock(job)) {
-		mod = frm_find(job);
-		if (mod && !try_module_get(mod))
-			mod = NULL;
-		frm_unlock();
-	}
-	frm_refuse(job, 0, FRM_OK);
+/*
+ * Without module_mutex the scan cannot run under the protection of the
+ * update (RCU-sched forbids sleeping): the target is found, its address
+ * noted, and the scan runs in process context. The scan only compares
+ * pointers with it, so it needs no reference on it. The update then finds
+ * the target anew and refuses if it is not the one scanned (EAGAIN), and
+ * expect= catches a count that moved in between.
+ */
+static void frm_scan_first(struct frm_job *job)
+{
+	const struct module *mod;
+
+	if (frm_lock(job))
+		return;
+	mod = frm_find(job);
+	frm_unlock();
 	if (!mod)
 		return;
+	frm_refuse(job, 0, FRM_OK);
 	frm_explain(job, mod);
-	module_put(mod);
+	job->scanned = mod;
 }
+{%- endif %}
 
 /* Find the target, check and update it under the protection this kernel allows. */
 static int frm_run(struct frm_job *job)
 {
+{%- if not module_mutex %}
+	if (!restore) {
+		frm_scan_first(job);
+		if (job->ret) {
+			frm_report(job);
+			return job->ret;
+		}
+	}
+{%- endif %}
 {%- if stop_machine and not module_mutex %}
-	int ret = stop_machine(frm_stopped, job, NULL);
+	{
+		int ret = stop_machine(frm_stopped, job, NULL);
 
-	if (ret && !job->ret)
-		frm_refuse(job, ret, FRM_NO_STOP);
+		if (ret && !job->ret)
+			frm_refuse(job, ret, FRM_NO_STOP);
+	}
 	frm_report(job);
 {%- else %}
 	if (frm_lock(job)) {
@@ -381,27 +455,55 @@ static int frm_run(struct frm_job *job)
 		return job->ret;
 	}
 	job->mod = frm_find(job);
-{%- if stop_machine %}
+{%- if module_mutex %}
+	/*
+	 * The scan runs here, under module_mutex: nothing can load or free a
+	 * module until the update is done, so the window between what the
+	 * scan saw and what the update writes is as small as it can be.
+	 */
 	if (job->mod && !frm_check(job)) {
-		int ret = stop_machine(frm_stopped, job, NULL);
+		if (!restore)
+			frm_explain(job, job->mod);
+{%- if stop_machine %}
+		{
+			int ret = stop_machine(frm_stopped, job, NULL);
 
-		if (ret && !job->ret)
-			frm_refuse(job, ret, FRM_NO_STOP);
-	}
+			if (ret && !job->ret)
+				frm_refuse(job, ret, FRM_NO_STOP);
+		}
 {%- else %}
-	if (job->mod && !frm_check(job))
 		frm_update(job);
 {%- endif %}
-{%- if module_mutex %}
+	}
 	/* Still under module_mutex: the target cannot go while it is named. */
 	frm_report(job);
 	frm_unlock();
 {%- else %}
+	if (job->mod && !frm_check(job))
+		frm_update(job);
 	frm_unlock();
 	frm_report(job);
 {%- endif %}
 {%- endif %}
 	return job->ret;
+}
+
+/* The outcome, in the read-only parameters and one line for programs. */
+static void frm_publish(const struct frm_job *job)
+{
+	out_before = job->before;
+	out_after = job->after;
+	out_removed = job->changed ? job->removed : 0;
+	out_kept = job->changed ? job->refs : 0;
+	out_users = job->users;
+	out_files = job->files;
+	out_maps = job->maps;
+	out_supers = job->supers;
+	out_unchecked = job->unchecked;
+	pr_info("result: target=%s why=%d errno=%d changed=%d before=%ld after=%ld removed=%ld kept=%ld users=%d files=%d maps=%d supers=%d unchecked=%d\n",
+		job->name, job->why, -job->ret, job->changed, job->before,
+		out_after, out_removed, out_kept, job->users, job->files,
+		job->maps, job->supers, job->unchecked);
 }
 
 /* modname must look like a module name ('-' is '_' to the kernel); numbers must make sense. */
@@ -436,6 +538,11 @@ static int frm_parse_params(struct frm_job *job)
 		pr_err("refusing to reset my own count\n");
 		return -EINVAL;
 	}
+	if (!dry_run && !restore && expect == LONG_MAX) {
+		pr_err("expect= is required for a reset: the count you saw in /sys/module/%s/refcnt\n",
+		       job->name);
+		return -EINVAL;
+	}
 	if (restore < 0) {
 		pr_err("restore=%d: only a positive number of references can be given back\n",
 		       restore);
@@ -462,9 +569,8 @@ static int __init frm_init(void)
 	ret = frm_parse_params(job);
 	if (ret)
 		return ret;
-	if (!restore)
-		frm_pin_and_explain(job);
 	ret = frm_run(job);
+	frm_publish(job);
 	if (ret || dry_run)
 		return ret;
 	if (job->after != job->refs)

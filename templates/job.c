@@ -14,6 +14,7 @@ enum frm_why {
 	FRM_NEGATIVE,
 	FRM_RACED,
 	FRM_ALL_REAL,
+	FRM_UNCHECKED,
 };
 
 /* The CPUs whose counters were not zero, as one snapshot. */
@@ -40,12 +41,18 @@ struct frm_job {
 	enum frm_why why;
 	int state;
 	int users;
+	int files;
+	int maps;
+	int supers;
+	int unchecked;
 	int explained;
+	const struct module *scanned;
 	int heads;
 	int raw;
 	long before;
 	long after;
 	long refs;
+	long removed;
 	long kernel_says;
 	bool wake;
 	bool changed;

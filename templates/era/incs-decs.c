@@ -34,7 +34,8 @@ static long frm_read(struct frm_job *job, struct frm_cpus *cpus)
 		incs += ref->incs;
 		frm_note_cpu(cpus, cpu, ref->incs, ref->decs);
 	}
-	return (long)(incs - decs);
+	/* The difference wraps in {{ ref_type }}: read it as {{ ref_stype }}. */
+	return (long)({{ ref_stype }})(incs - decs);
 }
 
 static int frm_write(struct frm_job *job, long refs)
