@@ -225,9 +225,14 @@ pub struct UnloadArgs {
     /// out-of-tree module. Not root: only shows
     #[arg(long)]
     pub dry_run: bool,
-    /// Reset even references found to be real (open files, mounts): dangerous, see the README
+    /// Reset even references found to be real (open files, mappings, mounts): dangerous, see the
+    /// README
     #[arg(long)]
     pub force_real: bool,
+    /// Reset although a kind of reference could not be checked on this kernel (the helper names it;
+    /// e.g. filesystems where /proc/kallsyms lacks their lists): a reset may then remove a real one
+    #[arg(long)]
+    pub unchecked_ok: bool,
     /// With --dry-run: print the report as JSON on stdout (the steps go to stderr)
     #[arg(long, requires = "dry_run")]
     pub json: bool,

@@ -535,11 +535,6 @@ pub static FEATURES: &[Feature] = &[
         what: "MODULE_STATE_UNFORMED: a ring walk must skip modules still being loaded",
     },
     Feature {
-        key: "for_each_process_thread",
-        since: v(3, 14, 0),
-        what: "for_each_process_thread(); before it do_each_thread()/while_each_thread() (later removed)",
-    },
-    Feature {
         key: "sched_headers",
         since: v(4, 11, 0),
         what: "for_each_process(), task_lock(), get_task_mm() moved from <linux/sched.h> into \
@@ -549,6 +544,12 @@ pub static FEATURES: &[Feature] = &[
         key: "mmap_lock",
         since: v(5, 8, 0),
         what: "mm->mmap_sem renamed mmap_lock, taken through mmap_read_trylock()/mmap_read_unlock()",
+    },
+    Feature {
+        key: "fs_list_rcu",
+        since: v(7, 2, 0),
+        what: "file_systems is an RCU hlist (struct file_system_type has `list`, no `next`) and \
+               file_systems_lock a spinlock",
     },
     Feature {
         key: "vma_iterator",

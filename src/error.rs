@@ -121,6 +121,12 @@ exit_codes! {
         "`trace`: tracing denied (lockdown `confidentiality`, an LSM, a container without CAP_SYS_ADMIN)";
     32 TRACE_BUSY "trace-busy" [Trace]
         "`trace`: another trace of NAME is running";
+    35 PARTIAL "partial" [Unload]
+        "`unload`: the leaked references were removed, the references held for a reason (named) remain: NAME \
+         goes once they are dropped (`rmmod NAME` then)";
+    36 UNCHECKED "unchecked" [Unload]
+        "`unload`: a kind of reference could not be checked on this kernel (named): nothing was changed; \
+         `--unchecked-ok` overrides";
 }
 
 /// The row of `code`.
@@ -233,6 +239,12 @@ pub enum Error {
     /// `trace`: another trace of the same module is running.
     #[error("{0}")]
     TraceBusy(String),
+    /// `unload`: the leaked references are gone, real ones remain.
+    #[error("{0}")]
+    Partial(String),
+    /// `unload`: the helper could not check a kind of reference.
+    #[error("{0}")]
+    Unchecked(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -266,6 +278,8 @@ impl Error {
             TraceUnavailable(_) => code::TRACE_UNAVAILABLE,
             TraceDenied(_) => code::TRACE_DENIED,
             TraceBusy(_) => code::TRACE_BUSY,
+            Partial(_) => code::PARTIAL,
+            Unchecked(_) => code::UNCHECKED,
             Internal(_) => code::INTERNAL,
         }
     }
@@ -314,6 +328,8 @@ mod tests {
             Error::TraceUnavailable(s()),
             Error::TraceDenied(s()),
             Error::TraceBusy(s()),
+            Error::Partial(s()),
+            Error::Unchecked(s()),
             Error::Internal(s()),
         ]
     }

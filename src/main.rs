@@ -96,6 +96,7 @@ fn unload_options(a: &cli::UnloadArgs) -> Result<unload::Options> {
         force_deps: a.force_deps,
         dry_run: a.dry_run,
         force_real: a.force_real,
+        unchecked_ok: a.unchecked_ok,
         json: a.json,
         ko: a.ko.clone(),
         sign_key: a.sign_key.clone(),
@@ -277,7 +278,12 @@ fn main() {
         Some(Command::Assets(a)) => assets::run(<Cli as clap::CommandFactory>::command(), &a.out),
     };
     if let Err(e) = result {
-        eprintln!("force-rmmod-gen: error: {e}");
+        if matches!(e, Error::Partial(_)) {
+            // An outcome, not a failure: what was done and what is left.
+            eprintln!("force-rmmod-gen: {e}");
+        } else {
+            eprintln!("force-rmmod-gen: error: {e}");
+        }
         std::process::exit(e.exit_code());
     }
 }

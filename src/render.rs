@@ -86,7 +86,6 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     // address space's mappings and the target's filesystems' superblocks.
     let has = |key| eras::has_feature(key, &version);
     let fd_walk = if facts.exported("iterate_fd") { "iterate_fd" } else { "fdtable" };
-    let thread_walk = if has("for_each_process_thread") { "for_each_process_thread" } else { "do_each_thread" };
     let vma_walk = if has("vma_iterator") { "vma_iterator" } else { "vm_next" };
     let (mmap_trylock, mmap_unlock) = if has("mmap_lock") {
         ("mmap_read_trylock", "mmap_read_unlock")
@@ -144,7 +143,7 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     ctx.insert("module_range", &module_range);
     ctx.insert("module_refcount", &facts.exported("module_refcount"));
     ctx.insert("fd_walk", fd_walk);
-    ctx.insert("thread_walk", thread_walk);
+    ctx.insert("fs_list_rcu", &has("fs_list_rcu"));
     ctx.insert("vma_walk", vma_walk);
     ctx.insert("mmap_trylock", mmap_trylock);
     ctx.insert("mmap_unlock", mmap_unlock);

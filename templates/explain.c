@@ -13,11 +13,11 @@
  *   - A superblock of one of the target's filesystem types holds one from
  *     mount to deactivate_locked_super(), mounted or not (umount -l, a
  *     detached mount). The types are the registered ones whose owner is the
- *     target (file_systems), their superblocks those on type->fs_supers;
- *     neither list is exported, so their addresses come from /proc/kallsyms
- *     (fs_list=, fs_lock=, sb_lock=) and are checked with sprint_symbol().
- *     No superblock's s_umount is taken: a remount stuck inside the
- *     target's own code cannot hang the helper.
+ *     target (file_systems), their superblocks those on super_blocks; no
+ *     list is exported, so their addresses come from /proc/kallsyms
+ *     (fs_list=, fs_lock=, sb_lock=, super_blocks=) and are checked with
+ *     sprint_symbol(). No superblock's s_umount is taken: a remount stuck
+ *     inside the target's own code cannot hang the helper.
  * A kind of reference that could not be checked makes a real reset refuse
  * (ENODATA) unless unchecked_ok=1. Never seen from here: files in flight in
  * a unix socket, in an epoll set or in io_uring, sockets of a protocol the
@@ -50,6 +50,10 @@ static unsigned long frm_sb_lock;
 module_param_named(sb_lock, frm_sb_lock, ulong, 0);
 MODULE_PARM_DESC(sb_lock, "address of sb_lock (/proc/kallsyms)");
 
+static unsigned long frm_super_blocks;
+module_param_named(super_blocks, frm_super_blocks, ulong, 0);
+MODULE_PARM_DESC(super_blocks, "address of super_blocks (/proc/kallsyms)");
+
 /* What could not be checked: the bits of the unchecked parameter. */
 #define FRM_UNCHECKED_FILES	0x1
 #define FRM_UNCHECKED_MAPS	0x2
@@ -59,6 +63,8 @@ MODULE_PARM_DESC(sb_lock, "address of sb_lock (/proc/kallsyms)");
 #define FRM_FILES 4096
 /* Address spaces, each looked at once. */
 #define FRM_MMS 2048
+/* Threads walked at most (an unbounded do_each_thread() can loop forever). */
+#define FRM_THREADS (1 << 22)
 /* Filesystem types of the target. */
 #define FRM_TYPES 8
 
@@ -81,6 +87,7 @@ struct frm_scan {
 	int nr_mms;
 	int busy_mms;
 	int types;
+	const struct file_system_type *type[FRM_TYPES];
 	char type_name[FRM_TYPES][32];
 	int type_supers[FRM_TYPES];
 	char path[256];
@@ -181,34 +188,51 @@ static void frm_keep_mm(struct frm_scan *scan, struct task_struct *t)
 	scan->nr_mms++;
 }
 
+/* One thread: its descriptor table, under task_lock(), and its address space. */
+static void frm_scan_thread(struct frm_scan *scan, struct task_struct *t)
+{
+	task_lock(t);
+	if (t->files) {
+		scan->task = t;
+		frm_scan_table(scan, t->files);
+	}
+	task_unlock(t);
+	frm_keep_mm(scan, t);
+}
+
 /*
  * Every thread, as __do_SAK() walks them: a task_struct stays valid under
  * rcu_read_lock(), ->files under task_lock(). Address spaces are only
  * collected here (get_task_mm()): their mappings are read afterwards,
- * outside RCU, because that needs the mmap lock and mmput() may sleep.
+ * outside RCU, because that needs the mmap lock. for_each_process_thread()
+ * (3.14, back-ported to 3.10.65 and RHEL 7) is safe under RCU alone; the
+ * older do_each_thread() can go round forever when a group leader exits
+ * meanwhile, so that walk is bounded, and a bounded walk is not a complete
+ * one.
  */
 static void frm_scan_threads(struct frm_scan *scan)
 {
 	struct task_struct *g, *t;
 
 	rcu_read_lock();
-{%- if thread_walk == "for_each_process_thread" %}
-	for_each_process_thread(g, t) {
-{%- else %}
-	do_each_thread(g, t) {
-{%- endif %}
-		task_lock(t);
-		if (t->files) {
-			scan->task = t;
-			frm_scan_table(scan, t->files);
-		}
-		task_unlock(t);
-		frm_keep_mm(scan, t);
-{%- if thread_walk == "for_each_process_thread" %}
+#ifdef for_each_process_thread
+	for_each_process_thread(g, t)
+		frm_scan_thread(scan, t);
+#else
+	{
+		unsigned long n = 0;
+
+		do_each_thread(g, t) {
+			if (++n > FRM_THREADS) {
+				scan->unchecked |= FRM_UNCHECKED_FILES |
+						   FRM_UNCHECKED_MAPS;
+				goto out;
+			}
+			frm_scan_thread(scan, t);
+		} while_each_thread(g, t);
 	}
-{%- else %}
-	} while_each_thread(g, t);
-{%- endif %}
+out:
+#endif
 	rcu_read_unlock();
 }
 
@@ -249,32 +273,44 @@ static inline void frm_mmap_unlock(struct mm_struct *mm)
 
 /*
  * A file mapped and then closed holds its reference through the mapping
- * alone. The mmap lock is only tried, a few times: a writer inside the
- * target's own code must not hang the helper; an address space that stays
- * locked is reported as not checked.
+ * alone. The mmap lock is only tried, with a few short waits in all: a
+ * writer inside the target's own code must not hang the helper; an address
+ * space that stays locked is reported as not checked.
  */
 static void frm_scan_maps(struct frm_scan *scan)
 {
-	int i, tries;
+	int i, waits = 0;
 
 	for (i = 0; i < scan->nr_mms; i++) {
 		struct frm_mm *m = &scan->mms[i];
 
-		for (tries = 0; tries < 20; tries++) {
-			if ({{ mmap_trylock }}(m->mm))
-				break;
-			msleep(5);
+		while (!{{ mmap_trylock }}(m->mm) && waits < 50) {
+			waits++;
+			msleep(1);
 		}
-		if (tries < 20) {
+		if (waits < 50) {
 			frm_scan_vmas(scan, m);
 			{{ mmap_unlock }}(m->mm);
 		} else {
 			scan->busy_mms++;
 			scan->unchecked |= FRM_UNCHECKED_MAPS;
 		}
-		mmput(m->mm);
-		m->mm = NULL;
 	}
+}
+
+/*
+ * Drop the address spaces the scan kept. mmput() may be the last
+ * reference and tear the address space down (exit_mmap(), fput(), on old
+ * kernels a driver's release() at once): never under module_mutex.
+ */
+static void frm_release_mms(void)
+{
+	struct frm_scan *scan = &frm_scan;
+	int i;
+
+	for (i = 0; i < scan->nr_mms; i++)
+		mmput(scan->mms[i].mm);
+	scan->nr_mms = 0;
 }
 
 /* addr must be exactly the start of the kernel symbol name. */
@@ -289,66 +325,87 @@ static bool frm_is_symbol(unsigned long addr, const char *name)
 	return !strncmp(sym, name, len) && !strncmp(sym + len, "+0x0/", 5);
 }
 
-static int __maybe_unused frm_count_hlist(void *head)
+static void frm_note_type(struct frm_scan *scan, struct file_system_type *type)
 {
-	struct hlist_node *node;
-	int n = 0;
-
-	for (node = ((struct hlist_head *)head)->first; node; node = node->next)
-		n++;
-	return n;
+	if (type->owner != scan->mod)
+		return;
+	if (scan->types == FRM_TYPES) {
+		scan->unchecked |= FRM_UNCHECKED_SUPERS;
+		return;
+	}
+	scan->type[scan->types] = type;
+	snprintf(scan->type_name[scan->types], sizeof(scan->type_name[0]),
+		 "%s", type->name);
+	scan->types++;
 }
+{%- if fs_list_rcu %}
 
-static int __maybe_unused frm_count_list(void *head)
+/* The registered types: an RCU hlist from 7.2 (unregister waits for readers). */
+static void frm_find_types(struct frm_scan *scan)
 {
-	struct list_head *node;
-	int n = 0;
+	struct file_system_type *type;
 
-	for (node = ((struct list_head *)head)->next; node != head; node = node->next)
-		n++;
-	return n;
+	rcu_read_lock();
+	hlist_for_each_entry_rcu(type, (struct hlist_head *)fs_list, list)
+		frm_note_type(scan, type);
+	rcu_read_unlock();
 }
+{%- else %}
+
+/* The registered types, under file_systems_lock as __get_fs_type() reads them. */
+static void frm_find_types(struct frm_scan *scan)
+{
+	struct file_system_type *type;
+	rwlock_t *types_lock = (rwlock_t *)fs_lock;
+
+	read_lock(types_lock);
+	for (type = *(struct file_system_type **)fs_list; type; type = type->next)
+		frm_note_type(scan, type);
+	read_unlock(types_lock);
+}
+{%- endif %}
 
 /*
- * type->fs_supers is a list_head on old kernels and an hlist_head on newer
- * ones (RHEL back-ports freely): the declaration decides.
- */
-#define frm_count_supers(type)						\
-	(__builtin_choose_expr(__builtin_types_compatible_p(		\
-		typeof((type)->fs_supers), struct hlist_head),		\
-		frm_count_hlist, frm_count_list)(&(type)->fs_supers))
-
-/*
- * The registered filesystem types whose owner is the target, and the
- * superblocks on each one's fs_supers, alive whether mounted or not. A
- * superblock leaves fs_supers (under sb_lock) before put_filesystem() drops
- * its reference. file_systems_lock is held throughout, so the target's
- * types stay registered, and their memory allocated, while they are read.
+ * The superblocks of the target's types, mounted or not: every one on
+ * super_blocks, under sb_lock, whose s_type is one of them (compared, never
+ * dereferenced). A superblock leaves type->fs_supers while the target's
+ * kill_sb() still runs and before put_filesystem() drops its reference,
+ * but stays on super_blocks until its last reference, after that (3.3 and
+ * later; on older kernels both lists are left together): so this never
+ * counts fewer superblocks than hold references. One being torn down may
+ * be counted after it let go: the safe side, rmmod then says busy.
  */
 static void frm_scan_supers(struct frm_scan *scan)
 {
-	struct file_system_type **list = (struct file_system_type **)fs_list;
-	rwlock_t *types_lock = (rwlock_t *)fs_lock;
+	struct list_head *supers = (struct list_head *)frm_super_blocks;
 	spinlock_t *supers_lock = (spinlock_t *)frm_sb_lock;
-	struct file_system_type *type;
+	struct super_block *sb;
+	int i;
 
-	read_lock(types_lock);
-	for (type = *list; type; type = type->next) {
-		int n;
-
-		if (type->owner != scan->mod)
-			continue;
-		spin_lock(supers_lock);
-		n = frm_count_supers(type);
-		spin_unlock(supers_lock);
-		scan->supers += n;
-		if (scan->types < FRM_TYPES) {
-			snprintf(scan->type_name[scan->types],
-				 sizeof(scan->type_name[0]), "%s", type->name);
-			scan->type_supers[scan->types++] = n;
+	frm_find_types(scan);
+	if (!scan->types)
+		return;
+	spin_lock(supers_lock);
+	list_for_each_entry(sb, supers, s_list) {
+		for (i = 0; i < scan->types; i++) {
+			if (sb->s_type == scan->type[i]) {
+				scan->type_supers[i]++;
+				scan->supers++;
+			}
 		}
 	}
-	read_unlock(types_lock);
+	spin_unlock(supers_lock);
+}
+
+/* The addresses of the lists the filesystem scan reads are those symbols. */
+static bool frm_fs_anchors(void)
+{
+	return frm_is_symbol(fs_list, "file_systems") &&
+{%- if not fs_list_rcu %}
+	       frm_is_symbol(fs_lock, "file_systems_lock") &&
+{%- endif %}
+	       frm_is_symbol(frm_sb_lock, "sb_lock") &&
+	       frm_is_symbol(frm_super_blocks, "super_blocks");
 }
 
 /*
@@ -367,9 +424,7 @@ static void frm_explain(struct frm_job *job, const struct module *mod)
 	scan->name = job->name;
 	frm_scan_threads(scan);
 	frm_scan_maps(scan);
-	if (frm_is_symbol(fs_list, "file_systems") &&
-	    frm_is_symbol(fs_lock, "file_systems_lock") &&
-	    frm_is_symbol(frm_sb_lock, "sb_lock"))
+	if (frm_fs_anchors())
 		frm_scan_supers(scan);
 	else
 		scan->unchecked |= FRM_UNCHECKED_SUPERS;
@@ -383,7 +438,7 @@ static void frm_explain(struct frm_job *job, const struct module *mod)
 		pr_warn("%s: not checked: mappings of %d address space(s) whose mmap lock stayed taken, or beyond the first %d\n",
 			job->name, scan->busy_mms, FRM_MMS);
 	if (scan->unchecked & FRM_UNCHECKED_SUPERS)
-		pr_warn("%s: not checked: filesystems (fs_list=, fs_lock=, sb_lock= missing or not those symbols in /proc/kallsyms)\n",
+		pr_warn("%s: not checked: filesystems (fs_list=, fs_lock=, sb_lock=, super_blocks= missing, not those symbols in /proc/kallsyms, or too many types)\n",
 			job->name);
 	job->files = scan->files - scan->maps;
 	job->maps = scan->maps;

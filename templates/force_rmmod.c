@@ -369,7 +369,13 @@ static void frm_report(struct frm_job *job)
 		job->name, job->before, job->after, job->name);
 {%- endif %}
 {%- if wake_waiter %}
-	if (job->wake) {
+	/*
+	 * mod->waiter is also set by a non-blocking rmmod and at load: wake
+	 * it only when references were taken away, which a sleeping rmmod
+	 * waits for. On a GOING module it is the task still inside
+	 * delete_module(), so it is alive.
+	 */
+	if (job->wake && job->changed && job->removed > 0) {
 		pr_info("%s: waking the rmmod waiting for it\n", job->name);
 		wake_up_process(job->mod->waiter);
 	}
@@ -425,6 +431,7 @@ static void frm_scan_first(struct frm_job *job)
 		return;
 	frm_refuse(job, 0, FRM_OK);
 	frm_explain(job, mod);
+	frm_release_mms();
 	job->scanned = mod;
 }
 {%- endif %}
@@ -478,6 +485,7 @@ static int frm_run(struct frm_job *job)
 	/* Still under module_mutex: the target cannot go while it is named. */
 	frm_report(job);
 	frm_unlock();
+	frm_release_mms();
 {%- else %}
 	if (job->mod && !frm_check(job))
 		frm_update(job);

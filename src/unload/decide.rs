@@ -14,6 +14,9 @@ pub struct Policy {
     pub wake_waiter: bool,
     /// Reset references found to be real too (`--force-real`).
     pub force_real: bool,
+    /// Reset although a kind of reference could not be checked
+    /// (`--unchecked-ok`).
+    pub unchecked_ok: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -134,7 +137,7 @@ mod tests {
     #[test]
     fn decisions() {
         let live = module(&[], InitState::Live);
-        let p = |yes, force_deps, dry_run| Policy { yes, force_deps, dry_run, wake_waiter: false, force_real: false };
+        let p = |yes, force_deps, dry_run| Policy { yes, force_deps, dry_run, ..Policy::default() };
         // Holders without --force-deps: refused, whatever else.
         let held = module(&["holder"], InitState::Live);
         for (pol, tty) in

@@ -94,8 +94,8 @@ pub struct Seen {
     pub list_head: Option<u64>,
     /// The count stayed below idle: repairing it is not racing an rmmod.
     pub negative_confirmed: bool,
-    /// Every mounted filesystem type, for the helper to find the target's.
-    pub fstypes: String,
+    /// Where the kernel's filesystem lists are, for the helper's scan.
+    pub fs_anchors: Option<super::fs_anchors::FsAnchors>,
 }
 
 /// The helper's parameters for this run. A helper without `dry_run` (or
@@ -113,12 +113,15 @@ pub fn helper_params(h: &HelperFile, target: &str, address: Option<u64>, p: &Pol
     push("listhead", seen.list_head.map(|a| format!("0x{a:x}")));
     push("expect", seen.refcnt.map(|c| c.to_string()));
     push("fix_negative", seen.negative_confirmed.then(|| "1".into()));
-    push("fstypes", Some(seen.fstypes.clone()).filter(|t| !t.is_empty()));
+    for (param, value) in seen.fs_anchors.iter().flat_map(|a| a.params()) {
+        push(param, Some(value));
+    }
     for (on, param) in [
         (p.dry_run, "dry_run"),
         (p.force_deps, "force_deps"),
         (p.wake_waiter, "wake_waiter"),
         (p.force_real, "force_real"),
+        (p.unchecked_ok, "unchecked_ok"),
     ] {
         if !on {
             continue;
@@ -217,7 +220,7 @@ pub mod tests {
             "modname=leak_self modaddr=0xffffffffc0001000"
         );
         assert_eq!(helper_params(&h, "leak_self", None, &p, &none).unwrap(), "modname=leak_self");
-        let p = Policy { dry_run: true, force_deps: true, yes: false, wake_waiter: false, force_real: false };
+        let p = Policy { dry_run: true, force_deps: true, ..Policy::default() };
         assert_eq!(helper_params(&h, "x", None, &p, &none).unwrap(), "modname=x dry_run=1 force_deps=1");
         // An old helper without dry_run is never loaded for --dry-run.
         let old = check_helper(Path::new("k"), &fake_ko("6.1.0 SMP", &["modname"]), "6.1.0").unwrap();
@@ -228,17 +231,36 @@ pub mod tests {
 
     #[test]
     fn the_helper_is_told_what_the_user_saw() {
-        let ko = fake_ko("6.1.0 SMP", &["modname", "modaddr", "listhead", "expect", "fix_negative", "dry_run"]);
+        let ko = fake_ko(
+            "6.1.0 SMP",
+            &["modname",
+                "modaddr",
+                "listhead",
+                "expect",
+                "fix_negative",
+                "dry_run",
+                "fs_list",
+                "fs_lock",
+                "sb_lock",
+                "super_blocks",
+            ],
+        );
         let h = check_helper(Path::new("k"), &ko, "6.1.0").unwrap();
         let seen = Seen {
             refcnt: Some(-1),
             list_head: Some(0xffffffff82a1b2c0),
             negative_confirmed: true,
-            fstypes: String::new(),
+            fs_anchors: Some(super::super::fs_anchors::FsAnchors {
+                fs_list: 0x10,
+                fs_lock: 0x20,
+                sb_lock: 0x30,
+                super_blocks: 0x40,
+            }),
         };
         assert_eq!(
             helper_params(&h, "negcount", Some(0xffffffffc0001000), &Policy::default(), &seen).unwrap(),
-            "modname=negcount modaddr=0xffffffffc0001000 listhead=0xffffffff82a1b2c0 expect=-1 fix_negative=1"
+            "modname=negcount modaddr=0xffffffffc0001000 listhead=0xffffffff82a1b2c0 expect=-1 fix_negative=1 \
+             fs_list=0x10 fs_lock=0x20 sb_lock=0x30 super_blocks=0x40"
         );
         // A helper built before these checks existed gets none of them.
         let old = check_helper(Path::new("k"), &fake_ko("6.1.0 SMP", &["modname", "modaddr"]), "6.1.0").unwrap();

@@ -60,8 +60,15 @@ fn kallsyms_list_head(roots: &Roots) -> Option<u64> {
 }
 
 fn parse_kallsyms_list_head(kallsyms: &str) -> Option<u64> {
+    kernel_data_symbol(kallsyms, "modules")
+}
+
+/// The address of the one data symbol `name` of the kernel image itself
+/// (no `[module]` column) in a /proc/kallsyms text; None when it is absent,
+/// hidden (address 0) or not unique.
+pub fn kernel_data_symbol(kallsyms: &str, name: &str) -> Option<u64> {
     let mut found = sysmod::kallsyms_lines(kallsyms)
-        .filter(|l| l.name == "modules" && l.module.is_none() && matches!(l.kind, "d" | "D" | "b" | "B"))
+        .filter(|l| l.name == name && l.module.is_none() && matches!(l.kind, "d" | "D" | "b" | "B"))
         .map(|l| l.addr);
     let first = found.next()?;
     (found.next().is_none() && first != 0).then_some(first)

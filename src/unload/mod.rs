@@ -23,8 +23,10 @@
 
 mod confirm;
 mod decide;
+mod fs_anchors;
 mod guard;
 mod helper_file;
+mod helper_out;
 mod inspect;
 mod kmsg;
 mod list_head;
@@ -33,6 +35,7 @@ mod obtain;
 mod real_use;
 mod remove;
 pub(crate) mod report;
+mod rmmod_waiter;
 mod safe_path;
 mod signing;
 mod sys;
@@ -44,8 +47,10 @@ use crate::error::{Error, Result};
 use crate::sysmod::{self, Roots};
 
 use decide::{Go, Policy};
+use fs_anchors::FsAnchors;
 use guard::DeferSignals;
 use helper_file::Seen;
+use helper_out::HelperOut;
 use kmsg::Kmsg;
 use load::{Load, Loaded};
 use report::{Outcome, step};
@@ -66,6 +71,8 @@ pub struct Options {
     pub dry_run: bool,
     /// Reset even references found to be real.
     pub force_real: bool,
+    /// Reset although a kind of reference could not be checked.
+    pub unchecked_ok: bool,
     /// The dry-run report as JSON on stdout.
     pub json: bool,
     /// A prebuilt helper instead of the cache or a build.
@@ -94,6 +101,7 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
         dry_run: args.dry_run,
         wake_waiter: false,
         force_real: args.force_real,
+        unchecked_ok: args.unchecked_ok,
     };
     let running = crate::kdir::running_release();
     let keys = signing::keys(args)?;
@@ -131,7 +139,28 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
 
     // 3. Refuse or ask.
     let go = decide::decide(&module, &policy, confirm::interactive())?;
-    policy.wake_waiter = module.initstate == crate::sysmod::InitState::Going;
+    if module.initstate == crate::sysmod::InitState::Going {
+        match rmmod_waiter::find(&roots, &name) {
+            Some(rmmod_waiter::Remover::Blocking(pid)) => {
+                step("going", &format!("rmmod (pid {pid}) sleeps in delete_module({name}) until the count drops"));
+                policy.wake_waiter = true;
+            }
+            Some(rmmod_waiter::Remover::InExit(pid)) => {
+                return Err(Error::Refused(format!(
+                    "{name} is being removed by pid {pid}, which called delete_module with O_NONBLOCK and is \
+                     running {name}'s exit function (see /proc/{pid}/stack): its count is not what holds it, \
+                     and waking that task does nothing. Nothing was done; if exit() never returns, only a \
+                     reboot removes {name}"
+                )));
+            }
+            None => {
+                return Err(Error::Refused(format!(
+                    "{name} is going (initstate going) but no task is in delete_module({name}): it is being \
+                     removed or its removal is stuck in its exit function; nothing to reset. Nothing was done"
+                )));
+            }
+        }
+    }
     step("risk", &confirm::risk_text(&module, &policy));
 
     // 4. A helper for this kernel, signed if it must be.
@@ -142,6 +171,24 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
     for u in users.other_uses() {
         step("in use", &format!("{name}: {u} (holds no reference the helper can count; stop it first)"));
     }
+    let busy = users.busy_registrations();
+    if !busy.is_empty() && !policy.force_real {
+        return Err(Error::InUse(format!(
+            "{name} is in use: {}. Those users hold references the helper cannot tell from a leak, and \
+             removing {name} under them crashes the kernel; stop them first. Nothing was done; \
+             --force-real resets anyway (dangerous)",
+            busy.join("; ")
+        )));
+    }
+    let fs_anchors = FsAnchors::find(&roots);
+    if fs_anchors.is_none() {
+        step(
+            "note",
+            "the kernel's filesystem lists (file_systems, file_systems_lock, sb_lock, super_blocks) are not in \
+             /proc/kallsyms (no CONFIG_KALLSYMS_ALL, or addresses hidden): the helper cannot check \
+             superblocks, and refuses a reset unless --unchecked-ok",
+        );
+    }
     if let Some(note) = inspect::force_unload_note(&name, &running) {
         step("note", &note);
     }
@@ -149,7 +196,7 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
         refcnt: Some(module.refcnt),
         list_head: list_head.map(|(a, _)| a),
         negative_confirmed: module.refcnt < 0 && safe_path::stays_negative(&roots, &name, &running),
-        fstypes: users.fstypes(),
+        fs_anchors,
     };
     let params = helper_file::helper_params(&helper.file, &name, module.address, &policy, &seen)?;
     if go == Go::Ask && !confirm::confirm(&name) {
@@ -180,6 +227,17 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
         Loaded::Vanished if policy.dry_run => return Ok(()),
         Loaded::Vanished => return report::verify_gone(&roots, &name),
     };
+    // What the helper did, read before it leaves the kernel.
+    let out = HelperOut::read(&roots, &helper.file.name);
+    if let Some(o) = out.filter(|o| o.unchecked != 0) {
+        step("not checked", &format!("{name}: {}", helper_out::unchecked_kinds(o.unchecked).join(", ")));
+    }
+    if let Some(o) = out.filter(|o| !policy.dry_run && !policy.wake_waiter && o.kept > 0) {
+        kmsg.show(&prefixes);
+        let released = loaded.release();
+        let explained = users.explained(&name, &kmsg.lines);
+        return Err(report::partial(&name, &o, &explained, released.err().map(|_| helper.file.name.as_str())));
+    }
     let removed = if policy.dry_run {
         Ok(())
     } else if policy.wake_waiter {
@@ -194,10 +252,15 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
     for e in &explained {
         step("explained", &format!("{name}: {}", e.describe()));
     }
-    // The references the reset took away, as the helper reported them.
-    let taken = kmsg::count_change(&kmsg.lines, &name).map_or(0, |(before, after)| before - after);
-    let restored = match removed {
-        Err(_) if !policy.dry_run => Some(remove::undo(&load, taken, &mut kmsg, &prefixes)),
+    // The references the reset took away, exactly as the helper recorded
+    // them; from the kernel log only for a helper built before that.
+    let taken = match out {
+        Some(o) => Some(o.removed),
+        None => kmsg::count_change(&kmsg.lines, &name).map(|(before, after)| before - after),
+    };
+    let restored = match (removed, taken) {
+        (Err(_), Some(taken)) if !policy.dry_run => Some(remove::undo(&load, taken, &mut kmsg, &prefixes)),
+        (Err(_), None) if !policy.dry_run => Some(Err(remove::UndoError::Unknown)),
         _ => None,
     };
     drop(defer);

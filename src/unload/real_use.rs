@@ -1,10 +1,10 @@
 //! Who really uses NAME, as far as user space can see it (no kernel code):
 //! holder modules, tasks stopped inside its code, mounts of filesystems it
-//! may own, network devices its driver runs, protocols and crypto
-//! algorithms it registered. The helper then counts the references that
-//! open files and mounts hold (`explained:` lines in the kernel log), and
-//! this file turns those lines into names (mount points for a filesystem
-//! type).
+//! may own, network devices its driver runs, protocols (with their open
+//! sockets) and crypto algorithms (with their users) it registered. The
+//! helper counts the references that open files, mappings and superblocks
+//! hold (`explained:` lines in the kernel log name them), and this file
+//! turns those lines into names (mount points for a filesystem type).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -22,10 +22,12 @@ pub struct RealUse {
     pub tasks_in_code: Vec<String>,
     /// Network devices whose driver is NAME's.
     pub net_devices: Vec<String>,
-    /// Protocols (/proc/net/protocols) registered by NAME.
-    pub protocols: Vec<String>,
-    /// Crypto algorithms (/proc/crypto) registered by NAME.
-    pub crypto: Vec<String>,
+    /// Protocols (/proc/net/protocols) registered by NAME, with their
+    /// open sockets.
+    pub protocols: Vec<(String, u64)>,
+    /// Crypto algorithms (/proc/crypto) registered by NAME, with their
+    /// users (refcnt - 1; None where the kernel does not show refcnt).
+    pub crypto: Vec<(String, Option<u64>)>,
     /// Every mounted filesystem type, with its mount points.
     #[serde(skip)]
     pub mounts: BTreeMap<String, BTreeSet<String>>,
@@ -36,6 +38,8 @@ pub struct RealUse {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Explained {
     OpenFile { pid: u32, comm: String, path: String },
+    /// A file mapped and closed: the mapping alone holds it.
+    Mapping { pid: u32, comm: String, path: String },
     Mount { fstype: String, superblocks: u32, mount_points: Vec<String> },
     Holder { module: String },
 }
@@ -44,9 +48,14 @@ impl Explained {
     pub fn describe(&self) -> String {
         match self {
             Explained::OpenFile { pid, comm, path } => format!("pid {pid} ({comm}) holds {path} open"),
-            Explained::Mount { fstype, mount_points, .. } => {
+            Explained::Mapping { pid, comm, path } => format!("pid {pid} ({comm}) has {path} mapped"),
+            Explained::Mount { fstype, mount_points, .. } if !mount_points.is_empty() => {
                 format!("{fstype} mounted at {}", mount_points.join(", "))
             }
+            Explained::Mount { fstype, superblocks, .. } => format!(
+                "{superblocks} {fstype} superblock(s) alive but mounted nowhere (unmounted lazily or detached, \
+                 still used by a process)"
+            ),
             Explained::Holder { module } => format!("holder module {module}"),
         }
     }
@@ -54,8 +63,13 @@ impl Explained {
     /// What to do about it.
     pub fn remedy(&self) -> String {
         match self {
-            Explained::OpenFile { pid, comm, .. } => format!("stop pid {pid} ({comm})"),
-            Explained::Mount { mount_points, .. } => format!("umount {}", mount_points.join(" ")),
+            Explained::OpenFile { pid, comm, .. } | Explained::Mapping { pid, comm, .. } => {
+                format!("stop pid {pid} ({comm})")
+            }
+            Explained::Mount { mount_points, .. } if !mount_points.is_empty() => {
+                format!("umount {}", mount_points.join(" "))
+            }
+            Explained::Mount { .. } => "stop the processes that still use it".to_string(),
             Explained::Holder { module } => format!("rmmod {module}"),
         }
     }
@@ -67,15 +81,10 @@ impl RealUse {
             holders: holders.to_vec(),
             tasks_in_code: tasks_in_code(&roots.proc, name),
             net_devices: net_devices(&roots.sys, name),
-            protocols: column_owned(&roots.proc.join("net/protocols"), name),
+            protocols: protocols(&roots.proc.join("net/protocols"), name),
             crypto: crypto(&roots.proc.join("crypto"), name),
             mounts: mounts(&roots.proc),
         }
-    }
-
-    /// The mounted filesystem types, for the helper's `fstypes=`.
-    pub fn fstypes(&self) -> String {
-        self.mounts.keys().filter(|t| is_word(t)).cloned().collect::<Vec<_>>().join(",")
     }
 
     /// Signs of real use that hold no reference the helper can count.
@@ -83,8 +92,22 @@ impl RealUse {
         let mut out = Vec::new();
         out.extend(self.tasks_in_code.iter().map(|t| format!("{t} is running inside its code")));
         out.extend(self.net_devices.iter().map(|d| format!("network device {d} is driven by it")));
-        out.extend(self.protocols.iter().map(|p| format!("protocol {p} is registered by it")));
-        out.extend(self.crypto.iter().map(|c| format!("crypto algorithm {c} is registered by it")));
+        out.extend(self.protocols.iter().map(|(p, _)| format!("protocol {p} is registered by it")));
+        out.extend(self.crypto.iter().map(|(c, _)| format!("crypto algorithm {c} is registered by it")));
+        out
+    }
+
+    /// Registrations with users, each of which holds a reference the helper
+    /// cannot see: open sockets of NAME's protocols, users of its crypto
+    /// algorithms (4.18's crypto_unregister_alg() BUG_ONs on one).
+    pub fn busy_registrations(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (p, n) in self.protocols.iter().filter(|(_, n)| *n > 0) {
+            out.push(format!("protocol {p} has {n} open socket(s)"));
+        }
+        for (c, n) in self.crypto.iter().filter_map(|(c, n)| Some((c, (*n)?))).filter(|(_, n)| *n > 0) {
+            out.push(format!("crypto algorithm {c} has {n} user(s)"));
+        }
         out
     }
 
@@ -100,6 +123,9 @@ impl RealUse {
         let rest = line.split_once(&format!("{name}: explained: "))?.1;
         if let Some(r) = rest.strip_prefix("pid ") {
             let (pid, r) = r.split_once(" (")?;
+            if let Some((comm, path)) = r.split_once(") maps ") {
+                return Some(Explained::Mapping { pid: pid.parse().ok()?, comm: comm.into(), path: path.into() });
+            }
             let (comm, r) = r.split_once(") holds ")?;
             let path = r.rsplit_once(" open (fd ").map_or(r, |(p, _)| p);
             return Some(Explained::OpenFile { pid: pid.parse().ok()?, comm: comm.into(), path: path.into() });
@@ -110,10 +136,6 @@ impl RealUse {
         let mount_points = self.mounts.get(fstype).map(|m| m.iter().cloned().collect()).unwrap_or_default();
         Some(Explained::Mount { fstype: fstype.into(), superblocks, mount_points })
     }
-}
-
-fn is_word(t: &str) -> bool {
-    !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 fn pids(proc: &Path) -> Vec<std::path::PathBuf> {
@@ -177,20 +199,28 @@ fn net_devices(sys: &Path, name: &str) -> Vec<String> {
     out
 }
 
-/// /proc/net/protocols: the first column of rows whose `module` column is NAME.
-fn column_owned(file: &Path, name: &str) -> Vec<String> {
+/// /proc/net/protocols: the protocol and `sockets` columns of the rows whose
+/// `module` column is NAME.
+fn protocols(file: &Path, name: &str) -> Vec<(String, u64)> {
     let Ok(text) = std::fs::read_to_string(file) else { return Vec::new() };
     let mut lines = text.lines();
     let Some(header) = lines.next() else { return Vec::new() };
-    let Some(col) = header.split_whitespace().position(|h| h == "module") else { return Vec::new() };
+    let heads: Vec<&str> = header.split_whitespace().collect();
+    let (Some(module), Some(sockets)) =
+        (heads.iter().position(|h| *h == "module"), heads.iter().position(|h| *h == "sockets"))
+    else {
+        return Vec::new();
+    };
     lines
-        .filter(|l| l.split_whitespace().nth(col) == Some(name))
-        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|cols| cols.get(module) == Some(&name))
+        .filter_map(|cols| Some((cols.first()?.to_string(), cols.get(sockets)?.parse().unwrap_or(0))))
         .collect()
 }
 
-/// /proc/crypto: the `name` of every block whose `module` is NAME.
-fn crypto(file: &Path, name: &str) -> Vec<String> {
+/// /proc/crypto: the `name` of every block whose `module` is NAME, and its
+/// users: `refcnt` less the one reference registration holds.
+fn crypto(file: &Path, name: &str) -> Vec<(String, Option<u64>)> {
     let Ok(text) = std::fs::read_to_string(file) else { return Vec::new() };
     let field = |block: &str, key: &str| {
         block.lines().find_map(|l| {
@@ -200,7 +230,10 @@ fn crypto(file: &Path, name: &str) -> Vec<String> {
     };
     text.split("\n\n")
         .filter(|b| field(b, "module").as_deref() == Some(name))
-        .filter_map(|b| field(b, "name"))
+        .filter_map(|b| {
+            let users = field(b, "refcnt").and_then(|r| r.parse::<u64>().ok()).map(|r| r.saturating_sub(1));
+            Some((field(b, "name")?, users))
+        })
         .collect()
 }
 
@@ -221,17 +254,27 @@ mod tests {
         );
         f.write(
             "proc/net/protocols",
-            "protocol  size sockets  memory press maxhdr  slab module     cl co di\nFOO   100 0 -1 NI 0 no busydev y y\n",
+            "protocol  size sockets  memory press maxhdr  slab module     cl co di\nFOO   100 0 -1 NI 0 no busydev y y\n\
+             BAR   100 2 -1 NI 0 no busydev y y\n",
         );
-        f.write("proc/crypto", "name         : frg-aes\nmodule       : busydev\n\nname : other\nmodule : kernel\n");
+        f.write(
+            "proc/crypto",
+            "name         : frg-aes\nmodule       : busydev\nrefcnt       : 1\n\nname : frg-sha\nmodule : busydev\n\
+             refcnt : 3\n\nname : other\nmodule : kernel\n",
+        );
         let seen = RealUse::look(&f.roots(), "busydev", &["holder".into()]);
         assert_eq!(seen.tasks_in_code, vec!["pid 42 (sleep)"]);
-        assert_eq!(seen.protocols, vec!["FOO"]);
-        assert_eq!(seen.crypto, vec!["frg-aes"]);
-        assert_eq!(seen.fstypes(), "proc,tinyfs");
+        assert_eq!(seen.protocols, vec![("FOO".to_string(), 0), ("BAR".to_string(), 2)]);
+        assert_eq!(seen.crypto, vec![("frg-aes".to_string(), Some(0)), ("frg-sha".to_string(), Some(2))]);
+        assert_eq!(
+            seen.busy_registrations(),
+            vec!["protocol BAR has 2 open socket(s)", "crypto algorithm frg-sha has 2 user(s)"]
+        );
         let lines = vec![
             "force_rmmod: busydev: explained: pid 7 (cat) holds /dev/busydev open (fd 3)".to_string(),
-            "force_rmmod: busydev: explained: filesystem tinyfs, 1 superblock(s) mounted".to_string(),
+            "force_rmmod: busydev: explained: pid 8 (mapper) maps /dev/busydev".to_string(),
+            "force_rmmod: busydev: explained: filesystem tinyfs, 1 superblock(s) alive".to_string(),
+            "force_rmmod: busydev: explained: filesystem lazyfs, 2 superblock(s) alive".to_string(),
             "force_rmmod: busydev: before: refcnt=3".to_string(),
         ];
         let e = seen.explained("busydev", &lines);
@@ -239,11 +282,18 @@ mod tests {
             e,
             vec![
                 Explained::OpenFile { pid: 7, comm: "cat".into(), path: "/dev/busydev".into() },
+                Explained::Mapping { pid: 8, comm: "mapper".into(), path: "/dev/busydev".into() },
                 Explained::Mount { fstype: "tinyfs".into(), superblocks: 1, mount_points: vec!["/mnt/x".into()] },
+                Explained::Mount { fstype: "lazyfs".into(), superblocks: 2, mount_points: vec![] },
                 Explained::Holder { module: "holder".into() },
             ]
         );
         assert_eq!(e[0].describe(), "pid 7 (cat) holds /dev/busydev open");
-        assert_eq!(e[1].remedy(), "umount /mnt/x");
+        assert_eq!(e[1].describe(), "pid 8 (mapper) has /dev/busydev mapped");
+        assert_eq!(e[2].remedy(), "umount /mnt/x");
+        assert_eq!(
+            e[3].describe(),
+            "2 lazyfs superblock(s) alive but mounted nowhere (unmounted lazily or detached, still used by a process)"
+        );
     }
 }

@@ -47,6 +47,32 @@ pub fn verify_gone(roots: &Roots, name: &str) -> Result<()> {
     Err(Error::StillLoaded(format!("{} still exists after delete_module({name}) succeeded", dir.display())))
 }
 
+/// A partial reset, the intended outcome where real references remain: the
+/// leaked ones are gone, the real ones (named) stay counted, and NAME goes
+/// once they are dropped. Nothing is undone and delete_module is not tried.
+pub fn partial(
+    name: &str,
+    out: &super::helper_out::HelperOut,
+    explained: &[super::real_use::Explained],
+    helper_stuck: Option<&str>,
+) -> Error {
+    let mut msg = format!(
+        "{name}: the {} leaked reference(s) were removed; {} reference(s) held for a reason remain ({}), \
+         so {name} stays loaded until they are dropped:",
+        out.removed,
+        out.kept,
+        out.kept_reasons().join(", ")
+    );
+    for e in explained {
+        msg.push_str(&format!("\n  {} ({})", e.describe(), e.remedy()));
+    }
+    msg.push_str(&format!("\nthen: rmmod {name}"));
+    if let Some(h) = helper_stuck {
+        msg.push_str(&format!("\nthe helper {h} could not be removed: rmmod {h}"));
+    }
+    Error::Partial(msg)
+}
+
 /// What is known once the helper has been unloaded again (or could not be).
 pub struct Outcome<'a> {
     pub roots: &'a Roots,

@@ -34,6 +34,7 @@ static const char *errno_name(int err)
 	case EIO: return "EIO";
 	case EINTR: return "EINTR";
 	case ETXTBSY: return "ETXTBSY";
+	case ENODATA: return "ENODATA";
 	default: return "OTHER";
 	}
 }

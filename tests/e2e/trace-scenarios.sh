@@ -48,7 +48,7 @@ tracing_left_clean() {
 # remove_leaked NAME: NAME holds leaked references: `unload` removes it,
 # and says how to find the leak next time.
 remove_leaked() {
-	expect_rc 0 "$FRG" unload "$1" --yes --ko "$UNLOAD_KO"
+	expect_rc 0 "$FRG" unload "$1" --yes --ko "$UNLOAD_KO" ${UNCHECKED_OK:+"$UNCHECKED_OK"}
 	expect_out "force-rmmod-gen trace $1"
 	expect_gone "$1"
 	expect_gone force_rmmod

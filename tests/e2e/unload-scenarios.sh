@@ -62,7 +62,7 @@ scenario_unload_stuck() {
 	expect_ok insmod "$M/leak_self.ko"
 	expect_refcnt leak_self 1
 	expect_refused "is in use" rmmod leak_self
-	expect_rc 0 "$FRG" unload leak_self --yes --ko "$UNLOAD_KO"
+	expect_rc 0 "$FRG" unload leak_self --yes --ko "$UNLOAD_KO" ${UNCHECKED_OK:+"$UNCHECKED_OK"}
 	expect_out "delete_module(leak_self, O_NONBLOCK): busy"
 	expect_out "removed with the helper"
 	expect_gone leak_self
@@ -76,7 +76,7 @@ scenario_unload_holder() {
 	expect_ok insmod "$M/provider.ko"
 	expect_ok insmod "$M/holder.ko"
 	expect_refcnt provider 1
-	expect_rc 23 "$FRG" unload provider --yes --ko "$UNLOAD_KO"
+	expect_rc 23 "$FRG" unload provider --yes --ko "$UNLOAD_KO" ${UNCHECKED_OK:+"$UNCHECKED_OK"}
 	expect_out "holder"
 	expect_loaded provider
 	expect_loaded holder
@@ -92,7 +92,7 @@ scenario_unload_dry_run() {
 	expect_ok insmod "$M/leak_self.ko"
 	expect_refcnt leak_self 1
 	before=$(ls /sys/module)
-	expect_rc 0 "$FRG" unload leak_self --dry-run --ko "$UNLOAD_KO"
+	expect_rc 0 "$FRG" unload leak_self --dry-run --ko "$UNLOAD_KO" ${UNCHECKED_OK:+"$UNCHECKED_OK"}
 	expect_out "dry_run=1"
 	expect_out "Nothing was changed"
 	expect_refcnt leak_self 1
@@ -101,14 +101,14 @@ scenario_unload_dry_run() {
 	modules_unchanged "$before"
 	expect_refused "is in use" rmmod leak_self
 	# Clean up with the real thing.
-	expect_rc 0 "$FRG" unload leak_self --yes --ko "$UNLOAD_KO"
+	expect_rc 0 "$FRG" unload leak_self --yes --ko "$UNLOAD_KO" ${UNCHECKED_OK:+"$UNCHECKED_OK"}
 	expect_gone leak_self
 }
 
 # No such module: exit 22, a clear message, nothing loaded.
 scenario_unload_unknown() {
 	before=$(ls /sys/module)
-	expect_rc 22 "$FRG" unload no_such_module --yes --ko "$UNLOAD_KO"
+	expect_rc 22 "$FRG" unload no_such_module --yes --ko "$UNLOAD_KO" ${UNCHECKED_OK:+"$UNCHECKED_OK"}
 	expect_out "no_such_module is not loaded"
 	no_helper_ran
 	modules_unchanged "$before"
@@ -131,7 +131,7 @@ scenario_unload_wrong_kernel() {
 	no_helper_ran
 	modules_unchanged "$before"
 	expect_refcnt leak_self 1
-	expect_rc 0 "$FRG" unload leak_self --yes --ko "$UNLOAD_KO"
+	expect_rc 0 "$FRG" unload leak_self --yes --ko "$UNLOAD_KO" ${UNCHECKED_OK:+"$UNCHECKED_OK"}
 	expect_gone leak_self
 }
 
@@ -139,7 +139,7 @@ scenario_unload_wrong_kernel() {
 scenario_unload_clean() {
 	expect_ok insmod "$M/provider.ko"
 	expect_refcnt provider 0
-	expect_rc 0 "$FRG" unload provider --ko "$UNLOAD_KO" </dev/null
+	expect_rc 0 "$FRG" unload provider --ko "$UNLOAD_KO" ${UNCHECKED_OK:+"$UNCHECKED_OK"} </dev/null
 	expect_out "no helper was needed"
 	expect_gone provider
 	no_helper_ran
@@ -148,11 +148,11 @@ scenario_unload_clean() {
 # Without a terminal and without --yes: declined (exit 24), nothing changed.
 scenario_unload_declined() {
 	expect_ok insmod "$M/leak_self.ko"
-	expect_rc 24 "$FRG" unload leak_self --ko "$UNLOAD_KO" </dev/null
+	expect_rc 24 "$FRG" unload leak_self --ko "$UNLOAD_KO" ${UNCHECKED_OK:+"$UNCHECKED_OK"} </dev/null
 	expect_out "--yes"
 	expect_refcnt leak_self 1
 	no_helper_ran
-	expect_rc 0 "$FRG" unload leak_self --yes --ko "$UNLOAD_KO"
+	expect_rc 0 "$FRG" unload leak_self --yes --ko "$UNLOAD_KO" ${UNCHECKED_OK:+"$UNCHECKED_OK"}
 	expect_gone leak_self
 }
 
@@ -165,7 +165,7 @@ scenario_unload_declined() {
 scenario_unload_negative() {
 	[ -d /sys/module/negcount ] || expect_ok insmod "$M/negcount.ko"
 	expect_refcnt negcount -1
-	expect_rc 0 "$FRG" unload negcount --yes --ko "$UNLOAD_KO"
+	expect_rc 0 "$FRG" unload negcount --yes --ko "$UNLOAD_KO" ${UNCHECKED_OK:+"$UNCHECKED_OK"}
 	expect_out "skipped: refcnt -1 is below idle"
 	expect_out "still below idle a second later"
 	expect_out "expect=-1"
@@ -183,7 +183,7 @@ scenario_unload_negative() {
 scenario_unload_undo() {
 	expect_ok insmod "$M/sticky.ko"
 	expect_refcnt sticky 1
-	expect_rc 27 "$FRG" unload sticky --yes --ko "$UNLOAD_KO"
+	expect_rc 27 "$FRG" unload sticky --yes --ko "$UNLOAD_KO" ${UNCHECKED_OK:+"$UNCHECKED_OK"}
 	expect_out "expect=1"
 	expect_out "restore=1"
 	expect_out "were given back (restore=1)"
@@ -191,7 +191,7 @@ scenario_unload_undo() {
 	expect_refcnt sticky 2
 	expect_gone force_rmmod
 	expect_log "force_rmmod: sticky: restored 1 reference" "the helper did not restore the reference"
-	expect_rc 0 "$FRG" unload sticky --yes --ko "$UNLOAD_KO"
+	expect_rc 0 "$FRG" unload sticky --yes --ko "$UNLOAD_KO" ${UNCHECKED_OK:+"$UNCHECKED_OK"}
 	expect_gone sticky
 }
 

@@ -14,6 +14,7 @@
 #include <linux/fs.h>
 #include <linux/init.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 
 /* Used by busyuser, which makes it a holder of busydev. */
@@ -33,10 +34,17 @@ static int busydev_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/* A mapping with no pages: it only keeps the file, and so the reference. */
+static int busydev_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	return 0;
+}
+
 static const struct file_operations busydev_fops = {
 	.owner = THIS_MODULE,
 	.open = busydev_open,
 	.release = busydev_release,
+	.mmap = busydev_mmap,
 };
 
 static struct miscdevice busydev_misc = {

@@ -30,6 +30,22 @@ static char *modname;
 module_param(modname, charp, 0444);
 MODULE_PARM_DESC(modname, "module to (wrongly) reset");
 
+/*
+ * The real helper's other parameters, accepted and ignored: kernels
+ * before 3.16 refuse a module given a parameter it does not have, and the
+ * negative control must fail for what the helper does, not for that.
+ */
+static long expect;
+module_param(expect, long, 0444);
+static unsigned long listhead, fs_list, fs_lock, sb_lock, super_blocks;
+module_param(listhead, ulong, 0);
+module_param(fs_list, ulong, 0);
+module_param(fs_lock, ulong, 0);
+module_param(sb_lock, ulong, 0);
+module_param(super_blocks, ulong, 0);
+static int unchecked_ok;
+module_param(unchecked_ok, int, 0444);
+
 static int __init bad_helper_init(void)
 {
 	struct module *mod;
