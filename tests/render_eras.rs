@@ -154,3 +154,19 @@ fn baked_in_target_is_rendered() {
     let c = std::fs::read_to_string(out.path().join("force_rmmod.c")).unwrap();
     assert!(c.contains("static char *modname = \"stuck_mod\";"));
 }
+
+#[test]
+fn per_cpu_difference_is_read_in_the_counters_width() {
+    // incs - decs wraps in the counters' own type: era C's unsigned int
+    // read as long gives 4294967295 for -1, so expect=-1 never matched.
+    for (tree_name, signed) in [("c-3.0", "int"), ("d-3.10-el7", "long")] {
+        let tree = fake_tree(tree_name);
+        let out = tempfile::tempdir().unwrap();
+        render(tree.path(), out.path());
+        let c = std::fs::read_to_string(out.path().join("force_rmmod.c")).unwrap();
+        assert!(
+            c.contains(&format!("\treturn (long)({signed})(incs - decs);\n")),
+            "{tree_name}: the difference is not read as {signed}"
+        );
+    }
+}

@@ -656,6 +656,108 @@ scenario_stress() {
 	expect_gone busydev
 }
 
+# 12. Race: for RACE_SECONDS, real users of busydev come and go (threads
+#     holding it open with the leader gone, threads with their own table,
+#     mappings of closed files, plain open/close, a holder module loaded and
+#     removed) while `unload --yes` and the helper itself (expect= the count
+#     just read) try again and again to remove a leaked reference. Every
+#     run must end in a clear result; whenever busydev was removed no real
+#     user may have held it (the kernel would oops when that user lets go);
+#     the kernel must not warn or oops. busydev is loaded again, with a new
+#     leak, after each removal.
+RACE_SECONDS=${RACE_SECONDS:-40}
+
+race_holdopen() {
+	while [ ! -e /tmp/race.stop ]; do
+		for mode in leader-exit own-table mapped; do
+			holdopen $mode /dev/busydev >/dev/null 2>&1 &
+			p=$!
+			sleep 0.2
+			kill $p 2>/dev/null
+			wait $p 2>/dev/null
+		done
+	done
+}
+
+race_opens() {
+	while [ ! -e /tmp/race.stop ]; do
+		: </dev/busydev 2>/dev/null
+	done
+}
+
+race_holder() {
+	while [ ! -e /tmp/race.stop ]; do
+		/sbin/insmod $M/busyuser.ko 2>/dev/null
+		sleep 0.1
+		/sbin/rmmod busyuser 2>/dev/null
+	done
+}
+
+# busydev loaded with one leaked reference (leak_other took it and left).
+race_target() {
+	/sbin/insmod $M/leak_other.ko target=busydev 2>/dev/null
+	/sbin/insmod $M/busydev.ko 2>/dev/null
+	/sbin/rmmod leak_other 2>/dev/null
+	wait_until test -c /dev/busydev
+}
+
+scenario_race() {
+	mkdir -p /tmp
+	rm -f /tmp/race.stop
+	race_target
+	expect_loaded busydev
+	race_holdopen &
+	r1=$!
+	race_opens &
+	r2=$!
+	race_holder &
+	r3=$!
+	runs=0 removed=0 unclear=""
+	end=$(($(date +%s) + RACE_SECONDS))
+	while [ "$(date +%s)" -lt $end ]; do
+		[ -d /sys/module/busydev ] || race_target
+		runs=$((runs + 1))
+		if [ $((runs % 2)) -eq 0 ]; then
+			out=$("$FRG" unload busydev --yes --ko "$UNLOAD_KO" ${UNCHECKED_OK:+"$UNCHECKED_OK"} 2>&1)
+			rc=$?
+			# 0 removed, 23 refused (a holder), 26 helper refused (the
+			# count moved), 27 still loaded (undone), 29 in use, 35
+			# partial, 36 unchecked.
+			case $rc in
+			0) removed=$((removed + 1)) ;;
+			23 | 26 | 27 | 29 | 35 | 36) ;;
+			*) unclear="$unclear; unload exited $rc: $(echo "$out" | tail -2)" ;;
+			esac
+		else
+			n=$(refcnt busydev)
+			out=$(modcall $HELPER modname=busydev expect="$n" 2>&1)
+			case $out in
+			*"errno 0 "* | *" ok"*) /sbin/rmmod force_rmmod ;;
+			*"errno EAGAIN "* | *"errno EBUSY "* | *"errno ETXTBSY "* | *"errno ENOENT "* | *"errno ENODATA "*) ;;
+			*) unclear="$unclear; helper expect=$n: $out" ;;
+			esac
+			[ -d /sys/module/force_rmmod ] && /sbin/rmmod force_rmmod
+		fi
+	done
+	touch /tmp/race.stop
+	wait $r1 $r2 $r3
+	echo "  $runs runs, busydev removed $removed time(s)"
+	[ -z "$unclear" ] || fail "unclear results${unclear}"
+	[ $runs -ge 6 ] || fail "only $runs runs in ${RACE_SECONDS}s"
+	expect_gone force_rmmod
+	[ -d /sys/module/busyuser ] && expect_ok rmmod busyuser
+	if [ -d /sys/module/busydev ]; then
+		# Every user is gone: what is left is the leak, or nothing.
+		wait_until grep -qx '[01]' /sys/module/busydev/refcnt
+		if refcnt_is busydev 1; then
+			expect_ok insmod $HELPER modname=busydev expect=1
+			expect_ok rmmod force_rmmod
+		fi
+		expect_refcnt busydev 0 && expect_ok rmmod busydev
+	fi
+	expect_gone busydev
+}
+
 # --- scenarios only some kernels have (listed per kernel in tests/kernels) ---
 
 # cpus_in_log NAME WHEN: how many different CPUs the helper's per-CPU lines
