@@ -1,5 +1,5 @@
 /* force-rmmod-gen test tree: minimal <linux/maple_tree.h> (6.1 on, as of
- * 6.6): a search state starts at MAS_START (6.7 replaced it with a status
+ * 6.6.47): a search state starts at MAS_START (6.12 has a status
  * field), mas_find() is EXPORT_SYMBOL_GPL (lib/maple_tree.c). */
 #ifndef _LINUX_MAPLE_TREE_H
 #define _LINUX_MAPLE_TREE_H

@@ -1,4 +1,4 @@
-/* force-rmmod-gen test tree: minimal <linux/mm.h> from 6.1 (as of 6.6):
+/* force-rmmod-gen test tree: minimal <linux/mm.h> from 6.1 (as of 6.6.47):
  * for_each_vma() walks a vma_iterator with vma_next() -> mas_find(). */
 #ifndef _LINUX_MM_H
 #define _LINUX_MM_H

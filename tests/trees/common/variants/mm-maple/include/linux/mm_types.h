@@ -1,5 +1,5 @@
 /* force-rmmod-gen test tree: <linux/mm_types.h> from 6.1 (checked 6.1, 6.12;
- * VMA_ITERATOR as of 6.6): the mappings live in the maple tree mm->mm_mt,
+ * VMA_ITERATOR as of 6.6.47): the mappings live in the maple tree mm->mm_mt,
  * walked with a vma_iterator; mm->mmap and vm_next are gone, and the
  * mmap lock is the rw_semaphore mmap_lock (renamed from mmap_sem in 5.8). */
 #ifndef _LINUX_MM_TYPES_H

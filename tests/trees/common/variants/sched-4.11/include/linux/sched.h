@@ -1,7 +1,7 @@
 /* force-rmmod-gen test tree: <linux/sched.h> from 4.11, which moved the
  * thread walk into <linux/sched/signal.h>, task_lock() and init_task into
  * <linux/sched/task.h> and get_task_mm()/mmput() into <linux/sched/mm.h>
- * (checked 5.10, 6.1; 6.6's signal.h still has do_each_thread()). */
+ * (checked 5.10, 6.1, 6.6.47). */
 #ifndef _LINUX_SCHED_H
 #define _LINUX_SCHED_H
 
@@ -22,7 +22,6 @@ struct task_struct {
 	struct list_head tasks;
 	struct mm_struct *mm;
 	pid_t pid;
-	struct list_head thread_group;
 	struct list_head thread_node;
 	char comm[TASK_COMM_LEN];
 	struct files_struct *files;
