@@ -1,8 +1,8 @@
-/* force-rmmod-gen test tree: <linux/mm_types.h> up to 6.0 (checked 2.6.28.6,
- * 2.6.32, RHEL 7's 3.10, 5.10): an address space lists its mappings from
- * mm->mmap through vm_next, under the rw_semaphore mmap_sem (renamed
- * mmap_lock in 5.8; RHEL 8's 4.18 keeps mmap_sem, in a union with
- * mmap_lock in its later releases). */
+/* force-rmmod-gen test tree: <linux/mm_types.h> up to 5.7 (checked 2.6.28.6,
+ * 2.6.32, RHEL 7's 3.10): an address space lists its mappings from mm->mmap
+ * through vm_next, under the rw_semaphore mmap_sem (5.8 renamed it
+ * mmap_lock, 6.1 replaced the list; RHEL 8's 4.18 keeps mmap_sem, in a
+ * union with mmap_lock in its later releases). */
 #ifndef _LINUX_MM_TYPES_H
 #define _LINUX_MM_TYPES_H
 

@@ -1,6 +1,6 @@
-/* force-rmmod-gen test tree: <linux/fs.h> up to 3.2 (checked 2.6.28.6, 2.6.32, RHEL 6.8's
- * 2.6.32-642): fs_supers is a list_head; 3.3 made it an hlist_head.
- * Only what the helper reads: a file's path and operations (whose owner
+/* force-rmmod-gen test tree: minimal <linux/fs.h>.  From 3.3 on (checked
+ * RHEL 7's 3.10, 6.1, 6.6.47, 6.12) fs_supers is an hlist_head; up to 3.2
+ * it is a list_head (variant fs-list).  Only what the helper reads: a file's path and operations (whose owner
  * holds the module reference an open file takes), and the registered
  * filesystem types (name, owner, next, their superblocks). */
 #ifndef _LINUX_FS_H
@@ -27,7 +27,7 @@ struct file_system_type {
 	int fs_flags;
 	struct module *owner;
 	struct file_system_type * next;
-	struct list_head fs_supers;
+	struct hlist_head fs_supers;
 };
 
 #endif

@@ -1,7 +1,8 @@
-/* force-rmmod-gen test tree: <linux/fdtable.h> up to 3.6 (checked 2.6.28.6, 2.6.32,
- * 2.6.34): fcheck_files() looks a descriptor up; no iterate_fd() yet.
- * A thread's descriptor table: files->fdt (RCU), the table's max_fds and
- * fd[] array, files->file_lock for writers. */
+/* force-rmmod-gen test tree: minimal <linux/fdtable.h> as from 3.7 to 5.10
+ * (checked RHEL 7's 3.10, 3.18): fcheck_files() and iterate_fd()
+ * (EXPORT_SYMBOL, fs/file.c); variant fdtable-2.6 removes iterate_fd(),
+ * fdtable-5.11 fcheck_files().  A thread's descriptor table: files->fdt
+ * (RCU), the table's max_fds and fd[] array, files->file_lock for writers. */
 #ifndef __LINUX_FDTABLE_H
 #define __LINUX_FDTABLE_H
 
@@ -34,5 +35,9 @@ static inline struct file *fcheck_files(struct files_struct *files, unsigned int
 		file = rcu_dereference(fdt->fd[fd]);
 	return file;
 }
+
+int iterate_fd(struct files_struct *, unsigned,
+		int (*)(const void *, struct file *, unsigned),
+		const void *);
 
 #endif
