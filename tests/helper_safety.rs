@@ -226,12 +226,64 @@ fn references_held_for_a_reason_are_explained_before_the_reset() {
     for h in all_helpers() {
         let update = h.function("frm_update").unwrap();
         assert!(update.contains("frm_refuse(job, -ETXTBSY, FRM_ALL_REAL)"), "{}:\n{update}", h.tree);
+        assert!(update.contains("frm_refuse(job, -ENODATA, FRM_UNCHECKED)"), "{}:\n{update}", h.tree);
         assert!(h.c.contains("module_param(force_real, int, 0444);"), "{}", h.tree);
-        // Our header trees export neither iterate_fd nor the superblock
-        // walk: the helper must say which checks it could not run.
-        assert!(h.c.contains("not checked: open files"), "{}", h.tree);
-        assert!(h.c.contains("not checked: mounted filesystems"), "{}", h.tree);
-        let init = h.function("frm_init").unwrap();
-        assert!(init.contains("frm_pin_and_explain(job);"), "{}:\n{init}", h.tree);
+        assert!(h.c.contains("module_param(unchecked_ok, int, 0444);"), "{}", h.tree);
+        // Whatever the kernel, the helper says which kind it could not check.
+        for kind in ["open files beyond the first", "mappings of %d address space(s)", "filesystems (fs_list="] {
+            assert!(h.c.contains(&format!("not checked: {kind}")), "{}: {kind}", h.tree);
+        }
+        // The scan runs before the count is read for the update: under
+        // module_mutex in frm_run(), or first of all without it.
+        let run = h.function("frm_run").unwrap();
+        let explain = if h.ring_walk() {
+            let first = h.function("frm_scan_first").unwrap();
+            assert!(first.contains("frm_explain(job, mod);"), "{}:\n{first}", h.tree);
+            "frm_scan_first(job);"
+        } else {
+            "frm_explain(job, job->mod);"
+        };
+        let update_call = if h.uses_stop_machine() { "stop_machine(frm_stopped" } else { "frm_update(job);" };
+        let (at_explain, at_update) = (run.find(explain), run.rfind(update_call));
+        assert!(
+            at_explain.is_some() && at_update.is_some() && at_explain < at_update,
+            "{}: the scan must come before the update:\n{run}",
+            h.tree
+        );
+    }
+}
+
+#[test]
+fn the_real_use_scan_uses_each_kernels_own_interfaces() {
+    // (tree, iterate_fd exported, for_each_process_thread, sched/ headers, mmap_lock, VMA iterator)
+    let want = [
+        ("a-2.6.28", false, false, false, false, false),
+        ("b-smp-2.6.32-el6", false, false, false, false, false),
+        ("b-up-2.6.30", false, false, false, false, false),
+        ("count-2.6.34-rc3", false, false, false, false, false),
+        ("c-3.0", false, false, false, false, false),
+        ("d-3.10-el7", true, false, false, false, false),
+        ("e-4.18-el8", true, true, true, false, false),
+        ("e-6.6", true, true, true, true, true),
+    ];
+    let helpers = all_helpers();
+    assert_eq!(helpers.len(), want.len(), "a fake era without a row here");
+    for (tree, iterate_fd, process_thread, sched_split, mmap_lock, vma_iterator) in want {
+        let h = helpers.iter().find(|h| h.tree == tree).unwrap_or_else(|| panic!("{tree} not rendered"));
+        let table = h.function("frm_scan_table").unwrap();
+        assert_eq!(table.contains("iterate_fd(files, 0, frm_scan_fd, scan);"), iterate_fd, "{tree}:\n{table}");
+        assert_eq!(table.contains("fcheck_files(files, fd)"), !iterate_fd, "{tree}:\n{table}");
+        let threads = h.function("frm_scan_threads").unwrap();
+        assert_eq!(threads.contains("for_each_process_thread(g, t) {"), process_thread, "{tree}:\n{threads}");
+        assert_eq!(threads.contains("} while_each_thread(g, t);"), !process_thread, "{tree}:\n{threads}");
+        for header in ["linux/sched/mm.h", "linux/sched/signal.h", "linux/sched/task.h"] {
+            assert_eq!(h.c.contains(&format!("#include <{header}>")), sched_split, "{tree}: {header}");
+        }
+        let maps = h.function("frm_scan_maps").unwrap();
+        assert_eq!(maps.contains("mmap_read_trylock(m->mm)"), mmap_lock, "{tree}:\n{maps}");
+        assert_eq!(h.c.contains("down_read_trylock(&mm->mmap_sem)"), !mmap_lock, "{tree}");
+        let vmas = h.function("frm_scan_vmas").unwrap();
+        assert_eq!(vmas.contains("for_each_vma(vmi, vma)"), vma_iterator, "{tree}:\n{vmas}");
+        assert_eq!(vmas.contains("vma = vma->vm_next"), !vma_iterator, "{tree}:\n{vmas}");
     }
 }

@@ -3,8 +3,9 @@
  * tests/trees/selftest: a module touching every kernel API the generated
  * force_rmmod helper may use, so each fake tree is checked to provide them.
  * Era differences are chosen the way the tool must choose them: by what the
- * headers define (pr_warn, READ_ONCE) or by what Module.symvers exports
- * (HAVE_STRSCPY, HAVE_FIND_MODULE, passed in by the selftest).
+ * headers define (pr_warn, READ_ONCE), by what Module.symvers exports
+ * (HAVE_STRSCPY, HAVE_FIND_MODULE, HAVE_ITERATE_FD, passed in by the
+ * selftest) or by the kernel version (the rows of FEATURES in src/eras.rs).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -32,6 +33,24 @@
 #endif
 #include <asm/local.h>
 #include <asm/pgtable.h>
+#include <linux/version.h>
+
+/* The real-use scan: every kernel the tool builds for (2.6.27 on). */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(2, 6, 27)
+#define API_SCAN
+#include <linux/delay.h>
+#include <linux/err.h>
+#include <linux/fdtable.h>
+#include <linux/fs.h>
+#include <linux/kallsyms.h>
+#include <linux/mm.h>
+#include <linux/spinlock.h>
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(4, 11, 0)
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#endif
+#endif
 
 #ifndef pr_warn			/* before 2.6.38 */
 #define pr_warn pr_warning
@@ -68,6 +87,121 @@ static int api_notify(struct notifier_block *nb, unsigned long action, void *dat
 static struct notifier_block api_nb = {
 	.notifier_call = api_notify,
 };
+#ifdef API_SCAN
+
+static const struct module *api_owner;
+static char api_path[256];
+
+static int api_fd(const void *arg, struct file *file, unsigned int fd)
+{
+	char *path = d_path(&file->f_path, api_path, sizeof(api_path));
+
+	if (file->f_op && file->f_op->owner == api_owner && !IS_ERR(path))
+		pr_info("%s fd %u %s\n", (const char *)arg, fd, path);
+	return 0;
+}
+
+static void api_table(struct files_struct *files)
+{
+#ifdef HAVE_ITERATE_FD
+	iterate_fd(files, 0, api_fd, "iterate_fd");
+#else
+	struct fdtable *fdt;
+	unsigned int fd;
+
+	spin_lock(&files->file_lock);
+	fdt = files_fdtable(files);
+	for (fd = 0; fd < fdt->max_fds; fd++) {
+		struct file *file = fcheck_files(files, fd);
+
+		if (file)
+			api_fd("fdtable", file, fd);
+	}
+	spin_unlock(&files->file_lock);
+#endif
+}
+
+static void api_maps(struct mm_struct *mm)
+{
+	struct vm_area_struct *vma;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 1, 0)
+	VMA_ITERATOR(vmi, mm, 0);
+
+	if (!mmap_read_trylock(mm))
+		return;
+	for_each_vma(vmi, vma)
+		if (vma->vm_file)
+			api_fd("map", vma->vm_file, 0);
+	mmap_read_unlock(mm);
+#else
+	if (!down_read_trylock(&mm->mmap_sem))
+		return;
+	for (vma = mm->mmap; vma; vma = vma->vm_next)
+		if (vma->vm_file)
+			api_fd("map", vma->vm_file, 0);
+	up_read(&mm->mmap_sem);
+#endif
+}
+
+static int __maybe_unused api_hlist(struct hlist_head *head)
+{
+	return head->first != NULL;
+}
+
+static int __maybe_unused api_list(struct list_head *head)
+{
+	return !list_empty(head);
+}
+
+static void api_scan(struct file_system_type **types, rwlock_t *types_lock,
+		     spinlock_t *supers_lock)
+{
+	struct task_struct *g, *t;
+	struct file_system_type *type;
+	struct mm_struct *mm;
+	char sym[KSYM_SYMBOL_LEN], comm[TASK_COMM_LEN];
+	pid_t pid = 0;
+
+	rcu_read_lock();
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(3, 14, 0)
+	for_each_process_thread(g, t) {
+#else
+	do_each_thread(g, t) {
+#endif
+		task_lock(t);
+		if (t->files)
+			api_table(t->files);
+		memcpy(comm, t->comm, TASK_COMM_LEN);
+		pid = task_pid_nr(t);
+		task_unlock(t);
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(3, 14, 0)
+	}
+#else
+	} while_each_thread(g, t);
+#endif
+	rcu_read_unlock();
+	mm = get_task_mm(&init_task);
+	if (mm) {
+		api_maps(mm);
+		mmput(mm);
+	}
+	msleep(1);
+	memset(sym, 0, sizeof(sym));
+	sprint_symbol(sym, (unsigned long)types);
+	read_lock(types_lock);
+	for (type = *types; type; type = type->next) {
+		spin_lock(supers_lock);
+		if (type->owner == api_owner)
+			snprintf(sym, sizeof(sym), "%s %d %d", type->name, pid,
+				 __builtin_choose_expr(__builtin_types_compatible_p(
+					typeof(type->fs_supers), struct hlist_head),
+					api_hlist, api_list)(&type->fs_supers));
+		spin_unlock(supers_lock);
+	}
+	read_unlock(types_lock);
+	pr_info("%s %s\n", sym, comm);
+}
+#endif
 
 static int __init api_init(void)
 {
@@ -141,6 +275,11 @@ static int __init api_init(void)
 #endif
 	if (waiter)
 		wake_up_process(waiter);
+#ifdef API_SCAN
+	if (addr)
+		api_scan((struct file_system_type **)addr, (rwlock_t *)addr,
+			 (spinlock_t *)addr);
+#endif
 
 	atomic_set(&a, 2);
 	n += atomic_read(&a);

@@ -34,4 +34,8 @@
 
 #define might_sleep() do { } while (0)
 
+/* EXPORT_SYMBOL in lib/vsprintf.c; declared in <linux/sprintf.h> from 6.7,
+ * which <linux/kernel.h> includes. */
+extern __printf(3, 4) int snprintf(char *buf, size_t size, const char *fmt, ...);
+
 #endif

@@ -36,4 +36,13 @@ struct list_head {
 	struct list_head *next, *prev;
 };
 
+/* In <linux/list.h> in 2.6.32 (with list_head), in <linux/types.h> by 3.18. */
+struct hlist_head {
+	struct hlist_node *first;
+};
+
+struct hlist_node {
+	struct hlist_node *next, **pprev;
+};
+
 #endif

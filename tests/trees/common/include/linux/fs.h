@@ -1,0 +1,33 @@
+/* force-rmmod-gen test tree: minimal <linux/fs.h>.  From 3.3 on (checked
+ * RHEL 7's 3.10, 6.1, 6.6.47, 6.12) fs_supers is an hlist_head; up to 3.2
+ * it is a list_head (variant fs-list).  Only what the helper reads: a file's path and operations (whose owner
+ * holds the module reference an open file takes), and the registered
+ * filesystem types (name, owner, next, their superblocks). */
+#ifndef _LINUX_FS_H
+#define _LINUX_FS_H
+
+#include <linux/types.h>
+#include <linux/dcache.h>
+#include <linux/path.h>
+#include <linux/list.h>
+
+struct module;
+
+struct file_operations {
+	struct module *owner;
+};
+
+struct file {
+	struct path		f_path;
+	const struct file_operations	*f_op;
+};
+
+struct file_system_type {
+	const char *name;
+	int fs_flags;
+	struct module *owner;
+	struct file_system_type * next;
+	struct hlist_head fs_supers;
+};
+
+#endif
