@@ -546,6 +546,11 @@ pub static FEATURES: &[Feature] = &[
         what: "mm->mmap_sem renamed mmap_lock, taken through mmap_read_trylock()/mmap_read_unlock()",
     },
     Feature {
+        key: "fcheck_files_gone",
+        since: v(5, 11, 0),
+        what: "fcheck_files() removed (files_lookup_fd_raw()): without iterate_fd() no descriptor table can be read",
+    },
+    Feature {
         key: "fs_list_rcu",
         since: v(7, 2, 0),
         what: "file_systems is an RCU hlist (struct file_system_type has `list`, no `next`) and \

@@ -85,7 +85,11 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     // (iterate_fd() from 3.7, the fdtable walk of __do_SAK() before), every
     // address space's mappings and the target's filesystems' superblocks.
     let has = |key| eras::has_feature(key, &version);
-    let fd_walk = if facts.exported("iterate_fd") { "iterate_fd" } else { "fdtable" };
+    let fd_walk = match (facts.exported("iterate_fd"), has("fcheck_files_gone")) {
+        (true, _) => "iterate_fd",
+        (false, false) => "fdtable",
+        (false, true) => "none",
+    };
     let vma_walk = if has("vma_iterator") { "vma_iterator" } else { "vm_next" };
     let (mmap_trylock, mmap_unlock) = if has("mmap_lock") {
         ("mmap_read_trylock", "mmap_read_unlock")

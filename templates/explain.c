@@ -20,8 +20,10 @@
  *     inside the target's own code cannot hang the helper.
  * A kind of reference that could not be checked makes a real reset refuse
  * (ENODATA) unless unchecked_ok=1. Never seen from here: files in flight in
- * a unix socket, in an epoll set or in io_uring, sockets of a protocol the
- * target registers, timers, work items and callbacks of other code.
+ * a unix socket, in an epoll set or in io_uring, a file or superblock being
+ * released at this very moment (its last fput() or unmount under way),
+ * sockets of a protocol the target registers, timers, work items and
+ * callbacks of other code.
  *
  * The scan never dereferences the target's struct module: it compares
  * pointers with it, and reads the target's file_system_type objects only
@@ -63,8 +65,10 @@ MODULE_PARM_DESC(super_blocks, "address of super_blocks (/proc/kallsyms)");
 #define FRM_FILES 4096
 /* Address spaces, each looked at once. */
 #define FRM_MMS 2048
+/* Waits of 20 ms for mmap locks taken by others, in all. */
+#define FRM_MM_WAITS 10
 /* Threads walked at most (an unbounded do_each_thread() can loop forever). */
-#define FRM_THREADS (1 << 22)
+#define FRM_THREADS (1 << 20)
 /* Filesystem types of the target. */
 #define FRM_TYPES 8
 
@@ -137,7 +141,7 @@ static void frm_scan_table(struct frm_scan *scan, struct files_struct *files)
 {
 	iterate_fd(files, 0, frm_scan_fd, scan);
 }
-{%- else %}
+{%- elif fd_walk == "fdtable" %}
 
 /*
  * One thread's descriptor table, walked as __do_SAK() does on kernels
@@ -157,6 +161,16 @@ static void frm_scan_table(struct frm_scan *scan, struct files_struct *files)
 			frm_scan_fd(scan, file, fd);
 	}
 	spin_unlock(&files->file_lock);
+}
+{%- else %}
+
+/*
+ * No way to read a descriptor table: iterate_fd() is not exported (a
+ * trimmed kernel) and fcheck_files() is gone (5.11).
+ */
+static void frm_scan_table(struct frm_scan *scan, struct files_struct *files)
+{
+	scan->unchecked |= FRM_UNCHECKED_FILES;
 }
 {%- endif %}
 
@@ -239,12 +253,13 @@ out:
 /* The mappings of one address space, under its mmap lock (read). */
 static void frm_scan_vmas(struct frm_scan *scan, struct frm_mm *m)
 {
-	struct vm_area_struct *vma;
 {%- if vma_walk == "vma_iterator" %}
 	VMA_ITERATOR(vmi, m->mm, 0);
+	struct vm_area_struct *vma;
 
 	for_each_vma(vmi, vma) {
 {%- else %}
+	struct vm_area_struct *vma;
 
 	for (vma = m->mm->mmap; vma; vma = vma->vm_next) {
 {%- endif %}
@@ -283,12 +298,13 @@ static void frm_scan_maps(struct frm_scan *scan)
 
 	for (i = 0; i < scan->nr_mms; i++) {
 		struct frm_mm *m = &scan->mms[i];
+		bool locked;
 
-		while (!{{ mmap_trylock }}(m->mm) && waits < 50) {
+		while (!(locked = {{ mmap_trylock }}(m->mm)) && waits < FRM_MM_WAITS) {
 			waits++;
-			msleep(1);
+			msleep(20);
 		}
-		if (waits < 50) {
+		if (locked) {
 			frm_scan_vmas(scan, m);
 			{{ mmap_unlock }}(m->mm);
 		} else {
@@ -368,12 +384,14 @@ static void frm_find_types(struct frm_scan *scan)
 /*
  * The superblocks of the target's types, mounted or not: every one on
  * super_blocks, under sb_lock, whose s_type is one of them (compared, never
- * dereferenced). A superblock leaves type->fs_supers while the target's
- * kill_sb() still runs and before put_filesystem() drops its reference,
- * but stays on super_blocks until its last reference, after that (3.3 and
- * later; on older kernels both lists are left together): so this never
- * counts fewer superblocks than hold references. One being torn down may
- * be counted after it let go: the safe side, rmmod then says busy.
+ * dereferenced). From 3.3 on a superblock leaves type->fs_supers while the
+ * target's kill_sb() still runs and before put_filesystem() drops its
+ * reference, but stays on super_blocks until its last reference, after
+ * that: one being torn down is counted even after it let go, the safe
+ * side (rmmod then says busy). Before 3.3 both lists are left inside
+ * kill_sb(), and from 7.2.9 super_blocks is left just before
+ * put_filesystem(): a superblock being unmounted at this very moment is
+ * not seen there (see "never seen" above).
  */
 static void frm_scan_supers(struct frm_scan *scan)
 {

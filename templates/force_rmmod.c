@@ -89,6 +89,10 @@ MODULE_PARM_DESC(restore, "N > 0: give back N references that a reset took away 
 static int wake_waiter;
 module_param(wake_waiter, int, 0444);
 MODULE_PARM_DESC(wake_waiter, "1: also release a module left GOING by a blocking rmmod that sleeps until its count drops");
+
+static int waiter_pid;
+module_param(waiter_pid, int, 0444);
+MODULE_PARM_DESC(waiter_pid, "with wake_waiter=1: the pid of that rmmod (required)");
 {%- endif %}
 
 /* Kernel addresses: write-only (0), never shown in sysfs. */
@@ -165,8 +169,19 @@ MODULE_PARM_DESC(unchecked, "out: what could not be checked (1 files, 2 mappings
 static bool frm_rmmod_waits(struct frm_job *job)
 {
 	struct module *mod = job->mod;
+	struct task_struct *t;
 
-	job->wake = wake_waiter && mod->state == MODULE_STATE_GOING && mod->waiter;
+	if (!wake_waiter || mod->state != MODULE_STATE_GOING || !mod->waiter)
+		return false;
+	/*
+	 * mod->waiter is set at load and by every rmmod and never cleared:
+	 * it may name a task long gone. Only a live task found by pid and
+	 * equal to it (compared, not dereferenced) is the sleeping rmmod.
+	 */
+	rcu_read_lock();
+	t = pid_task(find_vpid(waiter_pid), PIDTYPE_PID);
+	job->wake = t && t == mod->waiter;
+	rcu_read_unlock();
 	return job->wake;
 }
 {%- else %}
@@ -297,7 +312,7 @@ static void frm_report(struct frm_job *job)
 		pr_err("refusing to reset my own count\n");
 		return;
 	case FRM_NOT_LIVE:
-		pr_err("%s is not live (state %d): refusing{% if wake_waiter %}; if a blocking rmmod sleeps on it, load with wake_waiter=1{% endif %}\n",
+		pr_err("%s is not live (state %d): refusing{% if wake_waiter %}; if a blocking rmmod sleeps on it, load with wake_waiter=1 waiter_pid=<its pid>{% endif %}\n",
 		       job->name, job->state);
 		return;
 	case FRM_USERS:
@@ -551,8 +566,8 @@ static int frm_parse_params(struct frm_job *job)
 		       job->name);
 		return -EINVAL;
 	}
-	if (restore < 0) {
-		pr_err("restore=%d: only a positive number of references can be given back\n",
+	if (restore < 0 || restore > 1000000) {
+		pr_err("restore=%d: only a positive number of references (at most 1000000) can be given back\n",
 		       restore);
 		return -EINVAL;
 	}

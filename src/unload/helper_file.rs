@@ -96,6 +96,8 @@ pub struct Seen {
     pub negative_confirmed: bool,
     /// Where the kernel's filesystem lists are, for the helper's scan.
     pub fs_anchors: Option<super::fs_anchors::FsAnchors>,
+    /// The blocking rmmod asleep on a GOING target (wake_waiter=1).
+    pub waiter_pid: Option<u32>,
 }
 
 /// The helper's parameters for this run. A helper without `dry_run` (or
@@ -116,6 +118,7 @@ pub fn helper_params(h: &HelperFile, target: &str, address: Option<u64>, p: &Pol
     for (param, value) in seen.fs_anchors.iter().flat_map(|a| a.params()) {
         push(param, Some(value));
     }
+    push("waiter_pid", seen.waiter_pid.map(|p| p.to_string()));
     for (on, param) in [
         (p.dry_run, "dry_run"),
         (p.force_deps, "force_deps"),
@@ -125,6 +128,13 @@ pub fn helper_params(h: &HelperFile, target: &str, address: Option<u64>, p: &Pol
     ] {
         if !on {
             continue;
+        }
+        if param == "wake_waiter" && !h.has_param(param) {
+            return Err(Error::Refused(format!(
+                "{target} is going and a task sleeps in delete_module({target}) without O_NONBLOCK, but on \
+                 this kernel the count is not what it waits for (the helper has no wake_waiter: no module_mutex, \
+                 or a kernel from 3.13 on); nothing was done"
+            )));
         }
         if !h.has_param(param) {
             return Err(Error::BadArgument(format!(
@@ -250,6 +260,7 @@ pub mod tests {
             refcnt: Some(-1),
             list_head: Some(0xffffffff82a1b2c0),
             negative_confirmed: true,
+            waiter_pid: None,
             fs_anchors: Some(super::super::fs_anchors::FsAnchors {
                 fs_list: 0x10,
                 fs_lock: 0x20,

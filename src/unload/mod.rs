@@ -139,11 +139,13 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
 
     // 3. Refuse or ask.
     let go = decide::decide(&module, &policy, confirm::interactive())?;
+    let mut waiter_pid = None;
     if module.initstate == crate::sysmod::InitState::Going {
         match rmmod_waiter::find(&roots, &name) {
             Some(rmmod_waiter::Remover::Blocking(pid)) => {
                 step("going", &format!("rmmod (pid {pid}) sleeps in delete_module({name}) until the count drops"));
                 policy.wake_waiter = true;
+                waiter_pid = Some(pid);
             }
             Some(rmmod_waiter::Remover::InExit(pid)) => {
                 return Err(Error::Refused(format!(
@@ -171,6 +173,13 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
     for u in users.other_uses() {
         step("in use", &format!("{name}: {u} (holds no reference the helper can count; stop it first)"));
     }
+    if let Some(pid) = rmmod_waiter::loading(&roots, &name) {
+        return Err(Error::Refused(format!(
+            "a module is being loaded right now (pid {pid}, in init_module/finit_module) and may be {name}: \
+             a module is live before its loader lets go of the reference it took for init, and that \
+             reference looks like a leak. Wait for the load to finish, then run this again; nothing was done"
+        )));
+    }
     let busy = users.busy_registrations();
     if !busy.is_empty() && !policy.force_real {
         return Err(Error::InUse(format!(
@@ -197,6 +206,7 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
         list_head: list_head.map(|(a, _)| a),
         negative_confirmed: module.refcnt < 0 && safe_path::stays_negative(&roots, &name, &running),
         fs_anchors,
+        waiter_pid,
     };
     let params = helper_file::helper_params(&helper.file, &name, module.address, &policy, &seen)?;
     if go == Go::Ask && !confirm::confirm(&name) {
@@ -232,7 +242,14 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
     if let Some(o) = out.filter(|o| o.unchecked != 0) {
         step("not checked", &format!("{name}: {}", helper_out::unchecked_kinds(o.unchecked).join(", ")));
     }
-    if let Some(o) = out.filter(|o| !policy.dry_run && !policy.wake_waiter && o.kept > 0) {
+    let partial = match out {
+        Some(o) => Some(o).filter(|o| o.kept > 0),
+        // A helper built before the parameters existed: its log line.
+        None => kmsg::count_change(&kmsg.lines, &name)
+            .filter(|&(_, after)| after > 0)
+            .map(|(before, after)| HelperOut { before, after, removed: before - after, kept: after, ..Default::default() }),
+    };
+    if let Some(o) = partial.filter(|_| !policy.dry_run) {
         kmsg.show(&prefixes);
         let released = loaded.release();
         let explained = users.explained(&name, &kmsg.lines);

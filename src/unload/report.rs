@@ -56,12 +56,12 @@ pub fn partial(
     explained: &[super::real_use::Explained],
     helper_stuck: Option<&str>,
 ) -> Error {
+    let reasons = out.kept_reasons();
+    let reasons = if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) };
     let mut msg = format!(
-        "{name}: the {} leaked reference(s) were removed; {} reference(s) held for a reason remain ({}), \
+        "{name}: the {} leaked reference(s) were removed; {} reference(s) held for a reason remain{reasons}, \
          so {name} stays loaded until they are dropped:",
-        out.removed,
-        out.kept,
-        out.kept_reasons().join(", ")
+        out.removed, out.kept
     );
     for e in explained {
         msg.push_str(&format!("\n  {} ({})", e.describe(), e.remedy()));

@@ -5,8 +5,9 @@
  *
  * usage: holdopen MODE PATH
  *   leader-exit  a second thread shares the descriptor table holding PATH;
- *                the main thread calls pthread_exit(): the process lives on
- *                with a zombie leader whose files are gone
+ *                the main thread exits alone (the exit system call, as
+ *                pthread_exit() ends in): the process lives on with a
+ *                zombie leader whose files are gone
  *   own-table    a second thread unshares its descriptor table
  *                (unshare(CLONE_FILES)) and opens PATH there: the leader's
  *                table never holds it
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static const char *path;
@@ -76,8 +78,12 @@ int main(int argc, char **argv)
 	if (pthread_create(&t, NULL, hold, !strcmp(argv[1], "own-table") ? (void *)1 : NULL))
 		return 1;
 	if (!strcmp(argv[1], "leader-exit")) {
+		/*
+		 * Not pthread_exit(): it unwinds through libgcc_s, which the
+		 * initramfs does not carry. SYS_exit ends this thread only.
+		 */
 		sleep(1);
-		pthread_exit(NULL);
+		syscall(SYS_exit, 0);
 	}
 	for (;;)
 		pause();

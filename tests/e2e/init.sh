@@ -681,7 +681,7 @@ race_holdopen() {
 
 race_opens() {
 	while [ ! -e /tmp/race.stop ]; do
-		: </dev/busydev 2>/dev/null
+		{ : </dev/busydev; } 2>/dev/null
 	done
 }
 
@@ -834,7 +834,7 @@ scenario_blocking_rmmod_real_use() {
 	mkdir -p /tmp
 	busydev_open_and_leaked
 	start_blocking_rmmod busydev
-	expect_ok insmod $HELPER modname=busydev expect=2 wake_waiter=1
+	expect_ok insmod $HELPER modname=busydev expect=2 wake_waiter=1 waiter_pid=$WAITER
 	expect_log "force_rmmod: busydev: explained: pid $sleeper \(sleep\) holds /dev/busydev open" \
 		"the helper did not scan the GOING module"
 	expect_refcnt busydev 1
@@ -858,7 +858,10 @@ scenario_blocking_rmmod() {
 	expect_gone force_rmmod
 	expect_log "force_rmmod: .*leak_self.*not live" "the helper did not say leak_self is not live"
 	kill -0 "$WAITER" 2>/dev/null || fail "the blocking rmmod returned before the wake"
-	expect_ok insmod $HELPER modname=leak_self expect=1 wake_waiter=1
+	# mod->waiter may name a task long gone: the helper wakes only the
+	# rmmod it is told by pid, and refuses any other.
+	expect_errno EBUSY $HELPER modname=leak_self expect=1 wake_waiter=1 waiter_pid=1
+	expect_ok insmod $HELPER modname=leak_self expect=1 wake_waiter=1 waiter_pid=$WAITER
 	expect_log "force_rmmod: .*waking" "the helper did not say it wakes the rmmod"
 	finish_blocking_rmmod leak_self
 	expect_ok rmmod force_rmmod

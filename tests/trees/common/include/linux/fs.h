@@ -1,8 +1,9 @@
 /* force-rmmod-gen test tree: minimal <linux/fs.h>.  From 3.3 on (checked
  * RHEL 7's 3.10, 6.1, 6.6.47, 6.12) fs_supers is an hlist_head; up to 3.2
  * it is a list_head (variant fs-list).  Only what the helper reads: a file's path and operations (whose owner
- * holds the module reference an open file takes), and the registered
- * filesystem types (name, owner, next, their superblocks). */
+ * holds the module reference an open file takes), the registered
+ * filesystem types (name, owner, next, their superblocks) and a
+ * superblock's place on super_blocks (s_list, every version) and its type. */
 #ifndef _LINUX_FS_H
 #define _LINUX_FS_H
 
@@ -28,6 +29,11 @@ struct file_system_type {
 	struct module *owner;
 	struct file_system_type * next;
 	struct hlist_head fs_supers;
+};
+
+struct super_block {
+	struct list_head	s_list;
+	struct file_system_type	*s_type;
 };
 
 #endif
