@@ -207,3 +207,22 @@ unload_scenarios_run() {
 		run_scenario "$s" "scenario_$s"
 	done
 }
+
+# A module whose exit function does not return, under kmod's rmmod (which
+# passes O_NONBLOCK): it is GOING, but nobody sleeps on its count. unload
+# names that rmmod and refuses (23): waking it or resetting the count
+# cannot help. Once the exit function is let go, the module is gone.
+scenario_unload_stuck_exit() {
+	mkdir -p /tmp
+	expect_ok insmod $M/stuckexit.ko
+	/sbin/rmmod stuckexit >/tmp/stuckexit.out 2>&1 &
+	remover=$!
+	wait_going stuckexit || fail "stuckexit did not go GOING under rmmod"
+	expect_rc 23 "$FRG" unload stuckexit --yes --ko "$UNLOAD_KO" ${UNCHECKED_OK:+"$UNCHECKED_OK"}
+	expect_out "is being removed by pid $remover, which called delete_module with O_NONBLOCK"
+	no_helper_ran
+	expect_loaded stuckexit
+	echo 1 >/sys/module/stuckexit/parameters/release
+	wait "$remover"
+	expect_gone stuckexit
+}
