@@ -105,7 +105,7 @@ elf_machine() { readelf -h "$1" | awk -F': *' '/Machine:/ { print $2 }'; }
 # ---------------------------------------------------------------------------
 # The test kernels (tests/kernels): one row a kernel, whitespace-separated.
 # ---------------------------------------------------------------------------
-KERNEL_COLUMNS=(name fetch arch cc source headers cpus negative extra sig)
+KERNEL_COLUMNS=(name fetch arch cc source headers cpus boot negative extra caught sig)
 
 # kernel_names: every kernel of the table, in its order; fails on a row with the
 # wrong number of fields.

@@ -3,7 +3,9 @@
 # /init of the e2e initramfs that tests/e2e/run builds for each kernel.
 #
 # Runs every scenario listed in /e2e/scenarios against the helper built by
-# force-rmmod-gen (/e2e/helper/force_rmmod.ko), then the negative control:
+# force-rmmod-gen (/e2e/helper/force_rmmod.ko), then the debug kernel's
+# negative controls listed in /e2e/caught (a module with a real bug, which
+# the kernel-log checks must catch), then the negative control:
 # the leaked_self scenario again, unchanged, with a deliberately wrong helper
 # (/e2e/bad/force_rmmod.ko, sets an era E refcnt to 0). For each it prints
 #
@@ -12,9 +14,10 @@
 #	RESULT <scenario> FAIL <reason>
 #
 # and powers off. A reason starting with "kernel:" means the kernel itself
-# was hurt (oops, BUG, warning). Everything else on the console is a log
-# for people. The harness counts a missing RESULT as a FAIL: the kernel
-# booted with oops=panic, so an oops ends the VM before the RESULT line.
+# was hurt (oops, BUG, warning, a KASAN or lockdep report). Everything else
+# on the console is a log for people. The harness counts a missing RESULT
+# as a FAIL: the kernel booted with oops=panic, so an oops ends the VM
+# before the RESULT line.
 #
 # Tools: busybox for the shell, kmod's insmod/rmmod (its rmmod reads
 # /sys/module/X/refcnt and says "Module X is in use", busybox's does not),
@@ -27,9 +30,6 @@ GOOD_HELPER=/e2e/helper/force_rmmod.ko
 BAD_HELPER=/e2e/bad/force_rmmod.ko
 REWRITTEN_HELPER=/e2e/rewritten/force_rmmod.ko	# R_X86_64_PLT32 made PC32
 HELPER=$GOOD_HELPER		# the helper the scenario functions load
-
-TAINT_D=128			# bit 7: the kernel oopsed
-TAINT_W=512			# bit 9: the kernel warned (WARN_ON)
 
 # --- small tools ------------------------------------------------------------
 
@@ -130,23 +130,87 @@ wait_until() {
 
 # --- the per-scenario frame ---------------------------------------------------
 
-# kernel_health: after every scenario, the kernel must not have oopsed or
-# warned. dmesg was cleared when the scenario began, so what it shows now
-# belongs to this scenario; taint bits are sticky, so only bits that were
-# not set before the scenario count against it.
-kernel_health() {
-	log=$(dmesg)
-	bad=""
-	for pattern in "Oops" "BUG:" "Call Trace"; do
-		case $log in
-		*"$pattern"*) bad="$bad, dmesg shows '$pattern'" ;;
+# The kernel's own reports of a bug, one "TAG|TEXT" a line: a scenario whose
+# kernel log holds TEXT fails with "kernel: TAG: <that log line>". Most of
+# them come from the debug kernel's detectors (KASAN, lockdep, the
+# sleep-in-atomic check, RCU's checks, list debugging); a production kernel
+# never prints them, so the check costs nothing there. The generic texts
+# (GENERIC_TAGS) count only when no specific report did: every specific
+# report comes with them.
+KERNEL_REPORTS='kasan|BUG: KASAN
+lockdep|possible circular locking dependency
+lockdep|possible recursive locking
+lockdep|inconsistent lock state
+lockdep|lock held when returning
+lockdep|bad unlock balance
+lockdep|turning off the locking correctness validator
+atomic_sleep|BUG: sleeping function called from invalid context
+atomic_sleep|BUG: scheduling while atomic
+rcu|suspicious RCU usage
+rcu|self-detected stall
+rcu|detected stalls on CPUs
+rcu|RCU stall
+list|list_add corruption
+list|list_del corruption
+debug_objects|ODEBUG:
+warning|WARNING:
+oops|Oops
+bug|BUG:
+call_trace|Call Trace'
+GENERIC_TAGS=" oops bug call_trace "
+
+TAINT_B=32			# bit 5: bad page (KASAN reports set it)
+TAINT_D=128			# bit 7: the kernel oopsed
+TAINT_W=512			# bit 9: the kernel warned (WARN_ON)
+
+# lockdep_on: 1 while lockdep validates, 0 once a report (its own or KASAN's)
+# switched it off for good, "none" without lockdep (production kernels).
+lockdep_on() {
+	v=$(sed -n 's/^ *debug_locks: *//p' /proc/lockdep_stats 2>/dev/null)
+	echo "${v:-none}"
+}
+
+# log_reports LOG: what LOG says went wrong, as "TAG: line, TAG: line";
+# nothing when it is clean. Each log line is named once, by its first tag.
+log_reports() {
+	found=""
+	seen=""
+	specific=0
+	while IFS='|' read -r tag text; do
+		generic=0
+		case $GENERIC_TAGS in
+		*" $tag "*) generic=1 ;;
 		esac
-	done
+		[ $generic -eq 1 ] && [ $specific -eq 1 ] && continue
+		line=$(printf '%s\n' "$1" | grep -m1 -F -- "$text" | sed 's/^\[[^]]*\] *//')
+		[ -n "$line" ] || continue
+		case $seen in
+		*"|$line|"*) continue ;;
+		esac
+		seen="$seen|$line|"
+		[ $generic -eq 1 ] || specific=1
+		found="$found, $tag: $line"
+	done <<EOF
+$KERNEL_REPORTS
+EOF
+	echo "${found#, }"
+}
+
+# kernel_health: after every scenario, the kernel must not have oopsed,
+# warned or reported a bug. dmesg was cleared when the scenario began, so
+# what it shows now belongs to this scenario; taint bits and lockdep's
+# off switch are sticky, so only what changed during the scenario counts.
+kernel_health() {
+	bad=$(log_reports "$(dmesg)")
+	bad=${bad:+, $bad}
 	taint=$(cat /proc/sys/kernel/tainted)
 	new=$((taint & ~TAINT_BEFORE))
+	[ $((new & TAINT_B)) -ne 0 ] && bad="$bad, taint B (bad page) set"
 	[ $((new & TAINT_D)) -ne 0 ] && bad="$bad, taint D (oops) set"
 	[ $((new & TAINT_W)) -ne 0 ] && bad="$bad, taint W (warning) set"
-	echo "  tainted: $TAINT_BEFORE -> $taint"
+	lockdep=$(lockdep_on)
+	[ "$LOCKDEP_BEFORE" = 1 ] && [ "$lockdep" != 1 ] && bad="$bad, lockdep switched itself off"
+	echo "  tainted: $TAINT_BEFORE -> $taint, lockdep: $LOCKDEP_BEFORE -> $lockdep"
 	if [ -n "$bad" ]; then
 		bad="kernel: ${bad#, }"
 		echo "  FAIL: $bad"
@@ -159,6 +223,7 @@ run_scenario() {
 	name=$1
 	REASON=""
 	TAINT_BEFORE=$(cat /proc/sys/kernel/tainted)
+	LOCKDEP_BEFORE=$(lockdep_on)
 	dmesg -c >/dev/null
 	echo "BEGIN $name"
 	"$2"
@@ -886,6 +951,25 @@ scenario_unload_going() {
 	expect_gone force_rmmod
 }
 
+# --- the debug kernel's negative controls ------------------------------------
+# bad_debug commits one bug of the kind named (see bad_debug.c); the kernel
+# then reports it, and kernel_health must turn that report into this
+# scenario's FAIL, "kernel: TAG: <the report's line>". tests/e2e/run
+# expects exactly that (a PASS here means the checks are blind). Only
+# kernels with the detectors run them (column "caught" of tests/kernels),
+# in the order listed: a lockdep report switches lockdep off, and so does
+# KASAN's, so the atomic_sleep and lockdep ones come first.
+DEBUG_MODULE=/e2e/debug/bad_debug.ko
+
+caught() {
+	expect_ok insmod $DEBUG_MODULE "bug=$1"
+	expect_ok rmmod bad_debug
+	expect_gone bad_debug
+}
+scenario_caught_atomic_sleep() { caught atomic_sleep; }
+scenario_caught_lockdep() { caught lockdep; }
+scenario_caught_kasan() { caught kasan; }
+
 # --- the signing boot (module.sig_enforce=1) ------------------------------------
 # The test modules in /e2e/signed are signed by the harness with the tree's
 # key (fixtures); the helper stays unsigned, as the tool's build leaves it.
@@ -997,6 +1081,10 @@ else
 	# shellcheck disable=SC2013 # one word per line by construction
 	for name in $(grep -v '^#' /e2e/scenarios); do
 		run_scenario "$name" "scenario_$name"
+	done
+	# shellcheck disable=SC2013 # one word per line by construction
+	for tag in $(grep -v '^#' /e2e/caught); do
+		run_scenario "caught_$tag" "scenario_caught_$tag"
 	done
 
 	# Last, because it is meant to crash the kernel: a leak scenario again
