@@ -371,6 +371,8 @@ mod tests {
                 "trace-unavailable",
                 "trace-denied",
                 "trace-busy",
+                "partial",
+                "unchecked",
                 "internal",
             ]
         );
@@ -445,7 +447,7 @@ mod tests {
         );
         assert!(!help.contains("  24 "), "{help}");
         assert!(
-            help.ends_with("  and unload: 20-27, 29 (see unload --help); trace: 20-22, 30-32 (see trace --help)\n")
+            help.ends_with("  and unload: 20-27, 29, 35-36 (see unload --help); trace: 20-22, 30-32 (see trace --help)\n")
         );
         let trace = exit_help(&[Cmd::Trace], &[]);
         let codes: Vec<&str> = trace.lines().skip(1).map(|l| l.split_whitespace().next().unwrap()).collect();
