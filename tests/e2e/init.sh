@@ -140,8 +140,13 @@ wait_until() {
 KERNEL_REPORTS='kasan|BUG: KASAN
 lockdep|possible circular locking dependency
 lockdep|possible recursive locking
+lockdep|possible irq lock inversion
+lockdep|lock order detected
 lockdep|inconsistent lock state
+lockdep|Invalid wait context
 lockdep|lock held when returning
+lockdep|lock held at task exit
+lockdep|held lock freed
 lockdep|bad unlock balance
 lockdep|turning off the locking correctness validator
 atomic_sleep|BUG: sleeping function called from invalid context
@@ -975,7 +980,9 @@ scenario_unload_going() {
 # expects exactly that (a PASS here means the checks are blind). Only
 # kernels with the detectors run them (column "caught" of tests/kernels),
 # in the order listed: a lockdep report switches lockdep off, and so does
-# KASAN's, so the atomic_sleep and lockdep ones come first.
+# KASAN's, so lockdep's comes first, and KASAN's last. (A mutex under a
+# spinlock is also lockdep's "Invalid wait context": after lockdep's own
+# scenario it is the sleep-in-atomic check alone that must catch it.)
 DEBUG_MODULE=/e2e/debug/bad_debug.ko
 
 caught() {

@@ -34,6 +34,7 @@ static DEFINE_SPINLOCK(bad_spin);
 static DEFINE_MUTEX(bad_a);
 static DEFINE_MUTEX(bad_b);
 
+/* With lockdep on, lockdep reports this too ("Invalid wait context"). */
 static void sleep_in_atomic(void)
 {
 	spin_lock(&bad_spin);
