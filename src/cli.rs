@@ -79,7 +79,8 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub tree: TreeArgs,
     /// Output directory [default: kmod-out/<kernel release>]; in fleet mode the root that holds
-    /// <kernel release>/ per kernel and index.json [default: kmod-out]
+    /// <kernel release>/ per kernel and index.json [default: kmod-out]. An existing directory is
+    /// replaced only when empty or written by this tool before; any other is refused (exit 34)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Bake in the target module name (modname= can still override it)
@@ -139,7 +140,8 @@ pub struct DetectArgs {
 pub struct RenderArgs {
     #[command(flatten)]
     pub tree: TreeArgs,
-    /// Output directory
+    /// Output directory; an existing one is replaced only when empty or written by this tool
+    /// before; any other is refused (exit 34)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Bake in the target module name
@@ -149,7 +151,8 @@ pub struct RenderArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct DkmsArgs {
-    /// Where to write the DKMS source tree (then: dkms add DIR; dkms install force-rmmod/VERSION)
+    /// Where to write the DKMS source tree (then: dkms add DIR; dkms install force-rmmod/VERSION); an
+    /// existing directory is replaced only when empty or written by `dkms` before, else exit 34
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Bake in the target module name (modname= can still override it)

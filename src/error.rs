@@ -121,6 +121,9 @@ exit_codes! {
         "`trace`: tracing denied (lockdown `confidentiality`, an LSM, a container without CAP_SYS_ADMIN)";
     32 TRACE_BUSY "trace-busy" [Trace]
         "`trace`: another trace of NAME is running";
+    34 NOT_OURS "not-ours" [Build, Render, Dkms]
+        "`--out` names a directory this tool did not make (not empty, and not only its own files with its \
+         manifest): refused, nothing changed";
 }
 
 /// The row of `code`.
@@ -194,6 +197,12 @@ pub enum Error {
     BadArgument(String),
     #[error("cannot write output directory {path}: {detail}; choose another with --out")]
     Output { path: PathBuf, detail: String },
+    /// `--out` is a directory of someone else's: never emptied.
+    #[error(
+        "refusing to replace {path}: {why}. --out is emptied and rewritten, so it must be a new or empty \
+         directory, or one this tool wrote before; choose another with --out, or move its contents away"
+    )]
+    NotOurs { path: PathBuf, why: String },
     #[error(
         "the kernel was built with `{text}`; {wanted} is not installed. Install it (Debian/Ubuntu: apt-get \
          install {wanted}) or pass --cc to use another compiler at your own risk"
@@ -266,6 +275,7 @@ impl Error {
             TraceUnavailable(_) => code::TRACE_UNAVAILABLE,
             TraceDenied(_) => code::TRACE_DENIED,
             TraceBusy(_) => code::TRACE_BUSY,
+            NotOurs { .. } => code::NOT_OURS,
             Internal(_) => code::INTERNAL,
         }
     }
@@ -314,6 +324,7 @@ mod tests {
             Error::TraceUnavailable(s()),
             Error::TraceDenied(s()),
             Error::TraceBusy(s()),
+            Error::NotOurs { path: p(), why: s() },
             Error::Internal(s()),
         ]
     }
@@ -355,6 +366,7 @@ mod tests {
                 "trace-unavailable",
                 "trace-denied",
                 "trace-busy",
+                "not-ours",
                 "internal",
             ]
         );

@@ -258,3 +258,82 @@ fn a_reader_that_goes_away_is_a_clean_exit_not_a_panic() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// The names in DIR, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v = leftovers(dir);
+    v.sort();
+    v
+}
+
+/// `--out` naming a directory of someone else's (here: notes.txt and
+/// sub/): `build`, `render` and `dkms` refuse it with exit 34 and leave it
+/// as it was; an empty directory, or one the tool wrote, is used.
+#[test]
+fn an_existing_directory_not_ours_is_refused_exit_34() {
+    let tree = fake_tree("e-6.6");
+    let out = tempfile::tempdir().unwrap();
+    let d = out.path().join("d");
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    std::fs::write(d.join("notes.txt"), "x\n").unwrap();
+    let k = path_str(tree.path());
+    let refused = |why: &str| {
+        format!(
+            "force-rmmod-gen: error: refusing to replace {}: {why}. --out is emptied and rewritten, so it must be \
+             a new or empty directory, or one this tool wrote before; choose another with --out, or move its \
+             contents away",
+            d.display()
+        )
+    };
+    let notes = "it holds the file notes.txt, which force-rmmod-gen does not write";
+    for args in [
+        vec!["build", "--kdir", k, "--cc", "gcc", "--out", path_str(&d)],
+        vec!["build", "--kdir", k, "--cc", "gcc", "--no-cache", "--out", path_str(&d)],
+        vec!["render", "--kdir", k, "--out", path_str(&d)],
+        vec!["dkms", "--no-bundle", "--out", path_str(&d)],
+    ] {
+        let r = run(&args);
+        assert_eq!(r.code, 34, "{args:?}: {}", r.stderr);
+        // read_dir's order decides which stranger is named first.
+        let msg = error_message(&r.stderr);
+        assert!(
+            msg == refused(notes) || msg == refused("it holds the entry sub, which force-rmmod-gen does not write"),
+            "{args:?}: {msg}"
+        );
+        assert_eq!(names_in(&d), ["notes.txt", "sub"], "{args:?}");
+        assert_eq!(names_in(out.path()), ["d"], "{args:?}: nothing beside it");
+    }
+    // Files only: no manifest of ours.
+    std::fs::remove_dir(d.join("sub")).unwrap();
+    std::fs::write(d.join("manifest.json"), "{\"tool\": \"someone else\"}\n").unwrap();
+    std::fs::rename(d.join("notes.txt"), d.join("force_rmmod.c")).unwrap();
+    let r = run(&["build", "--kdir", k, "--cc", "gcc", "--out", path_str(&d)]);
+    assert_eq!(r.code, 34, "{}", r.stderr);
+    assert_eq!(error_message(&r.stderr), refused("it is not empty and has no manifest.json of force-rmmod-gen"));
+    assert_eq!(names_in(&d), ["force_rmmod.c", "manifest.json"]);
+
+    // Empty: used; then ours: replaced.
+    for f in ["force_rmmod.c", "manifest.json"] {
+        std::fs::remove_file(d.join(f)).unwrap();
+    }
+    for _ in 0..2 {
+        let r = run(&["build", "--kdir", k, "--cc", "gcc", "--out", path_str(&d)]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(names_in(&d), ["Kbuild", "force_rmmod.c", "force_rmmod.ko", "make.log", "manifest.json"]);
+    }
+    let r = run(&["render", "--kdir", k, "--out", path_str(&d)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(names_in(&d), ["Kbuild", "force_rmmod.c", "manifest.json"]);
+    // A dkms tree is not a build directory, and the other way round.
+    let r = run(&["dkms", "--no-bundle", "--out", path_str(&d)]);
+    assert_eq!(r.code, 34, "{}", r.stderr);
+    let dk = out.path().join("dk");
+    std::fs::create_dir(&dk).unwrap();
+    for _ in 0..2 {
+        let r = run(&["dkms", "--no-bundle", "--out", path_str(&dk)]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let r = run(&["build", "--kdir", k, "--cc", "gcc", "--out", path_str(&dk)]);
+    assert_eq!(r.code, 34, "{}", r.stderr);
+    assert_eq!(names_in(&dk), ["PROVENANCE.json", "README.dkms", "dkms-build", "dkms.conf"]);
+}

@@ -50,7 +50,7 @@ pub(super) fn compile(
         Stop::Render => None,
     };
 
-    let staging = Staging::new(&out)?;
+    let staging = Staging::new(&out, &crate::cache::OUTPUT_DIR)?;
     for (name, text) in &rendered.files {
         staging.write(name, text)?;
     }
