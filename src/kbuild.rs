@@ -117,6 +117,7 @@ pub fn make(
     if keep_going {
         args.push("-k".into());
     }
+    args.push(format!("KCFLAGS={}", kcflags(tree, tc, dir)));
     args.extend(targets.iter().cloned());
     let mut cmd = match &tree.chroot {
         None => {
@@ -138,6 +139,30 @@ pub fn make(
     // Kbuild must not pick up a caller's unrelated make state.
     cmd.env_remove("MAKEFLAGS").env_remove("MFLAGS").env_remove("MAKELEVEL").env("LC_ALL", "C");
     cmd.output().map_err(|e| Error::Internal(format!("cannot run make: {e}")))
+}
+
+/// Where the helper's directory appears to be in what the compiler writes
+/// (debug information, `__FILE__`): the same for every build, wherever the
+/// scratch directory is, so that the same inputs give the same .ko.
+pub const REPRODUCIBLE_DIR: &str = "/force-rmmod-gen";
+
+/// `KCFLAGS` for Kbuild: the caller's, then a map of the helper's
+/// directory `dir` (random) to [`REPRODUCIBLE_DIR`]:
+/// `-ffile-prefix-map` (GCC 8, clang 10: debug information and macros),
+/// else `-fdebug-prefix-map` (GCC 4.3: debug information only), as the
+/// compiler accepts. Kbuild adds KCFLAGS to every object's CFLAGS (checked
+/// in the Makefiles of 2.6.32, 2.6.34, 3.18 and 5.10).
+pub fn kcflags(tree: &KernelTree, tc: &Toolchain, dir: &Path) -> String {
+    let mut flags: Vec<String> = std::env::var("KCFLAGS").ok().filter(|f| !f.trim().is_empty()).into_iter().collect();
+    let map = |opt: &str| format!("-f{opt}-prefix-map={}={REPRODUCIBLE_DIR}", dir.display());
+    let accepts = |flag: &str| {
+        let probe = format!("{} -Werror {flag} -c -x c /dev/null -o /dev/null 2>/dev/null", tc.cc);
+        crate::kdir::run_in(tree.chroot.as_deref(), &probe).is_some()
+    };
+    if let Some(flag) = [map("file"), map("debug")].into_iter().find(|f| accepts(f)) {
+        flags.push(flag);
+    }
+    flags.join(" ")
 }
 
 /// The last lines of a log, for error messages.
