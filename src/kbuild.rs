@@ -48,6 +48,7 @@ pub struct Scratch {
     /// The directory as make sees it (inside the chroot, if any).
     pub make: PathBuf,
     _dir: tempfile::TempDir,
+    _tracked: crate::interrupt::Tracked,
 }
 
 impl Scratch {
@@ -56,14 +57,19 @@ impl Scratch {
             Some(root) => root.join("tmp"),
             None => near.to_path_buf(),
         };
-        let dir =
-            output::private_dir(&format!(".force-rmmod-gen.{tag}."), &parent).map_err(|e| Error::output(&parent, e))?;
+        crate::interrupt::sweep(&parent, None);
+        let (dir, tracked) = crate::interrupt::made(None, || {
+            let dir = output::private_dir(&format!(".force-rmmod-gen.{tag}."), &parent)?;
+            let path = dir.path().to_path_buf();
+            Ok((dir, path))
+        })
+        .map_err(|e| Error::output(&parent, e))?;
         let host = dir.path().to_path_buf();
         let make = match &tree.chroot {
             Some(_) => Path::new("/tmp").join(dir.path().file_name().expect("a named directory")),
             None => host.clone(),
         };
-        Ok(Scratch { host, make, _dir: dir })
+        Ok(Scratch { host, make, _dir: dir, _tracked: tracked })
     }
 }
 
@@ -138,7 +144,7 @@ pub fn make(
     };
     // Kbuild must not pick up a caller's unrelated make state.
     cmd.env_remove("MAKEFLAGS").env_remove("MFLAGS").env_remove("MAKELEVEL").env("LC_ALL", "C");
-    cmd.output().map_err(|e| Error::Internal(format!("cannot run make: {e}")))
+    crate::interrupt::output(&mut cmd).map_err(|e| Error::Internal(format!("cannot run make: {e}")))
 }
 
 /// Where the helper's directory appears to be in what the compiler writes

@@ -19,6 +19,7 @@ mod elf_checks;
 mod eras;
 mod error;
 mod fleet;
+mod interrupt;
 mod kbuild;
 mod kconfig;
 mod kdir;
@@ -262,6 +263,10 @@ fn main() {
         // SAFETY: before the command runs, no other thread exists yet that
         // could read the environment while it changes.
         unsafe { std::env::set_var("LIBCLANG_PATH", dir) };
+    }
+    // The commands that write output directories clean up when interrupted.
+    if matches!(&cli.command, None | Some(Command::Build(_) | Command::Render(_) | Command::Dkms(_))) {
+        interrupt::install();
     }
     let result = match &cli.command {
         None => build(&cli.build),

@@ -10,6 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::interrupt;
 
 /// What an output directory of one command holds: `manifest` (a JSON file
 /// whose `tool` is this tool) and files named in `files`, nothing else. Only
@@ -72,6 +73,8 @@ pub struct Staging {
     layout: &'static Layout,
     /// Removes the staging directory on drop, until it is renamed away.
     tmp: Option<tempfile::TempDir>,
+    /// An interrupt removes it, until then.
+    _tracked: interrupt::Tracked,
 }
 
 impl Staging {
@@ -92,16 +95,21 @@ impl Staging {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent).map_err(|e| Error::output(dest, e))?;
+        interrupt::sweep(&parent, Some(&name));
         // Created with the mode of any new directory (umask applied): it
         // becomes `dest`.
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}.tmp."))
-            .permissions(std::fs::Permissions::from_mode(0o777))
-            .tempdir_in(&parent)
-            .map_err(|e| Error::output(dest, without_temp_path(e)))?;
+        let (tmp, tracked) = interrupt::made(Some(dest), || {
+            let tmp = tempfile::Builder::new()
+                .prefix(&format!(".{name}.tmp."))
+                .permissions(std::fs::Permissions::from_mode(0o777))
+                .tempdir_in(&parent)?;
+            let path = tmp.path().to_path_buf();
+            Ok((tmp, path))
+        })
+        .map_err(|e| Error::output(dest, without_temp_path(e)))?;
         // The path as the caller named the parent (tempfile makes it absolute).
         let dir = parent.join(tmp.path().file_name().expect("a named directory"));
-        Ok(Staging { dir, dest: dest.to_path_buf(), layout, tmp: Some(tmp) })
+        Ok(Staging { dir, dest: dest.to_path_buf(), layout, tmp: Some(tmp), _tracked: tracked })
     }
 
     pub fn write(&self, name: &str, data: impl AsRef<[u8]>) -> Result<PathBuf> {
@@ -115,39 +123,69 @@ impl Staging {
         // The previous output is set aside in a directory of this run's own
         // (`.<dest name>.tmp.old.XXXXXX`, removed on drop), so that runs
         // writing the same destination never meet there.
-        let mut aside = None;
         // Checked again: the directory may have changed since it was staged.
         self.layout.check(&self.dest)?;
-        if self.dest.exists() {
-            let name = self.dest.file_name().expect("a named destination");
-            let dir = tempfile::Builder::new()
-                .prefix(&format!(".{}.tmp.old.", name.to_string_lossy()))
-                .tempdir_in(self.dir.parent().expect("staged beside the destination"))
-                .map_err(|e| Error::output(&self.dest, without_temp_path(e)))?;
-            let old = dir.path().join(name);
-            std::fs::rename(&self.dest, &old).map_err(|e| Error::output(&self.dest, e))?;
-            aside = Some((dir, old));
-        }
-        if let Err(e) = std::fs::rename(&self.dir, &self.dest) {
-            if let Some((_, old)) = &aside {
-                let _ = std::fs::rename(old, &self.dest);
+        let name = self.dest.file_name().expect("a named destination");
+        let aside = match self.dest.exists() {
+            true => Some(
+                interrupt::made(None, || {
+                    let dir = tempfile::Builder::new()
+                        .prefix(&format!(".{}.tmp.old.", name.to_string_lossy()))
+                        .tempdir_in(self.dir.parent().expect("staged beside the destination"))?;
+                    let path = dir.path().to_path_buf();
+                    Ok((dir, path))
+                })
+                .map_err(|e| Error::output(&self.dest, without_temp_path(e)))?,
+            ),
+            false => None,
+        };
+        // Both renames or neither: an interrupt waits for them.
+        interrupt::critical(|| {
+            let old = aside.as_ref().map(|(dir, _)| dir.path().join(name));
+            if let Some(old) = &old {
+                std::fs::rename(&self.dest, old).map_err(|e| Error::output(&self.dest, e))?;
             }
-            return Err(Error::output(&self.dest, e));
-        }
+            if let Err(e) = std::fs::rename(&self.dir, &self.dest) {
+                if let Some(old) = &old {
+                    let _ = std::fs::rename(old, &self.dest);
+                }
+                return Err(Error::output(&self.dest, e));
+            }
+            self.tmp.take().map(tempfile::TempDir::keep);
+            Ok(())
+        })?;
         drop(aside);
-        self.tmp.take().map(tempfile::TempDir::keep);
+        self.remove_stale_failure();
         Ok(self.dest.clone())
+    }
+
+    /// After a success, `<dest>.failed` from an earlier failure is out of
+    /// date: removed when it holds only files this tool writes there.
+    fn remove_stale_failure(&self) {
+        let failed = failed_path(&self.dest);
+        let Ok(entries) = std::fs::read_dir(&failed) else { return };
+        let only_ours = entries.flatten().all(|e| {
+            e.file_type().is_ok_and(|t| t.is_file()) && self.layout.files.contains(&&*e.file_name().to_string_lossy())
+        });
+        if only_ours {
+            let _ = std::fs::remove_dir_all(&failed);
+        }
     }
 
     /// Keep a failed attempt for diagnosis as `<dest>.failed`, out of the way.
     pub fn keep_as_failed(mut self) -> PathBuf {
-        let failed = PathBuf::from(format!("{}.failed", self.dest.display()));
+        let failed = failed_path(&self.dest);
         let _ = std::fs::remove_dir_all(&failed);
         if std::fs::rename(&self.dir, &failed).is_ok() {
             self.tmp.take().map(tempfile::TempDir::keep);
         }
         failed
     }
+}
+
+/// Where a failed attempt at `dest` is kept.
+pub fn failed_path(dest: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.failed", dest.display()))
 }
 
 /// Put `src` at `dst`: a hard link when possible (same filesystem), else a

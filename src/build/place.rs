@@ -139,8 +139,8 @@ pub(super) fn sibling(out: &Path, tag: &str) -> PathBuf {
 /// where the user looks, and point the error there.
 pub(super) fn relocate_failure(e: Error, built_dir: &Path, out: &Path) -> Error {
     let Error::BuildFailed { log, tail } = e else { return e };
-    let from = PathBuf::from(format!("{}.failed", built_dir.display()));
-    let to = PathBuf::from(format!("{}.failed", out.display()));
+    let from = output::failed_path(built_dir);
+    let to = output::failed_path(out);
     if !from.is_dir() {
         return Error::BuildFailed { log, tail };
     }
