@@ -74,7 +74,8 @@ exit_codes! {
     3 KDIR_MISSING "kdir-missing" [Build, Detect, Render, Unload]
         "kernel tree not found (`--kdir` missing, not a directory, no Makefile; `unload`: and no `--ko`)";
     4 KDIR_UNPREPARED "kdir-unprepared" [Build, Detect, Render, Unload]
-        "kernel tree not prepared (no `autoconf.h`, `utsrelease.h`, `Module.symvers` or `scripts/`)";
+        "kernel tree not prepared (no `autoconf.h`, `utsrelease.h`, source headers, `Module.symvers` or \
+         `scripts/`, or an empty `Module.symvers`)";
     5 NO_MODULE_UNLOAD "no-module-unload" [Build, Detect, Render, Unload]
         "the kernel has no `CONFIG_MODULE_UNLOAD`: nothing can be unloaded, only a reboot helps";
     6 UNKNOWN_LAYOUT "unknown-layout" [Build, Detect, Render, Unload]
@@ -173,8 +174,9 @@ pub enum Error {
     /// `--kdir` does not exist or is not a kernel tree at all.
     #[error("kernel build tree {path} not found: {hint}")]
     KdirMissing { path: PathBuf, hint: String },
-    /// A kernel tree, but not one modules can be built against.
-    #[error("kernel tree {path} is not prepared for building modules: {missing} is missing; {hint}")]
+    /// A kernel tree, but not one modules can be built against: `missing`
+    /// says what is missing or wrong, whole ("Module.symvers is empty").
+    #[error("kernel tree {path} is not prepared for building modules: {missing}; {hint}")]
     KdirUnprepared { path: PathBuf, missing: String, hint: String },
     /// CONFIG_MODULE_UNLOAD is off: modules can never be unloaded.
     #[error(
@@ -393,7 +395,8 @@ mod tests {
     fn messages() {
         let e = Error::KdirMissing { path: "/x".into(), hint: "pass --kdir".into() };
         assert_eq!(e.to_string(), "kernel build tree /x not found: pass --kdir");
-        let e = Error::KdirUnprepared { path: "/x".into(), missing: "scripts/".into(), hint: "run make".into() };
+        let e =
+            Error::KdirUnprepared { path: "/x".into(), missing: "scripts/ is missing".into(), hint: "run make".into() };
         assert_eq!(e.to_string(), "kernel tree /x is not prepared for building modules: scripts/ is missing; run make");
         let e = Error::CompilerMissing { wanted: "gcc-12".into(), text: "gcc-12 (Debian) 12.2.0".into() };
         assert_eq!(

@@ -97,6 +97,33 @@ fn unprepared_no_scripts_exit_4() {
     );
 }
 
+/// What `make modules_prepare` leaves: an empty Module.symvers. Not a
+/// kernel without exports (a stop_machine() refusal on a per-cpu era, a
+/// Kbuild run ending in unresolved symbols), but an unprepared tree.
+#[test]
+fn an_empty_symvers_is_an_unprepared_tree_exit_4() {
+    for (era, release) in [("e-6.6", "6.6.0"), ("b-smp-2.6.32-el6", "2.6.32-754.el6.x86_64")] {
+        let tree = fake_tree(era);
+        std::fs::write(tree.path().join("Module.symvers"), "").unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let dest = out.path().join("o");
+        let r = run(&["build", "--kdir", path_str(tree.path()), "--out", path_str(&dest), "--cc", "gcc"]);
+        assert_eq!(r.code, 4, "{era}: {}", r.stderr);
+        assert_eq!(
+            error_message(&r.stderr),
+            format!(
+                "force-rmmod-gen: error: kernel tree {} is not prepared for building modules: Module.symvers is empty \
+                 (as `make modules_prepare` leaves it: the kernel itself was never built, so its exported symbols \
+                 are unknown); build the kernel, or install kernel-devel / linux-headers for {release} \
+                 (RHEL/CentOS: kernel-devel-{release}; Debian/Ubuntu: linux-headers-{release}) and pass its tree \
+                 with --kdir",
+                tree.path().canonicalize().unwrap().display()
+            )
+        );
+        assert_no_output(&dest);
+    }
+}
+
 #[test]
 fn no_module_unload_exit_5() {
     let tree = fake_tree("none-3.10");

@@ -56,8 +56,9 @@ pub struct KernelTree {
     exports: std::sync::OnceLock<Symvers>,
 }
 
+/// The tree at `path` lacks `missing` (a path or a file the tree should have).
 fn unprepared(path: &Path, missing: &str, hint: &str) -> Error {
-    Error::KdirUnprepared { path: path.to_path_buf(), missing: missing.to_string(), hint: hint.to_string() }
+    Error::KdirUnprepared { path: path.to_path_buf(), missing: format!("{missing} is missing"), hint: hint.to_string() }
 }
 
 const HEADERS_HINT: &str = "install the distribution's headers for that kernel (Debian/Ubuntu: \
@@ -108,6 +109,18 @@ impl KernelTree {
                  unknown; build it with `make modules` or install the distribution's headers \
                  package",
             ));
+        }
+        if std::fs::read_to_string(&symvers).is_ok_and(|t| t.trim().is_empty()) {
+            return Err(Error::KdirUnprepared {
+                path: build,
+                missing: "Module.symvers is empty (as `make modules_prepare` leaves it: the kernel itself was never \
+                          built, so its exported symbols are unknown)"
+                    .into(),
+                hint: format!(
+                    "build the kernel, or install kernel-devel / linux-headers for {release} (RHEL/CentOS: \
+                     kernel-devel-{release}; Debian/Ubuntu: linux-headers-{release}) and pass its tree with --kdir"
+                ),
+            });
         }
         if !build.join("scripts").is_dir() {
             return Err(unprepared(
