@@ -71,8 +71,8 @@ fn unprepared_no_autoconf_exit_4() {
     unprepared_case(
         "include/generated/autoconf.h",
         "include/generated/autoconf.h",
-        "install the distribution's headers for that kernel (Debian/Ubuntu: apt-get install \
-         linux-headers-RELEASE; RHEL/CentOS: dnf install kernel-devel-RELEASE), or in a source tree run `make \
+        "install the distribution's headers for kernel 6.6.0 (Debian/Ubuntu: apt-get install \
+         linux-headers-6.6.0; RHEL/CentOS: dnf install kernel-devel-6.6.0), or in a source tree run `make \
          modules_prepare` (and `make modules` for Module.symvers)",
     );
 }
@@ -122,6 +122,92 @@ fn an_empty_symvers_is_an_unprepared_tree_exit_4() {
         );
         assert_no_output(&dest);
     }
+}
+
+/// A Debian-style build tree whose Makefile includes its source directory
+/// by an absolute path: `include /usr/src/linux-headers-6.6.0-common/Makefile`
+/// (the fake tree's own headers moved away, so that only that path counts).
+fn split_tree() -> tempfile::TempDir {
+    let tree = fake_tree("e-6.6");
+    std::fs::remove_file(tree.path().join("include/linux/module.h")).unwrap();
+    let mk = tree.path().join("Makefile");
+    let text = std::fs::read_to_string(&mk).unwrap();
+    std::fs::write(&mk, format!("include /usr/src/linux-headers-6.6.0-common/Makefile\n{text}")).unwrap();
+    tree
+}
+
+/// "Not prepared" names its cause: a source directory that exists only in a
+/// chroot (pass --chroot), a --chroot that does not exist, a missing header;
+/// with the real release, never a placeholder.
+#[test]
+fn each_unprepared_cause_has_its_own_message() {
+    let tree = split_tree();
+    let k = tree.path().canonicalize().unwrap();
+    let unprepared = |what: &str| {
+        format!("force-rmmod-gen: error: kernel tree {} is not prepared for building modules: {what}", k.display())
+    };
+    let headers = "install the distribution's headers for kernel 6.6.0 (Debian/Ubuntu: apt-get install \
+                   linux-headers-6.6.0; RHEL/CentOS: dnf install kernel-devel-6.6.0), or in a source tree run `make \
+                   modules_prepare` (and `make modules` for Module.symvers)";
+
+    let r = run(&["detect", "--kdir", path_str(tree.path())]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(
+        error_message(&r.stderr),
+        unprepared(&format!(
+            "the tree names its source directory /usr/src/linux-headers-6.6.0-common, which does not exist here; if \
+             the tree belongs to a chroot (its paths are that system's), pass --chroot with the chroot's root \
+             directory; else {headers}"
+        ))
+    );
+
+    let root = tempfile::tempdir().unwrap();
+    let r = run(&["detect", "--kdir", path_str(tree.path()), "--chroot", path_str(root.path())]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(
+        error_message(&r.stderr),
+        unprepared(&format!(
+            "the tree names its source directory /usr/src/linux-headers-6.6.0-common, which does not exist in \
+             --chroot {root} ({root}/usr/src/linux-headers-6.6.0-common); check that --chroot is the root of the \
+             system the tree belongs to; else {headers}",
+            root = root.path().display()
+        ))
+    );
+
+    let r = run(&["detect", "--kdir", path_str(tree.path()), "--chroot", "/nonexistent/chroot"]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(
+        error_message(&r.stderr),
+        "force-rmmod-gen: error: --chroot /nonexistent/chroot: no such directory; give the root directory of the \
+         system the tree belongs to"
+    );
+
+    // The source directory exists and lacks the header.
+    let src = root.path().join("usr/src/linux-headers-6.6.0-common");
+    std::fs::create_dir_all(src.join("include/linux")).unwrap();
+    let r = run(&["detect", "--kdir", path_str(tree.path()), "--chroot", path_str(root.path())]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(
+        error_message(&r.stderr),
+        unprepared(&format!(
+            "{}/include/linux/module.h (the kernel source headers) is missing; {headers}",
+            src.display()
+        ))
+    );
+
+    // No source directory named: the tree's own header is missing.
+    let mk = tree.path().join("Makefile");
+    let text = std::fs::read_to_string(&mk).unwrap();
+    std::fs::write(&mk, text.lines().skip(1).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let r = run(&["detect", "--kdir", path_str(tree.path())]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(
+        error_message(&r.stderr),
+        unprepared(&format!(
+            "{}/include/linux/module.h (the kernel source headers) is missing; {headers}",
+            k.display()
+        ))
+    );
 }
 
 #[test]
