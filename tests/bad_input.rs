@@ -143,35 +143,37 @@ fn split_tree() -> tempfile::TempDir {
 fn each_unprepared_cause_has_its_own_message() {
     let tree = split_tree();
     let k = tree.path().canonicalize().unwrap();
-    let unprepared = |what: &str| {
-        format!("force-rmmod-gen: error: kernel tree {} is not prepared for building modules: {what}", k.display())
-    };
     let headers = "install the distribution's headers for kernel 6.6.0 (Debian/Ubuntu: apt-get install \
                    linux-headers-6.6.0; RHEL/CentOS: dnf install kernel-devel-6.6.0), or in a source tree run `make \
                    modules_prepare` (and `make modules` for Module.symvers)";
-
-    let r = run(&["detect", "--kdir", path_str(tree.path())]);
-    assert_eq!(r.code, 4, "{}", r.stderr);
-    assert_eq!(
-        error_message(&r.stderr),
-        unprepared(&format!(
+    // `detect` with CHROOT ends with exit 4 and "...: WHAT".
+    let unprepared = |chroot: Option<&Path>, what: String| {
+        let mut args = vec!["detect", "--kdir", path_str(tree.path())];
+        args.extend(chroot.map(|c| ["--chroot", path_str(c)]).into_iter().flatten());
+        let r = run(&args);
+        assert_eq!(r.code, 4, "{}", r.stderr);
+        assert_eq!(
+            error_message(&r.stderr),
+            format!("force-rmmod-gen: error: kernel tree {} is not prepared for building modules: {what}", k.display())
+        );
+    };
+    unprepared(
+        None,
+        format!(
             "the tree names its source directory /usr/src/linux-headers-6.6.0-common, which does not exist here; if \
              the tree belongs to a chroot (its paths are that system's), pass --chroot with the chroot's root \
              directory; else {headers}"
-        ))
+        ),
     );
-
     let root = tempfile::tempdir().unwrap();
-    let r = run(&["detect", "--kdir", path_str(tree.path()), "--chroot", path_str(root.path())]);
-    assert_eq!(r.code, 4, "{}", r.stderr);
-    assert_eq!(
-        error_message(&r.stderr),
-        unprepared(&format!(
+    unprepared(
+        Some(root.path()),
+        format!(
             "the tree names its source directory /usr/src/linux-headers-6.6.0-common, which does not exist in \
              --chroot {root} ({root}/usr/src/linux-headers-6.6.0-common); check that --chroot is the root of the \
              system the tree belongs to; else {headers}",
             root = root.path().display()
-        ))
+        ),
     );
 
     let r = run(&["detect", "--kdir", path_str(tree.path()), "--chroot", "/nonexistent/chroot"]);
@@ -185,29 +187,16 @@ fn each_unprepared_cause_has_its_own_message() {
     // The source directory exists and lacks the header.
     let src = root.path().join("usr/src/linux-headers-6.6.0-common");
     std::fs::create_dir_all(src.join("include/linux")).unwrap();
-    let r = run(&["detect", "--kdir", path_str(tree.path()), "--chroot", path_str(root.path())]);
-    assert_eq!(r.code, 4, "{}", r.stderr);
-    assert_eq!(
-        error_message(&r.stderr),
-        unprepared(&format!(
-            "{}/include/linux/module.h (the kernel source headers) is missing; {headers}",
-            src.display()
-        ))
-    );
+    let missing = |dir: &Path| {
+        format!("{}/include/linux/module.h (the kernel source headers) is missing; {headers}", dir.display())
+    };
+    unprepared(Some(root.path()), missing(&src));
 
     // No source directory named: the tree's own header is missing.
     let mk = tree.path().join("Makefile");
     let text = std::fs::read_to_string(&mk).unwrap();
     std::fs::write(&mk, text.lines().skip(1).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
-    let r = run(&["detect", "--kdir", path_str(tree.path())]);
-    assert_eq!(r.code, 4, "{}", r.stderr);
-    assert_eq!(
-        error_message(&r.stderr),
-        unprepared(&format!(
-            "{}/include/linux/module.h (the kernel source headers) is missing; {headers}",
-            k.display()
-        ))
-    );
+    unprepared(None, missing(&k));
 }
 
 #[test]
