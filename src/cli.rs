@@ -60,8 +60,9 @@ pub struct TreeArgs {
     /// Compiler to build with, overriding the one the tree was built with
     #[arg(long, value_name = "CC")]
     pub cc: Option<String>,
-    /// ARCH= passed to Kbuild
-    #[arg(long, value_name = "ARCH", env = "ARCH")]
+    /// ARCH= passed to Kbuild [default: $ARCH]; it must name the tree's own architecture (a helper
+    /// runs only on its kernel), else exit 7
+    #[arg(long, value_name = "ARCH")]
     pub arch: Option<String>,
     /// CROSS_COMPILE= passed to Kbuild
     #[arg(long, value_name = "PREFIX", env = "CROSS_COMPILE")]
@@ -97,8 +98,8 @@ pub struct FleetArgs {
     /// or '/usr/src/kernels/*'; several kernels = fleet mode
     #[arg(long, value_name = "GLOB")]
     pub kdirs: Vec<String>,
-    /// Kernels built in parallel in fleet mode [default: number of CPUs]
-    #[arg(short = 'j', long, value_name = "N")]
+    /// Kernels built in parallel in fleet mode, at least 1 [default: number of CPUs]
+    #[arg(short = 'j', long, value_name = "N", value_parser = at_least_one)]
     pub jobs: Option<usize>,
     /// Print only errors (stdout still lists the built modules)
     #[arg(short, long)]
@@ -109,8 +110,9 @@ pub struct FleetArgs {
     /// Do not use the build cache (neither read nor write it)
     #[arg(long)]
     pub no_cache: bool,
-    /// Build cache directory [default: ${FRG_CACHE:-/var/cache/force-rmmod-gen}/builds]
-    #[arg(long, value_name = "DIR", env = "FRG_BUILD_CACHE")]
+    /// Build cache directory [default: $FRG_BUILD_CACHE, else
+    /// ${FRG_CACHE:-/var/cache/force-rmmod-gen}/builds]; not with --no-cache
+    #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Sign every .ko with the tree's scripts/sign-file and this private key (PEM)
     #[arg(long, value_name = "KEY", requires = "sign_cert")]
@@ -125,6 +127,15 @@ pub struct FleetArgs {
     /// then `index merge`); a kernel's slice follows from a hash of its release
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
+}
+
+/// `-j`: a count of 1 or more (0 would build nothing).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("at least 1 kernel is built at a time".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[derive(Args, Debug, Clone)]

@@ -205,11 +205,9 @@ pub enum Error {
          directory, or one this tool wrote before; choose another with --out, or move its contents away"
     )]
     NotOurs { path: PathBuf, why: String },
-    #[error(
-        "the kernel was built with `{text}`; {wanted} is not installed. Install it (Debian/Ubuntu: apt-get \
-         install {wanted}) or pass --cc to use another compiler at your own risk"
-    )]
-    CompilerMissing { wanted: String, text: String },
+    /// `text`: the compiler the tree names; None when `wanted` is `--cc`'s.
+    #[error("{}", compiler_missing(.wanted, .text.as_deref()))]
+    CompilerMissing { wanted: String, text: Option<String> },
     #[error("Kbuild failed; full log in {log}\n{tail}")]
     BuildFailed { log: PathBuf, tail: String },
     #[error("{failed} of {total} kernels failed; see the index manifest")]
@@ -249,6 +247,18 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+fn compiler_missing(wanted: &str, text: Option<&str>) -> String {
+    match text {
+        Some(text) => format!(
+            "the kernel was built with `{text}`; {wanted} is not installed. Install it (Debian/Ubuntu: apt-get \
+             install {wanted}) or pass --cc to use another compiler at your own risk"
+        ),
+        None => format!(
+            "--cc {wanted}: no such compiler here (`{wanted} --version` does not run); install it, or name one that is"
+        ),
+    }
+}
 
 impl Error {
     pub fn exit_code(&self) -> i32 {
@@ -310,7 +320,7 @@ mod tests {
             Error::Unsupported { release: s(), detail: s() },
             Error::BadArgument(s()),
             Error::Output { path: p(), detail: s() },
-            Error::CompilerMissing { wanted: s(), text: s() },
+            Error::CompilerMissing { wanted: s(), text: Some(s()) },
             Error::BuildFailed { log: p(), tail: s() },
             Error::SomeKernelsFailed { failed: 1, total: 2 },
             Error::NotRoot(s()),
@@ -398,7 +408,7 @@ mod tests {
         let e =
             Error::KdirUnprepared { path: "/x".into(), missing: "scripts/ is missing".into(), hint: "run make".into() };
         assert_eq!(e.to_string(), "kernel tree /x is not prepared for building modules: scripts/ is missing; run make");
-        let e = Error::CompilerMissing { wanted: "gcc-12".into(), text: "gcc-12 (Debian) 12.2.0".into() };
+        let e = Error::CompilerMissing { wanted: "gcc-12".into(), text: Some("gcc-12 (Debian) 12.2.0".into()) };
         assert_eq!(
             e.to_string(),
             "the kernel was built with `gcc-12 (Debian) 12.2.0`; gcc-12 is not installed. Install it \

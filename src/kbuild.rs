@@ -17,6 +17,8 @@ use crate::output;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MakeVars {
     pub arch: Option<String>,
+    /// `arch` is $ARCH from the environment, not `--arch` (for messages).
+    pub arch_from_env: bool,
     pub cross_compile: Option<String>,
 }
 
@@ -35,7 +37,30 @@ impl MakeVars {
                 own.map(String::from).unwrap_or_else(|| format!("{}-", crate::kdir::gnu_triple(&tree.machine)))
             })
         });
-        MakeVars { arch, cross_compile }
+        MakeVars { arch, arch_from_env: self.arch_from_env, cross_compile }
+    }
+
+    /// Refuse an ARCH that is not `tree`'s: Kbuild would build the helper
+    /// for another machine than the kernel's (an x86-64 .ko for `--arch
+    /// arm64` on an x86 tree: the tree's configuration wins), or fail.
+    /// Kbuild's own names for the tree's architecture are accepted:
+    /// SRCARCH (`x86`), and `x86_64` / `i386` for the matching x86 kernel.
+    pub fn check(&self, tree: &KernelTree) -> Result<()> {
+        let Some(arch) = &self.arch else { return Ok(()) };
+        let x86_alias = tree.srcarch == "x86"
+            && matches!((arch.as_str(), tree.machine.as_str()), ("x86_64", "x86_64") | ("i386", "i386"));
+        if *arch == tree.srcarch || x86_alias || *arch == tree.machine {
+            return Ok(());
+        }
+        let (given, fix) = match self.arch_from_env {
+            true => (format!("ARCH={arch} (from the environment)"), "unset ARCH"),
+            false => (format!("--arch {arch}"), "leave --arch out"),
+        };
+        Err(Error::BadArgument(format!(
+            "{given} does not name the architecture of kernel {} ({}, ARCH={}): the helper must be built for the \
+             kernel's own machine; {fix}",
+            tree.release, tree.machine, tree.srcarch
+        )))
     }
 }
 
@@ -143,7 +168,9 @@ pub fn make(
         }
     };
     // Kbuild must not pick up a caller's unrelated make state.
+    // ARCH and CROSS_COMPILE are given on the command line, when at all.
     cmd.env_remove("MAKEFLAGS").env_remove("MFLAGS").env_remove("MAKELEVEL").env("LC_ALL", "C");
+    cmd.env_remove("ARCH").env_remove("CROSS_COMPILE");
     crate::interrupt::output(&mut cmd).map_err(|e| Error::Internal(format!("cannot run make: {e}")))
 }
 

@@ -439,3 +439,113 @@ fn an_existing_directory_not_ours_is_refused_exit_34() {
     assert_eq!(r.code, 34, "{}", r.stderr);
     assert_eq!(names_in(&dk), ["PROVENANCE.json", "README.dkms", "dkms-build", "dkms.conf"]);
 }
+
+/// `--arch` (or ARCH in the environment) naming another architecture than
+/// the tree's: refused, not an x86-64 .ko built all the same.
+#[test]
+fn an_arch_that_is_not_the_trees_exit_7() {
+    let tree = fake_tree("e-6.6");
+    let k = path_str(tree.path());
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("o");
+    let msg = |given: &str, fix: &str| {
+        format!(
+            "force-rmmod-gen: error: {given} does not name the architecture of kernel 6.6.0 (x86_64, ARCH=x86): the \
+             helper must be built for the kernel's own machine; {fix}"
+        )
+    };
+    let r = run(&["build", "--kdir", k, "--out", path_str(&dest), "--cc", "gcc", "--arch", "arm64"]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(error_message(&r.stderr), msg("--arch arm64", "leave --arch out"));
+    assert_no_output(&dest);
+    let o = run_cmd(
+        cmd().env("ARCH", "arm64").args(["build", "--no-cache", "--kdir", k, "--cc", "gcc", "--out"]).arg(&dest),
+    );
+    assert_eq!(o.status.code(), Some(7));
+    assert_eq!(
+        error_message(&String::from_utf8_lossy(&o.stderr)),
+        msg("ARCH=arm64 (from the environment)", "unset ARCH")
+    );
+    assert_no_output(&dest);
+    // Kbuild's names for the tree's own architecture are fine.
+    for arch in ["x86", "x86_64"] {
+        let r = run(&["detect", "--kdir", k, "--arch", arch]);
+        assert_eq!(r.code, 0, "{arch}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn contradicting_or_empty_flags_are_refused() {
+    let tree = fake_tree("e-6.6");
+    let k = path_str(tree.path());
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("o");
+    let r = run(&["build", "--kdir", k, "--out", path_str(&dest), "-j", "0"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        "error: invalid value '0' for '--jobs <N>': at least 1 kernel is built at a time\n\nFor more information, \
+         try '--help'.\n"
+    );
+    let r = run(&["build", "--kdir", k, "--out", path_str(&dest), "--no-cache", "--cache-dir", "/tmp/c"]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(
+        error_message(&r.stderr),
+        "force-rmmod-gen: error: --no-cache and --cache-dir /tmp/c contradict each other: give one of them"
+    );
+    assert_no_output(&dest);
+}
+
+/// `--cc` naming a compiler that is not installed is a missing compiler
+/// (exit 9), found before Kbuild runs, not a Kbuild failure (exit 10).
+#[test]
+fn a_cc_that_is_not_installed_exit_9() {
+    let tree = fake_tree("e-6.6");
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("o");
+    let r = run(&["build", "--kdir", path_str(tree.path()), "--out", path_str(&dest), "--cc", "gcc-99"]);
+    assert_eq!(r.code, 9, "{}", r.stderr);
+    assert_eq!(
+        error_message(&r.stderr),
+        "force-rmmod-gen: error: --cc gcc-99: no such compiler here (`gcc-99 --version` does not run); install it, or \
+         name one that is"
+    );
+    assert_no_output(&dest);
+    assert!(!out.path().join("o.failed").exists());
+}
+
+/// A tree that does not record its compiler (old kernels): `detect` says
+/// so, and the build says which compiler it takes instead.
+#[test]
+fn an_unrecorded_compiler_is_said() {
+    let tree = fake_tree("e-6.6");
+    for f in [".config", "include/config/auto.conf", "include/generated/autoconf.h", "include/generated/compile.h"] {
+        let p = tree.path().join(f);
+        let text = std::fs::read_to_string(&p).unwrap();
+        let kept: String = text
+            .lines()
+            .filter(|l| !["CC_VERSION_TEXT", "GCC_VERSION", "LINUX_COMPILER"].iter().any(|w| l.contains(w)))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&p, kept).unwrap();
+    }
+    let k = path_str(tree.path());
+    let r = run(&["detect", "--kdir", k]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = r.stdout.lines().find(|l| l.starts_with("compiler:")).unwrap();
+    assert_eq!(
+        line,
+        "compiler:         not recorded by the tree (no CONFIG_CC_VERSION_TEXT, no LINUX_COMPILER in compile.h); \
+         builds use gcc from PATH unless --cc names another"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let r = run(&["build", "--no-cache", "--kdir", k, "--out", path_str(&out.path().join("o"))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.lines().any(|l| l
+            == "force-rmmod-gen: the tree does not record which compiler built the kernel (no CONFIG_CC_VERSION_TEXT, \
+                no LINUX_COMPILER in compile.h): building with gcc from PATH; pass --cc to choose another"),
+        "{}",
+        r.stderr
+    );
+}

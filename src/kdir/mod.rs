@@ -19,7 +19,7 @@ use crate::kconfig::KConfig;
 use crate::symvers::Symvers;
 
 use compiler::read_compiler;
-pub use compiler::{Compiler, Family, Toolchain};
+pub use compiler::{Compiler, Family, Toolchain, UNRECORDED_COMPILER};
 pub use host::{default_kdir, gnu_triple, host_machine, run_in, running_release};
 
 #[derive(Debug, Clone, Serialize)]
