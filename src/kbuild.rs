@@ -171,6 +171,13 @@ pub fn make(
     // ARCH and CROSS_COMPILE are given on the command line, when at all.
     cmd.env_remove("MAKEFLAGS").env_remove("MFLAGS").env_remove("MAKELEVEL").env("LC_ALL", "C");
     cmd.env_remove("ARCH").env_remove("CROSS_COMPILE");
+    // Kbuild's sign of a reproducible build: pahole then writes the
+    // module's BTF without its nondeterministic parallel mode (6.x
+    // Makefile.btf; a parallel run gave two builds of 6.12 arm64 different
+    // .BTF sections). Modules carry no timestamp themselves.
+    if std::env::var_os("KBUILD_BUILD_TIMESTAMP").is_none() {
+        cmd.env("KBUILD_BUILD_TIMESTAMP", REPRODUCIBLE_TIMESTAMP);
+    }
     crate::interrupt::output(&mut cmd).map_err(|e| Error::Internal(format!("cannot run make: {e}")))
 }
 
@@ -178,6 +185,9 @@ pub fn make(
 /// (debug information, `__FILE__`): the same for every build, wherever the
 /// scratch directory is, so that the same inputs give the same .ko.
 pub const REPRODUCIBLE_DIR: &str = "/force-rmmod-gen";
+
+/// `KBUILD_BUILD_TIMESTAMP` for Kbuild, unless the caller sets one.
+const REPRODUCIBLE_TIMESTAMP: &str = "1970-01-01 00:00:00 UTC";
 
 /// `KCFLAGS` for Kbuild: the caller's, then a map of the helper's
 /// directory `dir` (random) to [`REPRODUCIBLE_DIR`]:
