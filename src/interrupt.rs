@@ -72,10 +72,11 @@ pub fn made<T>(
 }
 
 /// Record a directory that may exist soon (made by a step that renames it
-/// into place): an interrupt removes it.
-pub fn path(path: &Path) -> Tracked {
+/// into place) on the way to the output `dest`, if any: an interrupt
+/// removes it. An output written into it is no output of the user's.
+pub fn path(path: &Path, dest: Option<&Path>) -> Tracked {
     let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    let id = add(&mut s, Item::Dir { path: path.to_path_buf(), dest: None });
+    let id = add(&mut s, Item::Dir { path: path.to_path_buf(), dest: dest.map(Path::to_path_buf) });
     Tracked { id, _lock: None }
 }
 
@@ -129,17 +130,22 @@ fn interrupted(sig: i32) -> ! {
     {
         std::thread::sleep(Duration::from_millis(20));
     }
+    let dirs: Vec<(&PathBuf, Option<&PathBuf>)> = s
+        .items
+        .iter()
+        .filter_map(|(_, i)| if let Item::Dir { path, dest } = i { Some((path, dest.as_ref())) } else { None })
+        .collect();
     let mut dests: Vec<String> = Vec::new();
-    for (_, item) in &s.items {
-        if let Item::Dir { path, dest } = item {
-            if std::fs::remove_dir_all(path).is_err() && path.exists() {
-                let _ = std::fs::remove_dir_all(path);
-            }
-            if let Some(d) = dest.as_ref().map(|d| d.display().to_string())
-                && !dests.contains(&d)
-            {
-                dests.push(d);
-            }
+    for &(path, dest) in &dirs {
+        if std::fs::remove_dir_all(path).is_err() && path.exists() {
+            let _ = std::fs::remove_dir_all(path);
+        }
+        // The user's outputs: not the work directories (a cache entry
+        // being built) that outputs are staged for on their way.
+        if let Some(d) = dest.filter(|d| !dirs.iter().any(|(p, _)| p == d)).map(|d| d.display().to_string())
+            && !dests.contains(&d)
+        {
+            dests.push(d);
         }
     }
     let name = if sig == libc::SIGINT { "SIGINT" } else { "SIGTERM" };

@@ -48,7 +48,7 @@ struct Slow {
 
 /// `build --no-cache --out DEST` on a fake 6.6 tree, with the fake make,
 /// waited for until Kbuild runs.
-fn start_slow_build(dest: &Path, state: &Path) -> Slow {
+fn start_slow_build(dest: &Path, state: &Path, cache: Option<&Path>) -> Slow {
     let tree = fake_tree("e-6.6");
     let bin = fake_make();
     let pid_file = state.join("make.pid");
@@ -56,10 +56,14 @@ fn start_slow_build(dest: &Path, state: &Path) -> Slow {
     let child = cmd()
         .env("PATH", path)
         .env("FAKE_MAKE_PID", &pid_file)
-        .args(["build", "--no-cache", "--cc", "gcc", "--kdir"])
+        .args(["build", "--cc", "gcc", "--kdir"])
         .arg(tree.path())
         .arg("--out")
         .arg(dest)
+        .args(match cache {
+            Some(c) => vec!["--cache-dir".into(), c.as_os_str().to_owned()],
+            None => vec!["--no-cache".into()],
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -86,12 +90,19 @@ fn interrupt_case(sig: nix::sys::signal::Signal, name: &str, code: i32) {
     let out = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let dest = out.path().join("o");
-    let slow = start_slow_build(&dest, state.path());
+    let slow = start_slow_build(&dest, state.path(), None);
     // While Kbuild runs: the staging and scratch directories.
     let during = names(out.path());
     assert_eq!(during.len(), 2, "{during:?}");
     assert!(during.iter().any(|n| n.starts_with(".o.tmp.")), "{during:?}");
     assert!(during.iter().any(|n| n.starts_with(".force-rmmod-gen.build.")), "{during:?}");
+    interrupt(slow, &dest, sig, name, code);
+    assert_eq!(names(out.path()), Vec::<String>::new(), "nothing left beside the output");
+}
+
+/// Send SIG to the slow build, which must end with CODE, its line naming
+/// DEST, and the fake make gone.
+fn interrupt(slow: Slow, dest: &Path, sig: nix::sys::signal::Signal, name: &str, code: i32) {
     let make: i32 = std::fs::read_to_string(&slow.pid_file).unwrap().trim().parse().unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(slow.child.id() as i32), sig).unwrap();
     let t0 = Instant::now();
@@ -108,8 +119,25 @@ fn interrupt_case(sig: nix::sys::signal::Signal, name: &str, code: i32) {
             d = dest.display()
         )
     );
-    assert_eq!(names(out.path()), Vec::<String>::new(), "nothing left beside the output");
     assert!(!alive(make), "the fake make {make} still runs");
+}
+
+/// Built into the build cache first: the line names the output, and the
+/// cache keeps no half-built entry.
+#[test]
+fn sigint_during_a_cached_build_leaves_no_cache_entry() {
+    let out = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let dest = out.path().join("o");
+    let slow = start_slow_build(&dest, state.path(), Some(cache.path()));
+    let during = names(cache.path());
+    assert!(during.iter().any(|n| n.starts_with(".force-rmmod-gen.build.")), "{during:?}");
+    interrupt(slow, &dest, nix::sys::signal::Signal::SIGINT, "SIGINT", 130);
+    assert_eq!(names(out.path()), Vec::<String>::new());
+    let left: Vec<String> =
+        names(cache.path()).into_iter().filter(|n| n.starts_with('.') || n.starts_with("tmp-")).collect();
+    assert_eq!(left, Vec::<String>::new(), "the cache keeps no unfinished entry");
 }
 
 #[test]
@@ -134,7 +162,7 @@ fn what_a_killed_run_left_is_removed_by_the_next_run() {
     let out = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let dest = out.path().join("o");
-    let mut slow = start_slow_build(&dest, state.path());
+    let mut slow = start_slow_build(&dest, state.path(), None);
     let make: i32 = std::fs::read_to_string(&slow.pid_file).unwrap().trim().parse().unwrap();
     slow.child.kill().unwrap();
     slow.child.wait().unwrap();

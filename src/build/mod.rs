@@ -250,7 +250,7 @@ pub fn complete(p: Pending, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
                 Place::CacheEntry => None,
             };
             let tmp = cache.tmp_dir(&key);
-            let _tracked = crate::interrupt::path(&tmp);
+            let _tracked = crate::interrupt::path(&tmp, out);
             let (_, manifest) = build_in(&tmp, out)?;
             match (cache.store(&key, &inputs, &tmp), out) {
                 (Ok(entry), _) => {
@@ -279,7 +279,7 @@ pub fn complete(p: Pending, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
         }
         Dest::Unsigned(out) => {
             let tmp = sibling(&out, "unsigned");
-            let _tracked = crate::interrupt::path(&tmp);
+            let _tracked = crate::interrupt::path(&tmp, Some(&out));
             let (_, manifest) = build_in(&tmp, Some(&out))?;
             let r =
                 finish(Ready { dir: tmp.clone(), manifest, status: CacheStatus::Off, key: None }, &out, &tree, s, log);
