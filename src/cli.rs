@@ -60,8 +60,9 @@ pub struct TreeArgs {
     /// Compiler to build with, overriding the one the tree was built with
     #[arg(long, value_name = "CC")]
     pub cc: Option<String>,
-    /// ARCH= passed to Kbuild
-    #[arg(long, value_name = "ARCH", env = "ARCH")]
+    /// ARCH= passed to Kbuild [default: $ARCH]; it must name the tree's own architecture (a helper
+    /// runs only on its kernel), else exit 7
+    #[arg(long, value_name = "ARCH")]
     pub arch: Option<String>,
     /// CROSS_COMPILE= passed to Kbuild
     #[arg(long, value_name = "PREFIX", env = "CROSS_COMPILE")]
@@ -79,7 +80,8 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub tree: TreeArgs,
     /// Output directory [default: kmod-out/<kernel release>]; in fleet mode the root that holds
-    /// <kernel release>/ per kernel and index.json [default: kmod-out]
+    /// <kernel release>/ per kernel and index.json [default: kmod-out]. An existing directory is
+    /// replaced only when empty or written by this tool before; any other is refused (exit 34)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Bake in the target module name (modname= can still override it)
@@ -96,8 +98,8 @@ pub struct FleetArgs {
     /// or '/usr/src/kernels/*'; several kernels = fleet mode
     #[arg(long, value_name = "GLOB")]
     pub kdirs: Vec<String>,
-    /// Kernels built in parallel in fleet mode [default: number of CPUs]
-    #[arg(short = 'j', long, value_name = "N")]
+    /// Kernels built in parallel in fleet mode, at least 1 [default: number of CPUs]
+    #[arg(short = 'j', long, value_name = "N", value_parser = at_least_one)]
     pub jobs: Option<usize>,
     /// Print only errors (stdout still lists the built modules)
     #[arg(short, long)]
@@ -108,8 +110,9 @@ pub struct FleetArgs {
     /// Do not use the build cache (neither read nor write it)
     #[arg(long)]
     pub no_cache: bool,
-    /// Build cache directory [default: ${FRG_CACHE:-/var/cache/force-rmmod-gen}/builds]
-    #[arg(long, value_name = "DIR", env = "FRG_BUILD_CACHE")]
+    /// Build cache directory [default: $FRG_BUILD_CACHE, else
+    /// ${FRG_CACHE:-/var/cache/force-rmmod-gen}/builds]; not with --no-cache
+    #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Sign every .ko with the tree's scripts/sign-file and this private key (PEM)
     #[arg(long, value_name = "KEY", requires = "sign_cert")]
@@ -126,6 +129,15 @@ pub struct FleetArgs {
     pub shard: Option<Shard>,
 }
 
+/// `-j`: a count of 1 or more (0 would build nothing).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("at least 1 kernel is built at a time".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct DetectArgs {
     #[command(flatten)]
@@ -139,7 +151,8 @@ pub struct DetectArgs {
 pub struct RenderArgs {
     #[command(flatten)]
     pub tree: TreeArgs,
-    /// Output directory
+    /// Output directory; an existing one is replaced only when empty or written by this tool
+    /// before; any other is refused (exit 34)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Bake in the target module name
@@ -149,7 +162,8 @@ pub struct RenderArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct DkmsArgs {
-    /// Where to write the DKMS source tree (then: dkms add DIR; dkms install force-rmmod/VERSION)
+    /// Where to write the DKMS source tree (then: dkms add DIR; dkms install force-rmmod/VERSION); an
+    /// existing directory is replaced only when empty or written by `dkms` before, else exit 34
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Bake in the target module name (modname= can still override it)

@@ -35,10 +35,16 @@ use serde::Serialize;
 
 use crate::digest;
 use crate::error::{Error, Result};
-use crate::output::Staging;
+use crate::output::{Layout, Staging};
 use crate::render;
 
 pub const PACKAGE_NAME: &str = "force-rmmod";
+
+/// What `dkms --out DIR` writes (PROVENANCE.json names the tool).
+static DKMS_DIR: Layout = Layout {
+    manifest: "PROVENANCE.json",
+    files: &["dkms.conf", "dkms-build", "README.dkms", "force-rmmod-gen", "PROVENANCE.json"],
+};
 
 /// What `dkms --out DIR` writes.
 #[derive(Debug, Clone)]
@@ -158,7 +164,7 @@ pub fn run(args: &Options) -> Result<()> {
     if version.is_empty() || !version.chars().all(|c| c.is_ascii_alphanumeric() || ".+~-_".contains(c)) {
         return Err(Error::BadArgument(format!("--package-version {version:?}: use letters, digits and . + ~ - _")));
     }
-    let staging = Staging::new(&args.out)?;
+    let staging = Staging::new(&args.out, &DKMS_DIR)?;
     staging.write("dkms.conf", dkms_conf(&version))?;
     let script = staging.write("dkms-build", build_script(args.target.as_deref()))?;
     let exec = |p: &std::path::Path| {

@@ -74,7 +74,8 @@ exit_codes! {
     3 KDIR_MISSING "kdir-missing" [Build, Detect, Render, Unload]
         "kernel tree not found (`--kdir` missing, not a directory, no Makefile; `unload`: and no `--ko`)";
     4 KDIR_UNPREPARED "kdir-unprepared" [Build, Detect, Render, Unload]
-        "kernel tree not prepared (no `autoconf.h`, `utsrelease.h`, `Module.symvers` or `scripts/`)";
+        "kernel tree not prepared (no `autoconf.h`, `utsrelease.h`, source headers, `Module.symvers` or \
+         `scripts/`, or an empty `Module.symvers`)";
     5 NO_MODULE_UNLOAD "no-module-unload" [Build, Detect, Render, Unload]
         "the kernel has no `CONFIG_MODULE_UNLOAD`: nothing can be unloaded, only a reboot helps";
     6 UNKNOWN_LAYOUT "unknown-layout" [Build, Detect, Render, Unload]
@@ -121,6 +122,9 @@ exit_codes! {
         "`trace`: tracing denied (lockdown `confidentiality`, an LSM, a container without CAP_SYS_ADMIN)";
     32 TRACE_BUSY "trace-busy" [Trace]
         "`trace`: another trace of NAME is running";
+    34 NOT_OURS "not-ours" [Build, Render, Dkms]
+        "`--out` names a directory this tool did not make (not empty, and not only its own files with its \
+         manifest): refused, nothing changed";
     35 PARTIAL "partial" [Unload]
         "`unload`: the leaked references were removed, the references held for a reason (named) remain: NAME \
          goes once they are dropped (`rmmod NAME` then)";
@@ -176,8 +180,9 @@ pub enum Error {
     /// `--kdir` does not exist or is not a kernel tree at all.
     #[error("kernel build tree {path} not found: {hint}")]
     KdirMissing { path: PathBuf, hint: String },
-    /// A kernel tree, but not one modules can be built against.
-    #[error("kernel tree {path} is not prepared for building modules: {missing} is missing; {hint}")]
+    /// A kernel tree, but not one modules can be built against: `missing`
+    /// says what is missing or wrong, whole ("Module.symvers is empty").
+    #[error("kernel tree {path} is not prepared for building modules: {missing}; {hint}")]
     KdirUnprepared { path: PathBuf, missing: String, hint: String },
     /// CONFIG_MODULE_UNLOAD is off: modules can never be unloaded.
     #[error(
@@ -200,11 +205,15 @@ pub enum Error {
     BadArgument(String),
     #[error("cannot write output directory {path}: {detail}; choose another with --out")]
     Output { path: PathBuf, detail: String },
+    /// `--out` is a directory of someone else's: never emptied.
     #[error(
-        "the kernel was built with `{text}`; {wanted} is not installed. Install it (Debian/Ubuntu: apt-get \
-         install {wanted}) or pass --cc to use another compiler at your own risk"
+        "refusing to replace {path}: {why}. --out is emptied and rewritten, so it must be a new or empty \
+         directory, or one this tool wrote before; choose another with --out, or move its contents away"
     )]
-    CompilerMissing { wanted: String, text: String },
+    NotOurs { path: PathBuf, why: String },
+    /// `text`: the compiler the tree names; None when `wanted` is `--cc`'s.
+    #[error("{}", compiler_missing(.wanted, .text.as_deref()))]
+    CompilerMissing { wanted: String, text: Option<String> },
     #[error("Kbuild failed; full log in {log}\n{tail}")]
     BuildFailed { log: PathBuf, tail: String },
     #[error("{failed} of {total} kernels failed; see the index manifest")]
@@ -251,6 +260,18 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+fn compiler_missing(wanted: &str, text: Option<&str>) -> String {
+    match text {
+        Some(text) => format!(
+            "the kernel was built with `{text}`; {wanted} is not installed. Install it (Debian/Ubuntu: apt-get \
+             install {wanted}) or pass --cc to use another compiler at your own risk"
+        ),
+        None => format!(
+            "--cc {wanted}: no such compiler here (`{wanted} --version` does not run); install it, or name one that is"
+        ),
+    }
+}
+
 impl Error {
     pub fn exit_code(&self) -> i32 {
         use Error::*;
@@ -278,6 +299,7 @@ impl Error {
             TraceUnavailable(_) => code::TRACE_UNAVAILABLE,
             TraceDenied(_) => code::TRACE_DENIED,
             TraceBusy(_) => code::TRACE_BUSY,
+            NotOurs { .. } => code::NOT_OURS,
             Partial(_) => code::PARTIAL,
             Unchecked(_) => code::UNCHECKED,
             Internal(_) => code::INTERNAL,
@@ -312,7 +334,7 @@ mod tests {
             Error::Unsupported { release: s(), detail: s() },
             Error::BadArgument(s()),
             Error::Output { path: p(), detail: s() },
-            Error::CompilerMissing { wanted: s(), text: s() },
+            Error::CompilerMissing { wanted: s(), text: Some(s()) },
             Error::BuildFailed { log: p(), tail: s() },
             Error::SomeKernelsFailed { failed: 1, total: 2 },
             Error::NotRoot(s()),
@@ -328,6 +350,7 @@ mod tests {
             Error::TraceUnavailable(s()),
             Error::TraceDenied(s()),
             Error::TraceBusy(s()),
+            Error::NotOurs { path: p(), why: s() },
             Error::Partial(s()),
             Error::Unchecked(s()),
             Error::Internal(s()),
@@ -371,6 +394,7 @@ mod tests {
                 "trace-unavailable",
                 "trace-denied",
                 "trace-busy",
+                "not-ours",
                 "partial",
                 "unchecked",
                 "internal",
@@ -399,9 +423,10 @@ mod tests {
     fn messages() {
         let e = Error::KdirMissing { path: "/x".into(), hint: "pass --kdir".into() };
         assert_eq!(e.to_string(), "kernel build tree /x not found: pass --kdir");
-        let e = Error::KdirUnprepared { path: "/x".into(), missing: "scripts/".into(), hint: "run make".into() };
+        let e =
+            Error::KdirUnprepared { path: "/x".into(), missing: "scripts/ is missing".into(), hint: "run make".into() };
         assert_eq!(e.to_string(), "kernel tree /x is not prepared for building modules: scripts/ is missing; run make");
-        let e = Error::CompilerMissing { wanted: "gcc-12".into(), text: "gcc-12 (Debian) 12.2.0".into() };
+        let e = Error::CompilerMissing { wanted: "gcc-12".into(), text: Some("gcc-12 (Debian) 12.2.0".into()) };
         assert_eq!(
             e.to_string(),
             "the kernel was built with `gcc-12 (Debian) 12.2.0`; gcc-12 is not installed. Install it \

@@ -17,6 +17,8 @@ use crate::output;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MakeVars {
     pub arch: Option<String>,
+    /// `arch` is $ARCH from the environment, not `--arch` (for messages).
+    pub arch_from_env: bool,
     pub cross_compile: Option<String>,
 }
 
@@ -35,7 +37,30 @@ impl MakeVars {
                 own.map(String::from).unwrap_or_else(|| format!("{}-", crate::kdir::gnu_triple(&tree.machine)))
             })
         });
-        MakeVars { arch, cross_compile }
+        MakeVars { arch, arch_from_env: self.arch_from_env, cross_compile }
+    }
+
+    /// Refuse an ARCH that is not `tree`'s: Kbuild would build the helper
+    /// for another machine than the kernel's (an x86-64 .ko for `--arch
+    /// arm64` on an x86 tree: the tree's configuration wins), or fail.
+    /// Kbuild's own names for the tree's architecture are accepted:
+    /// SRCARCH (`x86`), and `x86_64` / `i386` for the matching x86 kernel.
+    pub fn check(&self, tree: &KernelTree) -> Result<()> {
+        let Some(arch) = &self.arch else { return Ok(()) };
+        let x86_alias = tree.srcarch == "x86"
+            && matches!((arch.as_str(), tree.machine.as_str()), ("x86_64", "x86_64") | ("i386", "i386"));
+        if *arch == tree.srcarch || x86_alias || *arch == tree.machine {
+            return Ok(());
+        }
+        let (given, fix) = match self.arch_from_env {
+            true => (format!("ARCH={arch} (from the environment)"), "unset ARCH"),
+            false => (format!("--arch {arch}"), "leave --arch out"),
+        };
+        Err(Error::BadArgument(format!(
+            "{given} does not name the architecture of kernel {} ({}, ARCH={}): the helper must be built for the \
+             kernel's own machine; {fix}",
+            tree.release, tree.machine, tree.srcarch
+        )))
     }
 }
 
@@ -48,6 +73,7 @@ pub struct Scratch {
     /// The directory as make sees it (inside the chroot, if any).
     pub make: PathBuf,
     _dir: tempfile::TempDir,
+    _tracked: crate::interrupt::Tracked,
 }
 
 impl Scratch {
@@ -56,14 +82,19 @@ impl Scratch {
             Some(root) => root.join("tmp"),
             None => near.to_path_buf(),
         };
-        let dir =
-            output::private_dir(&format!(".force-rmmod-gen.{tag}."), &parent).map_err(|e| Error::output(&parent, e))?;
+        crate::interrupt::sweep(&parent, None);
+        let (dir, tracked) = crate::interrupt::made(None, || {
+            let dir = output::private_dir(&format!(".force-rmmod-gen.{tag}."), &parent)?;
+            let path = dir.path().to_path_buf();
+            Ok((dir, path))
+        })
+        .map_err(|e| Error::output(&parent, e))?;
         let host = dir.path().to_path_buf();
         let make = match &tree.chroot {
             Some(_) => Path::new("/tmp").join(dir.path().file_name().expect("a named directory")),
             None => host.clone(),
         };
-        Ok(Scratch { host, make, _dir: dir })
+        Ok(Scratch { host, make, _dir: dir, _tracked: tracked })
     }
 }
 
@@ -117,6 +148,7 @@ pub fn make(
     if keep_going {
         args.push("-k".into());
     }
+    args.push(format!("KCFLAGS={}", kcflags(tree, tc, dir)));
     args.extend(targets.iter().cloned());
     let mut cmd = match &tree.chroot {
         None => {
@@ -136,8 +168,44 @@ pub fn make(
         }
     };
     // Kbuild must not pick up a caller's unrelated make state.
+    // ARCH and CROSS_COMPILE are given on the command line, when at all.
     cmd.env_remove("MAKEFLAGS").env_remove("MFLAGS").env_remove("MAKELEVEL").env("LC_ALL", "C");
-    cmd.output().map_err(|e| Error::Internal(format!("cannot run make: {e}")))
+    cmd.env_remove("ARCH").env_remove("CROSS_COMPILE");
+    // Kbuild's sign of a reproducible build: pahole then writes the
+    // module's BTF without its nondeterministic parallel mode (6.x
+    // Makefile.btf; a parallel run gave two builds of 6.12 arm64 different
+    // .BTF sections). Modules carry no timestamp themselves.
+    if std::env::var_os("KBUILD_BUILD_TIMESTAMP").is_none() {
+        cmd.env("KBUILD_BUILD_TIMESTAMP", REPRODUCIBLE_TIMESTAMP);
+    }
+    crate::interrupt::output(&mut cmd).map_err(|e| Error::Internal(format!("cannot run make: {e}")))
+}
+
+/// Where the helper's directory appears to be in what the compiler writes
+/// (debug information, `__FILE__`): the same for every build, wherever the
+/// scratch directory is, so that the same inputs give the same .ko.
+pub const REPRODUCIBLE_DIR: &str = "/force-rmmod-gen";
+
+/// `KBUILD_BUILD_TIMESTAMP` for Kbuild, unless the caller sets one.
+const REPRODUCIBLE_TIMESTAMP: &str = "1970-01-01 00:00:00 UTC";
+
+/// `KCFLAGS` for Kbuild: the caller's, then a map of the helper's
+/// directory `dir` (random) to [`REPRODUCIBLE_DIR`]:
+/// `-ffile-prefix-map` (GCC 8, clang 10: debug information and macros),
+/// else `-fdebug-prefix-map` (GCC 4.3: debug information only), as the
+/// compiler accepts. Kbuild adds KCFLAGS to every object's CFLAGS (checked
+/// in the Makefiles of 2.6.32, 2.6.34, 3.18 and 5.10).
+pub fn kcflags(tree: &KernelTree, tc: &Toolchain, dir: &Path) -> String {
+    let mut flags: Vec<String> = std::env::var("KCFLAGS").ok().filter(|f| !f.trim().is_empty()).into_iter().collect();
+    let map = |opt: &str| format!("-f{opt}-prefix-map={}={REPRODUCIBLE_DIR}", dir.display());
+    let accepts = |flag: &str| {
+        let probe = format!("{} -Werror {flag} -c -x c /dev/null -o /dev/null 2>/dev/null", tc.cc);
+        crate::kdir::run_in(tree.chroot.as_deref(), &probe).is_some()
+    };
+    if let Some(flag) = [map("file"), map("debug")].into_iter().find(|f| accepts(f)) {
+        flags.push(flag);
+    }
+    flags.join(" ")
 }
 
 /// The last lines of a log, for error messages.

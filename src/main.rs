@@ -19,6 +19,7 @@ mod elf_checks;
 mod eras;
 mod error;
 mod fleet;
+mod interrupt;
 mod kbuild;
 mod kconfig;
 mod kdir;
@@ -43,21 +44,34 @@ use cli::{BuildArgs, Cli, Command, IndexCommand, TreeArgs};
 use error::{Error, Result};
 
 fn tree_options(t: &TreeArgs) -> TreeOptions {
+    // ARCH from the environment counts as --arch (and is checked as it is).
+    let env_arch = || std::env::var("ARCH").ok().filter(|a| !a.is_empty());
+    let (arch, arch_from_env) = match (&t.arch, env_arch()) {
+        (Some(a), _) => (Some(a.clone()), false),
+        (None, Some(a)) => (Some(a), true),
+        (None, None) => (None, false),
+    };
     TreeOptions {
         kdir: t.kdir.last().cloned().unwrap_or_else(kdir::default_kdir),
         chroot: t.chroot.clone(),
         cc: t.cc.clone(),
-        vars: kbuild::MakeVars { arch: t.arch.clone(), cross_compile: t.cross_compile.clone() },
+        vars: kbuild::MakeVars { arch, arch_from_env, cross_compile: t.cross_compile.clone() },
         method: t.method,
         allow_version_guess: t.allow_version_guess,
     }
 }
 
 /// The cache, signing and target flags of `build`.
-fn choices(args: &BuildArgs) -> Choices {
+fn choices(args: &BuildArgs) -> Result<Choices> {
     let f = &args.fleet;
     let cache = match (&f.cache_dir, f.no_cache) {
-        (_, true) => CacheChoice::Off,
+        (Some(dir), true) => {
+            return Err(Error::BadArgument(format!(
+                "--no-cache and --cache-dir {} contradict each other: give one of them",
+                dir.display()
+            )));
+        }
+        (None, true) => CacheChoice::Off,
         (Some(dir), false) => CacheChoice::Dir(dir.clone()),
         (None, false) => CacheChoice::Default,
     };
@@ -67,7 +81,7 @@ fn choices(args: &BuildArgs) -> Choices {
         }
         _ => None,
     };
-    Choices { target: args.target.clone(), cache, sign }
+    Ok(Choices { target: args.target.clone(), cache, sign })
 }
 
 /// Several kernels requested (`--kdir` more than once, `--kdirs`, `--shard`)?
@@ -142,7 +156,7 @@ fn log(msg: &str) {
 fn build(args: &BuildArgs) -> Result<()> {
     let opts = tree_options(&args.tree);
     if let Some(f) = fleet_of(args) {
-        return fleet::run(&f, &opts, choices(args));
+        return fleet::run(&f, &opts, choices(args)?);
     }
     let log = |m: &str| {
         if !args.fleet.quiet {
@@ -150,7 +164,7 @@ fn build(args: &BuildArgs) -> Result<()> {
         }
     };
     // One kernel: one out dir.
-    let settings = Settings::new(choices(args), &log)?;
+    let settings = Settings::new(choices(args)?, &log)?;
     let out = |tree: &kdir::KernelTree| {
         Ok(Place::Dir(args.out.clone().unwrap_or_else(|| PathBuf::from("kmod-out").join(&tree.release))))
     };
@@ -179,7 +193,10 @@ fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
     if let Some(r) = &facts.rhel {
         crate::outln!("RHEL:             {r}");
     }
-    crate::outln!("compiler:         {}", facts.compiler.text);
+    match facts.compiler.text.as_str() {
+        "" => crate::outln!("compiler:         {}", kdir::UNRECORDED_COMPILER),
+        text => crate::outln!("compiler:         {text}"),
+    }
     crate::outln!("build tree:       {}", facts.kdir);
     crate::outln!("source tree:      {}", facts.source_dir);
     let variant = facts.era_variant.map(|v| format!(" ({v})")).unwrap_or_default();
@@ -263,6 +280,10 @@ fn main() {
         // SAFETY: before the command runs, no other thread exists yet that
         // could read the environment while it changes.
         unsafe { std::env::set_var("LIBCLANG_PATH", dir) };
+    }
+    // The commands that write output directories clean up when interrupted.
+    if matches!(&cli.command, None | Some(Command::Build(_) | Command::Render(_) | Command::Dkms(_))) {
+        interrupt::install();
     }
     let result = match &cli.command {
         None => build(&cli.build),

@@ -10,20 +10,81 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::interrupt;
+
+/// What an output directory of one command holds: `manifest` (a JSON file
+/// whose `tool` is this tool) and files named in `files`, nothing else. Only
+/// such a directory, or an empty one, is replaced: `--out $HOME` must never
+/// empty a home directory.
+#[derive(Debug)]
+pub struct Layout {
+    pub manifest: &'static str,
+    pub files: &'static [&'static str],
+}
+
+impl Layout {
+    /// Refuse an existing `dest` that is not empty and not a directory of
+    /// this layout ([`Error::NotOurs`]); a missing one is fine.
+    pub fn check(&self, dest: &Path) -> Result<()> {
+        let entries = match std::fs::read_dir(dest) {
+            Ok(rd) => rd,
+            // Missing, or a path through a file: writing there fails later,
+            // in the words of the step that tries.
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+                return Ok(());
+            }
+            Err(e) => return Err(Error::output(dest, e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::output(dest, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+            if !file || !self.files.contains(&name.as_str()) {
+                let what = if file { "file" } else { "entry" };
+                return Err(
+                    self.not_ours(dest, format!("it holds the {what} {name}, which force-rmmod-gen does not write"))
+                );
+            }
+            names.push(name);
+        }
+        if names.is_empty() {
+            return Ok(());
+        }
+        let ours = std::fs::read(dest.join(self.manifest))
+            .ok()
+            .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v["tool"] == "force-rmmod-gen");
+        if !ours {
+            return Err(self.not_ours(dest, format!("it is not empty and has no {} of force-rmmod-gen", self.manifest)));
+        }
+        Ok(())
+    }
+
+    fn not_ours(&self, dest: &Path, why: String) -> Error {
+        Error::NotOurs { path: dest.to_path_buf(), why }
+    }
+}
 
 pub struct Staging {
     /// The staging directory (`.<dest name>.tmp.XXXXXX` beside `dest`).
     pub dir: PathBuf,
     dest: PathBuf,
+    layout: &'static Layout,
     /// Removes the staging directory on drop, until it is renamed away.
     tmp: Option<tempfile::TempDir>,
+    /// An interrupt removes it, until then.
+    _tracked: interrupt::Tracked,
 }
 
 impl Staging {
-    pub fn new(dest: &Path) -> Result<Staging> {
+    /// Stage files for `dest`, which must be missing, empty or a directory
+    /// of `layout` (see [`Layout::check`]).
+    pub fn new(dest: &Path, layout: &'static Layout) -> Result<Staging> {
         if dest.exists() && !dest.is_dir() {
             return Err(Error::output(dest, "it exists and is not a directory"));
         }
+        layout.check(dest)?;
         let name = dest
             .file_name()
             .ok_or_else(|| Error::output(dest, "it names no directory"))?
@@ -34,16 +95,21 @@ impl Staging {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent).map_err(|e| Error::output(dest, e))?;
+        interrupt::sweep(&parent, Some(&name));
         // Created with the mode of any new directory (umask applied): it
         // becomes `dest`.
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}.tmp."))
-            .permissions(std::fs::Permissions::from_mode(0o777))
-            .tempdir_in(&parent)
-            .map_err(|e| Error::output(dest, without_temp_path(e)))?;
+        let (tmp, tracked) = interrupt::made(Some(dest), || {
+            let tmp = tempfile::Builder::new()
+                .prefix(&format!(".{name}.tmp."))
+                .permissions(std::fs::Permissions::from_mode(0o777))
+                .tempdir_in(&parent)?;
+            let path = tmp.path().to_path_buf();
+            Ok((tmp, path))
+        })
+        .map_err(|e| Error::output(dest, without_temp_path(e)))?;
         // The path as the caller named the parent (tempfile makes it absolute).
         let dir = parent.join(tmp.path().file_name().expect("a named directory"));
-        Ok(Staging { dir, dest: dest.to_path_buf(), tmp: Some(tmp) })
+        Ok(Staging { dir, dest: dest.to_path_buf(), layout, tmp: Some(tmp), _tracked: tracked })
     }
 
     pub fn write(&self, name: &str, data: impl AsRef<[u8]>) -> Result<PathBuf> {
@@ -57,37 +123,69 @@ impl Staging {
         // The previous output is set aside in a directory of this run's own
         // (`.<dest name>.tmp.old.XXXXXX`, removed on drop), so that runs
         // writing the same destination never meet there.
-        let mut aside = None;
-        if self.dest.exists() {
-            let name = self.dest.file_name().expect("a named destination");
-            let dir = tempfile::Builder::new()
-                .prefix(&format!(".{}.tmp.old.", name.to_string_lossy()))
-                .tempdir_in(self.dir.parent().expect("staged beside the destination"))
-                .map_err(|e| Error::output(&self.dest, without_temp_path(e)))?;
-            let old = dir.path().join(name);
-            std::fs::rename(&self.dest, &old).map_err(|e| Error::output(&self.dest, e))?;
-            aside = Some((dir, old));
-        }
-        if let Err(e) = std::fs::rename(&self.dir, &self.dest) {
-            if let Some((_, old)) = &aside {
-                let _ = std::fs::rename(old, &self.dest);
+        // Checked again: the directory may have changed since it was staged.
+        self.layout.check(&self.dest)?;
+        let name = self.dest.file_name().expect("a named destination");
+        let aside = match self.dest.exists() {
+            true => Some(
+                interrupt::made(None, || {
+                    let dir = tempfile::Builder::new()
+                        .prefix(&format!(".{}.tmp.old.", name.to_string_lossy()))
+                        .tempdir_in(self.dir.parent().expect("staged beside the destination"))?;
+                    let path = dir.path().to_path_buf();
+                    Ok((dir, path))
+                })
+                .map_err(|e| Error::output(&self.dest, without_temp_path(e)))?,
+            ),
+            false => None,
+        };
+        // Both renames or neither: an interrupt waits for them.
+        interrupt::critical(|| {
+            let old = aside.as_ref().map(|(dir, _)| dir.path().join(name));
+            if let Some(old) = &old {
+                std::fs::rename(&self.dest, old).map_err(|e| Error::output(&self.dest, e))?;
             }
-            return Err(Error::output(&self.dest, e));
-        }
+            if let Err(e) = std::fs::rename(&self.dir, &self.dest) {
+                if let Some(old) = &old {
+                    let _ = std::fs::rename(old, &self.dest);
+                }
+                return Err(Error::output(&self.dest, e));
+            }
+            self.tmp.take().map(tempfile::TempDir::keep);
+            Ok(())
+        })?;
         drop(aside);
-        self.tmp.take().map(tempfile::TempDir::keep);
+        self.remove_stale_failure();
         Ok(self.dest.clone())
+    }
+
+    /// After a success, `<dest>.failed` from an earlier failure is out of
+    /// date: removed when it holds only files this tool writes there.
+    fn remove_stale_failure(&self) {
+        let failed = failed_path(&self.dest);
+        let Ok(entries) = std::fs::read_dir(&failed) else { return };
+        let only_ours = entries.flatten().all(|e| {
+            e.file_type().is_ok_and(|t| t.is_file()) && self.layout.files.contains(&&*e.file_name().to_string_lossy())
+        });
+        if only_ours {
+            let _ = std::fs::remove_dir_all(&failed);
+        }
     }
 
     /// Keep a failed attempt for diagnosis as `<dest>.failed`, out of the way.
     pub fn keep_as_failed(mut self) -> PathBuf {
-        let failed = PathBuf::from(format!("{}.failed", self.dest.display()));
+        let failed = failed_path(&self.dest);
         let _ = std::fs::remove_dir_all(&failed);
         if std::fs::rename(&self.dir, &failed).is_ok() {
             self.tmp.take().map(tempfile::TempDir::keep);
         }
         failed
     }
+}
+
+/// Where a failed attempt at `dest` is kept.
+pub fn failed_path(dest: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.failed", dest.display()))
 }
 
 /// Put `src` at `dst`: a hard link when possible (same filesystem), else a
@@ -203,6 +301,58 @@ macro_rules! outln {
 mod tests {
     use super::*;
 
+    static TEST_DIR: Layout = Layout { manifest: "m.json", files: &["a", "m.json"] };
+    const OURS: &str = r#"{"tool": "force-rmmod-gen"}"#;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn only_a_missing_empty_or_own_directory_is_replaceable() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("d");
+        assert!(TEST_DIR.check(&d).is_ok(), "missing");
+        std::fs::create_dir(&d).unwrap();
+        assert!(TEST_DIR.check(&d).is_ok(), "empty");
+        std::fs::write(d.join("a"), "x").unwrap();
+        let why = |d: &Path| match TEST_DIR.check(d) {
+            Err(Error::NotOurs { why, .. }) => why,
+            r => panic!("{r:?}"),
+        };
+        assert_eq!(why(&d), "it is not empty and has no m.json of force-rmmod-gen");
+        std::fs::write(d.join("m.json"), r#"{"tool": "other"}"#).unwrap();
+        assert_eq!(why(&d), "it is not empty and has no m.json of force-rmmod-gen");
+        std::fs::write(d.join("m.json"), OURS).unwrap();
+        assert!(TEST_DIR.check(&d).is_ok(), "ours");
+        std::fs::write(d.join("notes.txt"), "x").unwrap();
+        assert_eq!(why(&d), "it holds the file notes.txt, which force-rmmod-gen does not write");
+        std::fs::remove_file(d.join("notes.txt")).unwrap();
+        std::fs::create_dir(d.join("sub")).unwrap();
+        assert_eq!(why(&d), "it holds the entry sub, which force-rmmod-gen does not write");
+    }
+
+    #[test]
+    fn a_foreign_directory_is_left_as_it_was() {
+        let t = tempfile::tempdir().unwrap();
+        let dest = t.path().join("o");
+        std::fs::create_dir_all(dest.join("sub")).unwrap();
+        std::fs::write(dest.join("notes.txt"), "x").unwrap();
+        assert!(matches!(Staging::new(&dest, &TEST_DIR), Err(Error::NotOurs { .. })));
+        // Changed after staging began: the commit refuses too.
+        let empty = t.path().join("e");
+        std::fs::create_dir(&empty).unwrap();
+        let s = Staging::new(&empty, &TEST_DIR).unwrap();
+        std::fs::write(empty.join("notes.txt"), "x").unwrap();
+        assert!(matches!(s.commit(), Err(Error::NotOurs { .. })));
+        assert_eq!(names(&dest), ["notes.txt", "sub"]);
+        assert_eq!(names(&empty), ["notes.txt"]);
+        assert_eq!(names(t.path()), ["e", "o"], "no staging left");
+    }
+
     /// A rescue system or an initramfs may have no /tmp ($TMPDIR unset):
     /// the private directory is made all the same.
     #[test]
@@ -221,12 +371,13 @@ mod tests {
         let dest = t.path().join("o");
         std::fs::create_dir(&dest).unwrap();
         std::fs::write(dest.join("a"), "first").unwrap();
+        std::fs::write(dest.join("m.json"), OURS).unwrap();
         // What a run writing the same destination holds between its two
         // renames (or leaves when killed there): the previous output, set aside.
         let other = t.path().join(".o.tmp.old");
         std::fs::create_dir(&other).unwrap();
         std::fs::write(other.join("a"), "older").unwrap();
-        let s = Staging::new(&dest).unwrap();
+        let s = Staging::new(&dest, &TEST_DIR).unwrap();
         s.write("a", "second").unwrap();
         assert_eq!(s.commit().unwrap(), dest);
         assert_eq!(std::fs::read_to_string(dest.join("a")).unwrap(), "second");
@@ -242,9 +393,10 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         std::fs::create_dir(t.path().join("real")).unwrap();
         std::fs::write(t.path().join("real/a"), "kept").unwrap();
+        std::fs::write(t.path().join("real/m.json"), OURS).unwrap();
         let dest = t.path().join("o");
         std::os::unix::fs::symlink("real", &dest).unwrap();
-        let s = Staging::new(&dest).unwrap();
+        let s = Staging::new(&dest, &TEST_DIR).unwrap();
         s.write("a", "new").unwrap();
         s.commit().unwrap();
         assert!(!dest.symlink_metadata().unwrap().is_symlink());

@@ -73,21 +73,21 @@ fn a_reader_that_goes_away_from_the_json_index_is_not_a_panic() {
 }
 
 #[test]
-fn a_glob_that_matches_nothing_is_a_failed_entry() {
+fn a_glob_that_matches_nothing_is_refused_and_nothing_is_written() {
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("out");
     let pattern = format!("{}/none-*/build", t.path().display());
     let o = run(bin().args(["build", "--no-cache", "--quiet", "--kdirs", &pattern]).arg("--out").arg(&out));
-    assert_eq!(o.status.code(), Some(11));
-    let idx = index(&out);
-    assert_eq!(idx["kernels"][0]["request"], pattern.as_str());
+    assert_eq!(o.status.code(), Some(3));
     assert_eq!(
-        idx["kernels"][0]["error"]["message"],
-        format!("kernel build tree {pattern} not found: the --kdirs pattern matches no directory")
+        error(&o),
+        format!(
+            "force-rmmod-gen: error: kernel build tree {pattern} not found: the --kdirs pattern matches no directory; \
+             nothing was built (quote the pattern, so that the shell leaves it to force-rmmod-gen)"
+        )
     );
-    assert_eq!(error(&o), "force-rmmod-gen: error: 1 of 1 kernels failed; see the index manifest");
-    assert!(idx["cache"].is_null(), "--no-cache");
-    assert!(o.stdout.is_empty(), "no module built, none listed");
+    assert!(!out.exists(), "no output directory, no index.json");
+    assert!(o.stdout.is_empty());
 }
 
 #[test]

@@ -152,9 +152,9 @@ fn real_single_kernel_keeps_its_output_and_uses_the_cache() {
     assert!(!stderr.contains("cache hit") && stderr.contains("detected with"), "{stderr}");
     assert_eq!(entries(), 2, "a second entry for the changed tree");
 
-    // --no-cache builds and leaves the cache alone.
+    // --no-cache builds and leaves the cache (here the default one) alone.
     let mut c = bin();
-    c.arg("--kdir").arg(&tree).arg("--out").arg(&out).arg("--cache-dir").arg(&cache).arg("--no-cache");
+    c.env("FRG_BUILD_CACHE", &cache).arg("--kdir").arg(&tree).arg("--out").arg(&out).arg("--no-cache");
     assert!(run(&mut c).status.success());
     assert_eq!(entries(), 2);
 
@@ -208,7 +208,11 @@ fn real_signing_with_a_throwaway_key() {
     let cache = t.path().join("cache");
     let sign_build = |out: &Path, extra: &[&str]| {
         let mut c = bin();
-        c.arg("--kdir").arg(&k.kdir).arg("--out").arg(out).arg("--cache-dir").arg(&cache);
+        c.arg("--kdir").arg(&k.kdir).arg("--out").arg(out);
+        match extra.contains(&"--no-cache") {
+            true => c.env("FRG_BUILD_CACHE", &cache),
+            false => c.arg("--cache-dir").arg(&cache),
+        };
         c.arg("--sign-key").arg(&key).arg("--sign-cert").arg(&cert).args(extra);
         run(&mut c)
     };

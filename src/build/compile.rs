@@ -50,12 +50,19 @@ pub(super) fn compile(
         Stop::Render => None,
     };
 
-    let staging = Staging::new(&out)?;
+    let staging = Staging::new(&out, &crate::cache::OUTPUT_DIR)?;
     for (name, text) in &rendered.files {
         staging.write(name, text)?;
     }
     let mut ko_info = None;
     if let Some(tc) = &toolchain {
+        if tree.compiler.text.is_empty() && opts.cc.is_none() {
+            log(&format!(
+                "the tree does not record which compiler built the kernel (no CONFIG_CC_VERSION_TEXT, no \
+                 LINUX_COMPILER in compile.h): building with {} from PATH; pass --cc to choose another",
+                tc.cc
+            ));
+        }
         log(&format!("building with {} (Kbuild)", tc.cc));
         let scratch = Scratch::new(tree, staging.dir.parent().unwrap_or(Path::new(".")), "build")?;
         for (name, text) in &rendered.files {

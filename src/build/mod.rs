@@ -39,6 +39,7 @@ pub fn render(opts: &TreeOptions, out: &Path, target: Option<&str>, log: &dyn Fn
         crate::render::validate_module_name(t)?;
     }
     let tree = open(opts)?;
+    cache::OUTPUT_DIR.check(out)?;
     opened(&tree, log);
     let facts = detect(&tree, opts)?;
     compile(opts, &tree, facts, out, target, Stop::Render, log).map(|(dir, _)| dir)
@@ -97,7 +98,7 @@ pub fn prepare(
     log: &dyn Fn(&str),
 ) -> Result<Step> {
     let tree = open(opts)?;
-    let place = place_for(&tree)?;
+    let place = checked(place_for(&tree)?)?;
     opened(&tree, log);
     // The cache key needs the compiler; a missing one the build reports.
     let tc = s.cache.as_ref().and_then(|_| toolchain(&tree, opts.cc.as_deref(), &opts.vars).ok());
@@ -123,7 +124,7 @@ pub fn for_tree(
 ) -> Result<Built> {
     // Without a compiler there is no cache key: fail in the compiler's words.
     let tc = toolchain(&tree, opts.cc.as_deref(), &opts.vars)?;
-    let place = place_for(&tree)?;
+    let place = checked(place_for(&tree)?)?;
     match lookup(opts, tree, place, s, Some(tc))? {
         Looked::Hit(hit) => hit.finish(s, log),
         Looked::Miss(miss) => {
@@ -134,6 +135,15 @@ pub fn for_tree(
             complete(miss.detect()?, s, log)
         }
     }
+}
+
+/// `place`, once an output directory there is known to be replaceable
+/// (before any work is done for it).
+fn checked(place: Place) -> Result<Place> {
+    if let Place::Dir(out) = &place {
+        cache::OUTPUT_DIR.check(out)?;
+    }
+    Ok(place)
 }
 
 /// What the build cache holds for a tree.
@@ -240,6 +250,7 @@ pub fn complete(p: Pending, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
                 Place::CacheEntry => None,
             };
             let tmp = cache.tmp_dir(&key);
+            let _tracked = crate::interrupt::path(&tmp, out);
             let (_, manifest) = build_in(&tmp, out)?;
             match (cache.store(&key, &inputs, &tmp), out) {
                 (Ok(entry), _) => {
@@ -268,6 +279,7 @@ pub fn complete(p: Pending, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
         }
         Dest::Unsigned(out) => {
             let tmp = sibling(&out, "unsigned");
+            let _tracked = crate::interrupt::path(&tmp, Some(&out));
             let (_, manifest) = build_in(&tmp, Some(&out))?;
             let r =
                 finish(Ready { dir: tmp.clone(), manifest, status: CacheStatus::Off, key: None }, &out, &tree, s, log);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::settings::Settings;
-use crate::cache::OUTPUT_FILES;
+use crate::cache::{OUTPUT_DIR, OUTPUT_FILES};
 use crate::detect::Method;
 use crate::digest;
 use crate::eras::EraId;
@@ -96,7 +96,7 @@ impl Ready {
 pub(super) fn finish(ready: Ready, out: &Path, tree: &KernelTree, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
     let Ready { dir: src, mut manifest, status, key } = ready;
     let ko_name = format!("{MODULE}.ko");
-    let staging = Staging::new(out)?;
+    let staging = Staging::new(out, &OUTPUT_DIR)?;
     for f in OUTPUT_FILES {
         let (from, to) = (src.join(f), staging.dir.join(f));
         if s.sign.is_some() && *f == manifest::FILE {
@@ -139,8 +139,8 @@ pub(super) fn sibling(out: &Path, tag: &str) -> PathBuf {
 /// where the user looks, and point the error there.
 pub(super) fn relocate_failure(e: Error, built_dir: &Path, out: &Path) -> Error {
     let Error::BuildFailed { log, tail } = e else { return e };
-    let from = PathBuf::from(format!("{}.failed", built_dir.display()));
-    let to = PathBuf::from(format!("{}.failed", out.display()));
+    let from = output::failed_path(built_dir);
+    let to = output::failed_path(out);
     if !from.is_dir() {
         return Error::BuildFailed { log, tail };
     }

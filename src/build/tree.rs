@@ -32,7 +32,9 @@ impl TreeOptions {
 }
 
 pub fn open(opts: &TreeOptions) -> Result<KernelTree> {
-    KernelTree::open(&opts.kdir, opts.chroot.as_deref())
+    let tree = KernelTree::open(&opts.kdir, opts.chroot.as_deref())?;
+    opts.vars.check(&tree)?;
+    Ok(tree)
 }
 
 /// Say which kernel was opened.
@@ -44,6 +46,9 @@ pub fn opened(tree: &KernelTree, log: &dyn Fn(&str)) {
 /// a kernel of another machine: with the CROSS_COMPILE prefix Kbuild gets).
 pub fn toolchain(tree: &KernelTree, cc: Option<&str>, vars: &MakeVars) -> Result<Toolchain> {
     if let Some(cc) = cc {
+        if kdir::run_in(tree.chroot.as_deref(), &format!("{cc} --version")).is_none() {
+            return Err(Error::CompilerMissing { wanted: cc.to_string(), text: None });
+        }
         check_randstruct_compiler(tree, cc)?;
         let llvm = (tree.compiler.family == Family::Clang && cc.contains("clang")).then(|| "1".to_string());
         return Ok(Toolchain { cc: cc.to_string(), llvm });

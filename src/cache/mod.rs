@@ -33,7 +33,7 @@ mod store;
 use std::path::PathBuf;
 
 pub use key::{KeyInputs, KeyOptions, compiler_version, key_inputs};
-pub use store::{Cache, Entry, OUTPUT_FILES};
+pub use store::{Cache, Entry, OUTPUT_DIR, OUTPUT_FILES};
 
 use crate::render::MODULE;
 

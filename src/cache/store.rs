@@ -6,11 +6,14 @@ use std::path::{Path, PathBuf};
 use super::key::{KeyInputs, tool_sha256};
 use super::{CacheError, Damage};
 use crate::manifest::Manifest;
-use crate::output::{unused_name, without_temp_path};
+use crate::output::{Layout, unused_name, without_temp_path};
 use crate::render::MODULE;
 
 /// The files of an entry that make up an output directory.
 pub const OUTPUT_FILES: &[&str] = &["Kbuild", "force_rmmod.c", "force_rmmod.ko", "make.log", "manifest.json"];
+
+/// An output directory of `build` or `render` (a subset of the files).
+pub static OUTPUT_DIR: Layout = Layout { manifest: crate::manifest::FILE, files: OUTPUT_FILES };
 
 /// A usable (existing, writable) cache directory.
 #[derive(Debug, Clone)]

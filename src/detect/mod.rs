@@ -233,7 +233,7 @@ pub fn detect(tree: &KernelTree, opts: &Options) -> Result<Facts> {
     });
     let symvers = symvers.map_err(|e| Error::KdirUnprepared {
         path: tree.build.clone(),
-        missing: format!("a readable Module.symvers ({e})"),
+        missing: format!("Module.symvers cannot be read ({e})"),
         hint: "reinstall the headers package".into(),
     })?;
     let mut warnings = Vec::new();

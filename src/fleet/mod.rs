@@ -57,8 +57,8 @@ pub struct Fleet {
 pub fn run(f: &Fleet, base: &TreeOptions, choices: Choices) -> Result<()> {
     let started = Instant::now();
     let mode = Mode::choose(f.quiet);
+    let mut reqs = requests::requests(&f.kdirs, &f.globs)?;
     let settings = Settings::new(choices, &|m| mode.note(m))?;
-    let mut reqs = requests::requests(&f.kdirs, &f.globs);
     if let Some(shard) = f.shard {
         let all = reqs.len();
         reqs = shard.select(reqs);

@@ -8,41 +8,38 @@ use super::glob::expand_glob;
 use crate::build::TreeOptions;
 use crate::error::Error;
 
-/// One requested kernel: the path as given (or the pattern that matched
-/// nothing), and the error it already has.
+/// One requested kernel: the path as given, or as a pattern matched it.
 pub(super) struct Request {
     pub(super) label: String,
     pub(super) kdir: PathBuf,
-    pub(super) error: Option<Error>,
 }
 
 /// Every requested kernel, in command-line order; a glob that matches
-/// nothing is a request that has already failed.
-pub(super) fn requests(kdirs: &[PathBuf], globs: &[String]) -> Vec<Request> {
+/// nothing is an error of the whole run (a mistyped pattern), before
+/// anything is built or written.
+pub(super) fn requests(kdirs: &[PathBuf], globs: &[String]) -> Result<Vec<Request>, Error> {
     let mut reqs = Vec::new();
     for k in kdirs {
-        reqs.push(Request { label: k.display().to_string(), kdir: k.clone(), error: None });
+        reqs.push(Request { label: k.display().to_string(), kdir: k.clone() });
     }
     for g in globs {
         let found = expand_glob(g);
         if found.is_empty() {
-            reqs.push(Request {
-                label: g.clone(),
-                kdir: PathBuf::from(g),
-                error: Some(Error::KdirMissing {
-                    path: PathBuf::from(g),
-                    hint: "the --kdirs pattern matches no directory".into(),
-                }),
+            return Err(Error::KdirMissing {
+                path: PathBuf::from(g),
+                hint: "the --kdirs pattern matches no directory; nothing was built (quote the pattern, so that \
+                       the shell leaves it to force-rmmod-gen)"
+                    .into(),
             });
         }
         for p in found {
-            reqs.push(Request { label: p.display().to_string(), kdir: p, error: None });
+            reqs.push(Request { label: p.display().to_string(), kdir: p });
         }
     }
     // The same tree named twice (a /lib/modules/X/build link and its target): once.
     let mut seen = HashSet::new();
     reqs.retain(|r| seen.insert(r.kdir.canonicalize().unwrap_or_else(|_| r.kdir.clone())));
-    reqs
+    Ok(reqs)
 }
 
 /// `--chroot` applies to the trees inside it.

@@ -157,17 +157,12 @@ impl Worker<'_> {
         let _ = self.tx.send(Event::Start(i));
         let t0 = Instant::now();
         let release: Mutex<Option<String>> = Mutex::new(None);
-        let step = match &req.error {
-            Some(e) => Err(e.clone()),
-            None => {
-                let opts = options_for(self.base, &req.kdir);
-                let place_for = |tree: &KernelTree| -> Result<Place> {
-                    *release.lock().unwrap() = Some(tree.release.clone());
-                    self.claim(tree).map(Place::Dir)
-                };
-                prepare(&opts, &place_for, self.settings, &self.log_for(i))
-            }
+        let opts = options_for(self.base, &req.kdir);
+        let place_for = |tree: &KernelTree| -> Result<Place> {
+            *release.lock().unwrap() = Some(tree.release.clone());
+            self.claim(tree).map(Place::Dir)
         };
+        let step = prepare(&opts, &place_for, self.settings, &self.log_for(i));
         let release = release.into_inner().unwrap();
         let mut g = self.sched.lock().unwrap();
         g.preparing -= 1;

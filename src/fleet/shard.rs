@@ -57,12 +57,7 @@ impl Shard {
 
 /// What places a request: its release, else its path as given.
 fn shard_name(r: &Request) -> String {
-    if r.error.is_none()
-        && let Some(release) = crate::kdir::release_of(Path::new(&r.kdir))
-    {
-        return release;
-    }
-    r.label.clone()
+    crate::kdir::release_of(Path::new(&r.kdir)).unwrap_or_else(|| r.label.clone())
 }
 
 #[cfg(test)]

@@ -9,6 +9,10 @@ use super::define_string;
 use crate::error::{Error, Result};
 use crate::kconfig::KConfig;
 
+/// What `detect` says for a tree that does not record its compiler.
+pub const UNRECORDED_COMPILER: &str = "not recorded by the tree (no CONFIG_CC_VERSION_TEXT, no LINUX_COMPILER in \
+     compile.h); builds use gcc from PATH unless --cc names another";
+
 /// The compiler the kernel was built with, as the tree records it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Compiler {
@@ -102,7 +106,7 @@ impl Compiler {
             }
             return Err(Error::CompilerMissing {
                 wanted: suffixed.unwrap_or_else(|| "clang".into()),
-                text: self.text.clone(),
+                text: Some(self.text.clone()),
             });
         }
         let mut candidates: Vec<String> = Vec::new();
@@ -126,7 +130,7 @@ impl Compiler {
         }
         Err(Error::CompilerMissing {
             wanted: self.major.map(|m| format!("{pre}gcc-{m}")).unwrap_or_else(|| format!("{pre}gcc")),
-            text: self.text.clone(),
+            text: Some(self.text.clone()),
         })
     }
 }

@@ -19,7 +19,7 @@ use crate::kconfig::KConfig;
 use crate::symvers::Symvers;
 
 use compiler::read_compiler;
-pub use compiler::{Compiler, Family, Toolchain};
+pub use compiler::{Compiler, Family, Toolchain, UNRECORDED_COMPILER};
 pub use host::{default_kdir, gnu_triple, host_machine, run_in, running_release};
 
 #[derive(Debug, Clone, Serialize)]
@@ -56,19 +56,51 @@ pub struct KernelTree {
     exports: std::sync::OnceLock<Symvers>,
 }
 
+/// The tree at `path` lacks `missing` (a path or a file the tree should have).
 fn unprepared(path: &Path, missing: &str, hint: &str) -> Error {
-    Error::KdirUnprepared { path: path.to_path_buf(), missing: missing.to_string(), hint: hint.to_string() }
+    Error::KdirUnprepared { path: path.to_path_buf(), missing: format!("{missing} is missing"), hint: hint.to_string() }
 }
 
-const HEADERS_HINT: &str = "install the distribution's headers for that kernel (Debian/Ubuntu: \
-     apt-get install linux-headers-RELEASE; RHEL/CentOS: dnf install kernel-devel-RELEASE), or \
-     in a source tree run `make modules_prepare` (and `make modules` for Module.symvers)";
+/// What to install for the kernel `release` (when the tree says which).
+fn headers_hint(release: Option<&str>) -> String {
+    let packages = match release {
+        Some(r) => format!(
+            "install the distribution's headers for kernel {r} (Debian/Ubuntu: apt-get install linux-headers-{r}; \
+             RHEL/CentOS: dnf install kernel-devel-{r})"
+        ),
+        None => "install the distribution's headers package for the kernel this tree is for (Debian/Ubuntu: \
+                 linux-headers-*, RHEL/CentOS: kernel-devel-*, of its release)"
+            .to_string(),
+    };
+    format!("{packages}, or in a source tree run `make modules_prepare` (and `make modules` for Module.symvers)")
+}
+
+/// The release a tree is for, read from it, else from its path
+/// (`/lib/modules/R/build`, `/usr/src/kernels/R`, `/usr/src/linux-headers-R`):
+/// for messages about a tree that cannot be read whole.
+fn release_for_messages(kdir: &Path, build: &Path) -> Option<String> {
+    if let Some(r) = read_release(build) {
+        return Some(r);
+    }
+    [kdir, build].iter().find_map(|p| {
+        let parts: Vec<String> = p.iter().map(|c| c.to_string_lossy().into_owned()).collect();
+        let n = parts.len();
+        let after = |w: &[&str]| (n > w.len() && parts[n - 1 - w.len()..n - 1] == *w).then(|| parts[n - 1].clone());
+        if n >= 3 && parts[n - 1] == "build" && parts[n - 3] == "modules" {
+            return Some(parts[n - 2].clone());
+        }
+        after(&["src", "kernels"])
+            .or_else(|| parts[n.saturating_sub(1)].strip_prefix("linux-headers-").map(String::from))
+            .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+    })
+}
 
 impl KernelTree {
     pub fn open(kdir: &Path, chroot: Option<&Path>) -> Result<KernelTree> {
         if !kdir.exists() {
             let hint = if kdir.starts_with("/lib/modules") {
-                format!("no headers are installed for this kernel; {HEADERS_HINT}, or pass --kdir")
+                let hint = headers_hint(release_for_messages(kdir, kdir).as_deref());
+                format!("no headers are installed for this kernel; {hint}, or pass --kdir")
             } else {
                 "check the --kdir path".to_string()
             };
@@ -89,16 +121,27 @@ impl KernelTree {
                     .into(),
             });
         }
-        let source = find_source(&build, chroot)?;
+        if let Some(root) = chroot
+            && !root.is_dir()
+        {
+            return Err(Error::BadArgument(format!(
+                "--chroot {}: no such directory; give the root directory of the system the tree belongs to",
+                root.display()
+            )));
+        }
+        let named = release_for_messages(kdir, &build);
+        let hint = headers_hint(named.as_deref());
+        let source = find_source(&build, chroot, &hint)?;
 
         let autoconf = ["include/generated/autoconf.h", "include/linux/autoconf.h"]
             .iter()
             .map(|r| build.join(r))
             .find(|p| p.is_file())
-            .ok_or_else(|| unprepared(&build, "include/generated/autoconf.h", HEADERS_HINT))?;
-        let config = KConfig::load(&build, &autoconf)
-            .map_err(|e| unprepared(&build, &format!(".config ({e})"), HEADERS_HINT))?;
-        let release = read_release(&build)?;
+            .ok_or_else(|| unprepared(&build, "include/generated/autoconf.h", &hint))?;
+        let config =
+            KConfig::load(&build, &autoconf).map_err(|e| unprepared(&build, &format!(".config ({e})"), &hint))?;
+        let release =
+            read_release(&build).ok_or_else(|| unprepared(&build, "include/generated/utsrelease.h", &hint))?;
         let symvers = build.join("Module.symvers");
         if !symvers.is_file() {
             return Err(unprepared(
@@ -109,6 +152,18 @@ impl KernelTree {
                  package",
             ));
         }
+        if std::fs::read_to_string(&symvers).is_ok_and(|t| t.trim().is_empty()) {
+            return Err(Error::KdirUnprepared {
+                path: build,
+                missing: "Module.symvers is empty (as `make modules_prepare` leaves it: the kernel itself was never \
+                          built, so its exported symbols are unknown)"
+                    .into(),
+                hint: format!(
+                    "build the kernel, or install kernel-devel / linux-headers for {release} (RHEL/CentOS: \
+                     kernel-devel-{release}; Debian/Ubuntu: linux-headers-{release}) and pass its tree with --kdir"
+                ),
+            });
+        }
         if !build.join("scripts").is_dir() {
             return Err(unprepared(
                 &build,
@@ -118,8 +173,11 @@ impl KernelTree {
             ));
         }
         let (srcarch, machine) = arch_of(&config);
-        let version = parse_version(&release)
-            .ok_or_else(|| unprepared(&build, &format!("a numeric version in release {release:?}"), HEADERS_HINT))?;
+        let version = parse_version(&release).ok_or_else(|| Error::KdirUnprepared {
+            path: build.clone(),
+            missing: format!("release {release:?} has no numeric version"),
+            hint: headers_hint(None),
+        })?;
         let rhel = read_rhel(&build, &source);
         let compiler = read_compiler(&build, &config);
         Ok(KernelTree {
@@ -196,65 +254,90 @@ impl KernelTree {
 /// Debian's build dir Makefile is one line, `include /usr/src/...-common/Makefile`;
 /// O= builds leave a `source` link; RHEL and in-place trees hold everything.
 /// Absolute paths a tree records are paths inside its chroot, if any.
-fn find_source(build: &Path, chroot: Option<&Path>) -> Result<PathBuf> {
-    let is_src = |p: &Path| p.join("include/linux/module.h").is_file();
-    let rooted = |p: PathBuf| match (chroot, p.strip_prefix("/")) {
+/// `hint`: what to install (see [`headers_hint`]).
+fn find_source(build: &Path, chroot: Option<&Path>, hint: &str) -> Result<PathBuf> {
+    const MODULE_H: &str = "include/linux/module.h";
+    let is_src = |p: &Path| p.join(MODULE_H).is_file();
+    let rooted = |p: &Path| match (chroot, p.strip_prefix("/")) {
         (Some(root), Ok(rel)) => root.join(rel),
-        _ => p,
+        _ => p.to_path_buf(),
     };
-    let link = build.join("source");
-    if let Ok(target) = std::fs::read_link(&link) {
-        let target = if target.is_relative() { build.join(target) } else { rooted(target) };
-        if is_src(&target) {
-            return Ok(target.canonicalize().unwrap_or(target));
-        }
+    // The source directories the tree names (a `source` link, the Makefile's
+    // `include DIR/Makefile` or `-C DIR`), as the tree names them.
+    let mut named: Vec<PathBuf> = Vec::new();
+    if let Ok(target) = std::fs::read_link(build.join("source")) {
+        named.push(target);
     }
     if let Ok(mk) = std::fs::read_to_string(build.join("Makefile")) {
         for line in mk.lines().take(40) {
             let words: Vec<&str> = line.split_whitespace().collect();
-            let candidates: Vec<PathBuf> = match words.as_slice() {
+            match words.as_slice() {
                 ["include", path] if path.ends_with("/Makefile") => {
-                    vec![Path::new(path).parent().unwrap().to_path_buf()]
+                    named.push(Path::new(path).parent().unwrap().to_path_buf())
                 }
-                _ => words.windows(2).filter(|w| w[0] == "-C").map(|w| PathBuf::from(w[1])).collect(),
-            };
-            for c in candidates {
-                let c = if c.is_relative() { build.join(c) } else { rooted(c) };
-                if is_src(&c) {
-                    return Ok(c.canonicalize().unwrap_or(c));
-                }
+                _ => named.extend(words.windows(2).filter(|w| w[0] == "-C").map(|w| PathBuf::from(w[1]))),
             }
         }
+    }
+    let resolve = |p: &Path| if p.is_relative() { build.join(p) } else { rooted(p) };
+    if let Some(c) = named.iter().map(|p| resolve(p)).find(|c| is_src(c)) {
+        return Ok(c.canonicalize().unwrap_or(c));
     }
     if is_src(build) {
         return Ok(build.to_path_buf());
     }
-    Err(unprepared(build, "include/linux/module.h (the kernel source headers)", HEADERS_HINT))
+    let Some(first) = named.first() else {
+        return Err(unprepared(build, &format!("{}/{MODULE_H} (the kernel source headers)", build.display()), hint));
+    };
+    let dir = resolve(first);
+    let missing = |what: String, hint: String| Error::KdirUnprepared { path: build.to_path_buf(), missing: what, hint };
+    Err(match (dir.is_dir(), chroot) {
+        (true, _) => unprepared(build, &format!("{}/{MODULE_H} (the kernel source headers)", dir.display()), hint),
+        // An absolute path of another system: a tree unpacked in, or
+        // installed into, a chroot names its paths as they are there.
+        (false, None) if first.is_absolute() => missing(
+            format!("the tree names its source directory {}, which does not exist here", first.display()),
+            format!(
+                "if the tree belongs to a chroot (its paths are that system's), pass --chroot with the chroot's \
+                 root directory; else {hint}"
+            ),
+        ),
+        (false, Some(root)) => missing(
+            format!(
+                "the tree names its source directory {}, which does not exist in --chroot {} ({})",
+                first.display(),
+                root.display(),
+                dir.display()
+            ),
+            format!("check that --chroot is the root of the system the tree belongs to; else {hint}"),
+        ),
+        (false, None) => missing(format!("its source directory {} does not exist", dir.display()), hint.to_string()),
+    })
 }
 
 /// The release a build tree says it is for, if it can be read (cheap: no
 /// .config parsing); `KernelTree::open` reads the same.
 pub fn release_of(kdir: &Path) -> Option<String> {
-    read_release(&kdir.canonicalize().ok()?).ok()
+    read_release(&kdir.canonicalize().ok()?)
 }
 
-fn read_release(build: &Path) -> Result<String> {
+fn read_release(build: &Path) -> Option<String> {
     // UTS_RELEASE is what vermagic carries; Debian's kernel.release file holds
     // the upstream version instead (6.1.192, not 6.1.0-56-amd64).
     for rel in ["include/generated/utsrelease.h", "include/linux/utsrelease.h"] {
         if let Ok(text) = std::fs::read_to_string(build.join(rel))
             && let Some(v) = define_string(&text, "UTS_RELEASE")
         {
-            return Ok(v);
+            return Some(v);
         }
     }
     if let Ok(text) = std::fs::read_to_string(build.join("include/config/kernel.release")) {
         let t = text.trim();
         if !t.is_empty() {
-            return Ok(t.to_string());
+            return Some(t.to_string());
         }
     }
-    Err(unprepared(build, "include/generated/utsrelease.h", HEADERS_HINT))
+    None
 }
 
 /// The string value of `#define NAME "value"`.
@@ -332,6 +415,17 @@ mod tests {
         assert_eq!(parse_version("6.1.0-56-amd64").unwrap(), semver::Version::new(6, 1, 0));
         assert_eq!(parse_version("7.0-rc1").unwrap(), semver::Version::new(7, 0, 0));
         assert!(parse_version("abc").is_none());
+    }
+
+    /// A tree that cannot be read whole is named by its path's release.
+    #[test]
+    fn releases_from_paths() {
+        let r = |p: &str| release_for_messages(Path::new(p), Path::new(p));
+        assert_eq!(r("/lib/modules/6.1.0-57-amd64/build").as_deref(), Some("6.1.0-57-amd64"));
+        assert_eq!(r("/usr/src/kernels/3.10.0-1160.el7.x86_64").as_deref(), Some("3.10.0-1160.el7.x86_64"));
+        assert_eq!(r("/usr/src/linux-headers-6.12.118+deb12-amd64").as_deref(), Some("6.12.118+deb12-amd64"));
+        assert_eq!(r("/usr/src/linux-headers-common"), None);
+        assert_eq!(r("/tmp/tree"), None);
     }
 
     #[test]
