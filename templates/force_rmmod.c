@@ -111,41 +111,20 @@ MODULE_PARM_DESC(listhead, "address of the kernel's module list head (the 'modul
  * caller's record of what to give back (restore=removed) does not depend
  * on the kernel log. Set by the helper; values given at load are ignored.
  */
-static long out_before;
-module_param_named(before, out_before, long, 0444);
-MODULE_PARM_DESC(before, "out: references held before the change");
+#define FRM_OUT(name, type, desc)				\
+	static type out_##name;					\
+	module_param_named(name, out_##name, type, 0444);	\
+	MODULE_PARM_DESC(name, "out: " desc)
 
-static long out_after;
-module_param_named(after, out_after, long, 0444);
-MODULE_PARM_DESC(after, "out: references held right after the change");
-
-static long out_removed;
-module_param_named(removed, out_removed, long, 0444);
-MODULE_PARM_DESC(removed, "out: references the change took away (negative: given back)");
-
-static long out_kept;
-module_param_named(kept, out_kept, long, 0444);
-MODULE_PARM_DESC(kept, "out: references kept because they are held for a reason");
-
-static int out_users;
-module_param_named(users, out_users, int, 0444);
-MODULE_PARM_DESC(users, "out: modules using the target (one reference each)");
-
-static int out_files;
-module_param_named(files, out_files, int, 0444);
-MODULE_PARM_DESC(files, "out: open files of the target's (one reference each)");
-
-static int out_maps;
-module_param_named(maps, out_maps, int, 0444);
-MODULE_PARM_DESC(maps, "out: files of the target's held only by a mapping");
-
-static int out_supers;
-module_param_named(supers, out_supers, int, 0444);
-MODULE_PARM_DESC(supers, "out: superblocks of the target's filesystem types");
-
-static int out_unchecked;
-module_param_named(unchecked, out_unchecked, int, 0444);
-MODULE_PARM_DESC(unchecked, "out: what could not be checked (1 files, 2 mappings, 4 filesystems)");
+FRM_OUT(before, long, "references held before the change");
+FRM_OUT(after, long, "references held right after the change");
+FRM_OUT(removed, long, "references the change took away (negative: given back)");
+FRM_OUT(kept, long, "references kept because they are held for a reason");
+FRM_OUT(users, int, "modules using the target (one reference each)");
+FRM_OUT(files, int, "open files of the target's (one reference each)");
+FRM_OUT(maps, int, "files of the target's held only by a mapping");
+FRM_OUT(supers, int, "superblocks of the target's filesystem types");
+FRM_OUT(unchecked, int, "what could not be checked (1 files, 2 mappings, 4 filesystems)");
 
 /*
  * A count below idle on a live module can also mean that rmmod is claiming

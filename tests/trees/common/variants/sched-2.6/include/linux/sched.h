@@ -10,6 +10,7 @@
 #define _LINUX_SCHED_H
 
 #include <linux/types.h>
+#include <linux/pid.h>
 #include <linux/smp.h>
 #include <linux/rculist.h>
 #include <linux/spinlock.h>
@@ -68,19 +69,5 @@ static inline void task_unlock(struct task_struct *p)
 {
 	spin_unlock(&p->alloc_lock);
 }
-
-/* From <linux/pid.h>, which <linux/sched.h> includes (every version):
- * find_vpid() EXPORT_SYMBOL_GPL, pid_task() EXPORT_SYMBOL. */
-struct pid;
-
-enum pid_type {
-	PIDTYPE_PID,
-	PIDTYPE_PGID,
-	PIDTYPE_SID,
-	PIDTYPE_MAX
-};
-
-extern struct pid *find_vpid(int nr);
-extern struct task_struct *pid_task(struct pid *pid, enum pid_type);
 
 #endif

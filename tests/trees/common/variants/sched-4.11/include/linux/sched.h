@@ -6,6 +6,7 @@
 #define _LINUX_SCHED_H
 
 #include <linux/types.h>
+#include <linux/pid.h>
 #include <linux/smp.h>
 #include <linux/rculist.h>
 #include <linux/spinlock.h>
@@ -35,19 +36,5 @@ static inline pid_t task_pid_nr(struct task_struct *tsk)
 {
 	return tsk->pid;
 }
-
-/* From <linux/pid.h>, which <linux/sched.h> includes (every version):
- * find_vpid() EXPORT_SYMBOL_GPL, pid_task() EXPORT_SYMBOL. */
-struct pid;
-
-enum pid_type {
-	PIDTYPE_PID,
-	PIDTYPE_PGID,
-	PIDTYPE_SID,
-	PIDTYPE_MAX
-};
-
-extern struct pid *find_vpid(int nr);
-extern struct task_struct *pid_task(struct pid *pid, enum pid_type);
 
 #endif
