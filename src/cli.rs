@@ -46,6 +46,9 @@ pub enum Command {
     /// Write man pages and shell completions (for packaging)
     #[command(hide = true)]
     Assets(AssetsArgs),
+    /// Apply the helper's relocation check (and R_X86_64_PLT32 rewrite) to modules built elsewhere
+    #[command(hide = true)]
+    Relocs(RelocsArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -301,4 +304,21 @@ pub struct AssetsArgs {
     /// Directory to write man/ and completions/ into (created; files are replaced)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+/// Development: the suite's own test modules are built with plain Kbuild and
+/// must load on the same kernels as the helper, so they get the same
+/// post-build relocation step (elf_checks) for the tree; imports are not
+/// checked (they use each other's exports).
+#[derive(Args, Debug, Clone)]
+pub struct RelocsArgs {
+    /// The kernel build tree the modules were built against
+    #[arg(long, value_name = "DIR")]
+    pub kdir: PathBuf,
+    /// The chroot the tree's tools live in (--kdir is the host path)
+    #[arg(long, value_name = "DIR")]
+    pub chroot: Option<PathBuf>,
+    /// The built modules, rewritten in place
+    #[arg(value_name = "KO", required = true)]
+    pub modules: Vec<PathBuf>,
 }

@@ -122,6 +122,9 @@ exit_codes! {
         "`trace`: tracing denied (lockdown `confidentiality`, an LSM, a container without CAP_SYS_ADMIN)";
     32 TRACE_BUSY "trace-busy" [Trace]
         "`trace`: another trace of NAME is running";
+    33 KERNEL_TOO_OLD "kernel-too-old" [Unload, Trace]
+        "`unload`, `trace`: the running kernel is older than 3.2, the oldest they run on (build the helper \
+         elsewhere and load it by hand: \"The helper module\")";
     34 NOT_OURS "not-ours" [Build, Render, Dkms]
         "`--out` names a directory this tool did not make (not empty, and not only its own files with its \
          manifest): refused, nothing changed";
@@ -248,6 +251,16 @@ pub enum Error {
     /// `trace`: another trace of the same module is running.
     #[error("{0}")]
     TraceBusy(String),
+    /// `unload`, `trace`: the running kernel is older than the oldest these
+    /// commands run on (the floor of Rust's standard library).
+    #[error(
+        "the running kernel {release} is older than {floor}, the oldest kernel `unload` and `trace` run on \
+         (Rust's standard library and current C libraries need {floor}). Load the helper by hand instead (README, \
+         \"The helper module\"): build it on another machine with `force-rmmod-gen build --kdir` pointing at \
+         this kernel's build tree, copy force_rmmod.ko here, then `insmod force_rmmod.ko modname=NAME` and \
+         `rmmod NAME`"
+    )]
+    KernelTooOld { release: String, floor: String },
     /// `unload`: the leaked references are gone, real ones remain.
     #[error("{0}")]
     Partial(String),
@@ -299,6 +312,7 @@ impl Error {
             TraceUnavailable(_) => code::TRACE_UNAVAILABLE,
             TraceDenied(_) => code::TRACE_DENIED,
             TraceBusy(_) => code::TRACE_BUSY,
+            KernelTooOld { .. } => code::KERNEL_TOO_OLD,
             NotOurs { .. } => code::NOT_OURS,
             Partial(_) => code::PARTIAL,
             Unchecked(_) => code::UNCHECKED,
@@ -350,6 +364,7 @@ mod tests {
             Error::TraceUnavailable(s()),
             Error::TraceDenied(s()),
             Error::TraceBusy(s()),
+            Error::KernelTooOld { release: s(), floor: s() },
             Error::NotOurs { path: p(), why: s() },
             Error::Partial(s()),
             Error::Unchecked(s()),
@@ -394,6 +409,7 @@ mod tests {
                 "trace-unavailable",
                 "trace-denied",
                 "trace-busy",
+                "kernel-too-old",
                 "not-ours",
                 "partial",
                 "unchecked",
@@ -472,11 +488,12 @@ mod tests {
         );
         assert!(!help.contains("  24 "), "{help}");
         assert!(
+            help.ends_with("  and unload: 20-27, 29, 33 (see unload --help); trace: 20-22, 30-33 (see trace --help)\n")
             help.ends_with("  and unload: 20-27, 29, 35-36 (see unload --help); trace: 20-22, 30-32 (see trace --help)\n")
         );
         let trace = exit_help(&[Cmd::Trace], &[]);
         let codes: Vec<&str> = trace.lines().skip(1).map(|l| l.split_whitespace().next().unwrap()).collect();
-        assert_eq!(codes, ["0", "1", "2", "7", "20", "21", "22", "30", "31", "32"]);
+        assert_eq!(codes, ["0", "1", "2", "7", "20", "21", "22", "30", "31", "32", "33"]);
 
         let cli = crate::cli::Cli::command();
         let after = |c: &clap::Command| c.get_after_help().map(|h| h.to_string());

@@ -268,6 +268,18 @@ fn render_cmd(args: &cli::RenderArgs) -> Result<()> {
     Ok(())
 }
 
+/// The post-build relocation step on modules built outside the tool.
+fn relocs_cmd(args: &cli::RelocsArgs) -> Result<()> {
+    let tree = kdir::KernelTree::open(&args.kdir, args.chroot.as_deref())?;
+    let plan = relocs::plan(&tree);
+    for ko in &args.modules {
+        let report = elf_checks::check_file(ko, &plan, None)
+            .map_err(|why| Error::BadArgument(format!("{}: {why}", ko.display())))?;
+        crate::outln!("{}: {} R_X86_64_PLT32 rewritten ({})", ko.display(), report.plt32_rewritten, plan.why);
+    }
+    Ok(())
+}
+
 fn main() {
     let cli = Cli::parse();
     // Only the commands that may read a tree with libclang look for it.
@@ -291,12 +303,17 @@ fn main() {
         Some(Command::Detect(a)) => detect_cmd(a),
         Some(Command::Render(a)) => render_cmd(a),
         Some(Command::Dkms(a)) => dkms::run(&dkms_options(a)),
-        Some(Command::Unload(a)) => unload_options(a).and_then(|o| unload::run(&o, &tree_options(&a.tree))),
-        Some(Command::Trace(a)) => trace::run(&trace_options(a)),
+        Some(Command::Unload(a)) => kdir::check_runtime_floor(&kdir::running_release())
+            .and_then(|()| unload_options(a))
+            .and_then(|o| unload::run(&o, &tree_options(&a.tree))),
+        Some(Command::Trace(a)) => {
+            kdir::check_runtime_floor(&kdir::running_release()).and_then(|()| trace::run(&trace_options(a)))
+        }
         Some(Command::Index(a)) => match &a.command {
             IndexCommand::Merge(m) => fleet::merge(&m.out, &m.dirs, m.json),
         },
         Some(Command::Assets(a)) => assets::run(<Cli as clap::CommandFactory>::command(), &a.out),
+        Some(Command::Relocs(a)) => relocs_cmd(a),
     };
     if let Err(e) = result {
         if matches!(e, Error::Partial(_)) {

@@ -81,7 +81,7 @@ pub(super) fn compile(
         let checked = tree
             .exports()
             .map_err(|source| elf_checks::CheckError::Read { path: tree.symvers.clone(), source })
-            .and_then(|symvers| elf_checks::check_file(&ko, &facts.relocations, symvers));
+            .and_then(|symvers| elf_checks::check_file(&ko, &facts.relocations, Some(symvers)));
         let checked = match checked {
             Ok(c) => c,
             Err(why) => {

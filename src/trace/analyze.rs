@@ -367,6 +367,22 @@ mod tests {
     }
 
     #[test]
+    fn the_loaders_put_from_an_inlined_do_init_module_is_paired() {
+        // 3.18.11 (gcc 12): insmod's put has the call site load_module, then
+        // a leaking open of /dev/leaky and its file's balanced reference.
+        let events = [
+            ev(Kind::Put, "load_module", None, &["load_module", "SyS_finit_module"]),
+            ev(Kind::Get, "misc_open", None, &["misc_open", "chrdev_open", "do_dentry_open"]),
+            ev(Kind::Get, "leaky_open_path", Some("m"), &["leaky_open_path", "leaky_open", "misc_open"]),
+            ev(Kind::Put, "__fput", None, &["__fput", "____fput"]),
+        ];
+        let a = analyze(&events, "m", &|_| Some(true));
+        assert_eq!(a.leaked, 1);
+        assert_eq!(a.paired["module loader"], 1);
+        assert!(a.unmatched_puts.is_empty());
+    }
+
+    #[test]
     fn unknown_puts_and_gets_left_means_undecided() {
         let events = [
             ev(Kind::Get, "a_take", Some("a"), &["a_take"]),

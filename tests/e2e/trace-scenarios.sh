@@ -190,3 +190,19 @@ scenario_trace_refused() {
 	rmdir /run
 	expect_ok rmmod leaky
 }
+
+# A kernel older than the tool's floor (3.2): trace refuses at start (exit
+# 33), naming the floor and the manual path, before it mounts or records
+# anything; the module is untouched.
+scenario_trace_too_old() {
+	expect_ok insmod $M/leak_self.ko
+	expect_rc 33 "$FRG" trace leak_self --duration 1
+	expect_out "is older than 3.2"
+	expect_out "The helper module"
+	grep -qE ' (tracefs|debugfs) ' /proc/mounts && fail "trace mounted $(grep -E ' (tracefs|debugfs) ' /proc/mounts)"
+	expect_refcnt leak_self 1
+	expect_ok insmod "$UNLOAD_KO" modname=leak_self
+	expect_ok rmmod leak_self
+	expect_gone leak_self
+	expect_ok rmmod force_rmmod
+}

@@ -61,7 +61,7 @@ modules_unchanged() {
 scenario_unload_stuck() {
 	expect_ok insmod "$M/leak_self.ko"
 	expect_refcnt leak_self 1
-	expect_refused "is in use" rmmod leak_self
+	expect_refused "$IN_USE" rmmod leak_self
 	expect_rc 0 "$FRG" unload leak_self --yes --ko "$UNLOAD_KO" ${UNCHECKED_OK:+"$UNCHECKED_OK"}
 	expect_out "delete_module(leak_self, O_NONBLOCK): busy"
 	expect_out "removed with the helper"
@@ -99,7 +99,7 @@ scenario_unload_dry_run() {
 	expect_loaded leak_self
 	expect_gone force_rmmod
 	modules_unchanged "$before"
-	expect_refused "is in use" rmmod leak_self
+	expect_refused "$IN_USE" rmmod leak_self
 	# Clean up with the real thing.
 	expect_rc 0 "$FRG" unload leak_self --yes --ko "$UNLOAD_KO" ${UNCHECKED_OK:+"$UNCHECKED_OK"}
 	expect_gone leak_self
@@ -225,4 +225,24 @@ scenario_unload_stuck_exit() {
 	echo 1 >/sys/module/stuckexit/parameters/release
 	wait "$remover"
 	expect_gone stuckexit
+}
+
+# A kernel older than the tool's floor (3.2, Rust's standard library's):
+# unload refuses at start (exit 33), naming the floor and the manual path
+# (README, "The helper module"), and changes nothing; that path, insmod of
+# the helper built for this kernel, then removes the module.
+scenario_unload_too_old() {
+	expect_ok insmod $M/leak_self.ko
+	expect_refcnt leak_self 1
+	expect_rc 33 "$FRG" unload leak_self --yes --ko "$UNLOAD_KO"
+	expect_out "is older than 3.2"
+	expect_out "insmod force_rmmod.ko modname=NAME expect=N"
+	no_helper_ran
+	expect_refcnt leak_self 1
+	expect_ok insmod $HELPER modname=leak_self expect=1
+	expect_refcnt leak_self 0
+	expect_ok rmmod leak_self
+	expect_gone leak_self
+	expect_ok rmmod force_rmmod
+	expect_gone force_rmmod
 }

@@ -19,6 +19,7 @@
 #include <linux/init.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/version.h>
 
 static noinline int leaky_open_path(struct file *file)
 {
@@ -54,7 +55,9 @@ static const struct file_operations leaky_fops = {
 	.open = leaky_open,
 	.read = leaky_read,
 	.write = leaky_write,
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(2, 6, 35)
 	.llseek = noop_llseek,
+#endif
 };
 
 static struct miscdevice leaky_misc = {

@@ -50,11 +50,20 @@ static int tinyfs_fill_data(struct super_block *sb, void *data, int silent)
 	return tinyfs_fill(sb);
 }
 
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(2, 6, 37)
 static struct dentry *tinyfs_mount(struct file_system_type *type, int flags,
 				   const char *dev, void *data)
 {
 	return mount_nodev(type, flags, data, tinyfs_fill_data);
 }
+#else
+/* Before 2.6.37: ->get_sb fills the vfsmount itself. */
+static int tinyfs_get_sb(struct file_system_type *type, int flags,
+			 const char *dev, void *data, struct vfsmount *mnt)
+{
+	return get_sb_nodev(type, flags, data, tinyfs_fill_data, mnt);
+}
+#endif
 #endif
 
 static struct file_system_type tinyfs_type = {
@@ -62,8 +71,10 @@ static struct file_system_type tinyfs_type = {
 	.name = "frgtinyfs",
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 1, 0)
 	.init_fs_context = tinyfs_init_fs_context,
-#else
+#elif LINUX_VERSION_CODE >= KERNEL_VERSION(2, 6, 37)
 	.mount = tinyfs_mount,
+#else
+	.get_sb = tinyfs_get_sb,
 #endif
 	.kill_sb = kill_anon_super,
 };

@@ -6,7 +6,8 @@
  * - on an era E kernel (3.19+) it sets the target's refcnt to 0 instead of
  *   MODULE_REF_BASE (1). 0 means "going"; the next rmmod subtracts
  *   MODULE_REF_BASE and hits BUG_ON() in try_release_module_ref().
- * - on an era D kernel (3.3 to 3.18, RHEL/CentOS 7: per-CPU incs/decs) it
+ * - on a per-CPU count (era B, 2.6.29 to 2.6.33: local_t behind char
+ *   *refptr; eras C and D, 2.6.34 to 3.18 and RHEL/CentOS 7: incs/decs) it
  *   resets only the counters of the CPU it runs on. Where the gets and puts
  *   happened on different CPUs, the other CPUs' differences stay and the
  *   count is not 0 afterwards.
@@ -18,13 +19,18 @@
  */
 #define pr_fmt(fmt) "force_rmmod: " fmt
 
+#include <linux/version.h>
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(2, 6, 37)
 #include <linux/atomic.h>
+#else
+#include <asm/atomic.h>
+#include <asm/local.h>
+#endif
 #include <linux/init.h>
 #include <linux/module.h>
 #include <linux/preempt.h>
 #include <linux/rculist.h>
 #include <linux/string.h>
-#include <linux/version.h>
 
 static char *modname;
 module_param(modname, charp, 0444);
@@ -66,14 +72,19 @@ static int __init bad_helper_init(void)
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(3, 19, 0)
 		atomic_set(&mod->refcnt, 0);	/* WRONG on purpose: must be 1 */
 		pr_err("NEGATIVE CONTROL: set %s refcnt to 0\n", modname);
-#elif LINUX_VERSION_CODE >= KERNEL_VERSION(3, 3, 0)
+#elif LINUX_VERSION_CODE >= KERNEL_VERSION(2, 6, 34)
 		/* WRONG on purpose: every possible CPU's pair must be reset. */
 		this_cpu_ptr(mod->refptr)->incs = 0;
 		this_cpu_ptr(mod->refptr)->decs = 0;
 		pr_err("NEGATIVE CONTROL: set %s incs/decs to 0 on cpu%d only\n",
 		       modname, smp_processor_id());
+#elif LINUX_VERSION_CODE >= KERNEL_VERSION(2, 6, 29)
+		/* WRONG on purpose: every possible CPU's counter must be reset. */
+		local_set(__module_ref_addr(mod, smp_processor_id()), 0);
+		pr_err("NEGATIVE CONTROL: set %s ref to 0 on cpu%d only\n",
+		       modname, smp_processor_id());
 #else
-#error "the negative control knows eras D and E only"
+#error "the negative control knows eras B to E only"
 #endif
 		ret = 0;
 		break;
