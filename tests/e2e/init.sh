@@ -795,7 +795,7 @@ scenario_stress() {
 #     user may have held it (the kernel would oops when that user lets go);
 #     the kernel must not warn or oops. busydev is loaded again, with a new
 #     leak, after each removal.
-RACE_SECONDS=${RACE_SECONDS:-40}
+RACE_SECONDS=${RACE_SECONDS:-20}
 
 race_holdopen() {
 	while [ ! -e /tmp/race.stop ]; do
