@@ -159,8 +159,20 @@ fn build(args: &BuildArgs) -> Result<()> {
     } else {
         crate::outln!("{}", b.ko.display());
     }
-    log(&format!("built for {} (era {}); load it with: insmod {} modname=NAME", b.release(), b.era(), b.ko.display()));
+    log(&use_hint(b.release(), b.era(), &b.ko));
     Ok(())
+}
+
+/// What a successful `build` says last: how to use the helper. `unload --ko`
+/// is the one way that passes every parameter right (modaddr=, listhead=,
+/// expect=, the mounted filesystem types), where a bare `insmod ...
+/// modname=NAME` skips the checks or fails (off x86_64 listhead= is required).
+fn use_hint(release: &str, era: impl std::fmt::Display, ko: &std::path::Path) -> String {
+    format!(
+        "built for {release} (era {era}); on that kernel, as root, remove a stuck module with: force-rmmod-gen unload \
+         NAME --ko {}",
+        ko.display()
+    )
 }
 
 /// Print what was detected about a tree, and how.
@@ -279,5 +291,21 @@ fn main() {
     if let Err(e) = result {
         eprintln!("force-rmmod-gen: error: {e}");
         std::process::exit(e.exit_code());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn build_points_at_unload_ko_not_a_bare_insmod() {
+        assert_eq!(
+            use_hint("6.1.0-56-amd64", eras::EraId::E, Path::new("kmod-out/6.1.0-56-amd64/force_rmmod.ko")),
+            "built for 6.1.0-56-amd64 (era E); on that kernel, as root, remove a stuck module with: force-rmmod-gen \
+             unload NAME --ko kmod-out/6.1.0-56-amd64/force_rmmod.ko"
+        );
     }
 }

@@ -10,9 +10,9 @@
  *   lookup   {{ lookup }}{% if lookup_note %} ({{ lookup_note }}){% endif %}
  * Do not load it into any other kernel: the layout it writes is this one's.
  *
- * Usage: insmod {{ module }}.ko modname=NAME [dry_run=1] [expect=N]
- *        [fstypes=T,...] [force_real=1] ...
- *        then rmmod NAME, then rmmod {{ module }}.
+ * Usage: force-rmmod-gen unload NAME --ko {{ module }}.ko, which passes
+ *        modname=NAME modaddr= listhead= expect= fstypes= (see below), then
+ *        removes NAME and unloads {{ module }}.
  *
  * A reference may be held for a real reason (an open file, a mount). The
  * kernel cannot tell a leaked reference from a real one: if NAME is really
@@ -410,7 +410,7 @@ static int frm_parse_params(struct frm_job *job)
 	size_t i, len;
 
 	if (!modname || !*modname) {
-		pr_err("modname= is required: insmod {{ module }}.ko modname=NAME\n");
+		pr_err("modname= is required; load it with: force-rmmod-gen unload NAME --ko {{ module }}.ko\n");
 		return -EINVAL;
 	}
 	len = strnlen(modname, MODULE_NAME_LEN);

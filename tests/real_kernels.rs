@@ -23,6 +23,21 @@ fn build_real(name: &str) {
     assert_eq!(r.code, 0, "{name}: {}", r.stderr);
     let ko = dest.join("force_rmmod.ko");
     assert!(ko.is_file());
+    // The last line says how to use it: through `unload --ko`, which passes
+    // every parameter, never a bare insmod.
+    assert_eq!(
+        r.stderr.lines().last(),
+        Some(
+            format!(
+                "force-rmmod-gen: built for {} (era E); on that kernel, as root, remove a stuck module with: \
+                 force-rmmod-gen unload NAME --ko {}",
+                k.release,
+                ko.display()
+            )
+            .as_str()
+        ),
+        "{name}"
+    );
     let modinfo = Command::new("modinfo").args(["-F", "vermagic"]).arg(&ko).output().expect("modinfo (kmod) installed");
     let vermagic = String::from_utf8_lossy(&modinfo.stdout);
     assert_eq!(vermagic.split_whitespace().next(), Some(k.release.as_str()), "{name}: vermagic {vermagic:?}");
