@@ -73,6 +73,9 @@ pub struct TreeArgs {
     /// As a last resort, guess the layout from the version number (warned)
     #[arg(long)]
     pub allow_version_guess: bool,
+    /// Show the exact `make` line of a build (make.log records it too)
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -50,6 +50,7 @@ fn tree_options(t: &TreeArgs) -> TreeOptions {
         vars: kbuild::MakeVars { arch: t.arch.clone(), cross_compile: t.cross_compile.clone() },
         method: t.method,
         allow_version_guess: t.allow_version_guess,
+        verbose: t.verbose,
     }
 }
 

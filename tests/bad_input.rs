@@ -258,3 +258,20 @@ fn a_reader_that_goes_away_is_a_clean_exit_not_a_panic() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn verbose_is_taken_by_every_command_that_reads_a_tree() {
+    let out = tempfile::tempdir().unwrap();
+    let o = path_str(out.path());
+    for (args, code) in [
+        (vec!["-v", "--kdir", "/nonexistent"], 3),
+        (vec!["build", "-v", "--kdir", "/nonexistent"], 3),
+        (vec!["build", "--verbose", "--kdir", "/nonexistent"], 3),
+        (vec!["detect", "-v", "--kdir", "/nonexistent"], 3),
+        (vec!["render", "-v", "--kdir", "/nonexistent", "--out", o], 3),
+        (vec!["unload", "-v", "no_such_module_frg", "--kdir", "/nonexistent"], 22),
+    ] {
+        let r = run(&args);
+        assert_eq!(r.code, code, "{args:?}: {}", r.stderr);
+    }
+}
