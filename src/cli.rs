@@ -149,6 +149,9 @@ pub struct RenderArgs {
     /// Bake in the target module name
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
+    /// Print only errors (stdout still names the directory written)
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -165,6 +168,9 @@ pub struct DkmsArgs {
     /// Do not bundle this force-rmmod-gen binary: DKMS then needs force-rmmod-gen on PATH
     #[arg(long)]
     pub no_bundle: bool,
+    /// Print only errors (stdout still names the tree written)
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]

@@ -120,6 +120,7 @@ fn dkms_options(a: &cli::DkmsArgs) -> dkms::Options {
         target: a.target.clone(),
         package_version: a.package_version.clone(),
         no_bundle: a.no_bundle,
+        quiet: a.quiet,
     }
 }
 
@@ -258,6 +259,11 @@ fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
 /// Write the helper's sources only.
 fn render_cmd(args: &cli::RenderArgs) -> Result<()> {
     one_kdir(&args.tree)?;
+    let log = |m: &str| {
+        if !args.quiet {
+            log(m)
+        }
+    };
     let out = build::render(&tree_options(&args.tree), &args.out, args.target.as_deref(), &log)?;
     crate::outln!("{}", out.display());
     Ok(())
