@@ -1,6 +1,7 @@
 //! Command-line interface (clap). Exit codes: the table in error.rs.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -76,6 +77,9 @@ pub struct TreeArgs {
     /// As a last resort, guess the layout from the version number (warned)
     #[arg(long)]
     pub allow_version_guess: bool,
+    /// Show the exact `make` line of a build (make.log records it too)
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -161,6 +165,9 @@ pub struct RenderArgs {
     /// Bake in the target module name
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
+    /// Print only errors (stdout still names the directory written)
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -178,6 +185,9 @@ pub struct DkmsArgs {
     /// Do not bundle this force-rmmod-gen binary: DKMS then needs force-rmmod-gen on PATH
     #[arg(long)]
     pub no_bundle: bool,
+    /// Print only errors (stdout still names the tree written)
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -210,7 +220,7 @@ pub struct MergeArgs {
     long_about = "Remove a module stuck with a leaked reference count from the running kernel, in one \
 command, without kmod.\n\n\
 1. Inspect /sys/module/NAME: state, refcnt, holders, taint.\n\
-2. Safe path: delete_module(NAME, O_NONBLOCK), retried for --wait seconds; if that works, stop.\n\
+2. Safe path: delete_module(NAME, O_NONBLOCK), retried for --wait TIME; if that works, stop.\n\
 3. Refuse when other modules use NAME (unless --force-deps); explain the risk; ask for \
 confirmation (--yes skips it; without a terminal --yes is required).\n\
 4. Get a helper for exactly the running kernel: --ko PATH (its vermagic must name `uname -r`), \
@@ -226,9 +236,10 @@ pub struct UnloadArgs {
     /// The stuck module ('-' and '_' are the same)
     #[arg(value_name = "NAME")]
     pub name: String,
-    /// Retry the plain delete_module(O_NONBLOCK) for up to SECONDS while NAME is busy (like `modprobe -r --wait`)
-    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
-    pub wait: u64,
+    /// Retry the plain delete_module(O_NONBLOCK) for up to TIME while NAME is busy. A bare number is
+    /// milliseconds, as in `modprobe -r --wait MSEC` (10000 = 10 s); or give the unit: 500ms, 10s, 2m
+    #[arg(long, value_name = "TIME", default_value = "0", value_parser = parse_wait)]
+    pub wait: Duration,
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -321,4 +332,66 @@ pub struct RelocsArgs {
     /// The built modules, rewritten in place
     #[arg(value_name = "KO", required = true)]
     pub modules: Vec<PathBuf>,
+}
+
+/// `unload --wait TIME`: a bare number is milliseconds, as kmod's
+/// `modprobe -r --wait MSEC` takes it; a number with a unit (`ms`, `s`,
+/// `m`) is that many of the unit.
+pub fn parse_wait(text: &str) -> Result<Duration, String> {
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let units = "a number of milliseconds (as `modprobe -r --wait`), or a number with a unit: 500ms, 10s, 2m";
+    if number.is_empty() {
+        return Err(format!("expected {units}"));
+    }
+    let ms_per_unit: u64 = match unit {
+        "" | "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        _ => return Err(format!("unknown unit `{unit}`: expected {units}")),
+    };
+    // A week is far longer than any rmmod wait; beyond it is a typo.
+    const MAX_MS: u64 = 7 * 24 * 3_600_000;
+    match number.parse::<u64>().ok().and_then(|n| n.checked_mul(ms_per_unit)) {
+        Some(ms) if ms <= MAX_MS => Ok(Duration::from_millis(ms)),
+        _ => Err(format!("longer than a week ({MAX_MS} ms): expected {units}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_bare_number_is_milliseconds_as_kmod() {
+        assert_eq!(parse_wait("10000"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_wait("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_wait("250"), Ok(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn wait_takes_a_unit() {
+        assert_eq!(parse_wait("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_wait("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_wait("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_wait("10080m"), Ok(Duration::from_secs(7 * 24 * 3600)));
+    }
+
+    #[test]
+    fn wait_refuses_what_it_cannot_read() {
+        let units = "a number of milliseconds (as `modprobe -r --wait`), or a number with a unit: 500ms, 10s, 2m";
+        for (text, why) in [
+            ("", format!("expected {units}")),
+            ("s", format!("expected {units}")),
+            ("-5", format!("expected {units}")),
+            ("1.5s", format!("unknown unit `.5s`: expected {units}")),
+            ("10 s", format!("unknown unit ` s`: expected {units}")),
+            ("10h", format!("unknown unit `h`: expected {units}")),
+            ("10S", format!("unknown unit `S`: expected {units}")),
+            ("10081m", format!("longer than a week (604800000 ms): expected {units}")),
+            ("99999999999999999999", format!("longer than a week (604800000 ms): expected {units}")),
+        ] {
+            assert_eq!(parse_wait(text), Err(why), "{text:?}");
+        }
+    }
 }

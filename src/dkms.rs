@@ -57,6 +57,8 @@ pub struct Options {
     pub package_version: Option<String>,
     /// Leave this binary out of the tree (DKMS then needs force-rmmod-gen on PATH).
     pub no_bundle: bool,
+    /// Print only errors.
+    pub quiet: bool,
 }
 
 #[derive(Serialize)]
@@ -193,6 +195,9 @@ pub fn run(args: &Options) -> Result<()> {
     staging.write("PROVENANCE.json", serde_json::to_string_pretty(&prov).expect("serialisable") + "\n")?;
     let out = staging.commit()?;
     crate::outln!("{}", out.display());
+    if args.quiet {
+        return Ok(());
+    }
     eprintln!(
         "force-rmmod-gen: DKMS tree {PACKAGE_NAME}/{version} written; install with: dkms add {} && dkms install {PACKAGE_NAME}/{version}",
         out.display()

@@ -488,8 +488,8 @@ mod tests {
         );
         assert!(!help.contains("  24 "), "{help}");
         assert!(
-            help.ends_with("  and unload: 20-27, 29, 33 (see unload --help); trace: 20-22, 30-33 (see trace --help)\n")
-            help.ends_with("  and unload: 20-27, 29, 35-36 (see unload --help); trace: 20-22, 30-32 (see trace --help)\n")
+            help.ends_with("  and unload: 20-27, 29, 33, 35-36 (see unload --help); trace: 20-22, 30-33 (see trace --help)\n"),
+            "{help}"
         );
         let trace = exit_help(&[Cmd::Trace], &[]);
         let codes: Vec<&str> = trace.lines().skip(1).map(|l| l.split_whitespace().next().unwrap()).collect();

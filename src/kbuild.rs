@@ -116,9 +116,30 @@ pub fn kdir_for_make(tree: &KernelTree) -> Result<PathBuf> {
     }
 }
 
-/// `make -C KDIR M=DIR <targets>`; returns the process output (stdout and
-/// stderr interleaved into one log is not possible portably: both kept).
-pub fn make(
+/// Run a command made by [`make_command`]; its output (stdout and stderr
+/// interleaved into one log is not possible portably: both kept).
+pub fn run(mut cmd: Command) -> Result<Output> {
+    crate::interrupt::output(&mut cmd).map_err(|e| Error::Internal(format!("cannot run make: {e}")))
+}
+
+/// The command line of CMD as a shell would take it (`-v`, make.log).
+pub fn command_line(cmd: &Command) -> String {
+    let quote = |s: &str| {
+        if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_./=:+,-@%".contains(c)) {
+            s.to_string()
+        } else {
+            format!("'{}'", s.replace('\'', "'\\''"))
+        }
+    };
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| quote(&a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `make -C KDIR M=DIR <targets>`, to run with [`run`].
+pub fn make_command(
     tree: &KernelTree,
     tc: &Toolchain,
     vars: &MakeVars,
@@ -126,7 +147,7 @@ pub fn make(
     targets: &[String],
     jobs: usize,
     keep_going: bool,
-) -> Result<Output> {
+) -> Result<Command> {
     let kdir = kdir_for_make(tree)?;
     let vars = vars.for_tree(tree);
     let mut args: Vec<String> = vec![
@@ -178,7 +199,7 @@ pub fn make(
     if std::env::var_os("KBUILD_BUILD_TIMESTAMP").is_none() {
         cmd.env("KBUILD_BUILD_TIMESTAMP", REPRODUCIBLE_TIMESTAMP);
     }
-    crate::interrupt::output(&mut cmd).map_err(|e| Error::Internal(format!("cannot run make: {e}")))
+    Ok(cmd)
 }
 
 /// Where the helper's directory appears to be in what the compiler writes
@@ -218,4 +239,19 @@ pub fn output_text(out: &Output) -> String {
     let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
     s.push_str(&String::from_utf8_lossy(&out.stderr));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_quotes_what_a_shell_would_split() {
+        let mut c = Command::new("make");
+        c.args(["-C", "/usr/src/linux-headers-6.1.0-57-amd64", "M=/tmp/a b", "CC=x86_64-linux-gnu-gcc-12", "it's"]);
+        assert_eq!(
+            command_line(&c),
+            "make -C /usr/src/linux-headers-6.1.0-57-amd64 'M=/tmp/a b' CC=x86_64-linux-gnu-gcc-12 'it'\\''s'"
+        );
+    }
 }

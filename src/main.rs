@@ -58,6 +58,7 @@ fn tree_options(t: &TreeArgs) -> TreeOptions {
         vars: kbuild::MakeVars { arch, arch_from_env, cross_compile: t.cross_compile.clone() },
         method: t.method,
         allow_version_guess: t.allow_version_guess,
+        verbose: t.verbose,
     }
 }
 
@@ -134,6 +135,7 @@ fn dkms_options(a: &cli::DkmsArgs) -> dkms::Options {
         target: a.target.clone(),
         package_version: a.package_version.clone(),
         no_bundle: a.no_bundle,
+        quiet: a.quiet,
     }
 }
 
@@ -174,8 +176,20 @@ fn build(args: &BuildArgs) -> Result<()> {
     } else {
         crate::outln!("{}", b.ko.display());
     }
-    log(&format!("built for {} (era {}); load it with: insmod {} modname=NAME", b.release(), b.era(), b.ko.display()));
+    log(&use_hint(b.release(), b.era(), &b.ko));
     Ok(())
+}
+
+/// What a successful `build` says last: how to use the helper. `unload --ko`
+/// is the one way that passes every parameter right (modaddr=, listhead=,
+/// expect=, the mounted filesystem types), where a bare `insmod ...
+/// modname=NAME` skips the checks or fails (off x86_64 listhead= is required).
+fn use_hint(release: &str, era: impl std::fmt::Display, ko: &std::path::Path) -> String {
+    format!(
+        "built for {release} (era {era}); on that kernel, as root, remove a stuck module with: force-rmmod-gen unload \
+         NAME --ko {}",
+        ko.display()
+    )
 }
 
 /// Print what was detected about a tree, and how.
@@ -263,6 +277,11 @@ fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
 /// Write the helper's sources only.
 fn render_cmd(args: &cli::RenderArgs) -> Result<()> {
     one_kdir(&args.tree)?;
+    let log = |m: &str| {
+        if !args.quiet {
+            log(m)
+        }
+    };
     let out = build::render(&tree_options(&args.tree), &args.out, args.target.as_deref(), &log)?;
     crate::outln!("{}", out.display());
     Ok(())
@@ -323,5 +342,21 @@ fn main() {
             eprintln!("force-rmmod-gen: error: {e}");
         }
         std::process::exit(e.exit_code());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn build_points_at_unload_ko_not_a_bare_insmod() {
+        assert_eq!(
+            use_hint("6.1.0-56-amd64", eras::EraId::E, Path::new("kmod-out/6.1.0-56-amd64/force_rmmod.ko")),
+            "built for 6.1.0-56-amd64 (era E); on that kernel, as root, remove a stuck module with: force-rmmod-gen \
+             unload NAME --ko kmod-out/6.1.0-56-amd64/force_rmmod.ko"
+        );
     }
 }

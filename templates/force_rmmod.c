@@ -10,10 +10,12 @@
  *   lookup   {{ lookup }}{% if lookup_note %} ({{ lookup_note }}){% endif %}
  * Do not load it into any other kernel: the layout it writes is this one's.
  *
- * Usage: insmod {{ module }}.ko modname=NAME expect=N [dry_run=1]
- *        [fs_list=A fs_lock=A sb_lock=A] [force_real=1] ...
+ * Usage: force-rmmod-gen unload NAME --ko {{ module }}.ko, which passes
+ *        every parameter as it should be (modname, modaddr, listhead,
+ *        expect, fs_list, fs_lock, sb_lock, super_blocks, ...), then
+ *        removes NAME and unloads {{ module }}. By hand:
+ *        insmod {{ module }}.ko modname=NAME expect=N [dry_run=1] ...,
  *        then rmmod NAME, then rmmod {{ module }}.
- * force-rmmod-gen unload NAME passes every parameter as it should be.
  * What was done is readable in /sys/module/{{ module }}/parameters/
  * (removed, kept, before, after, ...) until the helper is removed.
  *
@@ -514,7 +516,7 @@ static int frm_parse_params(struct frm_job *job)
 	size_t i, len;
 
 	if (!modname || !*modname) {
-		pr_err("modname= is required: insmod {{ module }}.ko modname=NAME\n");
+		pr_err("modname= is required; load it with: force-rmmod-gen unload NAME --ko {{ module }}.ko\n");
 		return -EINVAL;
 	}
 	len = strnlen(modname, MODULE_NAME_LEN);

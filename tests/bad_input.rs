@@ -549,3 +549,43 @@ fn an_unrecorded_compiler_is_said() {
         r.stderr
     );
 }
+
+#[test]
+fn verbose_is_taken_by_every_command_that_reads_a_tree() {
+    let out = tempfile::tempdir().unwrap();
+    let o = path_str(out.path());
+    for (args, code) in [
+        (vec!["-v", "--kdir", "/nonexistent"], 3),
+        (vec!["build", "-v", "--kdir", "/nonexistent"], 3),
+        (vec!["build", "--verbose", "--kdir", "/nonexistent"], 3),
+        (vec!["detect", "-v", "--kdir", "/nonexistent"], 3),
+        (vec!["render", "-v", "--kdir", "/nonexistent", "--out", o], 3),
+        (vec!["unload", "-v", "no_such_module_frg", "--kdir", "/nonexistent"], 22),
+    ] {
+        let r = run(&args);
+        assert_eq!(r.code, code, "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn quiet_render_and_dkms_print_only_what_they_wrote() {
+    let tree = fake_tree("e-6.6");
+    let t = tempfile::tempdir().unwrap();
+    let (rendered, dkms) = (t.path().join("r"), t.path().join("d"));
+    let render = ["render", "--kdir", path_str(tree.path()), "--out", path_str(&rendered), "--cc", "gcc"];
+    let loud = run(&render);
+    assert_eq!(loud.code, 0, "{}", loud.stderr);
+    assert!(loud.stderr.contains("era E detected"), "without -q render logs: {}", loud.stderr);
+    std::fs::remove_dir_all(&rendered).unwrap();
+    for (args, out) in [
+        ([&render[..], &["-q"]].concat(), &rendered),
+        (vec!["dkms", "-q", "--no-bundle", "--out", path_str(&dkms)], &dkms),
+    ] {
+        let r = run(&args);
+        assert_eq!(
+            (r.code, r.stdout.as_str(), r.stderr.as_str()),
+            (0, format!("{}\n", out.display()).as_str(), ""),
+            "{args:?}"
+        );
+    }
+}

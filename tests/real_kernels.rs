@@ -15,7 +15,7 @@ fn build_real(name: &str) {
     let k = real_kernel(name);
     let out = tempfile::tempdir().unwrap();
     let dest = out.path().join(&k.release);
-    let mut args = vec!["build", "--kdir", path_str(&k.kdir), "--out", path_str(&dest)];
+    let mut args = vec!["build", "-v", "--kdir", path_str(&k.kdir), "--out", path_str(&dest)];
     if let Some(c) = &k.chroot {
         args.extend(["--chroot", path_str(c)]);
     }
@@ -23,6 +23,26 @@ fn build_real(name: &str) {
     assert_eq!(r.code, 0, "{name}: {}", r.stderr);
     let ko = dest.join("force_rmmod.ko");
     assert!(ko.is_file());
+    // -v says the make line, exactly as make.log's first line records it.
+    let log = std::fs::read_to_string(dest.join("make.log")).unwrap();
+    let recorded = log.lines().next().and_then(|l| l.strip_prefix("$ ")).expect("make.log starts with `$ make`");
+    assert!(recorded.contains(" -C ") && recorded.ends_with(" modules"), "{name}: {recorded}");
+    assert!(r.stderr.contains(&format!("force-rmmod-gen: running: {recorded}\n")), "{name}: {}", r.stderr);
+    // The last line says how to use it: through `unload --ko`, which passes
+    // every parameter, never a bare insmod.
+    assert_eq!(
+        r.stderr.lines().last(),
+        Some(
+            format!(
+                "force-rmmod-gen: built for {} (era E); on that kernel, as root, remove a stuck module with: \
+                 force-rmmod-gen unload NAME --ko {}",
+                k.release,
+                ko.display()
+            )
+            .as_str()
+        ),
+        "{name}"
+    );
     let modinfo = Command::new("modinfo").args(["-F", "vermagic"]).arg(&ko).output().expect("modinfo (kmod) installed");
     let vermagic = String::from_utf8_lossy(&modinfo.stdout);
     assert_eq!(vermagic.split_whitespace().next(), Some(k.release.as_str()), "{name}: vermagic {vermagic:?}");

@@ -110,10 +110,7 @@ fn going_module_explains_wake_waiter_and_needs_yes() {
                  the count of such a module and wakes that rmmod, which then removes leak_self itself.";
     assert_eq!(
         error_message(&err),
-        format!(
-            "{going} Pass --yes to load the helper with wake_waiter=1 (the same as insmod force_rmmod.ko \
-             modname=leak_self wake_waiter=1). Nothing was done"
-        )
+        format!("{going} Pass --yes to load the helper with wake_waiter=1. Nothing was done")
     );
     let o = f.run(&["leak_self", "--dry-run"]);
     assert_eq!(code(&o), 23, "{:?}", text(&o));
@@ -290,4 +287,35 @@ fn fake_root_paths_exist() {
     // Guard the fixture itself: the roots must be where the tool looks.
     let f = Fake::new();
     assert!(Path::new(&f.dir.path().join("sys/module")).is_dir());
+}
+
+/// `--wait` counts as kmod's `modprobe -r --wait` does: a bare number is
+/// milliseconds; a unit may be given.
+#[test]
+fn wait_is_milliseconds_like_kmod() {
+    let f = Fake::new();
+    f.module("leak_self", 1);
+    f.write("sys/module/leak_self/initstate", b"going\n");
+    for (wait, shown) in [("10000", "10 s"), ("1500", "1500 ms"), ("10s", "10 s"), ("500ms", "500 ms"), ("2m", "120 s")]
+    {
+        let o = f.run(&["leak_self", "--dry-run", "--wait", wait]);
+        assert_eq!(code(&o), 23, "{wait}: {:?}", text(&o));
+        assert_eq!(
+            report_line(&text(&o).0, "safe "),
+            format!("safe      dry run: a real run first tries delete_module(leak_self, O_NONBLOCK) for {shown}"),
+            "--wait {wait}"
+        );
+    }
+}
+
+#[test]
+fn bad_wait_is_a_usage_error() {
+    let f = Fake::new();
+    let o = f.run(&["leak_self", "--wait", "10h"]);
+    assert_eq!(code(&o), 2, "{:?}", text(&o));
+    assert_eq!(
+        text(&o).1,
+        "error: invalid value '10h' for '--wait <TIME>': unknown unit `h`: expected a number of milliseconds (as \
+         `modprobe -r --wait`), or a number with a unit: 500ms, 10s, 2m\n\nFor more information, try '--help'.\n"
+    );
 }

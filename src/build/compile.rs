@@ -68,8 +68,13 @@ pub(super) fn compile(
         for (name, text) in &rendered.files {
             std::fs::write(scratch.host.join(name), text).map_err(|e| Error::output(&scratch.host, e))?;
         }
-        let result = kbuild::make(tree, tc, &opts.vars, &scratch.make, &["modules".to_string()], 1, false)?;
-        let text = kbuild::output_text(&result);
+        let make = kbuild::make_command(tree, tc, &opts.vars, &scratch.make, &["modules".to_string()], 1, false)?;
+        let line = kbuild::command_line(&make);
+        if opts.verbose {
+            log(&format!("running: {line}"));
+        }
+        let result = kbuild::run(make)?;
+        let text = format!("$ {line}\n{}", kbuild::output_text(&result));
         staging.write("make.log", &text)?;
         let built = scratch.host.join(format!("{MODULE}.ko"));
         if !result.status.success() || !built.is_file() {

@@ -17,6 +17,8 @@ pub struct TreeOptions {
     pub vars: MakeVars,
     pub method: MethodChoice,
     pub allow_version_guess: bool,
+    /// Say the exact `make` line of a build (make.log records it too).
+    pub verbose: bool,
 }
 
 impl TreeOptions {

@@ -68,7 +68,7 @@ pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, ProbeErr
     std::fs::write(scratch.host.join("Kbuild"), kbuild)?;
 
     let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let out = kbuild::make(tree, tc, &MakeVars::default(), &scratch.make, &objects, jobs, true)?;
+    let out = kbuild::run(kbuild::make_command(tree, tc, &MakeVars::default(), &scratch.make, &objects, jobs, true)?)?;
     let log = kbuild::output_text(&out);
     let built = |name: &str| scratch.host.join(format!("{name}.o")).is_file();
     if !built("control") {

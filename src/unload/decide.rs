@@ -49,8 +49,7 @@ pub fn decide(m: &Module, p: &Policy, interactive: bool) -> Result<Go> {
                 return Ok(Go::Ask);
             }
             return Err(Error::Declined(format!(
-                "{why}. Pass --yes to load the helper with wake_waiter=1 (the same as insmod \
-                 force_rmmod.ko modname={name} wake_waiter=1). Nothing was done"
+                "{why}. Pass --yes to load the helper with wake_waiter=1. Nothing was done"
             )));
         }
         InitState::Coming => {
@@ -179,7 +178,7 @@ mod tests {
              O_NONBLOCK, kernels up to 3.12 and RHEL/CentOS 7) is asleep until its last reference is dropped, and \
              the helper resets only live modules. The helper's wake_waiter=1 resets the count of such a module and \
              wakes that rmmod, which then removes leak_self itself. Pass --yes to load the helper with \
-             wake_waiter=1 (the same as insmod force_rmmod.ko modname=leak_self wake_waiter=1). Nothing was done"
+             wake_waiter=1. Nothing was done"
         );
         assert_eq!(decide(&going, &p(true, false, false), false).unwrap(), Go::Proceed);
         assert_eq!(decide(&going, &p(false, false, false), true).unwrap(), Go::Ask);

@@ -3,7 +3,7 @@
 //!
 //! 1. Inspect /sys/module/NAME (sysmod.rs): state, refcnt, holders, taint.
 //! 2. Safe path: delete_module(NAME, O_NONBLOCK), retried while busy for
-//!    `--wait` seconds (like `modprobe -r --wait`). Done if it works.
+//!    `--wait` (like `modprobe -r --wait`). Done if it works.
 //! 3. Refuse holders unless `--force-deps`; explain the risk; ask unless
 //!    `--yes` (non-interactive without `--yes`: declined).
 //! 4. Get a helper for the running kernel: `--ko PATH` (vermagic checked
@@ -61,8 +61,8 @@ use report::{Outcome, step};
 pub struct Options {
     /// The stuck module, as given ('-' and '_' are the same).
     pub name: String,
-    /// Seconds to retry the plain delete_module while NAME is busy.
-    pub wait: u64,
+    /// How long to retry the plain delete_module while NAME is busy.
+    pub wait: std::time::Duration,
     /// Do not ask for confirmation.
     pub yes: bool,
     /// Reset the count even though other modules use NAME.

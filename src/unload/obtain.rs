@@ -153,6 +153,7 @@ mod tests {
             vars: Default::default(),
             method: crate::detect::MethodChoice::Auto,
             allow_version_guess: false,
+            verbose: false,
         };
         let e = build_helper(&opts, "9.9.9", &t.path().join("cache")).err().unwrap();
         assert_eq!(e.exit_code(), code::KDIR_MISSING);
@@ -183,6 +184,7 @@ mod tests {
             vars: Default::default(),
             method: crate::detect::MethodChoice::Auto,
             allow_version_guess: false,
+            verbose: false,
         };
         let cache = tempfile::tempdir().unwrap();
         let first = build_helper(&opts, &release, cache.path()).unwrap_or_else(|e| panic!("{e}"));

@@ -1,5 +1,5 @@
 //! Step 2, the safe path: delete_module(NAME, O_NONBLOCK), as `rmmod`
-//! does, retried while busy for `--wait` seconds. No helper is needed when
+//! does, retried while busy for up to `--wait`. No helper is needed when
 //! it works.
 
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ pub fn attempt(
     running: &str,
     module: Module,
     dry_run: bool,
-    wait: u64,
+    wait: Duration,
 ) -> Result<Option<Module>> {
     if dry_run {
         if module.refcnt == 0 && module.holders.is_empty() && module.initstate == InitState::Live {
@@ -37,7 +37,7 @@ pub fn attempt(
             "safe",
             &format!(
                 "dry run: a real run first tries delete_module({name}, O_NONBLOCK){}",
-                if wait > 0 { format!(" for {wait} s") } else { String::new() }
+                if wait.is_zero() { String::new() } else { format!(" for {}", show(wait)) }
             ),
         );
         return Ok(Some(module));
@@ -98,10 +98,16 @@ enum Safe {
     Busy,
 }
 
-/// delete_module(NAME, O_NONBLOCK), retried while busy for `wait` seconds.
-fn delete_while_busy(name: &str, wait: u64) -> Result<Safe> {
+/// A wait as the user reads it: whole seconds in s, else ms.
+fn show(wait: Duration) -> String {
+    let ms = wait.as_millis();
+    if ms % 1000 == 0 { format!("{} s", ms / 1000) } else { format!("{ms} ms") }
+}
+
+/// delete_module(NAME, O_NONBLOCK), retried while busy for up to `wait`.
+fn delete_while_busy(name: &str, wait: Duration) -> Result<Safe> {
     let start = Instant::now();
-    let deadline = start + Duration::from_secs(wait);
+    let deadline = start + wait;
     let mut pause = Duration::from_millis(50);
     let mut attempts = 0u32;
     loop {
@@ -121,8 +127,11 @@ fn delete_while_busy(name: &str, wait: u64) -> Result<Safe> {
             Err(Errno::EAGAIN) => {
                 let now = Instant::now();
                 if now >= deadline {
-                    let waited =
-                        if wait > 0 { format!(", retried for {wait} s ({attempts} attempts)") } else { String::new() };
+                    let waited = if wait.is_zero() {
+                        String::new()
+                    } else {
+                        format!(", retried for {} ({attempts} attempts)", show(wait))
+                    };
                     step(
                         "safe",
                         &format!(
