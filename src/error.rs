@@ -257,8 +257,8 @@ pub enum Error {
         "the running kernel {release} is older than {floor}, the oldest kernel `unload` and `trace` run on \
          (Rust's standard library and current C libraries need {floor}). Load the helper by hand instead (README, \
          \"The helper module\"): build it on another machine with `force-rmmod-gen build --kdir` pointing at \
-         this kernel's build tree, copy force_rmmod.ko here, then `insmod force_rmmod.ko modname=NAME` and \
-         `rmmod NAME`"
+         this kernel's build tree, copy force_rmmod.ko here, then `insmod force_rmmod.ko modname=NAME \
+         expect=N` (N: /sys/module/NAME/refcnt) and `rmmod NAME`"
     )]
     KernelTooOld { release: String, floor: String },
     /// `unload`: the leaked references are gone, real ones remain.

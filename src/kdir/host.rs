@@ -87,8 +87,8 @@ mod tests {
             "the running kernel 2.6.32 is older than 3.2, the oldest kernel `unload` and `trace` run on (Rust's \
              standard library and current C libraries need 3.2). Load the helper by hand instead (README, \"The \
              helper module\"): build it on another machine with `force-rmmod-gen build --kdir` pointing at this \
-             kernel's build tree, copy force_rmmod.ko here, then `insmod force_rmmod.ko modname=NAME` and `rmmod \
-             NAME`"
+             kernel's build tree, copy force_rmmod.ko here, then `insmod force_rmmod.ko modname=NAME expect=N` (N: \
+             /sys/module/NAME/refcnt) and `rmmod NAME`"
         );
     }
 }

@@ -522,7 +522,7 @@ reset_keeps_hidden_holder() {
 	expect_refcnt busydev 1
 	expect_ok rmmod force_rmmod
 	if refcnt_is busydev 1; then
-		expect_refused "is in use" rmmod busydev
+		expect_refused "$IN_USE" rmmod busydev
 	fi
 	kill "$holder"
 	wait "$holder" 2>/dev/null

@@ -201,7 +201,7 @@ scenario_trace_too_old() {
 	expect_out "The helper module"
 	grep -qE ' (tracefs|debugfs) ' /proc/mounts && fail "trace mounted $(grep -E ' (tracefs|debugfs) ' /proc/mounts)"
 	expect_refcnt leak_self 1
-	expect_ok insmod "$UNLOAD_KO" modname=leak_self
+	expect_ok insmod $HELPER modname=leak_self expect=1
 	expect_ok rmmod leak_self
 	expect_gone leak_self
 	expect_ok rmmod force_rmmod
