@@ -541,11 +541,6 @@ pub static FEATURES: &[Feature] = &[
                <linux/sched/signal.h>, <linux/sched/task.h>, <linux/sched/mm.h>",
     },
     Feature {
-        key: "mmap_lock",
-        since: v(5, 8, 0),
-        what: "mm->mmap_sem renamed mmap_lock, taken through mmap_read_trylock()/mmap_read_unlock()",
-    },
-    Feature {
         key: "fcheck_files_gone",
         since: v(5, 11, 0),
         what: "fcheck_files() removed (files_lookup_fd_raw()): without iterate_fd() no descriptor table can be read",
@@ -555,11 +550,6 @@ pub static FEATURES: &[Feature] = &[
         since: v(7, 2, 0),
         what: "file_systems is an RCU hlist (struct file_system_type has `list`, no `next`) and \
                file_systems_lock a spinlock",
-    },
-    Feature {
-        key: "vma_iterator",
-        since: v(6, 1, 0),
-        what: "the maple tree: VMAs walked with VMA_ITERATOR/for_each_vma(), mm->mmap and vm_next are gone",
     },
 ];
 

@@ -90,12 +90,6 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
         (false, false) => "fdtable",
         (false, true) => "none",
     };
-    let vma_walk = if has("vma_iterator") { "vma_iterator" } else { "vm_next" };
-    let (mmap_trylock, mmap_unlock) = if has("mmap_lock") {
-        ("mmap_read_trylock", "mmap_read_unlock")
-    } else {
-        ("frm_mmap_trylock", "frm_mmap_unlock")
-    };
     // x86_64 keeps every struct module in [MODULES_VADDR, MODULES_END).
     let module_range = facts.arch == "x86_64";
     let mut headers: Vec<&str> = era.headers.to_vec();
@@ -148,9 +142,6 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     ctx.insert("module_refcount", &facts.exported("module_refcount"));
     ctx.insert("fd_walk", fd_walk);
     ctx.insert("fs_list_rcu", &has("fs_list_rcu"));
-    ctx.insert("vma_walk", vma_walk);
-    ctx.insert("mmap_trylock", mmap_trylock);
-    ctx.insert("mmap_unlock", mmap_unlock);
     ctx.insert("negative_ambiguous", &u8::from(!era.per_cpu && !lookup.module_mutex));
     ctx.insert("headers", &headers);
     // A lookup that walks the ring must skip unformed modules

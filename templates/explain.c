@@ -250,41 +250,61 @@ out:
 	rcu_read_unlock();
 }
 
-/* The mappings of one address space, under its mmap lock (read). */
-static void frm_scan_vmas(struct frm_scan *scan, struct frm_mm *m)
+static void frm_scan_vma(struct frm_scan *scan, struct frm_mm *m,
+			 struct vm_area_struct *vma)
 {
-{%- if vma_walk == "vma_iterator" %}
-	VMA_ITERATOR(vmi, m->mm, 0);
-	struct vm_area_struct *vma;
-
-	for_each_vma(vmi, vma) {
-{%- else %}
-	struct vm_area_struct *vma;
-
-	for (vma = m->mm->mmap; vma; vma = vma->vm_next) {
-{%- endif %}
-		if (vma->vm_file && frm_note_file(scan, vma->vm_file)) {
-			scan->maps++;
-			pr_warn("%s: explained: pid %d (%s) maps %s\n",
-				scan->name, m->pid, m->comm,
-				frm_path(scan, vma->vm_file));
-		}
+	if (vma->vm_file && frm_note_file(scan, vma->vm_file)) {
+		scan->maps++;
+		pr_warn("%s: explained: pid %d (%s) maps %s\n",
+			scan->name, m->pid, m->comm,
+			frm_path(scan, vma->vm_file));
 	}
 }
 
-{%- if mmap_trylock == "frm_mmap_trylock" %}
+/*
+ * The mappings of one address space, under its mmap lock (read). The
+ * header decides, not the version (vendors back-port): the maple tree's
+ * for_each_vma() from 6.1, the vm_next list before.
+ */
+static void frm_scan_vmas(struct frm_scan *scan, struct frm_mm *m)
+{
+#ifdef for_each_vma
+	VMA_ITERATOR(vmi, m->mm, 0);
+	struct vm_area_struct *vma;
 
-/* Before 5.8 the mmap lock is the rw_semaphore mm->mmap_sem. */
+	for_each_vma(vmi, vma)
+		frm_scan_vma(scan, m, vma);
+#else
+	struct vm_area_struct *vma;
+
+	for (vma = m->mm->mmap; vma; vma = vma->vm_next)
+		frm_scan_vma(scan, m, vma);
+#endif
+}
+
+/*
+ * The mmap lock, an rw_semaphore: mm->mmap_lock from 5.8 (its header
+ * defines MMAP_LOCK_INITIALIZER), mm->mmap_sem before. Taken directly: the
+ * 5.8 wrappers add only tracepoints, whose static keys would give the
+ * helper relocations (R_X86_64_PC64) that loaders before 5.x refuse.
+ */
 static inline int frm_mmap_trylock(struct mm_struct *mm)
 {
+#ifdef MMAP_LOCK_INITIALIZER
+	return down_read_trylock(&mm->mmap_lock);
+#else
 	return down_read_trylock(&mm->mmap_sem);
+#endif
 }
 
 static inline void frm_mmap_unlock(struct mm_struct *mm)
 {
+#ifdef MMAP_LOCK_INITIALIZER
+	up_read(&mm->mmap_lock);
+#else
 	up_read(&mm->mmap_sem);
+#endif
 }
-{%- endif %}
 
 /*
  * A file mapped and then closed holds its reference through the mapping
@@ -300,13 +320,13 @@ static void frm_scan_maps(struct frm_scan *scan)
 		struct frm_mm *m = &scan->mms[i];
 		bool locked;
 
-		while (!(locked = {{ mmap_trylock }}(m->mm)) && waits < FRM_MM_WAITS) {
+		while (!(locked = frm_mmap_trylock(m->mm)) && waits < FRM_MM_WAITS) {
 			waits++;
 			msleep(20);
 		}
 		if (locked) {
 			frm_scan_vmas(scan, m);
-			{{ mmap_unlock }}(m->mm);
+			frm_mmap_unlock(m->mm);
 		} else {
 			scan->busy_mms++;
 			scan->unchecked |= FRM_UNCHECKED_MAPS;

@@ -255,20 +255,22 @@ fn references_held_for_a_reason_are_explained_before_the_reset() {
 
 #[test]
 fn the_real_use_scan_uses_each_kernels_own_interfaces() {
-    // (tree, iterate_fd exported, sched/ headers, mmap_lock, VMA iterator)
+    // (tree, iterate_fd exported, sched/ headers); the mmap lock and the VMA
+    // walk are chosen by each tree's own header (the compile tests prove
+    // the choice: a fake tree declares only its era's shape).
     let want = [
-        ("a-2.6.28", false, false, false, false),
-        ("b-smp-2.6.32-el6", false, false, false, false),
-        ("b-up-2.6.30", false, false, false, false),
-        ("count-2.6.34-rc3", false, false, false, false),
-        ("c-3.0", false, false, false, false),
-        ("d-3.10-el7", true, false, false, false),
-        ("e-4.18-el8", true, true, false, false),
-        ("e-6.6", true, true, true, true),
+        ("a-2.6.28", false, false),
+        ("b-smp-2.6.32-el6", false, false),
+        ("b-up-2.6.30", false, false),
+        ("count-2.6.34-rc3", false, false),
+        ("c-3.0", false, false),
+        ("d-3.10-el7", true, false),
+        ("e-4.18-el8", true, true),
+        ("e-6.6", true, true),
     ];
     let helpers = all_helpers();
     assert_eq!(helpers.len(), want.len(), "a fake era without a row here");
-    for (tree, iterate_fd, sched_split, mmap_lock, vma_iterator) in want {
+    for (tree, iterate_fd, sched_split) in want {
         let h = helpers.iter().find(|h| h.tree == tree).unwrap_or_else(|| panic!("{tree} not rendered"));
         let table = h.function("frm_scan_table").unwrap();
         assert_eq!(table.contains("iterate_fd(files, 0, frm_scan_fd, scan);"), iterate_fd, "{tree}:\n{table}");
@@ -281,13 +283,16 @@ fn the_real_use_scan_uses_each_kernels_own_interfaces() {
         for header in ["linux/sched/mm.h", "linux/sched/signal.h", "linux/sched/task.h"] {
             assert_eq!(h.c.contains(&format!("#include <{header}>")), sched_split, "{tree}: {header}");
         }
+        // The mmap lock and the VMA walk are chosen by the header itself
+        // (MMAP_LOCK_INITIALIZER from 5.8, for_each_vma from 6.1): RHEL
+        // back-ports, and a tree may carry another release number.
+        let lock = h.function("frm_mmap_trylock").unwrap();
+        assert!(lock.contains("#ifdef MMAP_LOCK_INITIALIZER\n\treturn down_read_trylock(&mm->mmap_lock);\n#else\n\treturn down_read_trylock(&mm->mmap_sem);"), "{tree}:\n{lock}");
         let maps = h.function("frm_scan_maps").unwrap();
-        assert_eq!(maps.contains("mmap_read_trylock(m->mm)"), mmap_lock, "{tree}:\n{maps}");
-        assert_eq!(h.c.contains("down_read_trylock(&mm->mmap_sem)"), !mmap_lock, "{tree}");
         // Every lock taken is given back: the wait budget never decides.
         assert!(maps.contains("if (locked) {"), "{tree}:\n{maps}");
         let vmas = h.function("frm_scan_vmas").unwrap();
-        assert_eq!(vmas.contains("for_each_vma(vmi, vma)"), vma_iterator, "{tree}:\n{vmas}");
-        assert_eq!(vmas.contains("vma = vma->vm_next"), !vma_iterator, "{tree}:\n{vmas}");
+        assert!(vmas.contains("#ifdef for_each_vma"), "{tree}:\n{vmas}");
+        assert!(vmas.contains("vma = vma->vm_next"), "{tree}:\n{vmas}");
     }
 }

@@ -6,6 +6,10 @@
 #include <linux/mm_types.h>
 #include <linux/rwsem.h>
 
+/* Defined by every <linux/mmap_lock.h> (5.8 on): the helper tests it. */
+#define MMAP_LOCK_INITIALIZER(name) \
+	.mmap_lock = __RWSEM_INITIALIZER((name).mmap_lock),
+
 static inline bool mmap_read_trylock(struct mm_struct *mm)
 {
 	return down_read_trylock(&mm->mmap_lock) != 0;
