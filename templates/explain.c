@@ -90,6 +90,8 @@ struct frm_scan {
 	struct frm_mm mms[FRM_MMS];
 	int nr_mms;
 	int busy_mms;
+	int in_flux;
+	pid_t flux_pid;
 	int types;
 	const struct file_system_type *type[FRM_TYPES];
 	char type_name[FRM_TYPES][32];
@@ -202,9 +204,32 @@ static void frm_keep_mm(struct frm_scan *scan, struct task_struct *t)
 	scan->nr_mms++;
 }
 
+/*
+ * A thread whose references may be on their way out where no list shows
+ * them: inside do_exit() before exit_notify() (its descriptor table already
+ * closed, the last fput() of each file still queued), or with task work
+ * queued{% if task_works %} (a close()'s last fput() runs on return to user space){% endif %}.
+ */
+static bool frm_in_flux(struct task_struct *t)
+{
+	if (t == current)
+		return false;
+	if ((t->flags & PF_EXITING) && !t->exit_state)
+		return true;
+{%- if task_works %}
+	return t->task_works != NULL;
+{%- else %}
+	return false;
+{%- endif %}
+}
+
 /* One thread: its descriptor table, under task_lock(), and its address space. */
 static void frm_scan_thread(struct frm_scan *scan, struct task_struct *t)
 {
+	if (frm_in_flux(t)) {
+		scan->in_flux++;
+		scan->flux_pid = task_pid_nr(t);
+	}
 	task_lock(t);
 	if (t->files) {
 		scan->task = t;
@@ -482,5 +507,7 @@ static void frm_explain(struct frm_job *job, const struct module *mod)
 	job->maps = scan->maps;
 	job->supers = scan->supers;
 	job->unchecked = scan->unchecked;
+	job->in_flux = scan->in_flux;
+	job->flux_pid = scan->flux_pid;
 	job->explained = scan->files + scan->supers;
 }

@@ -227,6 +227,10 @@ static void frm_update(struct frm_job *job)
 		frm_refuse(job, -ENODATA, FRM_UNCHECKED);
 		return;
 	}
+	if (job->in_flux && !restore) {
+		frm_refuse(job, -EAGAIN, FRM_IN_FLUX);
+		return;
+	}
 	refs = job->users + job->explained;
 	if (restore) {
 		refs = job->before + restore;
@@ -328,6 +332,10 @@ static void frm_report(struct frm_job *job)
 	case FRM_ALL_REAL:
 		pr_err("%s: all %ld reference(s) are held for a reason (explained above): close those files, unmount, remove the users, or load with force_real=1 to reset them anyway; nothing changed\n",
 		       job->name, job->before);
+		return;
+	case FRM_IN_FLUX:
+		pr_err("%s: pid %d (and %d thread(s) in all) is exiting or closing files right now: a reference may be on its way out where no list shows it; nothing changed, try again\n",
+		       job->name, job->flux_pid, job->in_flux);
 		return;
 	case FRM_UNCHECKED:
 		pr_err("%s: some references could not be checked (\"not checked\" above): a reset could remove one that is real; nothing changed, load with unchecked_ok=1 to reset anyway\n",

@@ -15,6 +15,7 @@ enum frm_why {
 	FRM_RACED,
 	FRM_ALL_REAL,
 	FRM_UNCHECKED,
+	FRM_IN_FLUX,
 };
 
 /* The CPUs whose counters were not zero, as one snapshot. */
@@ -45,6 +46,8 @@ struct frm_job {
 	int maps;
 	int supers;
 	int unchecked;
+	int in_flux;
+	pid_t flux_pid;
 	int explained;
 	const struct module *scanned;
 	int heads;

@@ -18,8 +18,15 @@ struct files_struct;
 struct mm_struct;
 struct signal_struct;
 
+#define PF_EXITING	0x00000004	/* getting shut down */
+
+struct callback_head;
+
 struct task_struct {
 	volatile long state;
+	unsigned int flags;
+	int exit_state;
+	struct callback_head *task_works;	/* 3.6 and later */
 	struct list_head tasks;
 	struct mm_struct *mm;
 	pid_t pid;
@@ -36,5 +43,9 @@ static inline pid_t task_pid_nr(struct task_struct *tsk)
 {
 	return tsk->pid;
 }
+
+/* <asm/current.h>, which <linux/sched.h> includes, reads a per-CPU
+ * pointer: no symbol to import. A constant stands in for it here. */
+#define current ((struct task_struct *)0)
 
 #endif
