@@ -19,11 +19,13 @@
  *     sprint_symbol(). No superblock's s_umount is taken: a remount stuck
  *     inside the target's own code cannot hang the helper.
  * A kind of reference that could not be checked makes a real reset refuse
- * (ENODATA) unless unchecked_ok=1. Never seen from here: files in flight in
- * a unix socket, in an epoll set or in io_uring, a file or superblock being
- * released at this very moment (its last fput() or unmount under way),
- * sockets of a protocol the target registers, timers, work items and
- * callbacks of other code.
+ * (ENODATA) unless unchecked_ok=1; a thread whose files are being released
+ * right now (exiting, or task work queued) makes it refuse with EAGAIN.
+ * Never seen from here: files in flight in a unix socket, in an epoll set
+ * or in io_uring, a last fput() from a kernel thread, a superblock being
+ * unmounted this very moment (before 3.3 and from 7.2.9), sockets of a
+ * protocol the target registers, timers, work items and callbacks of other
+ * code.
  *
  * The scan never dereferences the target's struct module: it compares
  * pointers with it, and reads the target's file_system_type objects only
