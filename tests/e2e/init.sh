@@ -817,17 +817,17 @@ race_opens() {
 
 race_holder() {
 	while [ ! -e /tmp/race.stop ]; do
-		/sbin/insmod $M/busyuser.ko 2>/dev/null
+		insmod $M/busyuser.ko 2>/dev/null
 		sleep 0.1
-		/sbin/rmmod busyuser 2>/dev/null
+		rmmod busyuser 2>/dev/null
 	done
 }
 
 # busydev loaded with one leaked reference (leak_other took it and left).
 race_target() {
-	/sbin/insmod $M/leak_other.ko target=busydev 2>/dev/null
-	/sbin/insmod $M/busydev.ko 2>/dev/null
-	/sbin/rmmod leak_other 2>/dev/null
+	insmod $M/leak_other.ko target=busydev 2>/dev/null
+	insmod $M/busydev.ko 2>/dev/null
+	rmmod leak_other 2>/dev/null
 	wait_until test -c /dev/busydev
 }
 
@@ -867,11 +867,11 @@ scenario_race() {
 			n=$(refcnt busydev)
 			out=$(modcall $HELPER modname=busydev expect="$n" 2>&1)
 			case $out in
-			*"errno 0 "* | *" ok"*) /sbin/rmmod force_rmmod ;;
+			*"errno 0 "* | *" ok"*) rmmod force_rmmod ;;
 			*"errno EAGAIN "* | *"errno EBUSY "* | *"errno ETXTBSY "* | *"errno ENOENT "* | *"errno ENODATA "*) ;;
 			*) unclear="$unclear; helper expect=$n: $out" ;;
 			esac
-			[ -d /sys/module/force_rmmod ] && /sbin/rmmod force_rmmod
+			[ -d /sys/module/force_rmmod ] && rmmod force_rmmod
 		fi
 	done
 	touch /tmp/race.stop
