@@ -214,9 +214,11 @@ static void frm_keep_mm(struct frm_scan *scan, struct task_struct *t)
  */
 static bool frm_in_flux(struct task_struct *t)
 {
-	if (t == current)
+	/* Past exit_notify() its task work has run (task_works then holds a
+	 * sentinel, not NULL): a zombie holds nothing on its way out. */
+	if (t == current || t->exit_state)
 		return false;
-	if ((t->flags & PF_EXITING) && !t->exit_state)
+	if (t->flags & PF_EXITING)
 		return true;
 {%- if task_works %}
 	return t->task_works != NULL;
