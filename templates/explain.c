@@ -214,8 +214,10 @@ static void frm_keep_mm(struct frm_scan *scan, struct task_struct *t)
  */
 static bool frm_in_flux(struct task_struct *t)
 {
-	/* Past exit_notify() its task work has run (task_works then holds a
-	 * sentinel, not NULL): a zombie holds nothing on its way out. */
+	/*
+	 * Past exit_notify() its task work has run (task_works then holds a
+	 * sentinel, not NULL): a zombie holds nothing on its way out.
+	 */
 	if (t == current || t->exit_state)
 		return false;
 	if (t->flags & PF_EXITING)
