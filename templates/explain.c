@@ -245,6 +245,45 @@ static void frm_scan_thread(struct frm_scan *scan, struct task_struct *t)
 	frm_keep_mm(scan, t);
 }
 
+/* How many threads are in flux now (bounded as the scan's walk is). */
+static int frm_count_in_flux(void)
+{
+	struct task_struct *g, *t;
+	int n = 0;
+
+	rcu_read_lock();
+#ifdef for_each_process_thread
+	for_each_process_thread(g, t)
+		n += frm_in_flux(t);
+#else
+	{
+		unsigned long seen = 0;
+
+		do_each_thread(g, t) {
+			if (++seen > FRM_THREADS)
+				goto out;
+			n += frm_in_flux(t);
+		} while_each_thread(g, t);
+	}
+out:
+#endif
+	rcu_read_unlock();
+	return n;
+}
+
+/*
+ * An exit or a close under way takes milliseconds: wait for those to
+ * settle, 20 ms at a time and 200 ms in all, before the scan; the scan
+ * still refuses if one is left.
+ */
+static void frm_wait_settled(void)
+{
+	int waits;
+
+	for (waits = 0; waits < 10 && frm_count_in_flux(); waits++)
+		msleep(20);
+}
+
 /*
  * Every thread, as __do_SAK() walks them: a task_struct stays valid under
  * rcu_read_lock(), ->files under task_lock(). Address spaces are only
@@ -491,6 +530,7 @@ static void frm_explain(struct frm_job *job, const struct module *mod)
 	memset(scan, 0, sizeof(*scan));
 	scan->mod = mod;
 	scan->name = job->name;
+	frm_wait_settled();
 	frm_scan_threads(scan);
 	frm_scan_maps(scan);
 	if (frm_fs_anchors())
