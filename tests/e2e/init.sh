@@ -823,6 +823,11 @@ race_holder() {
 	done
 }
 
+# kernel_before MAJOR MINOR: the running kernel is older than MAJOR.MINOR.
+kernel_before() {
+	uname -r | awk -F. -v ma="$1" -v mi="$2" '{ exit !($1 < ma || ($1 == ma && $2 + 0 < mi)) }'
+}
+
 # busydev loaded with one leaked reference (leak_other took it and left).
 race_target() {
 	insmod $M/leak_other.ko target=busydev 2>/dev/null
@@ -838,8 +843,17 @@ scenario_race() {
 	expect_loaded busydev
 	race_holdopen &
 	r1=$!
-	race_opens &
-	r2=$!
+	# Before 3.6 a close() under way (its descriptor gone, its last fput()
+	# not yet done) is in no list and leaves no trace the helper can see:
+	# there the plain open/close loop would only measure that documented
+	# window (README, "The danger").
+	if kernel_before 3 6; then
+		echo "  no open/close loop: kernel $(uname -r) has no task work (3.6)"
+		r2=""
+	else
+		race_opens &
+		r2=$!
+	fi
 	race_holder &
 	r3=$!
 	runs=0 removed=0 unclear=""
@@ -875,7 +889,7 @@ scenario_race() {
 		fi
 	done
 	touch /tmp/race.stop
-	wait $r1 $r2 $r3
+	wait $r1 $r3 ${r2:+"$r2"}
 	echo "  $runs runs, busydev removed $removed time(s)"
 	[ -z "$unclear" ] || fail "unclear results${unclear}"
 	[ $runs -ge 6 ] || fail "only $runs runs in ${RACE_SECONDS}s"
