@@ -541,11 +541,6 @@ pub static FEATURES: &[Feature] = &[
                <linux/sched/signal.h>, <linux/sched/task.h>, <linux/sched/mm.h>",
     },
     Feature {
-        key: "task_works",
-        since: v(3, 6, 0),
-        what: "task->task_works: the last fput() of a file runs as task work on return to user space",
-    },
-    Feature {
         key: "fcheck_files_gone",
         since: v(5, 11, 0),
         what: "fcheck_files() removed (files_lookup_fd_raw()): without iterate_fd() no descriptor table can be read",

@@ -142,7 +142,6 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     ctx.insert("module_refcount", &facts.exported("module_refcount"));
     ctx.insert("fd_walk", fd_walk);
     ctx.insert("fs_list_rcu", &has("fs_list_rcu"));
-    ctx.insert("task_works", &has("task_works"));
     ctx.insert("negative_ambiguous", &u8::from(!era.per_cpu && !lookup.module_mutex));
     ctx.insert("headers", &headers);
     // A lookup that walks the ring must skip unformed modules

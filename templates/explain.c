@@ -20,7 +20,7 @@
  *     inside the target's own code cannot hang the helper.
  * A kind of reference that could not be checked makes a real reset refuse
  * (ENODATA) unless unchecked_ok=1; a thread whose files are being released
- * right now (exiting, or task work queued) makes it refuse with EAGAIN.
+ * right now (inside do_exit()) makes it refuse with EAGAIN.
  * Never seen from here: files in flight in a unix socket, in an epoll set
  * or in io_uring, a last fput() from a kernel thread, a superblock being
  * unmounted this very moment (before 3.3 and from 7.2.9), sockets of a
@@ -208,25 +208,14 @@ static void frm_keep_mm(struct frm_scan *scan, struct task_struct *t)
 
 /*
  * A thread whose references may be on their way out where no list shows
- * them: inside do_exit() before exit_notify() (its descriptor table already
- * closed, the last fput() of each file still queued), or with task work
- * queued{% if task_works %} (a close()'s last fput() runs on return to user space){% endif %}.
+ * them: inside do_exit() before exit_notify(), its descriptor table already
+ * closed and the last fput() of each file still to run.
  */
 static bool frm_in_flux(struct task_struct *t)
 {
-	/*
-	 * Past exit_notify() its task work has run (task_works then holds a
-	 * sentinel, not NULL): a zombie holds nothing on its way out.
-	 */
-	if (t == current || t->exit_state)
+	if (t == current || (t->flags & PF_KTHREAD))
 		return false;
-	if (t->flags & PF_EXITING)
-		return true;
-{%- if task_works %}
-	return t->task_works != NULL;
-{%- else %}
-	return false;
-{%- endif %}
+	return (t->flags & PF_EXITING) && !t->exit_state;
 }
 
 /* One thread: its descriptor table, under task_lock(), and its address space. */
@@ -272,15 +261,15 @@ out:
 }
 
 /*
- * An exit or a close under way takes milliseconds: wait for those to
- * settle, 20 ms at a time and 200 ms in all, before the scan; the scan
- * still refuses if one is left.
+ * An exit under way takes milliseconds: wait for those to settle, 20 ms at
+ * a time and 1 s in all, before the scan; the scan still refuses if one is
+ * left.
  */
 static void frm_wait_settled(void)
 {
 	int waits;
 
-	for (waits = 0; waits < 10 && frm_count_in_flux(); waits++)
+	for (waits = 0; waits < 50 && frm_count_in_flux(); waits++)
 		msleep(20);
 }
 

@@ -22,6 +22,7 @@ struct files_struct;
 struct mm_struct;
 
 #define PF_EXITING	0x00000004	/* getting shut down */
+#define PF_KTHREAD	0x00200000	/* I am a kernel thread */
 
 struct callback_head;
 

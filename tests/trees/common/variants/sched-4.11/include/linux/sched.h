@@ -19,6 +19,7 @@ struct mm_struct;
 struct signal_struct;
 
 #define PF_EXITING	0x00000004	/* getting shut down */
+#define PF_KTHREAD	0x00200000	/* I am a kernel thread */
 
 struct callback_head;
 
