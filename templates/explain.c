@@ -219,8 +219,10 @@ static bool frm_in_flux(struct task_struct *t)
 }
 
 /* One thread: its descriptor table, under task_lock(), and its address space. */
-static void frm_scan_thread(struct frm_scan *scan, struct task_struct *t)
+static void frm_scan_thread(struct task_struct *t, void *arg)
 {
+	struct frm_scan *scan = arg;
+
 	if (frm_in_flux(t)) {
 		scan->in_flux++;
 		scan->flux_pid = task_pid_nr(t);
@@ -234,29 +236,53 @@ static void frm_scan_thread(struct frm_scan *scan, struct task_struct *t)
 	frm_keep_mm(scan, t);
 }
 
-/* How many threads are in flux now (bounded as the scan's walk is). */
-static int frm_count_in_flux(void)
+/*
+ * Every thread, as __do_SAK() walks them, each passed to fn under
+ * rcu_read_lock() (a task_struct stays valid under it; fn must not sleep).
+ * for_each_process_thread() (3.14, back-ported to 3.10.65 and RHEL 7) is
+ * safe under RCU alone; the older do_each_thread() can go round forever
+ * when a group leader exits meanwhile, so that walk is bounded, and false
+ * says it stopped before the end.
+ */
+static bool frm_each_thread(void (*fn)(struct task_struct *t, void *arg),
+			    void *arg)
 {
 	struct task_struct *g, *t;
-	int n = 0;
+	bool whole = true;
 
 	rcu_read_lock();
 #ifdef for_each_process_thread
 	for_each_process_thread(g, t)
-		n += frm_in_flux(t);
+		fn(t, arg);
 #else
 	{
-		unsigned long seen = 0;
+		unsigned long n = 0;
 
 		do_each_thread(g, t) {
-			if (++seen > FRM_THREADS)
+			if (++n > FRM_THREADS) {
+				whole = false;
 				goto out;
-			n += frm_in_flux(t);
+			}
+			fn(t, arg);
 		} while_each_thread(g, t);
 	}
 out:
 #endif
 	rcu_read_unlock();
+	return whole;
+}
+
+static void frm_count_thread_in_flux(struct task_struct *t, void *arg)
+{
+	*(int *)arg += frm_in_flux(t);
+}
+
+/* How many threads are in flux now. */
+static int frm_count_in_flux(void)
+{
+	int n = 0;
+
+	frm_each_thread(frm_count_thread_in_flux, &n);
 	return n;
 }
 
@@ -274,39 +300,15 @@ static void frm_wait_settled(void)
 }
 
 /*
- * Every thread, as __do_SAK() walks them: a task_struct stays valid under
- * rcu_read_lock(), ->files under task_lock(). Address spaces are only
- * collected here (get_task_mm()): their mappings are read afterwards,
- * outside RCU, because that needs the mmap lock. for_each_process_thread()
- * (3.14, back-ported to 3.10.65 and RHEL 7) is safe under RCU alone; the
- * older do_each_thread() can go round forever when a group leader exits
- * meanwhile, so that walk is bounded, and a bounded walk is not a complete
- * one.
+ * Every thread's descriptor table, under task_lock(). Address spaces are
+ * only collected here (get_task_mm()): their mappings are read afterwards,
+ * outside RCU, because that needs the mmap lock. A bounded walk is not a
+ * complete one.
  */
 static void frm_scan_threads(struct frm_scan *scan)
 {
-	struct task_struct *g, *t;
-
-	rcu_read_lock();
-#ifdef for_each_process_thread
-	for_each_process_thread(g, t)
-		frm_scan_thread(scan, t);
-#else
-	{
-		unsigned long n = 0;
-
-		do_each_thread(g, t) {
-			if (++n > FRM_THREADS) {
-				scan->unchecked |= FRM_UNCHECKED_FILES |
-						   FRM_UNCHECKED_MAPS;
-				goto out;
-			}
-			frm_scan_thread(scan, t);
-		} while_each_thread(g, t);
-	}
-out:
-#endif
-	rcu_read_unlock();
+	if (!frm_each_thread(frm_scan_thread, scan))
+		scan->unchecked |= FRM_UNCHECKED_FILES | FRM_UNCHECKED_MAPS;
 }
 
 static void frm_scan_vma(struct frm_scan *scan, struct frm_mm *m,
