@@ -497,6 +497,37 @@ scenario_open_file_and_leak() {
 	expect_gone busydev
 }
 
+# 9c. A character device on a cdev the module owns: each open file holds
+#     two references (cdev_get() and fops_get()). With one leaked besides,
+#     the reset keeps both of the file's and removes only the leak; the
+#     module goes once the file is closed.
+scenario_open_cdev_and_leak() {
+	expect_ok insmod $M/leak_other.ko target=cdevdev
+	expect_ok insmod $M/cdevdev.ko
+	expect_ok rmmod leak_other
+	major=$(awk '$2 == "cdevdev" { print $1 }' /proc/devices)
+	[ -n "$major" ] || fail "cdevdev is not in /proc/devices"
+	mknod /dev/cdevdev c "$major" 0
+	# shellcheck disable=SC2217 # the open file is the point, not the input
+	sleep 3600 </dev/cdevdev &
+	sleeper=$!
+	wait_until grep -qx 3 /sys/module/cdevdev/refcnt
+	expect_refcnt cdevdev 3
+	expect_ok insmod $HELPER modname=cdevdev expect=3
+	expect_log "force_rmmod: cdevdev: explained: pid $sleeper \(sleep\) holds /dev/cdevdev open \(fd 0\): 2 references" \
+		"the helper did not count the cdev's reference of the open file"
+	expect_refcnt cdevdev 2
+	expect_ok rmmod force_rmmod
+	expect_refused "$IN_USE" rmmod cdevdev
+	kill "$sleeper"
+	wait "$sleeper" 2>/dev/null
+	wait_until grep -qx 0 /sys/module/cdevdev/refcnt
+	expect_refcnt cdevdev 0
+	expect_ok rmmod cdevdev
+	expect_gone cdevdev
+	rm -f /dev/cdevdev
+}
+
 # hidden_holder MODE: busydev with one leaked reference (leak_other) and one
 # real one that holdopen MODE holds where a scan of thread-group leaders'
 # descriptor tables does not look; $holder is its pid.
