@@ -76,8 +76,13 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     check_supported(facts, era, &version)?;
     let lookup = facts.lookup;
     // Per-cpu counts are always changed inside stop_machine(): exported on
-    // SMP (checked above), an inline that disables interrupts on UP.
-    let stop_machine = era.per_cpu;
+    // SMP (checked above), an inline that disables interrupts on UP. Every
+    // other count is too where the kernel allows it, so that the real-use
+    // scan is repeated with every CPU stopped right before the update (a
+    // reference that moved from one holder to another during the first
+    // scan is then seen where it is).
+    let smp = facts.config.get("CONFIG_SMP").copied().unwrap_or(true);
+    let stop_machine = era.per_cpu || !smp || facts.exported("stop_machine");
     // A sleeping rmmod is woken with module_mutex held, so that it cannot
     // free the module under us: only where the lookup holds module_mutex.
     let wake_waiter = facts.has_waiter && lookup.module_mutex;
@@ -97,6 +102,7 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
         headers.push("linux/stop_machine.h");
     }
     headers.extend([
+        "linux/cdev.h",
         "linux/delay.h",
         "linux/err.h",
         "linux/fdtable.h",

@@ -84,8 +84,10 @@ struct frm_scan {
 	const struct module *mod;
 	const char *name;
 	struct task_struct *task;
+	bool frozen;
 	const struct file *seen[FRM_FILES];
 	int files;
+	int refs;
 	int maps;
 	int supers;
 	int unchecked;
@@ -102,23 +104,54 @@ struct frm_scan {
 };
 
 static struct frm_scan frm_scan;
+{%- if stop_machine %}
+/* The same scan again with every CPU stopped, just before the update. */
+static struct frm_scan frm_frozen;
+{%- endif %}
 
-/* A file of the target's, counted once: true the first time it is seen. */
-static bool frm_note_file(struct frm_scan *scan, const struct file *file)
+/*
+ * The references one open file holds on the target: one through its
+ * file_operations (fops_get() at open, fops_put() in __fput()), and one
+ * more for a character device whose cdev the target owns (cdev_get() in
+ * chrdev_open(), cdev_put() in __fput()). An O_PATH file holds neither.
+ */
+static int frm_file_refs(const struct frm_scan *scan, const struct file *file)
 {
-	int i;
+	const struct inode *inode = file->f_path.dentry->d_inode;
+	int refs = 0;
 
-	if (!file->f_op || file->f_op->owner != scan->mod)
-		return false;
+#ifdef FMODE_PATH
+	if (file->f_mode & FMODE_PATH)
+		return 0;
+#endif
+	if (file->f_op && file->f_op->owner == scan->mod)
+		refs++;
+	if (inode && S_ISCHR(inode->i_mode) && inode->i_cdev &&
+	    inode->i_cdev->owner == scan->mod)
+		refs++;
+	return refs;
+}
+
+/*
+ * A file that holds references on the target, counted once: its
+ * references the first time it is seen, 0 after.
+ */
+static int frm_note_file(struct frm_scan *scan, const struct file *file)
+{
+	int i, refs = frm_file_refs(scan, file);
+
+	if (!refs)
+		return 0;
 	for (i = 0; i < scan->files; i++)
 		if (scan->seen[i] == file)
-			return false;
+			return 0;
 	if (scan->files == FRM_FILES) {
 		scan->unchecked |= FRM_UNCHECKED_FILES;
-		return false;
+		return 0;
 	}
 	scan->seen[scan->files++] = file;
-	return true;
+	scan->refs += refs;
+	return refs;
 }
 
 static const char *frm_path(struct frm_scan *scan, const struct file *file)
@@ -131,11 +164,13 @@ static const char *frm_path(struct frm_scan *scan, const struct file *file)
 static int frm_scan_fd(const void *arg, struct file *file, unsigned int fd)
 {
 	struct frm_scan *scan = (struct frm_scan *)arg;
+	int refs = frm_note_file(scan, file);
 
-	if (frm_note_file(scan, file))
-		pr_warn("%s: explained: pid %d (%s) holds %s open (fd %u)\n",
+	if (refs && !scan->frozen)
+		pr_warn("%s: explained: pid %d (%s) holds %s open (fd %u)%s\n",
 			scan->name, task_pid_nr(scan->task), scan->task->comm,
-			frm_path(scan, file), fd);
+			frm_path(scan, file), fd,
+			refs > 1 ? ": 2 references, its file and its cdev" : "");
 	return 0;
 }
 {%- if fd_walk == "iterate_fd" %}
@@ -178,7 +213,11 @@ static void frm_scan_table(struct frm_scan *scan, struct files_struct *files)
 }
 {%- endif %}
 
-/* Keep one reference on t's address space, each address space once. */
+/*
+ * Keep one reference on t's address space, each address space once. With
+ * every CPU stopped none is taken (nothing can free it, and mmput() could
+ * sleep): the pointer is enough.
+ */
 static void frm_keep_mm(struct frm_scan *scan, struct task_struct *t)
 {
 	struct mm_struct *mm;
@@ -196,10 +235,15 @@ static void frm_keep_mm(struct frm_scan *scan, struct task_struct *t)
 		scan->unchecked |= FRM_UNCHECKED_MAPS;
 		return;
 	}
-	/* May return another mm after an exec: it is looked at all the same. */
-	mm = get_task_mm(t);
-	if (!mm)
-		return;
+	if (scan->frozen) {
+		if (t->flags & PF_KTHREAD)
+			return;
+	} else {
+		/* May return another mm after an exec: looked at all the same. */
+		mm = get_task_mm(t);
+		if (!mm)
+			return;
+	}
 	scan->mms[scan->nr_mms].mm = mm;
 	scan->mms[scan->nr_mms].pid = task_pid_nr(t);
 	memcpy(scan->mms[scan->nr_mms].comm, t->comm, TASK_COMM_LEN);
@@ -316,9 +360,10 @@ static void frm_scan_vma(struct frm_scan *scan, struct frm_mm *m,
 {
 	if (vma->vm_file && frm_note_file(scan, vma->vm_file)) {
 		scan->maps++;
-		pr_warn("%s: explained: pid %d (%s) maps %s\n",
-			scan->name, m->pid, m->comm,
-			frm_path(scan, vma->vm_file));
+		if (!scan->frozen)
+			pr_warn("%s: explained: pid %d (%s) maps %s\n",
+				scan->name, m->pid, m->comm,
+				frm_path(scan, vma->vm_file));
 	}
 }
 
@@ -371,7 +416,9 @@ static inline void frm_mmap_unlock(struct mm_struct *mm)
  * A file mapped and then closed holds its reference through the mapping
  * alone. The mmap lock is only tried, with a few short waits in all: a
  * writer inside the target's own code must not hang the helper; an address
- * space that stays locked is reported as not checked.
+ * space that stays locked is reported as not checked. With every CPU
+ * stopped it is tried once: a writer holding it was stopped half-way
+ * through a change, which makes the count move, not unknown.
  */
 static void frm_scan_maps(struct frm_scan *scan)
 {
@@ -381,13 +428,18 @@ static void frm_scan_maps(struct frm_scan *scan)
 		struct frm_mm *m = &scan->mms[i];
 		bool locked;
 
-		while (!(locked = frm_mmap_trylock(m->mm)) && waits < FRM_MM_WAITS) {
+		while (!(locked = frm_mmap_trylock(m->mm)) && !scan->frozen &&
+		       waits < FRM_MM_WAITS) {
 			waits++;
 			msleep(20);
 		}
 		if (locked) {
 			frm_scan_vmas(scan, m);
 			frm_mmap_unlock(m->mm);
+		} else if (scan->frozen) {
+			/* Its mappings are being changed: moving, not unknown. */
+			scan->in_flux++;
+			scan->flux_pid = m->pid;
 		} else {
 			scan->busy_mms++;
 			scan->unchecked |= FRM_UNCHECKED_MAPS;
@@ -507,6 +559,18 @@ static bool frm_fs_anchors(void)
 	       frm_is_symbol(frm_super_blocks, "super_blocks");
 }
 
+/* What a scan found becomes the job's. */
+static void frm_take_counts(struct frm_job *job, const struct frm_scan *scan)
+{
+	job->files = scan->files - scan->maps;
+	job->maps = scan->maps;
+	job->supers = scan->supers;
+	job->unchecked = scan->unchecked;
+	job->in_flux = scan->in_flux;
+	job->flux_pid = scan->flux_pid;
+	job->explained = scan->refs + scan->supers;
+}
+
 /*
  * Find the references held for a reason. Runs in process context before
  * any change{% if module_mutex %}, with module_mutex held: no module can be
@@ -540,11 +604,37 @@ static void frm_explain(struct frm_job *job, const struct module *mod)
 	if (scan->unchecked & FRM_UNCHECKED_SUPERS)
 		pr_warn("%s: not checked: filesystems (fs_list=, fs_lock=, sb_lock=, super_blocks= missing, not those symbols in /proc/kallsyms, or too many types)\n",
 			job->name);
-	job->files = scan->files - scan->maps;
-	job->maps = scan->maps;
-	job->supers = scan->supers;
-	job->unchecked = scan->unchecked;
-	job->in_flux = scan->in_flux;
-	job->flux_pid = scan->flux_pid;
-	job->explained = scan->files + scan->supers;
+	frm_take_counts(job, scan);
 }
+
+{%- if stop_machine %}
+
+/*
+ * The scan again, with every CPU stopped, just before the update. What
+ * frm_explain() printed was seen over many milliseconds, while a reference
+ * can move from one holder to another (a process exits, the next one opens
+ * the device) and leave the count as it was: the update would then take
+ * the new holder's reference for a leak. With every CPU stopped nothing
+ * moves, so what is counted here is what is held at the instant of the
+ * update. Spinlocks only, the mmap lock only tried, nothing printed; the
+ * filesystem anchors were checked by the first scan.
+ */
+static void frm_recount(struct frm_job *job)
+{
+	struct frm_scan *scan = &frm_frozen;
+	int explained = job->explained;
+
+	memset(scan, 0, sizeof(*scan));
+	scan->mod = job->mod;
+	scan->name = job->name;
+	scan->frozen = true;
+	frm_scan_threads(scan);
+	frm_scan_maps(scan);
+	if (job->unchecked & FRM_UNCHECKED_SUPERS)
+		scan->unchecked |= FRM_UNCHECKED_SUPERS;
+	else
+		frm_scan_supers(scan);
+	frm_take_counts(job, scan);
+	job->moved = job->explained != explained;
+}
+{%- endif %}

@@ -264,9 +264,14 @@ static int frm_stopped(void *data)
 	struct frm_job *job = data;
 {% if not module_mutex %}
 	job->mod = frm_find(job);
-	if (job->mod && !frm_check(job))
+	if (job->mod && !frm_check(job)) {
+		if (!restore)
+			frm_recount(job);
 		frm_update(job);
+	}
 {%- else %}
+	if (!restore)
+		frm_recount(job);
 	frm_update(job);
 {%- endif %}
 	return 0;
@@ -279,6 +284,9 @@ static int frm_stopped(void *data)
  */
 static void frm_report(struct frm_job *job)
 {
+	if (job->moved)
+		pr_info("%s: references moved during the scan; counted again with every CPU stopped: %d held for a reason\n",
+			job->name, job->users + job->explained);
 	switch (job->why) {
 	case FRM_OK:
 		break;

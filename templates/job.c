@@ -49,6 +49,7 @@ struct frm_job {
 	int in_flux;
 	pid_t flux_pid;
 	int explained;
+	bool moved;
 	const struct module *scanned;
 	int heads;
 	int raw;

@@ -7,7 +7,12 @@
 #include <linux/types.h>
 #include <linux/path.h>
 
-struct dentry;
+struct inode;
+
+/* A dentry's inode: d_inode, every era here. */
+struct dentry {
+	struct inode *d_inode;
+};
 
 extern char *d_path(const struct path *, char *, int);
 

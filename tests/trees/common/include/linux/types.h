@@ -13,6 +13,7 @@ typedef unsigned int		u32;
 typedef signed long long	s64;
 typedef unsigned long long	u64;
 
+typedef unsigned short		umode_t;
 typedef unsigned long		size_t;
 typedef long			ssize_t;
 typedef long			ptrdiff_t;
