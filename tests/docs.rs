@@ -363,3 +363,22 @@ fn the_e2e_readme_describes_every_scenario_and_only_those() {
     let unknown: Vec<&String> = described.iter().filter(|d| !scenarios.contains(*d) && !caught.contains(*d)).collect();
     assert!(unknown.is_empty(), "tests/e2e/README.md describes scenarios that do not exist: {unknown:?}");
 }
+
+#[test]
+fn the_readme_states_the_two_commands_and_ci_runs_the_test_command() {
+    use std::os::unix::fs::PermissionsExt;
+    let readme = read("README.md");
+    for (command, script) in [
+        ("    scripts/setup-and-build [KDIR]\n", "scripts/setup-and-build"),
+        ("    scripts/test-all\n", "scripts/test-all"),
+    ] {
+        assert!(readme.contains(command), "README.md no longer states {command:?}");
+        let mode = fs::metadata(repo().join(script)).unwrap().permissions().mode();
+        assert!(mode & 0o111 != 0, "{script} is not executable");
+    }
+    let ci = read(".ci/run");
+    assert!(
+        ci.lines().filter(|l| !l.starts_with('#')).any(|l| l.trim() == "exec ./scripts/test-all"),
+        ".ci/run must run the README's test command:\n{ci}"
+    );
+}
