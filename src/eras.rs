@@ -13,7 +13,7 @@
 //! `detect --json` and manifest.json show.
 //!
 //! Sources: each kernel's include/linux/module.h and kernel/module.c
-//! (kernel/module/main.c from 6.4); see "How a kernel is read" in the README.
+//! (kernel/module/main.c from 6.4); see docs/eras.md, "How a kernel is read".
 
 use std::fmt;
 

@@ -875,8 +875,8 @@ scenario_race() {
 	race_holdopen &
 	r1=$!
 	# A close() under way (its descriptor gone, its last fput() not yet
-	# done) is in no list and leaves no trace the helper can see (README,
-	# "The danger"); before 3.6 it is the whole of the synchronous fput,
+	# done) is in no list and leaves no trace the helper can see
+	# (docs/safety.md); before 3.6 it is the whole of the synchronous fput,
 	# long under TCG, and the plain open/close loop would only measure that
 	# documented window.
 	if kernel_before 3 6; then
