@@ -44,11 +44,13 @@ if /sbin/kmod --version >/dev/null 2>&1; then
 	IN_USE="is in use"
 	insmod() { /sbin/insmod "$@"; }
 	rmmod() { /sbin/rmmod "$@"; }
+	lsmod() { /sbin/lsmod "$@"; }
 else
 	MODTOOLS=busybox
 	IN_USE="Resource temporarily unavailable"
 	insmod() { busybox insmod "$@"; }
 	rmmod() { busybox rmmod "$@"; }
+	lsmod() { busybox lsmod "$@"; }
 fi
 
 # Listing a directory: busybox's ls and the shell's globs read it through
@@ -1152,6 +1154,12 @@ expect_log_sig_enforced() {
 
 # --- main -----------------------------------------------------------------------
 
+# A host-side check of the scenario code (tests/e2e/demo-check.sh) sources
+# this file for its helpers only.
+if [ -n "${E2E_HELPERS_ONLY:-}" ]; then
+	return 0
+fi
+
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -1160,6 +1168,8 @@ mount -t devtmpfs devtmpfs /dev
 . /e2e/unload-scenarios.sh
 # The `force-rmmod-gen trace` scenarios use both.
 . /e2e/trace-scenarios.sh
+# scripts/demo's walk-through uses all three.
+. /e2e/demo.sh
 
 # Where no fixed address range holds every module (every machine but
 # x86_64: arm64 places modules anywhere near the kernel under KASLR), the
@@ -1201,15 +1211,19 @@ if [ "$(uname -m)" != x86_64 ]; then
 fi
 
 # Which boot this is: e2e_boot=sig on the kernel command line runs only the
-# signing scenarios (/e2e/sig-scenarios), in a boot with module.sig_enforce=1.
+# signing scenarios (/e2e/sig-scenarios), in a boot with module.sig_enforce=1;
+# e2e_boot=demo only scripts/demo's walk-through (/e2e/demo.sh).
 BOOT=main
 case " $(cat /proc/cmdline) " in
 *" e2e_boot=sig "*) BOOT=sig ;;
+*" e2e_boot=demo "*) BOOT=demo ;;
 esac
 
 echo "module tools: $MODTOOLS"
 echo "E2E START kernel $(uname -r), boot $BOOT, $(grep -c ^processor /proc/cpuinfo) CPUs, tainted $(cat /proc/sys/kernel/tainted)"
-if [ $BOOT = sig ]; then
+if [ $BOOT = demo ]; then
+	run_scenario demo scenario_demo
+elif [ $BOOT = sig ]; then
 	# shellcheck disable=SC2013 # one word per line by construction
 	for name in $(grep -v '^#' /e2e/sig-scenarios); do
 		run_scenario "$name" "scenario_$name"
