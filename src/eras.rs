@@ -546,6 +546,12 @@ pub static FEATURES: &[Feature] = &[
         what: "fcheck_files() removed (files_lookup_fd_raw()): without iterate_fd() no descriptor table can be read",
     },
     Feature {
+        key: "f_inode",
+        since: v(3, 9, 0),
+        what: "struct file has f_inode, the inode __fput() reads (file_inode()); before, \
+               f_path.dentry->d_inode",
+    },
+    Feature {
         key: "fs_list_rcu",
         since: v(7, 2, 0),
         what: "file_systems is an RCU hlist (struct file_system_type has `list`, no `next`) and \
@@ -566,6 +572,7 @@ pub static CONFIGS: &[&str] = &[
     "CONFIG_MODULE_SIG",
     "CONFIG_MODULE_SIG_FORCE",
     "CONFIG_SMP",
+    "CONFIG_PREEMPT_RT",
     "CONFIG_RANDSTRUCT",
     "CONFIG_GCC_PLUGIN_RANDSTRUCT",
     "CONFIG_X86_KERNEL_IBT",

@@ -81,8 +81,11 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     // scan is repeated with every CPU stopped right before the update (a
     // reference that moved from one holder to another during the first
     // scan is then seen where it is).
+    // Not on PREEMPT_RT: its spinlocks sleep, and the second scan takes
+    // them with every CPU stopped.
     let smp = facts.config.get("CONFIG_SMP").copied().unwrap_or(true);
-    let stop_machine = era.per_cpu || !smp || facts.exported("stop_machine");
+    let rt = facts.config.get("CONFIG_PREEMPT_RT").copied().unwrap_or(false);
+    let stop_machine = era.per_cpu || (!rt && (!smp || facts.exported("stop_machine")));
     // A sleeping rmmod is woken with module_mutex held, so that it cannot
     // free the module under us: only where the lookup holds module_mutex.
     let wake_waiter = facts.has_waiter && lookup.module_mutex;
@@ -148,6 +151,7 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     ctx.insert("module_refcount", &facts.exported("module_refcount"));
     ctx.insert("fd_walk", fd_walk);
     ctx.insert("fs_list_rcu", &has("fs_list_rcu"));
+    ctx.insert("f_inode", &has("f_inode"));
     ctx.insert("negative_ambiguous", &u8::from(!era.per_cpu && !lookup.module_mutex));
     ctx.insert("headers", &headers);
     // A lookup that walks the ring must skip unformed modules

@@ -114,10 +114,15 @@ static struct frm_scan frm_frozen;
  * file_operations (fops_get() at open, fops_put() in __fput()), and one
  * more for a character device whose cdev the target owns (cdev_get() in
  * chrdev_open(), cdev_put() in __fput()). An O_PATH file holds neither.
+ * The inode is the one __fput() reads: f_inode from 3.9.
  */
 static int frm_file_refs(const struct frm_scan *scan, const struct file *file)
 {
+{%- if f_inode %}
+	const struct inode *inode = file->f_inode;
+{%- else %}
 	const struct inode *inode = file->f_path.dentry->d_inode;
+{%- endif %}
 	int refs = 0;
 
 #ifdef FMODE_PATH
@@ -436,7 +441,7 @@ static void frm_scan_maps(struct frm_scan *scan)
 		if (locked) {
 			frm_scan_vmas(scan, m);
 			frm_mmap_unlock(m->mm);
-		} else if (scan->frozen) {
+		} else if (scan->frozen && !(frm_scan.unchecked & FRM_UNCHECKED_MAPS)) {
 			/* Its mappings are being changed: moving, not unknown. */
 			scan->in_flux++;
 			scan->flux_pid = m->pid;
@@ -610,14 +615,40 @@ static void frm_explain(struct frm_job *job, const struct module *mod)
 {%- if stop_machine %}
 
 /*
+ * Whether a file or superblock the first scan saw is not there any more:
+ * on its way out (a close() or munmap() under way, an exec dropping the
+ * old address space) it still holds its reference where no list shows it.
+ * The update must not take that one for a leak: the count is moving.
+ * Files are compared as pointers only.
+ */
+static bool frm_went_away(const struct frm_scan *frozen)
+{
+	const struct frm_scan *first = &frm_scan;
+	int i, j;
+
+	if (frozen->supers < first->supers)
+		return true;
+	for (i = 0; i < first->files; i++) {
+		for (j = 0; j < frozen->files; j++)
+			if (frozen->seen[j] == first->seen[i])
+				break;
+		if (j == frozen->files)
+			return true;
+	}
+	return false;
+}
+
+/*
  * The scan again, with every CPU stopped, just before the update. What
  * frm_explain() printed was seen over many milliseconds, while a reference
  * can move from one holder to another (a process exits, the next one opens
  * the device) and leave the count as it was: the update would then take
  * the new holder's reference for a leak. With every CPU stopped nothing
- * moves, so what is counted here is what is held at the instant of the
- * update. Spinlocks only, the mmap lock only tried, nothing printed; the
- * filesystem anchors were checked by the first scan.
+ * moves; a holder the first scan saw and this one does not is on its way
+ * out, and the update refuses (EAGAIN). Still unseen: an open() between
+ * its reference and its descriptor, and what "never seen" lists. Spinlocks
+ * only (never on PREEMPT_RT, where they sleep), the mmap lock only tried,
+ * nothing printed; the filesystem anchors were checked by the first scan.
  */
 static void frm_recount(struct frm_job *job)
 {
@@ -634,7 +665,12 @@ static void frm_recount(struct frm_job *job)
 		scan->unchecked |= FRM_UNCHECKED_SUPERS;
 	else
 		frm_scan_supers(scan);
+	job->moved = scan->refs + scan->supers != explained;
+	if (frm_went_away(scan)) {
+		/* Named by flux_pid 0: no thread to name. */
+		scan->in_flux++;
+		scan->flux_pid = 0;
+	}
 	frm_take_counts(job, scan);
-	job->moved = job->explained != explained;
 }
 {%- endif %}

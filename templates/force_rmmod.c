@@ -342,6 +342,11 @@ static void frm_report(struct frm_job *job)
 		       job->name, job->before);
 		return;
 	case FRM_IN_FLUX:
+		if (!job->flux_pid) {
+			pr_err("%s: a file or superblock the scan saw went away before the update: its reference may still be on its way out; nothing changed, try again\n",
+			       job->name);
+			return;
+		}
 		pr_err("%s: pid %d (and %d thread(s) in all) is exiting or closing files right now: a reference may be on its way out where no list shows it; nothing changed, try again\n",
 		       job->name, job->flux_pid, job->in_flux);
 		return;

@@ -34,6 +34,7 @@ struct file_operations {
 
 struct file {
 	struct path		f_path;
+	struct inode		*f_inode;	/* from 3.9 */
 	const struct file_operations	*f_op;
 };
 
