@@ -16,13 +16,17 @@ use crate::build::{CacheStatus, Settings};
 pub(super) enum Mode {
     Tty,
     Plain,
+    /// Plain, and every message of every kernel (the `make` lines).
+    Verbose,
     Quiet,
 }
 
 impl Mode {
-    pub(super) fn choose(quiet: bool) -> Mode {
+    pub(super) fn choose(quiet: bool, verbose: bool) -> Mode {
         if quiet {
             Mode::Quiet
+        } else if verbose {
+            Mode::Verbose
         } else if std::io::stderr().is_terminal() {
             Mode::Tty
         } else {
@@ -78,7 +82,7 @@ impl Ui {
     /// Kernel `i` is being prepared.
     pub(super) fn started(&mut self, i: usize, label: &str) {
         self.running.insert(i, label.to_string());
-        if self.mode == Mode::Plain {
+        if matches!(self.mode, Mode::Plain | Mode::Verbose) {
             self.line(&format!("force-rmmod-gen: [{}/{}] start {label}", i + 1, self.total));
         }
     }
@@ -91,7 +95,7 @@ impl Ui {
         {
             self.running.insert(i, rel.to_string());
         }
-        if m.starts_with("warning") && self.mode != Mode::Quiet {
+        if (m.starts_with("warning") && self.mode != Mode::Quiet) || self.mode == Mode::Verbose {
             let name = self.running.get(&i).cloned().unwrap_or_default();
             self.line(&format!("force-rmmod-gen: [{}/{}] {name} {m}", i + 1, self.total));
         }
