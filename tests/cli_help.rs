@@ -173,3 +173,30 @@ fn no_color_is_honoured() {
     assert!(!stderr(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]).contains('\x1b'));
     assert!(!stderr(&[]).contains('\x1b'), "no colour without a terminal");
 }
+
+/// In fleet mode `-v` shows each kernel's `make` line (one line per event,
+/// no status line); without it the make lines stay in make.log.
+#[test]
+fn verbose_fleet_build_shows_each_make_line() {
+    let (a, b) = (fake_tree("e-6.6"), fake_tree("c-3.0"));
+    let t = tempfile::tempdir().unwrap();
+    for (verbose, want) in [(true, 2), (false, 0)] {
+        let out = t.path().join(format!("out-{verbose}"));
+        let mut args = vec!["build", "--no-cache", "--cc", "gcc", "-j1", "--kdir", path_str(a.path())];
+        args.extend(["--kdir", path_str(b.path()), "--out", path_str(&out)]);
+        if verbose {
+            args.push("-v");
+        }
+        let r = run(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let makes: Vec<&str> = r.stderr.lines().filter(|l| l.contains(" running: make -C ")).collect();
+        assert_eq!(makes.len(), want, "-v {verbose}:\n{}", r.stderr);
+        for m in &makes {
+            // `force-rmmod-gen: [1/2] 6.6.0 running: make -C ...`
+            let (who, shown) = m.split_once(" running: ").unwrap();
+            let release = who.rsplit(' ').next().unwrap();
+            let log = std::fs::read_to_string(out.join(release).join("make.log")).unwrap();
+            assert!(log.starts_with(&format!("$ {shown}\n")), "make.log records the line shown: {m}\n{log}");
+        }
+    }
+}
