@@ -200,3 +200,23 @@ fn verbose_fleet_build_shows_each_make_line() {
         }
     }
 }
+
+/// `detect -v` shows the `make` line of the Kbuild probes (stderr; stdout
+/// keeps the facts alone).
+#[test]
+fn verbose_detect_shows_the_probe_make_line() {
+    let tree = fake_tree("c-3.0");
+    let k = path_str(tree.path());
+    for (verbose, want) in [(true, 1), (false, 0)] {
+        let mut args = vec!["detect", "--method", "kbuild-probe", "--cc", "gcc", "--kdir", k];
+        if verbose {
+            args.push("-v");
+        }
+        let r = run(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let makes: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("force-rmmod-gen: running: make -C ")).collect();
+        assert_eq!(makes.len(), want, "-v {verbose}:\n{}", r.stderr);
+        assert!(makes.iter().all(|m| m.starts_with(&format!("force-rmmod-gen: running: make -C {k} M="))), "{makes:?}");
+        assert!(r.stdout.starts_with("kernel release:   3.0.0\n") && !r.stdout.contains("running:"), "{}", r.stdout);
+    }
+}
