@@ -207,6 +207,7 @@ pub struct IndexArgs {
 #[derive(Subcommand, Debug)]
 pub enum IndexCommand {
     /// Join the output directories of `build --shard K/N` runs into one (kernel dirs + index.json)
+    #[command(after_long_help = exit_help(&[Cmd::Index], &[]))]
     Merge(MergeArgs),
 }
 

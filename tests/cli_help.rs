@@ -35,7 +35,17 @@ fn top_level_help_lists_the_subcommands_not_every_build_flag() {
 
 #[test]
 fn exit_codes_only_in_the_long_help() {
-    for sub in [&[][..], &["build"], &["detect"], &["render"], &["dkms"], &["unload"], &["trace"], &["index"]] {
+    for sub in [
+        &[][..],
+        &["build"],
+        &["detect"],
+        &["render"],
+        &["dkms"],
+        &["unload"],
+        &["trace"],
+        &["index"],
+        &["index", "merge"],
+    ] {
         let short = run(&[sub, &["-h"]].concat());
         let long = run(&[sub, &["--help"]].concat());
         assert_eq!((short.code, long.code), (0, 0), "{sub:?}");
@@ -214,7 +224,8 @@ fn verbose_detect_shows_the_probe_make_line() {
         }
         let r = run(&args);
         assert_eq!(r.code, 0, "{}", r.stderr);
-        let makes: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("force-rmmod-gen: running: make -C ")).collect();
+        let makes: Vec<&str> =
+            r.stderr.lines().filter(|l| l.starts_with("force-rmmod-gen: running: make -C ")).collect();
         assert_eq!(makes.len(), want, "-v {verbose}:\n{}", r.stderr);
         assert!(makes.iter().all(|m| m.starts_with(&format!("force-rmmod-gen: running: make -C {k} M="))), "{makes:?}");
         assert!(r.stdout.starts_with("kernel release:   3.0.0\n") && !r.stdout.contains("running:"), "{}", r.stdout);
