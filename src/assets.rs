@@ -64,15 +64,15 @@ fn man_page(top: &Command, cmd: &Command, page: &Man) -> Vec<u8> {
     let version = env!("CARGO_PKG_VERSION");
     let title = format!(".TH {name} {SECTION} \"\" \"force-rmmod-gen {version}\" \"System Administration\"\n");
     out.extend(title.into_bytes());
-    let parts: [&dyn Fn(&mut Vec<u8>) -> std::io::Result<()>; 5] = [
-        &|w| page.render_name_section(w),
-        &|w| page.render_synopsis_section(w),
-        &|w| page.render_description_section(w),
-        &|w| if cmd.get_arguments().any(|a| !a.is_hide_set()) { page.render_options_section(w) } else { Ok(()) },
-        &|w| if cmd.has_subcommands() { page.render_subcommands_section(w) } else { Ok(()) },
-    ];
-    for part in parts {
-        part(&mut out).expect("writing to memory");
+    let add = |r: std::io::Result<()>| r.expect("writing to memory");
+    add(page.render_name_section(&mut out));
+    add(page.render_synopsis_section(&mut out));
+    add(page.render_description_section(&mut out));
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        add(page.render_options_section(&mut out));
+    }
+    if cmd.has_subcommands() {
+        add(page.render_subcommands_section(&mut out));
     }
     let sub = name.strip_prefix("force-rmmod-gen-").and_then(|s| s.split('-').next());
     out.extend(exit_status(sub).into_bytes());

@@ -109,10 +109,9 @@ impl Ui {
     pub(super) fn logged(&mut self, i: usize, m: &str) {
         if let Some(rest) = m.strip_prefix("kernel ")
             && let Some(rel) = rest.split_whitespace().next()
+            && let Some(name) = self.running.get_mut(&i).or(self.waiting.get_mut(&i))
         {
-            if let Some(name) = self.running.get_mut(&i).or(self.waiting.get_mut(&i)) {
-                *name = rel.to_string();
-            }
+            *name = rel.to_string();
         }
         if (m.starts_with("warning") && self.mode != Mode::Quiet) || self.mode == Mode::Verbose {
             let name = self.running.get(&i).cloned().unwrap_or_default();
