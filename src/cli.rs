@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
 
 use crate::detect::MethodChoice;
 use crate::error::{Cmd, exit_help};
@@ -17,33 +18,53 @@ use crate::fleet::Shard;
     long_about = "Reads a kernel build tree, detects how that kernel's struct module stores its \
 reference count and which lookup symbols it exports, renders a helper module that is correct for \
 exactly that kernel, and builds it with the kernel's own Kbuild.\n\n\
-Without a subcommand it does `build`.",
-    args_conflicts_with_subcommands = true,
-    after_help = exit_help(&[Cmd::Build, Cmd::Detect, Cmd::Render], &[Cmd::Unload, Cmd::Trace])
+Without a subcommand it does `build`, and takes `build`'s options (force-rmmod-gen build --help).",
+    after_long_help = exit_help(&[Cmd::Build, Cmd::Detect, Cmd::Render], &[Cmd::Unload, Cmd::Trace])
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
     pub build: BuildArgs,
 }
 
+/// `-v` and `-q`, taken by every subcommand.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub struct Global {
+    /// Show the commands run (the exact `make` line of a build, which make.log records too), and
+    /// every message of a fleet build
+    #[arg(short, long, global = true, conflicts_with = "quiet", display_order = 900)]
+    pub verbose: bool,
+    /// No progress and no notes on stderr; errors are still printed, and stdout is unchanged
+    #[arg(short, long, global = true, display_order = 901)]
+    pub quiet: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Detect, render and build the helper .ko (the default)
+    #[command(after_long_help = exit_help(&[Cmd::Build], &[]))]
     Build(BuildArgs),
     /// Show what was detected about a kernel tree, and the evidence
+    #[command(after_long_help = exit_help(&[Cmd::Detect], &[]))]
     Detect(DetectArgs),
     /// Write the helper's sources (C file and Kbuild) without building
+    #[command(after_long_help = exit_help(&[Cmd::Render], &[]))]
     Render(RenderArgs),
     /// Write a DKMS source tree that rebuilds the helper at every kernel upgrade
+    #[command(after_long_help = exit_help(&[Cmd::Dkms], &[]))]
     Dkms(DkmsArgs),
     /// Remove a stuck module from the running kernel: a plain rmmod first, the helper only if needed
     Unload(UnloadArgs),
     /// Find who leaked a module's reference: record every get and put of NAME with its stack
     Trace(TraceArgs),
     /// Work on fleet index files (`merge` joins the outputs of `build --shard K/N` runs)
+    #[command(after_long_help = exit_help(&[Cmd::Index], &[]))]
     Index(IndexArgs),
+    /// Print a shell completion script on stdout (bash, zsh, fish, elvish, powershell)
+    Completions(CompletionsArgs),
     /// Write man pages and shell completions (for packaging)
     #[command(hide = true)]
     Assets(AssetsArgs),
@@ -54,8 +75,7 @@ pub enum Command {
 
 #[derive(Args, Debug, Clone)]
 pub struct TreeArgs {
-    /// Kernel build tree [default: /lib/modules/$(uname -r)/build]; `build` takes it several
-    /// times (fleet mode: one output dir per kernel under --out, plus index.json)
+    /// Kernel build tree [default: /lib/modules/$(uname -r)/build]
     #[arg(long, value_name = "DIR")]
     pub kdir: Vec<PathBuf>,
     /// Run Kbuild inside this chroot (the tree's compiler lives there); --kdir is the host path
@@ -77,9 +97,6 @@ pub struct TreeArgs {
     /// As a last resort, guess the layout from the version number (warned)
     #[arg(long)]
     pub allow_version_guess: bool,
-    /// Show the exact `make` line of a build (make.log records it too)
-    #[arg(short, long)]
-    pub verbose: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -108,9 +125,6 @@ pub struct FleetArgs {
     /// Kernels built in parallel in fleet mode, at least 1 [default: number of CPUs]
     #[arg(short = 'j', long, value_name = "N", value_parser = at_least_one)]
     pub jobs: Option<usize>,
-    /// Print only errors (stdout still lists the built modules)
-    #[arg(short, long)]
-    pub quiet: bool,
     /// Print the result as JSON on stdout: the index (fleet mode) or manifest.json (one kernel)
     #[arg(long)]
     pub json: bool,
@@ -165,9 +179,6 @@ pub struct RenderArgs {
     /// Bake in the target module name
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
-    /// Print only errors (stdout still names the directory written)
-    #[arg(short, long)]
-    pub quiet: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -185,9 +196,6 @@ pub struct DkmsArgs {
     /// Do not bundle this force-rmmod-gen binary: DKMS then needs force-rmmod-gen on PATH
     #[arg(long)]
     pub no_bundle: bool,
-    /// Print only errors (stdout still names the tree written)
-    #[arg(short, long)]
-    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -199,6 +207,7 @@ pub struct IndexArgs {
 #[derive(Subcommand, Debug)]
 pub enum IndexCommand {
     /// Join the output directories of `build --shard K/N` runs into one (kernel dirs + index.json)
+    #[command(after_long_help = exit_help(&[Cmd::Index], &[]))]
     Merge(MergeArgs),
 }
 
@@ -230,7 +239,7 @@ the kernel enforces module signatures (--sign-key/--sign-cert).\n\
 (always, on every path), verify /sys/module/NAME is gone.\n\n\
 A reference may be real (an open file, a mount): removing a module that is really in use crashes \
 the kernel. The kernel cannot tell the difference; you must.",
-    after_help = exit_help(&[Cmd::Unload], &[])
+    after_long_help = exit_help(&[Cmd::Unload], &[])
 )]
 pub struct UnloadArgs {
     /// The stuck module ('-' and '_' are the same)
@@ -250,7 +259,8 @@ pub struct UnloadArgs {
     /// cache) and, as root, load it with
     /// dry_run=1 (it finds NAME and reports its count without resetting it) and unload it again. NAME is
     /// never removed or changed; the test load may add the kernel's O/E taint flags like any
-    /// out-of-tree module. Not root: only shows
+    /// out-of-tree module. Not root: it inspects NAME and shows what it would do, without getting or
+    /// loading the helper
     #[arg(long)]
     pub dry_run: bool,
     /// Reset even references found to be real (open files, mappings, mounts): dangerous, see the
@@ -290,7 +300,7 @@ process that took them and the suspect: the first frame inside NAME or inside an
 Gets and puts are paired by a table of the kernel's common pairs (open file / __fput, cdev_get / \
 cdev_put, get_fs_type / put_filesystem, ...); when they cannot be paired it says so.\n\n\
 The instance, the options it set and any mount it made are removed again on every path.",
-    after_help = exit_help(&[Cmd::Trace], &[])
+    after_long_help = exit_help(&[Cmd::Trace], &[])
 )]
 pub struct TraceArgs {
     /// The module whose references to record ('-' and '_' are the same)
@@ -308,6 +318,13 @@ pub struct TraceArgs {
     /// Record while this command runs (after `--`)
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: Shell,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -332,6 +349,57 @@ pub struct RelocsArgs {
     /// The built modules, rewritten in place
     #[arg(value_name = "KO", required = true)]
     pub modules: Vec<PathBuf>,
+}
+
+/// What `--kdir` means, per subcommand.
+const KDIR_HELP: [(&str, &str); 4] = [
+    (
+        "build",
+        "Kernel build tree to build for [default: /lib/modules/$(uname -r)/build]; give it several times \
+         for several kernels (fleet mode: one output directory per kernel under --out, plus index.json)",
+    ),
+    ("detect", "Kernel build tree to inspect [default: /lib/modules/$(uname -r)/build]"),
+    ("render", "Kernel build tree to render the helper for [default: /lib/modules/$(uname -r)/build]"),
+    (
+        "unload",
+        "The running kernel's build tree, to build the helper from when neither --ko nor the build cache \
+         has one [default: /lib/modules/$(uname -r)/build]",
+    ),
+];
+
+/// The command line as parsed, shown in help, man pages and completions:
+/// the derive definitions, with `--kdir` described per subcommand, and the
+/// top level showing only the subcommands and the global options (the
+/// options of the default `build` are still taken there, and shown by
+/// `build --help`).
+pub fn command() -> clap::Command {
+    let mut cmd = Cli::command().mut_args(|a| if a.is_global_set() { a } else { a.hide(true) });
+    for (sub, help) in KDIR_HELP {
+        cmd = cmd.mut_subcommand(sub, |s| s.mut_arg("kdir", |a| a.help(help)));
+    }
+    cmd
+}
+
+/// Parse the command line (clap's usage errors exit 2). The options of the
+/// default `build` go before no subcommand; `-v` and `-q` go anywhere.
+pub fn parse() -> Cli {
+    use clap::FromArgMatches;
+    let mut cmd = command();
+    let matches = cmd.get_matches_mut();
+    if let Some((sub, _)) = matches.subcommand() {
+        let given = matches.ids().filter(|id| {
+            matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+                && cmd.get_arguments().any(|a| a.get_id() == *id && !a.is_global_set())
+        });
+        if let Some(id) = given.map(|id| id.to_string()).next() {
+            let msg = format!(
+                "the subcommand '{sub}' cannot be used with '--{}': give the options after the subcommand",
+                id.replace('_', "-")
+            );
+            clap::Error::raw(clap::error::ErrorKind::ArgumentConflict, msg).format(&mut cmd).exit();
+        }
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
 }
 
 /// `unload --wait TIME`: a bare number is milliseconds, as kmod's

@@ -334,7 +334,6 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     /// One error of each variant.
     fn one_of_each() -> Vec<Error> {
@@ -488,15 +487,17 @@ mod tests {
         );
         assert!(!help.contains("  24 "), "{help}");
         assert!(
-            help.ends_with("  and unload: 20-27, 29, 33, 35-36 (see unload --help); trace: 20-22, 30-33 (see trace --help)\n"),
+            help.ends_with(
+                "  and unload: 20-27, 29, 33, 35-36 (see unload --help); trace: 20-22, 30-33 (see trace --help)\n"
+            ),
             "{help}"
         );
         let trace = exit_help(&[Cmd::Trace], &[]);
         let codes: Vec<&str> = trace.lines().skip(1).map(|l| l.split_whitespace().next().unwrap()).collect();
         assert_eq!(codes, ["0", "1", "2", "7", "20", "21", "22", "30", "31", "32", "33"]);
 
-        let cli = crate::cli::Cli::command();
-        let after = |c: &clap::Command| c.get_after_help().map(|h| h.to_string());
+        let cli = crate::cli::command();
+        let after = |c: &clap::Command| c.get_after_long_help().map(|h| h.to_string());
         assert_eq!(after(&cli), Some(help));
         let sub = |name: &str| cli.find_subcommand(name).expect(name).clone();
         assert_eq!(after(&sub("unload")), Some(exit_help(&[Cmd::Unload], &[])));

@@ -16,6 +16,7 @@ mod detect;
 mod digest;
 mod dkms;
 mod elf_checks;
+mod env_vars;
 mod eras;
 mod error;
 mod fleet;
@@ -37,13 +38,11 @@ mod unload;
 
 use std::path::PathBuf;
 
-use clap::Parser;
-
 use build::{CacheChoice, Choices, Place, Settings, TreeOptions};
-use cli::{BuildArgs, Cli, Command, IndexCommand, TreeArgs};
+use cli::{BuildArgs, Command, Global, IndexCommand, TreeArgs};
 use error::{Error, Result};
 
-fn tree_options(t: &TreeArgs) -> TreeOptions {
+fn tree_options(t: &TreeArgs, g: Global) -> TreeOptions {
     // ARCH from the environment counts as --arch (and is checked as it is).
     let env_arch = || std::env::var("ARCH").ok().filter(|a| !a.is_empty());
     let (arch, arch_from_env) = match (&t.arch, env_arch()) {
@@ -58,7 +57,7 @@ fn tree_options(t: &TreeArgs) -> TreeOptions {
         vars: kbuild::MakeVars { arch, arch_from_env, cross_compile: t.cross_compile.clone() },
         method: t.method,
         allow_version_guess: t.allow_version_guess,
-        verbose: t.verbose,
+        verbose: g.verbose,
     }
 }
 
@@ -86,13 +85,14 @@ fn choices(args: &BuildArgs) -> Result<Choices> {
 }
 
 /// Several kernels requested (`--kdir` more than once, `--kdirs`, `--shard`)?
-fn fleet_of(args: &BuildArgs) -> Option<fleet::Fleet> {
+fn fleet_of(args: &BuildArgs, g: Global) -> Option<fleet::Fleet> {
     let f = &args.fleet;
     (args.tree.kdir.len() > 1 || !f.kdirs.is_empty() || f.shard.is_some()).then(|| fleet::Fleet {
         kdirs: args.tree.kdir.clone(),
         globs: f.kdirs.clone(),
         jobs: f.jobs,
-        quiet: f.quiet,
+        quiet: g.quiet,
+        verbose: g.verbose,
         json: f.json,
         out: args.out.clone(),
         shard: f.shard,
@@ -129,13 +129,13 @@ fn trace_options(a: &cli::TraceArgs) -> trace::Options {
     }
 }
 
-fn dkms_options(a: &cli::DkmsArgs) -> dkms::Options {
+fn dkms_options(a: &cli::DkmsArgs, g: Global) -> dkms::Options {
     dkms::Options {
         out: a.out.clone(),
         target: a.target.clone(),
         package_version: a.package_version.clone(),
         no_bundle: a.no_bundle,
-        quiet: a.quiet,
+        quiet: g.quiet,
     }
 }
 
@@ -155,13 +155,13 @@ fn log(msg: &str) {
 
 /// Detect, render and build the helper for one kernel (through the build
 /// cache), or for many (fleet mode).
-fn build(args: &BuildArgs) -> Result<()> {
-    let opts = tree_options(&args.tree);
-    if let Some(f) = fleet_of(args) {
+fn build(args: &BuildArgs, g: Global) -> Result<()> {
+    let opts = tree_options(&args.tree, g);
+    if let Some(f) = fleet_of(args, g) {
         return fleet::run(&f, &opts, choices(args)?);
     }
     let log = |m: &str| {
-        if !args.fleet.quiet {
+        if !g.quiet {
             log(m)
         }
     };
@@ -193,9 +193,9 @@ fn use_hint(release: &str, era: impl std::fmt::Display, ko: &std::path::Path) ->
 }
 
 /// Print what was detected about a tree, and how.
-fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
+fn detect_cmd(args: &cli::DetectArgs, g: Global) -> Result<()> {
     one_kdir(&args.tree)?;
-    let opts = tree_options(&args.tree);
+    let opts = tree_options(&args.tree, g);
     let tree = build::open(&opts)?;
     let facts = build::detect(&tree, &opts)?;
     if args.json {
@@ -275,14 +275,14 @@ fn detect_cmd(args: &cli::DetectArgs) -> Result<()> {
 }
 
 /// Write the helper's sources only.
-fn render_cmd(args: &cli::RenderArgs) -> Result<()> {
+fn render_cmd(args: &cli::RenderArgs, g: Global) -> Result<()> {
     one_kdir(&args.tree)?;
     let log = |m: &str| {
-        if !args.quiet {
+        if !g.quiet {
             log(m)
         }
     };
-    let out = build::render(&tree_options(&args.tree), &args.out, args.target.as_deref(), &log)?;
+    let out = build::render(&tree_options(&args.tree, g), &args.out, args.target.as_deref(), &log)?;
     crate::outln!("{}", out.display());
     Ok(())
 }
@@ -300,7 +300,8 @@ fn relocs_cmd(args: &cli::RelocsArgs) -> Result<()> {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = cli::parse();
+    let g = cli.global;
     // Only the commands that may read a tree with libclang look for it.
     let detects = match &cli.command {
         None | Some(Command::Build(_) | Command::Detect(_) | Command::Render(_)) => true,
@@ -317,21 +318,22 @@ fn main() {
         interrupt::install();
     }
     let result = match &cli.command {
-        None => build(&cli.build),
-        Some(Command::Build(a)) => build(a),
-        Some(Command::Detect(a)) => detect_cmd(a),
-        Some(Command::Render(a)) => render_cmd(a),
-        Some(Command::Dkms(a)) => dkms::run(&dkms_options(a)),
+        None => build(&cli.build, g),
+        Some(Command::Build(a)) => build(a, g),
+        Some(Command::Detect(a)) => detect_cmd(a, g),
+        Some(Command::Render(a)) => render_cmd(a, g),
+        Some(Command::Dkms(a)) => dkms::run(&dkms_options(a, g)),
         Some(Command::Unload(a)) => kdir::check_runtime_floor(&kdir::running_release())
             .and_then(|()| unload_options(a))
-            .and_then(|o| unload::run(&o, &tree_options(&a.tree))),
+            .and_then(|o| unload::run(&o, &tree_options(&a.tree, g))),
         Some(Command::Trace(a)) => {
             kdir::check_runtime_floor(&kdir::running_release()).and_then(|()| trace::run(&trace_options(a)))
         }
         Some(Command::Index(a)) => match &a.command {
-            IndexCommand::Merge(m) => fleet::merge(&m.out, &m.dirs, m.json),
+            IndexCommand::Merge(m) => fleet::merge(&m.out, &m.dirs, m.json, g.quiet),
         },
-        Some(Command::Assets(a)) => assets::run(<Cli as clap::CommandFactory>::command(), &a.out),
+        Some(Command::Completions(a)) => assets::completions(a.shell),
+        Some(Command::Assets(a)) => assets::run(cli::command(), &a.out),
         Some(Command::Relocs(a)) => relocs_cmd(a),
     };
     if let Err(e) = result {

@@ -307,8 +307,8 @@ fn usage_errors_exit_2_and_every_subcommand_has_help() {
     assert_eq!(r.code, 2);
     assert_eq!(
         r.stderr,
-        "error: unexpected argument '--no-such-flag' found\n\nUsage: force-rmmod-gen [OPTIONS]\n       \
-         force-rmmod-gen <COMMAND>\n\nFor more information, try '--help'.\n"
+        "error: unexpected argument '--no-such-flag' found\n\nUsage: force-rmmod-gen [OPTIONS] [COMMAND]\n\n\
+         For more information, try '--help'.\n"
     );
     for sub in ["build", "detect", "render"] {
         let r = run(&[sub, "--help"]);

@@ -99,7 +99,12 @@ pub fn detect(tree: &KernelTree, opts: &TreeOptions) -> Result<Facts> {
     let find = || found.get_or_init(|| toolchain(tree, opts.cc.as_deref(), &opts.vars)).as_ref().ok().cloned();
     let facts = detect::detect(
         tree,
-        &detect::Options { method: opts.method, allow_version_guess: opts.allow_version_guess, toolchain: &find },
+        &detect::Options {
+            method: opts.method,
+            allow_version_guess: opts.allow_version_guess,
+            toolchain: &find,
+            verbose: opts.verbose,
+        },
     );
     let toolchain = found.into_inner().unwrap_or_else(|| toolchain(tree, opts.cc.as_deref(), &opts.vars));
     match (facts, toolchain) {

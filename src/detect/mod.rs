@@ -100,6 +100,8 @@ pub struct Options<'a> {
     /// Finds the compiler (for probes, and for the build that follows):
     /// called while libclang parses, on the caller's thread.
     pub toolchain: &'a (dyn Fn() -> Option<Toolchain> + Sync),
+    /// Say the `make` line of the Kbuild probes (-v).
+    pub verbose: bool,
 }
 
 /// Everything detected about one kernel: what `detect --json` prints and
@@ -254,7 +256,7 @@ pub fn detect(tree: &KernelTree, opts: &Options) -> Result<Facts> {
         }
         match &toolchain {
             None => tried.push("kbuild-probe: no usable compiler for this tree".into()),
-            Some(tc) => match probe::run(tree, tc) {
+            Some(tc) => match probe::run(tree, tc, opts.verbose) {
                 Ok(f) => found = Some((Method::KbuildProbe, f)),
                 Err(why) => tried.push(format!("kbuild-probe: {why}")),
             },

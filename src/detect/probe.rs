@@ -35,7 +35,7 @@ fn probe_name(deps_key: &str) -> String {
     format!("deps_{}", deps_key.replace('-', "_"))
 }
 
-pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, ProbeError> {
+pub(super) fn run(tree: &KernelTree, tc: &Toolchain, verbose: bool) -> Result<Finding, ProbeError> {
     let tmp = std::env::temp_dir();
     let scratch = Scratch::new(tree, &tmp, "probe")?;
     let mut objects = Vec::new();
@@ -68,7 +68,11 @@ pub(super) fn run(tree: &KernelTree, tc: &Toolchain) -> Result<Finding, ProbeErr
     std::fs::write(scratch.host.join("Kbuild"), kbuild)?;
 
     let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let out = kbuild::run(kbuild::make_command(tree, tc, &MakeVars::default(), &scratch.make, &objects, jobs, true)?)?;
+    let make = kbuild::make_command(tree, tc, &MakeVars::default(), &scratch.make, &objects, jobs, true)?;
+    if verbose {
+        eprintln!("force-rmmod-gen: running: {}", kbuild::command_line(&make));
+    }
+    let out = kbuild::run(make)?;
     let log = kbuild::output_text(&out);
     let built = |name: &str| scratch.host.join(format!("{name}.o")).is_file();
     if !built("control") {

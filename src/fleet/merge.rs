@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 
 /// Join the output directories `dirs` of sharded runs into `out`; print
 /// the joined index (`json`) or its path.
-pub fn merge(out: &Path, dirs: &[PathBuf], json: bool) -> Result<()> {
+pub fn merge(out: &Path, dirs: &[PathBuf], json: bool, quiet: bool) -> Result<()> {
     let shards: Vec<(PathBuf, Index)> =
         dirs.iter().map(|d| read_index(d).map(|v| (d.clone(), v))).collect::<Result<_>>()?;
     for (dir, _) in &shards {
@@ -47,14 +47,16 @@ pub fn merge(out: &Path, dirs: &[PathBuf], json: bool) -> Result<()> {
     } else {
         crate::outln!("{}", path.display());
     }
-    eprintln!(
-        "force-rmmod-gen: merged {} index files: {} kernels, {} ok, {} failed -> {}",
-        shards.len(),
-        merged.total,
-        merged.ok,
-        merged.failed,
-        path.display()
-    );
+    if !quiet {
+        eprintln!(
+            "force-rmmod-gen: merged {} index files: {} kernels, {} ok, {} failed -> {}",
+            shards.len(),
+            merged.total,
+            merged.ok,
+            merged.failed,
+            path.display()
+        );
+    }
     if merged.failed > 0 {
         return Err(Error::SomeKernelsFailed { failed: merged.failed, total: merged.total });
     }

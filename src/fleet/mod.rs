@@ -45,6 +45,8 @@ pub struct Fleet {
     /// Kernels built at once [default: number of CPUs].
     pub jobs: Option<usize>,
     pub quiet: bool,
+    /// Every kernel's messages, one line each (no status line).
+    pub verbose: bool,
     /// Print index.json instead of the built modules.
     pub json: bool,
     /// The root holding `<release>/` per kernel and index.json [default: kmod-out].
@@ -56,7 +58,7 @@ pub struct Fleet {
 /// built modules (or the index with --json).
 pub fn run(f: &Fleet, base: &TreeOptions, choices: Choices) -> Result<()> {
     let started = Instant::now();
-    let mode = Mode::choose(f.quiet);
+    let mode = Mode::choose(f.quiet, f.verbose);
     let mut reqs = requests::requests(&f.kdirs, &f.globs)?;
     let settings = Settings::new(choices, &|m| mode.note(m))?;
     if let Some(shard) = f.shard {

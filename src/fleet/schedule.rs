@@ -47,6 +47,10 @@ enum Task {
 
 enum Event {
     Start(usize),
+    /// Prepared; waiting for a worker to build it.
+    Waiting(usize),
+    /// Its build started.
+    Building(usize),
     Log(usize, String),
     Done(usize, Box<KernelResult>),
 }
@@ -82,6 +86,8 @@ pub(super) fn build_all(
         loop {
             match rx.recv_timeout(Duration::from_millis(125)) {
                 Ok(Event::Start(i)) => ui.started(i, &reqs[i].label),
+                Ok(Event::Waiting(i)) => ui.waiting(i),
+                Ok(Event::Building(i)) => ui.building(i),
                 Ok(Event::Log(i, m)) => ui.logged(i, &m),
                 Ok(Event::Done(i, r)) => {
                     ui.finished(i, &r);
@@ -116,6 +122,7 @@ impl Worker<'_> {
                 Task::Exit => break,
                 Task::Prepare(i) => self.prepare(i),
                 Task::Complete(i, spent, p) => {
+                    let _ = self.tx.send(Event::Building(i));
                     let t0 = Instant::now();
                     let release = Some(p.release().to_string());
                     let r = complete(*p, self.settings, &self.log_for(i));
@@ -168,7 +175,10 @@ impl Worker<'_> {
         g.preparing -= 1;
         let spent = t0.elapsed().as_secs_f64();
         match step {
-            Ok(Step::Build(p)) => g.ready.push_back((i, spent, p)),
+            Ok(Step::Build(p)) => {
+                let _ = self.tx.send(Event::Waiting(i));
+                g.ready.push_back((i, spent, p));
+            }
             Ok(Step::Done(b)) => self.report(i, spent, release, Ok(b)),
             Err(e) => self.report(i, spent, release, Err(e)),
         }
