@@ -131,6 +131,8 @@ scenario_trace_init_leak() {
 	esac
 	echo "$OUT" | grep -E 'leak_init_(other|exit)|cleanup_module' &&
 		fail "a frame was given to another function of leak_init"
+	# Placed in the module but shown with neither a name nor an address.
+	echo "$OUT" | grep -E '^ +\[leak_init\]$' && fail "a frame of leak_init shows no name and no address"
 	# What the symbolization had to go by, for the unit tests' fixtures.
 	grep '\[leak_init\]' /proc/kallsyms | sed 's/^/  kallsyms: /'
 	grep '^leak_init ' /proc/modules | sed 's/^/  modules: /'
