@@ -277,7 +277,7 @@ mod tests {
 
     fn run(kernel: &str, what: &str, target: &str) -> Analysis {
         let mut p = parse(&fixture(&format!("{kernel}-{what}.trace")));
-        Kallsyms::parse(&fixture(&format!("{kernel}.kallsyms"))).resolve(&mut p.events);
+        Kallsyms::parse(&fixture(&format!("{kernel}.kallsyms")), "").resolve(&mut p.events);
         analyze(&p.events, target, &oot)
     }
 
@@ -317,7 +317,7 @@ mod tests {
         let text = fixture("debian-5.10-leaky.trace");
         let end = text.find("            init-1").unwrap();
         let mut p = parse(&text[..end]);
-        Kallsyms::parse(&fixture("debian-5.10.kallsyms")).resolve(&mut p.events);
+        Kallsyms::parse(&fixture("debian-5.10.kallsyms"), "").resolve(&mut p.events);
         let a = analyze(&p.events, "leaky", &oot);
         assert_eq!((a.leaked, a.gets, a.puts), (0, 2, 3));
         assert!(matches!(a.verdict, Verdict::NothingLeaked));

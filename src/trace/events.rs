@@ -143,7 +143,12 @@ impl Parser {
                 let func = c["func"].to_string();
                 let addr = c.name("addr").and_then(|a| u64::from_str_radix(a.as_str(), 16).ok());
                 let addr = addr.or_else(|| func.strip_prefix("0x").and_then(|h| u64::from_str_radix(h, 16).ok()));
-                self.events[i].stack.push(Frame { func: parse_site(&func).func, addr, module: None });
+                let func = match (parse_site(&func).func, addr) {
+                    // 3.x prints no name for an address it cannot place.
+                    (name, Some(a)) if name.is_empty() => format!("{a:#x}"),
+                    (name, _) => name,
+                };
+                self.events[i].stack.push(Frame { func, addr, module: None });
             }
             return;
         }
@@ -230,6 +235,19 @@ pub(crate) mod tests {
         let p = parse("  insmod-96 [000] ...1.  4.002748: module_get: victim call_site=0xffffffffc03f1037 refcnt=3\n");
         assert_eq!(p.events[0].call_site.addr, Some(0xffffffffc03f1037));
         assert!(p.events[0].call_site.is_raw());
+    }
+
+    /// 3.x prints nothing for an address kallsyms cannot place, just its
+    /// `<address>` (sym-addr): the frame is a bare address.
+    #[test]
+    fn unnamed_frame_of_3x_is_a_bare_address() {
+        let p = parse(
+            "  insmod-1350 [000] .... 16.5: module_get: leak_init call_site=leak_init_take [leak_init] refcnt=2\n  \
+             insmod-1350 [000] .... 16.5: <stack trace>\n =>  <ffffffffa01a3005>\n => do_one_initcall <ffffffff81002144>\n",
+        );
+        let f = &p.events[0].stack[0];
+        assert_eq!((f.func.as_str(), f.addr), ("0xffffffffa01a3005", Some(0xffffffffa01a3005)));
+        assert!(f.is_raw());
     }
 
     #[test]

@@ -5,66 +5,155 @@
 //! were read. With `sym-addr` every frame carries its address: the module
 //! comes from here, and so does the name of an address the trace could
 //! not resolve. A miss re-reads kallsyms (a module loaded while recording).
+//!
+//! A bare address gets a name only from a symbol whose extent contains it:
+//! the traced module's functions from its own file (modtext.rs: sizes, and
+//! the init sections kallsyms loses when the load finishes), else a symbol
+//! of kallsyms up to the next symbol of the same module (or of the kernel),
+//! never past the end of a module (`/proc/modules`). An address nothing
+//! contains stays an address: a neighbour's name would be a wrong answer.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::events::{Event, Frame};
+use super::modtext::ModuleText;
 use crate::sysmod::kallsyms_lines;
 
 #[derive(Debug, Clone)]
 struct Sym {
     addr: u64,
+    /// Where the next symbol of the same module (or of the kernel) starts:
+    /// the end of this one. None: nothing bounds it.
+    end: Option<u64>,
     name: String,
     module: Option<String>,
 }
 
-/// The text symbols of the running kernel and its modules, by address.
+/// The text symbols of the running kernel and its modules, by address,
+/// and the traced module's own functions where known.
 #[derive(Debug, Default)]
 pub struct Kallsyms {
     syms: Vec<Sym>,
     path: PathBuf,
     read_at: Option<Instant>,
+    texts: Vec<ModuleText>,
 }
 
-/// A symbol further than this below an address is not the function it is
-/// in (the gap between the kernel image and the module area).
+/// A named frame's symbol further than this below its address is not the
+/// function it is in (the gap between the kernel image and the module area).
 const MAX_FUNCTION_SIZE: u64 = 1 << 20;
 
+/// `/proc/modules`: each module's core area, [address, address + size).
+fn module_areas(text: &str) -> Vec<(String, u64, u64)> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let size: u64 = f.get(1)?.parse().ok()?;
+            let addr = u64::from_str_radix(f.get(5)?.trim_start_matches("0x"), 16).ok().filter(|&a| a != 0)?;
+            Some((f[0].to_string(), addr, addr + size))
+        })
+        .collect()
+}
+
 impl Kallsyms {
-    /// Parse kallsyms text (`ffffffffc0315020 t leaky_open_path\t[leaky]`).
-    /// Only text symbols count; zero addresses (kptr_restrict) are dropped.
-    pub fn parse(text: &str) -> Kallsyms {
+    /// Parse kallsyms text (`ffffffffc0315020 t leaky_open_path\t[leaky]`)
+    /// and, to bound each module's last symbol, `/proc/modules`. Only text
+    /// symbols are kept; symbols of every kind end the one before them.
+    /// Zero addresses (kptr_restrict) are dropped.
+    pub fn parse(text: &str, modules: &str) -> Kallsyms {
+        let mut all: Vec<(u64, Option<&str>)> =
+            kallsyms_lines(text).filter(|l| l.addr != 0).map(|l| (l.addr, l.module)).collect();
+        all.sort_unstable();
+        let areas = module_areas(modules);
+        let next_of = |addr: u64, module: Option<&str>| {
+            let from = all.partition_point(|s| s.0 <= addr);
+            let next = all[from..].iter().find(|s| s.1 == module).map(|s| s.0);
+            let area_end = module.and_then(|m| {
+                areas.iter().find(|(n, start, end)| n == m && (*start..*end).contains(&addr)).map(|a| a.2)
+            });
+            match (next, area_end) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
         let mut syms: Vec<Sym> = kallsyms_lines(text)
             .filter(|l| l.addr != 0 && matches!(l.kind, "t" | "T" | "w" | "W"))
-            .map(|l| Sym { addr: l.addr, name: l.name.to_string(), module: l.module.map(String::from) })
+            .map(|l| Sym {
+                addr: l.addr,
+                end: next_of(l.addr, l.module),
+                name: l.name.to_string(),
+                module: l.module.map(String::from),
+            })
             .collect();
         syms.sort_by_key(|s| s.addr);
-        Kallsyms { syms, path: PathBuf::new(), read_at: None }
+        Kallsyms { syms, path: PathBuf::new(), read_at: None, texts: Vec::new() }
     }
 
-    /// Read `/proc/kallsyms` (empty when it cannot be read).
+    /// Read `/proc/kallsyms` and the `modules` file beside it (empty when
+    /// they cannot be read).
     pub fn read(path: &Path) -> Kallsyms {
-        let mut k = Kallsyms::parse(&std::fs::read_to_string(path).unwrap_or_default());
+        let modules = std::fs::read_to_string(path.with_file_name("modules")).unwrap_or_default();
+        let mut k = Kallsyms::parse(&std::fs::read_to_string(path).unwrap_or_default(), &modules);
         k.path = path.to_path_buf();
         k.read_at = Some(Instant::now());
         k
     }
 
-    fn lookup(&self, addr: u64) -> Option<&Sym> {
+    /// Where a module's functions are, from its own file: consulted before
+    /// kallsyms. Refused (false) when a function kallsyms lists for that
+    /// module lies elsewhere: the file is not the module that is loaded.
+    pub fn add_text(&mut self, t: ModuleText) -> bool {
+        let listed = |name: &str| {
+            self.syms.iter().find(|s| s.name == name && s.module.as_deref() == Some(t.module.as_str())).map(|s| s.addr)
+        };
+        if !t.funcs().all(|(addr, name)| listed(name).is_none_or(|a| a == addr)) {
+            return false;
+        }
+        if !self.texts.contains(&t) {
+            self.texts.push(t);
+        }
+        true
+    }
+
+    /// The nearest text symbol at or below `addr` (for a frame the trace
+    /// named: its name says whether it is that function).
+    fn below(&self, addr: u64) -> Option<&Sym> {
         let i = self.syms.partition_point(|s| s.addr <= addr).checked_sub(1)?;
         let s = &self.syms[i];
         (addr - s.addr < MAX_FUNCTION_SIZE).then_some(s)
     }
 
+    /// The text symbol whose extent contains `addr`.
+    fn containing(&self, addr: u64) -> Option<&Sym> {
+        let i = self.syms.partition_point(|s| s.addr <= addr).checked_sub(1)?;
+        let s = &self.syms[i];
+        s.end.is_some_and(|end| addr < end).then_some(s)
+    }
+
     /// Fill in the module (and a missing name) of one frame. False when
-    /// the address is known but no symbol covers it.
+    /// the address is known but nothing places it (yet).
     fn resolve_frame(&self, f: &mut Frame) -> bool {
         let Some(addr) = f.addr else { return true };
-        let Some(s) = self.lookup(addr) else { return false };
+        if let Some((module, name)) = self.texts.iter().find_map(|t| t.place(addr).map(|n| (&t.module, n))) {
+            if let (true, Some(name)) = (f.is_raw(), name) {
+                f.func = name.to_string();
+            }
+            f.module = Some(module.clone());
+            return true;
+        }
         if f.is_raw() {
+            let Some(s) = self.containing(addr) else { return false };
+            if self.texts.iter().any(|t| s.module.as_ref() == Some(&t.module)) {
+                // Its module's file knows the sizes: in none of its functions.
+                return false;
+            }
             f.func = s.name.clone();
-        } else if base_name(&f.func) != base_name(&s.name) {
+            f.module = s.module.clone();
+            return true;
+        }
+        let Some(s) = self.below(addr) else { return false };
+        if base_name(&f.func) != base_name(&s.name) {
             // Not the function the trace named: a kernel label kallsyms
             // does not list (system_call_fastpath on 3.10), or a module
             // newer than this table (then try again later).
@@ -87,11 +176,13 @@ impl Kallsyms {
         if self.path.as_os_str().is_empty() || !stale {
             return false;
         }
+        let texts = std::mem::take(&mut self.texts);
         *self = Kallsyms::read(&self.path.clone());
+        self.texts = texts;
         self.resolve_all(events)
     }
 
-    fn resolve_all(&self, events: &mut [Event]) -> bool {
+    pub fn resolve_all(&self, events: &mut [Event]) -> bool {
         let mut all = true;
         for e in events {
             for f in e.stack.iter_mut().chain(std::iter::once(&mut e.call_site)) {
@@ -112,10 +203,12 @@ fn base_name(name: &str) -> &str {
 mod tests {
     use super::*;
     use crate::trace::events::{parse, tests::fixture};
+    use crate::trace::modtext::KoText;
+    use std::collections::BTreeMap;
 
     #[test]
     fn module_frames_get_their_module() {
-        let k = Kallsyms::parse(&fixture("debian-6.1.kallsyms"));
+        let k = Kallsyms::parse(&fixture("debian-6.1.kallsyms"), "");
         let mut f = Frame { func: "leaky_open_path".into(), addr: Some(0xffffffffc031504b), module: None };
         assert!(k.resolve_frame(&mut f));
         assert_eq!(f.module.as_deref(), Some("leaky"));
@@ -131,7 +224,7 @@ mod tests {
     fn whole_trace_resolves_against_its_own_kernel() {
         for kernel in ["debian-5.10", "debian-6.1", "centos-3.10"] {
             let mut p = parse(&fixture(&format!("{kernel}-leaky.trace")));
-            let mut k = Kallsyms::parse(&fixture(&format!("{kernel}.kallsyms")));
+            let mut k = Kallsyms::parse(&fixture(&format!("{kernel}.kallsyms")), "");
             k.resolve(&mut p.events);
             let in_leaky: Vec<String> = p
                 .events
@@ -147,7 +240,7 @@ mod tests {
 
     #[test]
     fn a_kernel_label_kallsyms_does_not_list_is_a_kernel_frame() {
-        let k = Kallsyms::parse(&fixture("centos-3.10.kallsyms"));
+        let k = Kallsyms::parse(&fixture("centos-3.10.kallsyms"), "");
         let mut f = Frame { func: "system_call_fastpath".into(), addr: Some(0xffffffff948a7e18), module: None };
         assert!(k.resolve_frame(&mut f));
         assert_eq!(f.module, None);
@@ -156,9 +249,72 @@ mod tests {
         assert!(!k.resolve_frame(&mut f));
     }
 
+    /// Captured on Debian 6.1 (the e2e scenario trace_init_leak): the
+    /// frame returning into leak_init's init function (.init.text at
+    /// 0xffffffffc0419000, call at +0x5) after the load had freed it. The
+    /// nearest symbol below is cleanup_module, 0x4fd9 bytes down.
+    const INIT_FRAME: u64 = 0xffffffffc041900a;
+
+    fn raw(addr: u64) -> Frame {
+        Frame { func: format!("{addr:#x}"), addr: Some(addr), module: None }
+    }
+
+    fn leak_init_kallsyms() -> Kallsyms {
+        Kallsyms::parse(&fixture("debian-6.1-leak_init.kallsyms"), &fixture("debian-6.1-leak_init.modules"))
+    }
+
+    #[test]
+    fn an_address_no_symbol_contains_stays_an_address() {
+        let k = leak_init_kallsyms();
+        let mut f = raw(INIT_FRAME);
+        assert!(!k.resolve_frame(&mut f));
+        assert_eq!(f.display(), "0xffffffffc041900a");
+        // Inside a function: up to the next symbol of the same module.
+        let mut f = raw(0xffffffffc0414025);
+        assert!(k.resolve_frame(&mut f));
+        assert_eq!(f.display(), "leak_init_take [leak_init]");
+        // A module's last text symbol ends with the module's area.
+        let k = Kallsyms::parse(
+            "ffffffffc0414000 t f\t[m]\nffffffffc0414040 t g\t[m]\n",
+            "m 16384 1 - Live 0xffffffffc0414000 (OE)\n",
+        );
+        let mut f = raw(0xffffffffc0417fff);
+        assert!(k.resolve_frame(&mut f));
+        assert_eq!(f.display(), "g [m]");
+        assert!(!k.resolve_frame(&mut raw(0xffffffffc0418000)));
+        // Without /proc/modules nothing bounds it.
+        let k = Kallsyms::parse("ffffffffc0414000 t f\t[m]\n", "");
+        assert!(!k.resolve_frame(&mut raw(0xffffffffc0414001)));
+    }
+
+    #[test]
+    fn init_frames_are_named_from_the_module_file() {
+        let path = format!("{}/tests/fixtures/trace/debian-6.1-leak_init.ko", env!("CARGO_MANIFEST_DIR"));
+        let ko = KoText::parse(&std::fs::read(path).unwrap()).unwrap();
+        // Where that load put the sections (/sys/module/leak_init/sections;
+        // .text.unlikely is where kallsyms shows leak_init_other, at 0).
+        let at = |text: u64| -> BTreeMap<String, u64> {
+            [(".text.unlikely", text), (".exit.text", text + 0x31), (".init.text", 0xffffffffc0419000)]
+                .map(|(s, a)| (s.to_string(), a))
+                .into()
+        };
+        let mut k = leak_init_kallsyms();
+        assert!(!k.add_text(ko.place("leak_init", &at(0xffffffffc0414100))), "not the loaded module");
+        assert!(k.add_text(ko.place("leak_init", &at(0xffffffffc0414000))));
+        let mut f = raw(INIT_FRAME);
+        assert!(k.resolve_frame(&mut f));
+        assert_eq!(f.display(), "leak_init_init [leak_init]");
+        // Past the 5 bytes of leak_init_exit: kallsyms alone would extend
+        // it to the next symbol; the file's sizes do not.
+        assert!(!k.resolve_frame(&mut raw(0xffffffffc0414040)));
+        let mut f = Frame { func: "leak_init_take".into(), addr: Some(0xffffffffc0414025), module: None };
+        assert!(k.resolve_frame(&mut f));
+        assert_eq!(f.module.as_deref(), Some("leak_init"));
+    }
+
     #[test]
     fn kptr_restrict_zeros_are_ignored() {
-        let k = Kallsyms::parse("0000000000000000 t foo\n0000000000000000 t bar\t[m]\n");
+        let k = Kallsyms::parse("0000000000000000 t foo\n0000000000000000 t bar\t[m]\n", "");
         assert!(k.syms.is_empty());
     }
 }

@@ -17,6 +17,7 @@
 mod analyze;
 mod events;
 mod kallsyms;
+mod modtext;
 mod pairs;
 mod record;
 mod report;
@@ -30,6 +31,7 @@ use crate::sysmod::{self, Roots};
 
 use events::Parser;
 use kallsyms::Kallsyms;
+use modtext::ModuleWatch;
 use record::Until;
 use report::Report;
 use session::Session;
@@ -116,6 +118,13 @@ pub fn run(args: &Options) -> Result<()> {
     let mut notes: Vec<String> = overrides.iter().map(|o| format!("{o}: a fake sysfs was read")).collect();
     notes.append(&mut session.notes);
     let mut syms = Kallsyms::read(&roots.proc.join("kallsyms"));
+    // The module's own file names its init functions, which kallsyms
+    // forgets when the load finishes.
+    let mut watch = modtext::ko_path(&args.command, &name).and_then(|ko| {
+        ModuleWatch::new(&name, &ko, roots.module(&name).join("sections"))
+            .map_err(|e| notes.push(format!("{e}: frames in {name} were placed through kallsyms only")))
+            .ok()
+    });
     let mut parser = Parser::default();
     let before = refcnt(&roots, &name);
     session.enable(&name)?;
@@ -127,7 +136,9 @@ pub fn run(args: &Options) -> Result<()> {
         Until::Duration(d) => eprintln!("force-rmmod-gen: recording the references of {name} for {:?}", d),
         Until::Command(c) => eprintln!("force-rmmod-gen: recording the references of {name} while {} runs", c[0]),
     }
-    let ended = record::record(&mut pipe, &mut parser, &mut syms, &until, &signal, &mut || session.disable())?;
+    let ended =
+        record::record(&mut pipe, &mut parser, &mut syms, watch.as_mut(), &until, &signal, &mut || session.disable())?;
+    notes.extend(watch.and_then(|w| w.note));
     let after = refcnt(&roots, &name);
     drop(pipe);
     let tracing = format!(

@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 
 use super::events::Parser;
 use super::kallsyms::Kallsyms;
+use super::modtext::ModuleWatch;
 use crate::error::{Error, Result};
 
 /// What ends the recording.
@@ -61,6 +62,8 @@ fn describe(status: ExitStatus) -> String {
 /// for ever: a frame of a module already gone never will be.
 struct Symbolizer<'a> {
     syms: &'a mut Kallsyms,
+    /// The traced module's own file, placed once its sections appear.
+    watch: Option<&'a mut ModuleWatch>,
     /// Events before this one are done (the last one may still be waiting
     /// for its stack).
     done: usize,
@@ -71,6 +74,12 @@ struct Symbolizer<'a> {
 const SYMBOL_WAIT: Duration = Duration::from_secs(3);
 
 impl Symbolizer<'_> {
+    fn look_at_module(&mut self) {
+        if let Some(w) = &mut self.watch {
+            w.poll(self.syms);
+        }
+    }
+
     fn catch_up(&mut self, parser: &mut Parser) {
         if parser.events.len() <= self.done {
             return;
@@ -86,6 +95,9 @@ impl Symbolizer<'_> {
 /// Read what trace_pipe has now into the parser, symbolize. False when
 /// nothing was there.
 fn pump(pipe: &mut File, parser: &mut Parser, sym: &mut Symbolizer) -> bool {
+    // Before the events: the sections of a module that is loading now
+    // are in sysfs before its init runs.
+    sym.look_at_module();
     let mut buf = vec![0u8; 1 << 16];
     let mut any = false;
     loop {
@@ -109,12 +121,13 @@ pub fn record(
     pipe: &mut File,
     parser: &mut Parser,
     syms: &mut Kallsyms,
+    watch: Option<&mut ModuleWatch>,
     until: &Until,
     signal: &AtomicUsize,
     stop_events: &mut dyn FnMut(),
 ) -> Result<Ended> {
     let start = Instant::now();
-    let mut sym = Symbolizer { syms, done: 0, waiting_since: None };
+    let mut sym = Symbolizer { syms, watch, done: 0, waiting_since: None };
     let mut child: Option<Child> = match until {
         Until::Command(argv) => Some(
             Command::new(&argv[0])
@@ -175,6 +188,10 @@ pub fn record(
         std::thread::sleep(Duration::from_secs(1));
         sym.syms.resolve(&mut parser.events[from..]);
     }
+    // Events that stopped waiting may hold frames of the module's file,
+    // placed since.
+    sym.look_at_module();
+    sym.syms.resolve_all(&mut parser.events);
     ended.seconds = start.elapsed().as_secs_f64();
     Ok(ended)
 }
@@ -199,7 +216,7 @@ mod tests {
 
         let mut syms = Kallsyms::read(&kallsyms);
         let mut parser = Parser::default();
-        let mut sym = Symbolizer { syms: &mut syms, done: 0, waiting_since: None };
+        let mut sym = Symbolizer { syms: &mut syms, watch: None, done: 0, waiting_since: None };
         let mut pipe = File::open(&trace).unwrap();
         assert!(pump(&mut pipe, &mut parser, &mut sym));
         assert_eq!(sym.done, 0, "unresolved events stay pending");
