@@ -81,11 +81,16 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     // scan is repeated with every CPU stopped right before the update (a
     // reference that moved from one holder to another during the first
     // scan is then seen where it is).
-    // Not on PREEMPT_RT: its spinlocks sleep, and the second scan takes
-    // them with every CPU stopped.
+    // Not on a real-time kernel (PREEMPT_RT from 5.3, PREEMPT_RT_FULL in
+    // the 3.x-4.19 -rt patches, RHEL 7/8's kernel-rt): its spinlocks sleep,
+    // and the second scan takes them with every CPU stopped; the per-cpu
+    // update, which takes no lock, still runs stopped there.
     let smp = facts.config.get("CONFIG_SMP").copied().unwrap_or(true);
-    let rt = facts.config.get("CONFIG_PREEMPT_RT").copied().unwrap_or(false);
+    let rt = ["CONFIG_PREEMPT_RT", "CONFIG_PREEMPT_RT_FULL"]
+        .iter()
+        .any(|key| facts.config.get(*key).copied().unwrap_or(false));
     let stop_machine = era.per_cpu || (!rt && (!smp || facts.exported("stop_machine")));
+    let recount = stop_machine && !rt;
     // A sleeping rmmod is woken with module_mutex held, so that it cannot
     // free the module under us: only where the lookup holds module_mutex.
     let wake_waiter = facts.has_waiter && lookup.module_mutex;
@@ -147,6 +152,7 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     ctx.insert("protection", &protection);
     ctx.insert("wake_waiter", &wake_waiter);
     ctx.insert("stop_machine", &stop_machine);
+    ctx.insert("recount", &recount);
     ctx.insert("module_range", &module_range);
     ctx.insert("module_refcount", &facts.exported("module_refcount"));
     ctx.insert("fd_walk", fd_walk);

@@ -86,6 +86,7 @@ struct frm_scan {
 	struct task_struct *task;
 	bool frozen;
 	const struct file *seen[FRM_FILES];
+	char seen_refs[FRM_FILES];
 	int files;
 	int refs;
 	int maps;
@@ -104,7 +105,7 @@ struct frm_scan {
 };
 
 static struct frm_scan frm_scan;
-{%- if stop_machine %}
+{%- if recount %}
 /* The same scan again with every CPU stopped, just before the update. */
 static struct frm_scan frm_frozen;
 {%- endif %}
@@ -114,7 +115,8 @@ static struct frm_scan frm_frozen;
  * file_operations (fops_get() at open, fops_put() in __fput()), and one
  * more for a character device whose cdev the target owns (cdev_get() in
  * chrdev_open(), cdev_put() in __fput()). An O_PATH file holds neither.
- * The inode is the one __fput() reads: f_inode from 3.9.
+ * The inode is f_inode from 3.9 (what __fput() reads from 3.18 and in RHEL
+ * 7; the dentry's, the same pointer, in 3.9 and 3.10), the dentry's before.
  */
 static int frm_file_refs(const struct frm_scan *scan, const struct file *file)
 {
@@ -154,6 +156,7 @@ static int frm_note_file(struct frm_scan *scan, const struct file *file)
 		scan->unchecked |= FRM_UNCHECKED_FILES;
 		return 0;
 	}
+	scan->seen_refs[scan->files] = refs;
 	scan->seen[scan->files++] = file;
 	scan->refs += refs;
 	return refs;
@@ -593,7 +596,8 @@ static void frm_explain(struct frm_job *job, const struct module *mod)
 	frm_wait_settled();
 	frm_scan_threads(scan);
 	frm_scan_maps(scan);
-	if (frm_fs_anchors())
+	job->fs_anchors = frm_fs_anchors();
+	if (job->fs_anchors)
 		frm_scan_supers(scan);
 	else
 		scan->unchecked |= FRM_UNCHECKED_SUPERS;
@@ -612,25 +616,28 @@ static void frm_explain(struct frm_job *job, const struct module *mod)
 	frm_take_counts(job, scan);
 }
 
-{%- if stop_machine %}
+{%- if recount %}
 
 /*
  * Whether a file or superblock the first scan saw is not there any more:
  * on its way out (a close() or munmap() under way, an exec dropping the
  * old address space) it still holds its reference where no list shows it.
  * The update must not take that one for a leak: the count is moving.
- * Files are compared as pointers only.
+ * Files are compared as pointers, with the references each held: a file
+ * freed meanwhile may have left its memory to another one; fewer
+ * references in all is a departure too.
  */
 static bool frm_went_away(const struct frm_scan *frozen)
 {
 	const struct frm_scan *first = &frm_scan;
 	int i, j;
 
-	if (frozen->supers < first->supers)
+	if (frozen->supers < first->supers || frozen->refs < first->refs)
 		return true;
 	for (i = 0; i < first->files; i++) {
 		for (j = 0; j < frozen->files; j++)
-			if (frozen->seen[j] == first->seen[i])
+			if (frozen->seen[j] == first->seen[i] &&
+			    frozen->seen_refs[j] == first->seen_refs[i])
 				break;
 		if (j == frozen->files)
 			return true;
@@ -661,10 +668,10 @@ static void frm_recount(struct frm_job *job)
 	scan->frozen = true;
 	frm_scan_threads(scan);
 	frm_scan_maps(scan);
-	if (job->unchecked & FRM_UNCHECKED_SUPERS)
-		scan->unchecked |= FRM_UNCHECKED_SUPERS;
-	else
+	if (job->fs_anchors)
 		frm_scan_supers(scan);
+	else
+		scan->unchecked |= FRM_UNCHECKED_SUPERS;
 	job->moved = scan->refs + scan->supers != explained;
 	if (frm_went_away(scan)) {
 		/* Named by flux_pid 0: no thread to name. */

@@ -265,13 +265,17 @@ static int frm_stopped(void *data)
 {% if not module_mutex %}
 	job->mod = frm_find(job);
 	if (job->mod && !frm_check(job)) {
+{%- if recount %}
 		if (!restore)
 			frm_recount(job);
+{%- endif %}
 		frm_update(job);
 	}
 {%- else %}
+{%- if recount %}
 	if (!restore)
 		frm_recount(job);
+{%- endif %}
 	frm_update(job);
 {%- endif %}
 	return 0;

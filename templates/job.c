@@ -50,6 +50,7 @@ struct frm_job {
 	pid_t flux_pid;
 	int explained;
 	bool moved;
+	bool fs_anchors;
 	const struct module *scanned;
 	int heads;
 	int raw;

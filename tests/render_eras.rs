@@ -170,3 +170,40 @@ fn per_cpu_difference_is_read_in_the_counters_width() {
         );
     }
 }
+
+/// Mark a fake tree as a real-time kernel (its .config and auto.conf).
+fn make_rt(tree: &Path, key: &str) {
+    for file in [".config", "include/config/auto.conf"] {
+        let path = tree.join(file);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&format!("{key}=y\n"));
+        std::fs::write(&path, text).unwrap();
+    }
+}
+
+#[test]
+fn the_second_scan_runs_with_every_cpu_stopped_but_never_on_a_real_time_kernel() {
+    // (tree, RT key, stop_machine() still rendered on RT: per-cpu eras
+    // update with every CPU stopped, which takes no lock)
+    for (tree_name, key, per_cpu) in
+        [("e-6.6", "CONFIG_PREEMPT_RT", false), ("d-3.10-el7", "CONFIG_PREEMPT_RT_FULL", true)]
+    {
+        let tree = fake_tree(tree_name);
+        let out = tempfile::tempdir().unwrap();
+        render(tree.path(), out.path());
+        let c = std::fs::read_to_string(out.path().join("force_rmmod.c")).unwrap();
+        assert!(c.contains("\t\tfrm_recount(job);\n"), "{tree_name}: no second scan");
+        assert!(c.contains("stop_machine(frm_stopped, job, NULL)"), "{tree_name}: no stop_machine()");
+
+        make_rt(tree.path(), key);
+        let out = tempfile::tempdir().unwrap();
+        render(tree.path(), out.path());
+        let c = std::fs::read_to_string(out.path().join("force_rmmod.c")).unwrap();
+        assert!(!c.contains("frm_recount"), "{tree_name} with {key}: a second scan with spinlocks that sleep");
+        assert_eq!(
+            c.contains("stop_machine(frm_stopped, job, NULL)"),
+            per_cpu,
+            "{tree_name} with {key}: stop_machine() rendered wrongly"
+        );
+    }
+}
