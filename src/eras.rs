@@ -546,6 +546,12 @@ pub static FEATURES: &[Feature] = &[
         what: "fcheck_files() removed (files_lookup_fd_raw()): without iterate_fd() no descriptor table can be read",
     },
     Feature {
+        key: "task_works",
+        since: v(3, 6, 0),
+        what: "task_struct.task_works: the last fput() of a user thread's close() runs as task work \
+               (____fput) on its return to user space",
+    },
+    Feature {
         key: "f_inode",
         since: v(3, 9, 0),
         what: "struct file has f_inode, the inode __fput() reads (file_inode()); before, \

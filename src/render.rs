@@ -158,6 +158,7 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     ctx.insert("fd_walk", fd_walk);
     ctx.insert("fs_list_rcu", &has("fs_list_rcu"));
     ctx.insert("f_inode", &has("f_inode"));
+    ctx.insert("task_works", &(recount && has("task_works")));
     ctx.insert("negative_ambiguous", &u8::from(!era.per_cpu && !lookup.module_mutex));
     ctx.insert("headers", &headers);
     // A lookup that walks the ring must skip unformed modules

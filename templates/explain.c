@@ -102,6 +102,9 @@ struct frm_scan {
 	char type_name[FRM_TYPES][32];
 	int type_supers[FRM_TYPES];
 	char path[256];
+{%- if task_works %}
+	char sym[KSYM_SYMBOL_LEN];
+{%- endif %}
 };
 
 static struct frm_scan frm_scan;
@@ -270,6 +273,28 @@ static bool frm_in_flux(struct task_struct *t)
 	return (t->flags & PF_EXITING) && !t->exit_state;
 }
 
+{%- if task_works %}
+
+/*
+ * A close() under way from 3.6: the descriptor is gone and the last fput()
+ * waits as task work (____fput) until the thread returns to user space,
+ * in no list the scan reads. Only looked at with every CPU stopped, when
+ * the list cannot change under the walk; its last entry's next is NULL
+ * (an exiting thread's work_exited included).
+ */
+static bool frm_closing(struct frm_scan *scan, struct task_struct *t)
+{
+	struct callback_head *work;
+
+	for (work = t->task_works; work; work = work->next) {
+		sprint_symbol(scan->sym, (unsigned long)work->func);
+		if (!strncmp(scan->sym, "____fput+0x0/", 13))
+			return true;
+	}
+	return false;
+}
+{%- endif %}
+
 /* One thread: its descriptor table, under task_lock(), and its address space. */
 static void frm_scan_thread(struct task_struct *t, void *arg)
 {
@@ -279,6 +304,12 @@ static void frm_scan_thread(struct task_struct *t, void *arg)
 		scan->in_flux++;
 		scan->flux_pid = task_pid_nr(t);
 	}
+{%- if task_works %}
+	if (scan->frozen && !(t->flags & PF_KTHREAD) && frm_closing(scan, t)) {
+		scan->in_flux++;
+		scan->flux_pid = task_pid_nr(t);
+	}
+{%- endif %}
 	task_lock(t);
 	if (t->files) {
 		scan->task = t;

@@ -46,4 +46,10 @@ struct hlist_node {
 	struct hlist_node *next, **pprev;
 };
 
+/* A task work or RCU callback (3.6 on; checked 3.10, 3.18, 6.1, 6.12). */
+struct callback_head {
+	struct callback_head *next;
+	void (*func)(struct callback_head *head);
+};
+
 #endif
