@@ -524,11 +524,7 @@ pub struct Feature {
 }
 
 pub static FEATURES: &[Feature] = &[
-    Feature {
-        key: "pr_warn",
-        since: v(2, 6, 38),
-        what: "pr_warn(); older kernels only have pr_warning()",
-    },
+    Feature { key: "pr_warn", since: v(2, 6, 38), what: "pr_warn(); older kernels only have pr_warning()" },
     Feature {
         key: "unformed",
         since: v(3, 8, 0),

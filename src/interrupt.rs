@@ -194,10 +194,11 @@ pub fn sweep(parent: &Path, dest_name: Option<&str>) -> Vec<String> {
             .is_ok_and(|t| SystemTime::now().duration_since(t).is_ok_and(|age| age > GRACE));
         let path = e.path();
         // Held while it is removed: a run that opens it now finds it gone.
-        if old && let Some(_held) = lock_dir(&path) {
-            if std::fs::remove_dir_all(&path).is_ok() {
-                removed.push(name);
-            }
+        if old
+            && let Some(_held) = lock_dir(&path)
+            && std::fs::remove_dir_all(&path).is_ok()
+        {
+            removed.push(name);
         }
     }
     removed

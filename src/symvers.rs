@@ -65,6 +65,10 @@ impl Symvers {
     pub fn len(&self) -> usize {
         self.vmlinux.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.vmlinux.is_empty()
+    }
 }
 
 #[cfg(test)]

@@ -343,6 +343,12 @@ pub mod tests {
         pub dir: tempfile::TempDir,
     }
 
+    impl Default for FakeRoot {
+        fn default() -> FakeRoot {
+            FakeRoot::new()
+        }
+    }
+
     impl FakeRoot {
         pub fn new() -> FakeRoot {
             let dir = tempfile::tempdir().unwrap();

@@ -278,7 +278,10 @@ fn the_real_use_scan_uses_each_kernels_own_interfaces() {
         // The thread walk is chosen by the header itself (RHEL 7 back-ported
         // for_each_process_thread()), and the older walk is bounded.
         let threads = h.function("frm_each_thread").unwrap();
-        assert!(threads.contains("#ifdef for_each_process_thread\n\tfor_each_process_thread(g, t)"), "{tree}:\n{threads}");
+        assert!(
+            threads.contains("#ifdef for_each_process_thread\n\tfor_each_process_thread(g, t)"),
+            "{tree}:\n{threads}"
+        );
         assert!(threads.contains("if (++n > FRM_THREADS) {"), "{tree}:\n{threads}");
         for header in ["linux/sched/mm.h", "linux/sched/signal.h", "linux/sched/task.h"] {
             assert_eq!(h.c.contains(&format!("#include <{header}>")), sched_split, "{tree}: {header}");

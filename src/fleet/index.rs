@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::schedule::KernelResult;
-use crate::build::{CacheStatus, Settings};
 use crate::detect::{Facts, Method};
 use crate::eras::EraId;
 use crate::error::{Error, Result};
 use crate::manifest::KoInfo;
+use crate::pipeline::{CacheStatus, Settings};
 use crate::sign::SigInfo;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -30,8 +30,8 @@ use std::time::Instant;
 pub use merge::merge;
 pub use shard::Shard;
 
-use crate::build::{Choices, Settings, TreeOptions};
 use crate::error::{Error, Result};
+use crate::pipeline::{Choices, Settings, TreeOptions};
 use index::Index;
 use progress::{Mode, Ui};
 

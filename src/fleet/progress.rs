@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::schedule::KernelResult;
-use crate::build::{CacheStatus, Settings};
+use crate::pipeline::{CacheStatus, Settings};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mode {

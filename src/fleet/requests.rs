@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::glob::expand_glob;
-use crate::build::TreeOptions;
 use crate::error::Error;
+use crate::pipeline::TreeOptions;
 
 /// One requested kernel: the path as given, or as a pattern matched it.
 pub(super) struct Request {

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use super::progress::Ui;
 use super::requests::{Request, options_for};
-use crate::build::{Built, Pending, Place, Settings, Step, TreeOptions, complete, prepare};
 use crate::error::{Error, Result};
 use crate::kdir::KernelTree;
+use crate::pipeline::{Built, Pending, Place, Settings, Step, TreeOptions, complete, prepare};
 
 /// One requested kernel's outcome.
 pub(super) struct KernelResult {

@@ -46,7 +46,7 @@ pub struct KernelTree {
     pub symvers: PathBuf,
     /// With `--chroot`: the chroot the tree lives in (Kbuild runs inside it).
     pub chroot: Option<PathBuf>,
-    /// The compiler found for `compiler` (build::toolchain), found once:
+    /// The compiler found for `compiler` (pipeline::toolchain), found once:
     /// finding it runs the candidates, in the chroot for chroot trees.
     #[serde(skip)]
     pub resolved: std::sync::OnceLock<Toolchain>,

@@ -61,7 +61,12 @@ mod tests {
             })
         );
         // Hidden addresses (kptr_restrict, not root) and missing data symbols.
-        assert_eq!(parse("0000000000000000 d file_systems\n0000000000000000 b file_systems_lock\n0000000000000000 b sb_lock\n0000000000000000 d super_blocks\n"), None);
+        assert_eq!(
+            parse(
+                "0000000000000000 d file_systems\n0000000000000000 b file_systems_lock\n0000000000000000 b sb_lock\n0000000000000000 d super_blocks\n"
+            ),
+            None
+        );
         assert_eq!(parse("ffffffff82a0c2a0 d file_systems\n"), None);
         // Two kernel symbols of one name: ambiguous.
         assert_eq!(parse(&format!("{text}ffffffff83000000 b sb_lock\n")), None);

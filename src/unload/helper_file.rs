@@ -243,7 +243,8 @@ pub mod tests {
     fn the_helper_is_told_what_the_user_saw() {
         let ko = fake_ko(
             "6.1.0 SMP",
-            &["modname",
+            &[
+                "modname",
                 "modaddr",
                 "listhead",
                 "expect",

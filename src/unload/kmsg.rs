@@ -115,7 +115,10 @@ mod tests {
         .collect();
         assert_eq!(count_change(&lines, "busydev"), Some((2, 1)));
         assert_eq!(dry_run_counts(&lines, "busydev"), Some((2, 1, 1)));
-        assert_eq!(not_checked(&lines, "busydev"), vec!["filesystems (fs_list=, fs_lock=, sb_lock=, super_blocks= missing)"]);
+        assert_eq!(
+            not_checked(&lines, "busydev"),
+            vec!["filesystems (fs_list=, fs_lock=, sb_lock=, super_blocks= missing)"]
+        );
         assert_eq!(count_change(&lines, "other"), None);
     }
 }

@@ -42,8 +42,8 @@ mod sys;
 
 use std::path::PathBuf;
 
-use crate::build::TreeOptions;
 use crate::error::{Error, Result};
+use crate::pipeline::TreeOptions;
 use crate::sysmod::{self, Roots};
 
 use decide::{Go, Policy};
@@ -245,9 +245,9 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
     let partial = match out {
         Some(o) => Some(o).filter(|o| o.kept > 0),
         // A helper built before the parameters existed: its log line.
-        None => kmsg::count_change(&kmsg.lines, &name)
-            .filter(|&(_, after)| after > 0)
-            .map(|(before, after)| HelperOut { before, after, removed: before - after, kept: after, ..Default::default() }),
+        None => kmsg::count_change(&kmsg.lines, &name).filter(|&(_, after)| after > 0).map(|(before, after)| {
+            HelperOut { before, after, removed: before - after, kept: after, ..Default::default() }
+        }),
     };
     if let Some(o) = partial.filter(|_| !policy.dry_run) {
         kmsg.show(&prefixes);

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 
 use super::helper_file::{HelperFile, read_helper};
 use super::report::step;
-use crate::build::{self, Built, CacheChoice, CacheStatus, Choices, Place, Settings, TreeOptions};
 use crate::cache;
 use crate::error::{Error, Result};
 use crate::kdir::KernelTree;
 use crate::output::TempDir;
+use crate::pipeline::{self, Built, CacheChoice, CacheStatus, Choices, Place, Settings, TreeOptions};
 
 /// Where the helper came from, as the `helper` step says it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub fn prebuilt(path: &Path, running: &str) -> Result<HelperFile> {
 pub fn helper(prebuilt: Option<HelperFile>, opts: &TreeOptions, running: &str) -> Result<Helper> {
     let helper = match prebuilt {
         Some(file) => {
-            let tree = build::open(opts).ok().filter(|t| t.release == running);
+            let tree = pipeline::open(opts).ok().filter(|t| t.release == running);
             Helper { file, origin: Origin::Ko, tree, _tmp: None }
         }
         None => build_helper(opts, running, &cache::default_dir())?,
@@ -107,7 +107,7 @@ fn with_ko_hint(e: Error) -> Error {
 /// The helper from the build cache in `cache_dir` (shared with `build`),
 /// else freshly built (and cached); the helper stays in the cache entry.
 fn build_helper(opts: &TreeOptions, running: &str, cache_dir: &Path) -> Result<Helper> {
-    let tree = build::open(opts).map_err(with_ko_hint)?;
+    let tree = pipeline::open(opts).map_err(with_ko_hint)?;
     if tree.release != running {
         return Err(Error::WrongKernel(format!(
             "the kernel tree {} is for {}, but the running kernel is {running}: a helper built from it \
@@ -132,7 +132,7 @@ fn build_helper(opts: &TreeOptions, running: &str, cache_dir: &Path) -> Result<H
             Ok(Place::Dir(out))
         }
     };
-    let built = build::for_tree(opts, tree.clone(), &place_for, &settings, &log)?;
+    let built = pipeline::for_tree(opts, tree.clone(), &place_for, &settings, &log)?;
     let file = read_helper(&built.ko, running)?;
     Ok(Helper { file, origin: Origin::of(&built), tree: Some(tree), _tmp: tmp.into_inner() })
 }

@@ -37,11 +37,25 @@ pub struct RealUse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Explained {
-    OpenFile { pid: u32, comm: String, path: String },
+    OpenFile {
+        pid: u32,
+        comm: String,
+        path: String,
+    },
     /// A file mapped and closed: the mapping alone holds it.
-    Mapping { pid: u32, comm: String, path: String },
-    Mount { fstype: String, superblocks: u32, mount_points: Vec<String> },
-    Holder { module: String },
+    Mapping {
+        pid: u32,
+        comm: String,
+        path: String,
+    },
+    Mount {
+        fstype: String,
+        superblocks: u32,
+        mount_points: Vec<String>,
+    },
+    Holder {
+        module: String,
+    },
 }
 
 impl Explained {

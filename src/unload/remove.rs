@@ -14,7 +14,9 @@ use crate::error::Error;
 pub enum UndoError {
     #[error("this helper has no restore parameter (built by an older force-rmmod-gen)")]
     NoRestoreParam,
-    #[error("how many references the reset took is not known: this older helper reports it only in the kernel log, and none was readable")]
+    #[error(
+        "how many references the reset took is not known: this older helper reports it only in the kernel log, and none was readable"
+    )]
     Unknown,
     #[error(transparent)]
     Load(#[from] Error),

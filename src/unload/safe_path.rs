@@ -101,7 +101,7 @@ enum Safe {
 /// A wait as the user reads it: whole seconds in s, else ms.
 fn show(wait: Duration) -> String {
     let ms = wait.as_millis();
-    if ms % 1000 == 0 { format!("{} s", ms / 1000) } else { format!("{ms} ms") }
+    if ms.is_multiple_of(1000) { format!("{} s", ms / 1000) } else { format!("{ms} ms") }
 }
 
 /// delete_module(NAME, O_NONBLOCK), retried while busy for up to `wait`.

@@ -1,4 +1,4 @@
-//! The build layer: a helper for one kernel tree, end to end.
+//! The pipeline layer: a helper for one kernel tree, end to end.
 //!
 //! open the tree -> look in the build cache -> detect -> render -> Kbuild ->
 //! ELF checks -> store in the cache -> sign -> put in place -> manifest.

@@ -1,0 +1,304 @@
+//! One function per command: the command line's options turned into the
+//! layers' own, the layer run, its result printed.
+
+use std::path::PathBuf;
+
+use crate::cli::{self, BuildArgs, Global, TreeArgs};
+use crate::error::{Error, Result};
+use crate::pipeline::{self, CacheChoice, Choices, Place, Settings, TreeOptions};
+use crate::{dkms, elf_checks, eras, fleet, kbuild, kdir, relocs, sign, trace, unload};
+
+fn tree_options(t: &TreeArgs, g: Global) -> TreeOptions {
+    // ARCH from the environment counts as --arch (and is checked as it is).
+    let env_arch = || std::env::var("ARCH").ok().filter(|a| !a.is_empty());
+    let (arch, arch_from_env) = match (&t.arch, env_arch()) {
+        (Some(a), _) => (Some(a.clone()), false),
+        (None, Some(a)) => (Some(a), true),
+        (None, None) => (None, false),
+    };
+    TreeOptions {
+        kdir: t.kdir.last().cloned().unwrap_or_else(kdir::default_kdir),
+        chroot: t.chroot.clone(),
+        cc: t.cc.clone(),
+        vars: kbuild::MakeVars { arch, arch_from_env, cross_compile: t.cross_compile.clone() },
+        method: t.method,
+        allow_version_guess: t.allow_version_guess,
+        verbose: g.verbose,
+    }
+}
+
+/// The cache, signing and target flags of `build`.
+fn choices(args: &BuildArgs) -> Result<Choices> {
+    let f = &args.fleet;
+    let cache = match (&f.cache_dir, f.no_cache) {
+        (Some(dir), true) => {
+            return Err(Error::BadArgument(format!(
+                "--no-cache and --cache-dir {} contradict each other: give one of them",
+                dir.display()
+            )));
+        }
+        (None, true) => CacheChoice::Off,
+        (Some(dir), false) => CacheChoice::Dir(dir.clone()),
+        (None, false) => CacheChoice::Default,
+    };
+    let sign = match (&f.sign_key, &f.sign_cert) {
+        (Some(key), Some(cert)) => {
+            Some(sign::SignOpts { key: key.clone(), cert: cert.clone(), hash: f.sign_hash.clone() })
+        }
+        _ => None,
+    };
+    Ok(Choices { target: args.target.clone(), cache, sign })
+}
+
+/// Several kernels requested (`--kdir` more than once, `--kdirs`, `--shard`)?
+fn fleet_of(args: &BuildArgs, g: Global) -> Option<fleet::Fleet> {
+    let f = &args.fleet;
+    (args.tree.kdir.len() > 1 || !f.kdirs.is_empty() || f.shard.is_some()).then(|| fleet::Fleet {
+        kdirs: args.tree.kdir.clone(),
+        globs: f.kdirs.clone(),
+        jobs: f.jobs,
+        quiet: g.quiet,
+        verbose: g.verbose,
+        json: f.json,
+        out: args.out.clone(),
+        shard: f.shard,
+    })
+}
+
+/// The flags of `unload`; it takes one tree at most, the running kernel's.
+fn unload_options(a: &cli::UnloadArgs) -> Result<unload::Options> {
+    if a.tree.kdir.len() > 1 {
+        return Err(Error::BadArgument("unload takes at most one --kdir: the running kernel's tree".into()));
+    }
+    Ok(unload::Options {
+        name: a.name.clone(),
+        wait: a.wait,
+        yes: a.yes,
+        force_deps: a.force_deps,
+        dry_run: a.dry_run,
+        force_real: a.force_real,
+        unchecked_ok: a.unchecked_ok,
+        json: a.json,
+        ko: a.ko.clone(),
+        sign_key: a.sign_key.clone(),
+        sign_cert: a.sign_cert.clone(),
+    })
+}
+
+fn trace_options(a: &cli::TraceArgs) -> trace::Options {
+    trace::Options {
+        name: a.name.clone(),
+        duration: a.duration,
+        json: a.json,
+        stacks: a.stacks,
+        command: a.command.clone(),
+    }
+}
+
+fn dkms_options(a: &cli::DkmsArgs, g: Global) -> dkms::Options {
+    dkms::Options {
+        out: a.out.clone(),
+        target: a.target.clone(),
+        package_version: a.package_version.clone(),
+        no_bundle: a.no_bundle,
+        quiet: g.quiet,
+    }
+}
+
+/// `detect` and `render` take one kernel.
+fn one_kdir(t: &TreeArgs) -> Result<()> {
+    if t.kdir.len() > 1 {
+        return Err(Error::BadArgument(
+            "--kdir may be given only once here; `build` takes several (fleet mode)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn log(msg: &str) {
+    eprintln!("force-rmmod-gen: {msg}");
+}
+
+/// Detect, render and build the helper for one kernel (through the build
+/// cache), or for many (fleet mode).
+pub fn build(args: &BuildArgs, g: Global) -> Result<()> {
+    let opts = tree_options(&args.tree, g);
+    if let Some(f) = fleet_of(args, g) {
+        return fleet::run(&f, &opts, choices(args)?);
+    }
+    let log = |m: &str| {
+        if !g.quiet {
+            log(m)
+        }
+    };
+    // One kernel: one out dir.
+    let settings = Settings::new(choices(args)?, &log)?;
+    let out = |tree: &kdir::KernelTree| {
+        Ok(Place::Dir(args.out.clone().unwrap_or_else(|| PathBuf::from("kmod-out").join(&tree.release))))
+    };
+    let b = pipeline::build(&opts, &out, &settings, &log)?;
+    if args.fleet.json {
+        crate::outln!("{}", b.manifest.to_json().trim_end());
+    } else {
+        crate::outln!("{}", b.ko.display());
+    }
+    log(&use_hint(b.release(), b.era(), &b.ko));
+    Ok(())
+}
+
+/// What a successful `build` says last: how to use the helper. `unload --ko`
+/// is the one way that passes every parameter right (modaddr=, listhead=,
+/// expect=, the mounted filesystem types), where a bare `insmod ...
+/// modname=NAME` skips the checks or fails (off x86_64 listhead= is required).
+fn use_hint(release: &str, era: impl std::fmt::Display, ko: &std::path::Path) -> String {
+    format!(
+        "built for {release} (era {era}); on that kernel, as root, remove a stuck module with: force-rmmod-gen unload \
+         NAME --ko {}",
+        ko.display()
+    )
+}
+
+/// Print what was detected about a tree, and how.
+pub fn detect(args: &cli::DetectArgs, g: Global) -> Result<()> {
+    one_kdir(&args.tree)?;
+    let opts = tree_options(&args.tree, g);
+    let tree = pipeline::open(&opts)?;
+    let facts = pipeline::detect(&tree, &opts)?;
+    if args.json {
+        crate::outln!("{}", serde_json::to_string_pretty(&facts).expect("serialisable"));
+        return Ok(());
+    }
+    crate::outln!("kernel release:   {}", facts.kernel_release);
+    crate::outln!("arch:             {} (SRCARCH {})", facts.arch, facts.srcarch);
+    if let Some(r) = &facts.rhel {
+        crate::outln!("RHEL:             {r}");
+    }
+    match facts.compiler.text.as_str() {
+        "" => crate::outln!("compiler:         {}", kdir::UNRECORDED_COMPILER),
+        text => crate::outln!("compiler:         {text}"),
+    }
+    crate::outln!("build tree:       {}", facts.kdir);
+    crate::outln!("source tree:      {}", facts.source_dir);
+    let variant = facts.era_variant.map(|v| format!(" ({v})")).unwrap_or_default();
+    crate::outln!(
+        "refcount era:     {}{variant}{}",
+        facts.era,
+        facts.era_kernels.as_deref().map(|k| format!(": {k}")).unwrap_or_default()
+    );
+    if let Some(era) = facts.era_row() {
+        crate::outln!("introduced:       {}", era.introduced);
+        crate::outln!(
+            "count read as:    {} (module_refcount() returns {}; idle value {})",
+            era.reads,
+            era.refcount_type,
+            era.idle_value
+        );
+        crate::outln!("reset:            {}", era.resets);
+    }
+    crate::outln!("method:           {}", facts.method.name());
+    for f in &facts.fields {
+        let off = f.offset.map(|o| format!(" @ offset {o}")).unwrap_or_default();
+        crate::outln!("field:            {} {}{off}", f.ty, f.name);
+    }
+    if let Some(m) = &facts.module_ref {
+        let members: Vec<String> = m.iter().map(|f| format!("{} {}", f.ty, f.name)).collect();
+        crate::outln!("struct module_ref: {{ {} }}", members.join("; "));
+    }
+    crate::outln!(
+        "dependents list:  {}",
+        facts.deps.map(|d| format!("{} ({})", d.field, d.kernels)).unwrap_or("none found".into())
+    );
+    crate::outln!("lookup:           {}", facts.lookup);
+    let r = &facts.relocations;
+    crate::outln!(
+        "relocations:      {} ({})",
+        if r.rewrite_plt32 { "R_X86_64_PLT32 rewritten to R_X86_64_PC32 after the build" } else { "as built" },
+        r.why
+    );
+    for sym in eras::SYMBOLS {
+        let yes = facts.exported(sym.name);
+        crate::outln!(
+            "export:           {}: {} ({}; {})",
+            sym.name,
+            if yes { "exported" } else { "not exported" },
+            sym.why,
+            sym.history
+        );
+    }
+    for (sym, on) in &facts.config {
+        crate::outln!("config:           {sym}={}", if *on { "y" } else { "n" });
+    }
+    for e in &facts.evidence {
+        crate::outln!("evidence:         {e}");
+    }
+    for w in &facts.warnings {
+        crate::outln!("warning:          {w}");
+    }
+    if facts.era_key.is_none() {
+        return Err(Error::NoModuleUnload { release: facts.kernel_release });
+    }
+    Ok(())
+}
+
+/// Write the helper's sources only.
+pub fn render(args: &cli::RenderArgs, g: Global) -> Result<()> {
+    one_kdir(&args.tree)?;
+    let log = |m: &str| {
+        if !g.quiet {
+            log(m)
+        }
+    };
+    let out = pipeline::render(&tree_options(&args.tree, g), &args.out, args.target.as_deref(), &log)?;
+    crate::outln!("{}", out.display());
+    Ok(())
+}
+
+/// The post-build relocation step on modules built outside the tool.
+pub fn relocs(args: &cli::RelocsArgs) -> Result<()> {
+    let tree = kdir::KernelTree::open(&args.kdir, args.chroot.as_deref())?;
+    let plan = relocs::plan(&tree);
+    for ko in &args.modules {
+        let report = elf_checks::check_file(ko, &plan, None)
+            .map_err(|why| Error::BadArgument(format!("{}: {why}", ko.display())))?;
+        crate::outln!("{}: {} R_X86_64_PLT32 rewritten ({})", ko.display(), report.plt32_rewritten, plan.why);
+    }
+    Ok(())
+}
+
+/// Remove a stuck module from the running kernel.
+pub fn unload(a: &cli::UnloadArgs, g: Global) -> Result<()> {
+    kdir::check_runtime_floor(&kdir::running_release())?;
+    unload::run(&unload_options(a)?, &tree_options(&a.tree, g))
+}
+
+/// Record who takes and drops a module's references.
+pub fn trace(a: &cli::TraceArgs) -> Result<()> {
+    kdir::check_runtime_floor(&kdir::running_release())?;
+    trace::run(&trace_options(a))
+}
+
+/// A DKMS source tree.
+pub fn dkms(a: &cli::DkmsArgs, g: Global) -> Result<()> {
+    dkms::run(&dkms_options(a, g))
+}
+
+/// Merge the index.json files of sharded fleet runs.
+pub fn index_merge(m: &cli::MergeArgs, g: Global) -> Result<()> {
+    fleet::merge(&m.out, &m.dirs, m.json, g.quiet)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn build_points_at_unload_ko_not_a_bare_insmod() {
+        assert_eq!(
+            use_hint("6.1.0-56-amd64", eras::EraId::E, Path::new("kmod-out/6.1.0-56-amd64/force_rmmod.ko")),
+            "built for 6.1.0-56-amd64 (era E); on that kernel, as root, remove a stuck module with: force-rmmod-gen \
+             unload NAME --ko kmod-out/6.1.0-56-amd64/force_rmmod.ko"
+        );
+    }
+}
