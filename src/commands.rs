@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::cli::{self, BuildArgs, Global, TreeArgs};
-use crate::error::{Error, Result};
+use crate::error::{BadArgument, Error, Result};
 use crate::pipeline::{self, CacheChoice, Choices, Place, Settings, TreeOptions};
 use crate::{dkms, elf_checks, eras, fleet, kbuild, kdir, relocs, sign, trace, unload};
 
@@ -32,10 +32,7 @@ fn choices(args: &BuildArgs) -> Result<Choices> {
     let f = &args.fleet;
     let cache = match (&f.cache_dir, f.no_cache) {
         (Some(dir), true) => {
-            return Err(Error::BadArgument(format!(
-                "--no-cache and --cache-dir {} contradict each other: give one of them",
-                dir.display()
-            )));
+            return Err(BadArgument::CacheContradiction { dir: dir.clone() }.into());
         }
         (None, true) => CacheChoice::Off,
         (Some(dir), false) => CacheChoice::Dir(dir.clone()),
@@ -68,7 +65,7 @@ fn fleet_of(args: &BuildArgs, g: Global) -> Option<fleet::Fleet> {
 /// The flags of `unload`; it takes one tree at most, the running kernel's.
 fn unload_options(a: &cli::UnloadArgs) -> Result<unload::Options> {
     if a.tree.kdir.len() > 1 {
-        return Err(Error::BadArgument("unload takes at most one --kdir: the running kernel's tree".into()));
+        return Err(BadArgument::UnloadOneKdir.into());
     }
     Ok(unload::Options {
         name: a.name.clone(),
@@ -108,9 +105,7 @@ fn dkms_options(a: &cli::DkmsArgs, g: Global) -> dkms::Options {
 /// `detect` and `render` take one kernel.
 fn one_kdir(t: &TreeArgs) -> Result<()> {
     if t.kdir.len() > 1 {
-        return Err(Error::BadArgument(
-            "--kdir may be given only once here; `build` takes several (fleet mode)".into(),
-        ));
+        return Err(BadArgument::OneKdirOnly.into());
     }
     Ok(())
 }
@@ -259,7 +254,7 @@ pub fn relocs(args: &cli::RelocsArgs) -> Result<()> {
     let plan = relocs::plan(&tree);
     for ko in &args.modules {
         let report = elf_checks::check_file(ko, &plan, None)
-            .map_err(|why| Error::BadArgument(format!("{}: {why}", ko.display())))?;
+            .map_err(|why| BadArgument::Relocs { ko: ko.clone(), why: why.into() })?;
         crate::outln!("{}: {} R_X86_64_PLT32 rewritten ({})", ko.display(), report.plt32_rewritten, plan.why);
     }
     Ok(())

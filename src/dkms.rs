@@ -34,7 +34,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::digest;
-use crate::error::{Error, Result};
+use crate::error::{self, BadArgument, Error, Internal, Result};
 use crate::output::{Layout, Staging};
 use crate::render;
 
@@ -164,7 +164,7 @@ pub fn run(args: &Options) -> Result<()> {
     }
     let version = args.package_version.clone().unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string());
     if version.is_empty() || !version.chars().all(|c| c.is_ascii_alphanumeric() || ".+~-_".contains(c)) {
-        return Err(Error::BadArgument(format!("--package-version {version:?}: use letters, digits and . + ~ - _")));
+        return Err(BadArgument::PackageVersion { version }.into());
     }
     let staging = Staging::new(&args.out, &DKMS_DIR)?;
     staging.write("dkms.conf", dkms_conf(&version))?;
@@ -176,8 +176,7 @@ pub fn run(args: &Options) -> Result<()> {
     staging.write("README.dkms", README)?;
     let mut bundled_sha = None;
     if !args.no_bundle {
-        let exe =
-            std::env::current_exe().map_err(|e| Error::Internal(format!("cannot find my own executable: {e}")))?;
+        let exe = std::env::current_exe().map_err(|e| Internal::OwnExecutable { err: error::io(e) })?;
         let dst = staging.dir.join("force-rmmod-gen");
         std::fs::copy(&exe, &dst).map_err(|e| Error::output(&args.out, e))?;
         exec(&dst)?;

@@ -9,7 +9,7 @@ use tera::Context;
 
 use crate::detect::Facts;
 use crate::eras;
-use crate::error::{Error, Result};
+use crate::error::{BadArgument, Error, Result};
 use crate::templates::{engine, insert_era, render_one};
 
 /// The helper's module name (and file stem).
@@ -22,18 +22,13 @@ pub const MAX_NAME_LEN: usize = 55;
 /// Check a module name as the helper will: `[A-Za-z0-9_-]`, 1..=55 chars.
 pub fn validate_module_name(name: &str) -> Result<()> {
     if name.is_empty() {
-        return Err(Error::BadArgument("module name is empty".into()));
+        return Err(BadArgument::EmptyModuleName.into());
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(Error::BadArgument(format!(
-            "module name {name:?} is {} characters long; the kernel allows at most {MAX_NAME_LEN}",
-            name.len()
-        )));
+        return Err(BadArgument::ModuleNameTooLong { name: name.into(), len: name.len(), max: MAX_NAME_LEN }.into());
     }
     if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
-        return Err(Error::BadArgument(format!(
-            "module name {name:?} contains {c:?}: only letters, digits, '_' and '-' are allowed"
-        )));
+        return Err(BadArgument::ModuleNameChar { name: name.into(), c }.into());
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 use tera::{Context, Tera};
 
 use crate::eras::{self, MODULE_REF_BASE};
-use crate::error::{Error, Result};
+use crate::error::{Internal, Result};
 
 include!(concat!(env!("OUT_DIR"), "/templates.rs"));
 
@@ -17,7 +17,7 @@ pub fn get(name: &str) -> Option<&'static str> {
 pub fn engine() -> Result<Tera> {
     let mut tera = Tera::default();
     tera.autoescape_on(vec![]);
-    tera.add_raw_templates(TEMPLATES.iter().copied()).map_err(|e| Error::Internal(format!("bad template: {e:?}")))?;
+    tera.add_raw_templates(TEMPLATES.iter().copied()).map_err(|e| Internal::Templates { detail: format!("{e:?}") })?;
     Ok(tera)
 }
 
@@ -29,7 +29,7 @@ pub fn render_one(tera: &Tera, name: &str, ctx: &Context) -> Result<String> {
             msg.push_str(&format!(": {s}"));
             src = s.source();
         }
-        Error::Internal(format!("rendering {name}: {msg}"))
+        Internal::Render { template: name.to_string(), detail: msg }.into()
     })
 }
 

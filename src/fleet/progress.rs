@@ -303,7 +303,7 @@ mod tests {
                 label: "k2".into(),
                 kdir: "k2".into(),
                 release: None,
-                result: Err(crate::error::Error::Internal("x".into())),
+                result: Err(crate::error::Internal::NoCache.into()),
                 seconds: 0.0,
             },
         );

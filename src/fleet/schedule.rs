@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::progress::Ui;
 use super::requests::{Request, options_for};
-use crate::error::{Error, Result};
+use crate::error::{BadArgument, Result};
 use crate::kdir::KernelTree;
 use crate::pipeline::{Built, Pending, Place, Settings, Step, TreeOptions, complete, prepare};
 
@@ -193,11 +193,7 @@ impl Worker<'_> {
         if let Some(other) = c.get(&tree.release)
             && *other != tree.build
         {
-            return Err(Error::BadArgument(format!(
-                "kernel release {} is also provided by {}: one output directory per release; build this tree separately",
-                tree.release,
-                other.display()
-            )));
+            return Err(BadArgument::ReleaseTwice { release: tree.release.clone(), other: other.clone() }.into());
         }
         c.insert(tree.release.clone(), tree.build.clone());
         Ok(self.root.join(&tree.release))

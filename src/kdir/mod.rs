@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{BadArgument, Error, Result};
 use crate::kconfig::KConfig;
 use crate::symvers::Symvers;
 
@@ -124,10 +124,7 @@ impl KernelTree {
         if let Some(root) = chroot
             && !root.is_dir()
         {
-            return Err(Error::BadArgument(format!(
-                "--chroot {}: no such directory; give the root directory of the system the tree belongs to",
-                root.display()
-            )));
+            return Err(BadArgument::NoChroot { root: root.to_path_buf() }.into());
         }
         let named = release_for_messages(kdir, &build);
         let hint = headers_hint(named.as_deref());

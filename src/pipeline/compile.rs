@@ -79,7 +79,7 @@ pub(super) fn compile(
         let built = scratch.host.join(format!("{MODULE}.ko"));
         if !result.status.success() || !built.is_file() {
             let failed = staging.keep_as_failed();
-            return Err(Error::BuildFailed { log: failed.join("make.log"), tail: kbuild::tail(&text, 20) });
+            return Err(Error::KbuildFailed { log: failed.join("make.log"), tail: kbuild::tail(&text, 20) });
         }
         let ko = staging.dir.join(format!("{MODULE}.ko"));
         std::fs::copy(&built, &ko).map_err(|e| Error::output(&out, e))?;
@@ -91,7 +91,7 @@ pub(super) fn compile(
             Ok(c) => c,
             Err(why) => {
                 let failed = staging.keep_as_failed();
-                return Err(Error::BuildFailed { log: failed.join("make.log"), tail: why.to_string() });
+                return Err(Error::KbuildFailed { log: failed.join("make.log"), tail: why.to_string() });
             }
         };
         if checked.plt32_rewritten > 0 {
@@ -105,7 +105,7 @@ pub(super) fn compile(
             && v.split_whitespace().next() != Some(tree.release.as_str())
         {
             let failed = staging.keep_as_failed();
-            return Err(Error::BuildFailed {
+            return Err(Error::KbuildFailed {
                 log: failed.join("make.log"),
                 tail: format!("the built module's vermagic {v:?} does not name kernel {}", tree.release),
             });

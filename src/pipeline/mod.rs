@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cache;
 use crate::detect::Facts;
-use crate::error::{Error, Result};
+use crate::error::{Internal, Result};
 use crate::kdir::{KernelTree, Toolchain};
 use compile::{Stop, compile};
 use place::{Ready, finish, relocate_failure, sibling};
@@ -218,7 +218,7 @@ fn lookup(opts: &TreeOptions, tree: KernelTree, place: Place, s: &Settings, tc: 
             Dest::Cache { key, inputs: Box::new(inputs), place }
         }
         (None, Place::CacheEntry) => {
-            return Err(Error::Internal("no usable build cache to keep the helper in".into()));
+            return Err(Internal::NoCache.into());
         }
         (None, Place::Dir(out)) if s.sign.is_some() => Dest::Unsigned(out),
         (None, Place::Dir(out)) => Dest::Direct(out),
@@ -269,7 +269,7 @@ pub fn complete(p: Pending, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
                 }
                 (Err(why), None) => {
                     let _ = std::fs::remove_dir_all(&tmp);
-                    Err(Error::Internal(format!("cannot store the helper in the build cache: {why}")))
+                    Err(Internal::CacheStore { why: why.into() }.into())
                 }
             }
         }

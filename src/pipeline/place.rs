@@ -138,11 +138,11 @@ pub(super) fn sibling(out: &Path, tag: &str) -> PathBuf {
 /// A failed build is kept as `<dir>.failed`; move it to `<out>.failed`,
 /// where the user looks, and point the error there.
 pub(super) fn relocate_failure(e: Error, built_dir: &Path, out: &Path) -> Error {
-    let Error::BuildFailed { log, tail } = e else { return e };
+    let Error::KbuildFailed { log, tail } = e else { return e };
     let from = output::failed_path(built_dir);
     let to = output::failed_path(out);
     if !from.is_dir() {
-        return Error::BuildFailed { log, tail };
+        return Error::KbuildFailed { log, tail };
     }
     if let Some(p) = to.parent() {
         let _ = std::fs::create_dir_all(p);
@@ -158,5 +158,5 @@ pub(super) fn relocate_failure(e: Error, built_dir: &Path, out: &Path) -> Error 
                 .all(|f| std::fs::copy(f.path(), to.join(f.file_name())).is_ok())
             && std::fs::remove_dir_all(&from).is_ok()
     };
-    if moved { Error::BuildFailed { log: to.join("make.log"), tail } } else { Error::BuildFailed { log, tail } }
+    if moved { Error::KbuildFailed { log: to.join("make.log"), tail } } else { Error::KbuildFailed { log, tail } }
 }

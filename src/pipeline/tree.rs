@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::detect::{self, Facts, MethodChoice};
-use crate::error::{Error, Result};
+use crate::error::{BadArgument, Error, Result};
 use crate::kbuild::MakeVars;
 use crate::kdir::{self, Family, KernelTree, Toolchain};
 
@@ -83,12 +83,13 @@ fn check_randstruct_compiler(tree: &KernelTree, cc: &str) -> Result<()> {
     if !wanted.is_empty() && lines.iter().any(|l| l == wanted) {
         return Ok(());
     }
-    Err(Error::BadArgument(format!(
-        "kernel {} randomises struct layouts (randstruct): the helper must be built by the kernel's own compiler, \
-         `{wanted}`, but --cc {cc} is `{}`; leave --cc out, or name exactly that compiler",
-        tree.release,
-        lines.first().map(String::as_str).unwrap_or("not runnable")
-    )))
+    Err(BadArgument::RandstructCompiler {
+        release: tree.release.clone(),
+        wanted: wanted.to_string(),
+        cc: cc.to_string(),
+        found: lines.into_iter().next(),
+    }
+    .into())
 }
 
 /// Detect the facts of an open tree (`detect`, and every build that misses

@@ -26,7 +26,7 @@ mod tracefs;
 
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{BadArgument, Error, Result};
 use crate::sysmod::{self, Roots};
 
 use events::Parser;
@@ -104,7 +104,7 @@ pub fn run(args: &Options) -> Result<()> {
     if let Some(d) = args.duration
         && !(d.is_finite() && d > 0.0 && d < 1e9)
     {
-        return Err(Error::BadArgument(format!("--duration {d}: give a number of seconds above 0")));
+        return Err(BadArgument::Duration { seconds: d }.into());
     }
     check(&roots, &name, nix::unistd::geteuid().as_raw(), !args.command.is_empty())?;
     let until = match (args.duration, args.command.is_empty()) {
