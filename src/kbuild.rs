@@ -221,7 +221,7 @@ pub fn kcflags(tree: &KernelTree, tc: &Toolchain, dir: &Path) -> String {
     let mut flags: Vec<String> = std::env::var("KCFLAGS").ok().filter(|f| !f.trim().is_empty()).into_iter().collect();
     let map = |opt: &str| format!("-f{opt}-prefix-map={}={REPRODUCIBLE_DIR}", dir.display());
     let accepts = |flag: &str| {
-        let probe = format!("{} -Werror {flag} -c -x c /dev/null -o /dev/null 2>/dev/null", tc.cc);
+        let probe = tc.argv(&["-Werror", flag, "-c", "-x", "c", "/dev/null", "-o", "/dev/null"]);
         crate::kdir::run_in(tree.chroot.as_deref(), &probe).is_some()
     };
     if let Some(flag) = [map("file"), map("debug")].into_iter().find(|f| accepts(f)) {

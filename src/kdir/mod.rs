@@ -19,8 +19,8 @@ use crate::kconfig::KConfig;
 use crate::symvers::Symvers;
 
 use compiler::read_compiler;
-pub use compiler::{Compiler, Family, Toolchain, UNRECORDED_COMPILER};
-pub use host::{check_runtime_floor, default_kdir, gnu_triple, host_machine, run_in, running_release};
+pub use compiler::{Compiler, Family, Toolchain, UNRECORDED_COMPILER, cc_words};
+pub use host::{check_runtime_floor, default_kdir, gnu_triple, host_machine, output_in, run_in, running_release};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelTree {
