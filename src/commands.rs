@@ -243,7 +243,7 @@ pub fn render(args: &cli::RenderArgs, g: Global) -> Result<()> {
             log(m)
         }
     };
-    let out = pipeline::render(&tree_options(&args.tree, g), &args.out, args.target.as_deref(), &log)?;
+    let out = pipeline::render(&tree_options(&args.tree, g), &args.out, args.target.as_ref(), &log)?;
     crate::outln!("{}", out.display());
     Ok(())
 }

@@ -35,6 +35,7 @@ use serde::Serialize;
 
 use crate::digest;
 use crate::error::{self, BadArgument, Error, Internal, Result};
+use crate::module_name::ModuleName;
 use crate::output::{Layout, Staging};
 use crate::render;
 
@@ -52,7 +53,7 @@ pub struct Options {
     /// Where the DKMS source tree goes.
     pub out: PathBuf,
     /// The target module name baked in.
-    pub target: Option<String>,
+    pub target: Option<ModuleName>,
     /// PACKAGE_VERSION in dkms.conf (None: the tool's version).
     pub package_version: Option<String>,
     /// Leave this binary out of the tree (DKMS then needs force-rmmod-gen on PATH).
@@ -159,9 +160,6 @@ PROVENANCE.json records the generator version and the bundled binary's sha256.
 ";
 
 pub fn run(args: &Options) -> Result<()> {
-    if let Some(t) = &args.target {
-        render::validate_module_name(t)?;
-    }
     let version = args.package_version.clone().unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string());
     if version.is_empty() || !version.chars().all(|c| c.is_ascii_alphanumeric() || ".+~-_".contains(c)) {
         return Err(BadArgument::PackageVersion { version }.into());

@@ -26,6 +26,7 @@ pub mod kconfig;
 pub mod kdir;
 pub mod manifest;
 pub mod modinfo;
+pub mod module_name;
 pub mod output;
 pub mod pipeline;
 pub mod relocs;

@@ -13,6 +13,7 @@ use crate::kbuild::{self, Scratch};
 use crate::kdir::KernelTree;
 use crate::manifest::{self, KoInfo, Manifest};
 use crate::modinfo;
+use crate::module_name::ModuleName;
 use crate::output::Staging;
 use crate::render::{self, MODULE};
 
@@ -32,7 +33,7 @@ pub(super) fn compile(
     tree: &KernelTree,
     facts: Facts,
     out: &Path,
-    target: Option<&str>,
+    target: Option<&ModuleName>,
     stop: Stop,
     log: &dyn Fn(&str),
 ) -> Result<(PathBuf, Box<Manifest>)> {
@@ -44,7 +45,7 @@ pub(super) fn compile(
         return Err(Error::NoModuleUnload { release: tree.release.clone() });
     }
     log(&format!("era {} detected with {}; lookup: {}", facts.era, facts.method.name(), facts.lookup));
-    let rendered = render::render(&facts, &render::Options { target: target.map(String::from) })?;
+    let rendered = render::render(&facts, &render::Options { target: target.cloned() })?;
     let toolchain = match stop {
         Stop::Build => Some(super::toolchain(tree, opts.cc.as_deref(), &opts.vars)?),
         Stop::Render => None,
@@ -119,7 +120,7 @@ pub(super) fn compile(
             unsigned_sha256: None,
         });
     }
-    let manifest = Manifest::new(&facts, toolchain.as_ref(), target, ko_info);
+    let manifest = Manifest::new(&facts, toolchain.as_ref(), target.map(|t| t.as_str()), ko_info);
     staging.write(manifest::FILE, manifest.to_json())?;
     let out = staging.commit()?;
     Ok((out, Box::new(manifest)))

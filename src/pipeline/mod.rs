@@ -26,6 +26,7 @@ use crate::cache;
 use crate::detect::Facts;
 use crate::error::{Internal, Result};
 use crate::kdir::{KernelTree, Toolchain};
+use crate::module_name::ModuleName;
 use compile::{Stop, compile};
 use place::{Ready, finish, relocate_failure, sibling};
 
@@ -34,10 +35,7 @@ pub use settings::{CacheChoice, Choices, Settings};
 pub use tree::{TreeOptions, detect, open, opened, toolchain};
 
 /// `render`: the helper's sources (and a manifest without a .ko) in `out`.
-pub fn render(opts: &TreeOptions, out: &Path, target: Option<&str>, log: &dyn Fn(&str)) -> Result<PathBuf> {
-    if let Some(t) = target {
-        crate::render::validate_module_name(t)?;
-    }
+pub fn render(opts: &TreeOptions, out: &Path, target: Option<&ModuleName>, log: &dyn Fn(&str)) -> Result<PathBuf> {
     let tree = open(opts)?;
     cache::OUTPUT_DIR.check(out)?;
     opened(&tree, log);
@@ -235,7 +233,7 @@ fn from_cache(entry: cache::Entry, status: CacheStatus, key: String) -> Ready {
 /// the result in place.
 pub fn complete(p: Pending, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
     let Pending { opts, tree, facts, dest } = p;
-    let target = s.target.as_deref();
+    let target = s.target.as_ref();
     let build_in = |dir: &Path, out: Option<&Path>| {
         compile(&opts, &tree, facts, dir, target, Stop::Build, log).map_err(|e| match out {
             Some(out) => relocate_failure(e, dir, out),

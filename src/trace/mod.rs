@@ -86,7 +86,7 @@ fn check(roots: &Roots, name: &str, euid: u32, has_command: bool) -> Result<()> 
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The module whose references to record, as given ('-' and '_' are the same).
-    pub name: String,
+    pub name: crate::module_name::ModuleName,
     /// Record for this many seconds instead of until Ctrl-C.
     pub duration: Option<f64>,
     /// The report as JSON.

@@ -60,7 +60,7 @@ use report::{Outcome, step};
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The stuck module, as given ('-' and '_' are the same).
-    pub name: String,
+    pub name: crate::module_name::ModuleName,
     /// How long to retry the plain delete_module while NAME is busy.
     pub wait: std::time::Duration,
     /// Do not ask for confirmation.
