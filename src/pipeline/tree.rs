@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::detect::{self, Facts, MethodChoice};
+use crate::eras;
 use crate::error::{BadArgument, Error, Result};
 use crate::kbuild::{self, MakeVars};
 use crate::kdir::{self, Family, KernelTree, Toolchain};
@@ -70,10 +71,7 @@ pub fn toolchain(tree: &KernelTree, cc: Option<&str>, vars: &MakeVars) -> Result
 /// built for one compiler version, the seed is applied by one): `--cc` must
 /// name exactly that compiler, as its version line shows it.
 fn check_randstruct_compiler(tree: &KernelTree, tc: &Toolchain) -> Result<()> {
-    if !["CONFIG_RANDSTRUCT", "CONFIG_RANDSTRUCT_FULL", "CONFIG_RANDSTRUCT_PERFORMANCE", "CONFIG_GCC_PLUGIN_RANDSTRUCT"]
-        .iter()
-        .any(|c| tree.config.enabled(c))
-    {
+    if !eras::randstruct(|c| tree.config.enabled(c)) {
         return Ok(());
     }
     let wanted = tree.compiler.text.trim();
