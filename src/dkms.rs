@@ -195,8 +195,8 @@ pub fn run(args: &Options) -> Result<()> {
     if args.quiet {
         return Ok(());
     }
-    eprintln!(
-        "force-rmmod-gen: DKMS tree {PACKAGE_NAME}/{version} written; install with: dkms add {} && dkms install {PACKAGE_NAME}/{version}",
+    log::info!(
+        "DKMS tree {PACKAGE_NAME}/{version} written; install with: dkms add {} && dkms install {PACKAGE_NAME}/{version}",
         out.display()
     );
     Ok(())

@@ -35,15 +35,11 @@ pub fn merge(out: &Path, dirs: &[PathBuf], json: bool, quiet: bool) -> Result<()
             copy_tree(&dir.join(rel), &out.join(rel))?;
         }
     }
-    let (path, text) = merged.write(out)?;
-    if json {
-        crate::outln!("{}", text.trim_end());
-    } else {
-        crate::outln!("{}", path.display());
-    }
+    let (path, _) = merged.write(out)?;
+    crate::printer::print(&crate::printer::MergeReport { index: &merged, path: &path }, json);
     if !quiet {
-        eprintln!(
-            "force-rmmod-gen: merged {} index files: {} kernels, {} ok, {} failed -> {}",
+        log::info!(
+            "merged {} index files: {} kernels, {} ok, {} failed -> {}",
             shards.len(),
             merged.total,
             merged.ok,

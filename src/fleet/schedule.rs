@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use super::progress::Ui;
 use super::requests::{Request, options_for};
 use crate::error::{BadArgument, Result};
+use crate::events::BuildEvent;
 use crate::kdir::KernelTree;
 use crate::pipeline::{Built, Pending, Place, Settings, Step, TreeOptions, complete, prepare};
 
@@ -51,7 +52,7 @@ enum Event {
     Waiting(usize),
     /// Its build started.
     Building(usize),
-    Log(usize, String),
+    Log(usize, BuildEvent),
     Done(usize, Box<KernelResult>),
 }
 
@@ -199,10 +200,10 @@ impl Worker<'_> {
         Ok(self.root.join(&tree.release))
     }
 
-    fn log_for(&self, i: usize) -> impl Fn(&str) {
+    fn log_for(&self, i: usize) -> impl Fn(&BuildEvent) {
         let tx = self.tx.clone();
-        move |m: &str| {
-            let _ = tx.send(Event::Log(i, m.to_string()));
+        move |e: &BuildEvent| {
+            let _ = tx.send(Event::Log(i, e.clone()));
         }
     }
 

@@ -9,6 +9,7 @@ use crate::detect::Facts;
 use crate::digest;
 use crate::elf_checks;
 use crate::error::{Error, Result};
+use crate::events::BuildEvent;
 use crate::kbuild::{self, Scratch};
 use crate::kdir::KernelTree;
 use crate::manifest::{self, KoInfo, Manifest};
@@ -35,16 +36,20 @@ pub(super) fn compile(
     out: &Path,
     target: Option<&ModuleName>,
     stop: Stop,
-    log: &dyn Fn(&str),
+    log: &dyn Fn(&BuildEvent),
 ) -> Result<(PathBuf, Box<Manifest>)> {
     let out = out.to_path_buf();
     for w in &facts.warnings {
-        log(&format!("warning: {w}"));
+        log(&BuildEvent::Warning(w.clone()));
     }
     if facts.era_key.is_none() {
         return Err(Error::NoModuleUnload { release: tree.release.clone() });
     }
-    log(&format!("era {} detected with {}; lookup: {}", facts.era, facts.method.name(), facts.lookup));
+    log(&BuildEvent::Detected {
+        era: facts.era.to_string(),
+        method: facts.method.name(),
+        lookup: facts.lookup.to_string(),
+    });
     let rendered = render::render(&facts, &render::Options { target: target.cloned() })?;
     let toolchain = match stop {
         Stop::Build => Some(super::toolchain(tree, opts.cc.as_deref(), &opts.vars)?),
@@ -58,13 +63,9 @@ pub(super) fn compile(
     let mut ko_info = None;
     if let Some(tc) = &toolchain {
         if tree.compiler.text.is_empty() && opts.cc.is_none() {
-            log(&format!(
-                "the tree does not record which compiler built the kernel (no CONFIG_CC_VERSION_TEXT, no \
-                 LINUX_COMPILER in compile.h): building with {} from PATH; pass --cc to choose another",
-                tc.cc
-            ));
+            log(&BuildEvent::CompilerUnrecorded { cc: tc.cc.clone() });
         }
-        log(&format!("building with {} (Kbuild)", tc.cc));
+        log(&BuildEvent::Building { cc: tc.cc.clone() });
         let scratch = Scratch::new(tree, staging.dir.parent().unwrap_or(Path::new(".")), "build")?;
         for (name, text) in &rendered.files {
             std::fs::write(scratch.host.join(name), text).map_err(|e| Error::output(&scratch.host, e))?;
@@ -72,7 +73,7 @@ pub(super) fn compile(
         let make = kbuild::make_command(tree, tc, &opts.vars, &scratch.make, &["modules".to_string()], 1, false)?;
         let line = kbuild::command_line(&make);
         if opts.verbose {
-            log(&format!("running: {line}"));
+            log(&BuildEvent::Running { command: line.clone() });
         }
         let result = kbuild::run(make)?;
         let text = format!("$ {line}\n{}", kbuild::output_text(&result));
@@ -96,10 +97,10 @@ pub(super) fn compile(
             }
         };
         if checked.plt32_rewritten > 0 {
-            log(&format!(
-                "rewrote {} R_X86_64_PLT32 relocations to R_X86_64_PC32 ({})",
-                checked.plt32_rewritten, facts.relocations.why
-            ));
+            log(&BuildEvent::Relocations {
+                rewritten: checked.plt32_rewritten,
+                why: facts.relocations.why.to_string(),
+            });
         }
         let vermagic = modinfo::vermagic(&ko);
         if let Some(v) = &vermagic

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::cache::{self, Cache};
 use crate::error::Result;
+use crate::events::BuildEvent;
 use crate::module_name::ModuleName;
 use crate::sign::SignOpts;
 
@@ -42,7 +43,7 @@ pub struct Settings {
 
 impl Settings {
     /// Check the target name and the signing options, open the cache.
-    pub fn new(choices: Choices, log: &dyn Fn(&str)) -> Result<Settings> {
+    pub fn new(choices: Choices, log: &dyn Fn(&BuildEvent)) -> Result<Settings> {
         let Choices { target, cache, sign } = choices;
         if let Some(s) = &sign {
             s.check()?;
@@ -56,7 +57,7 @@ impl Settings {
             CacheChoice::Dir(dir) => match Cache::open(&dir) {
                 Ok(c) => (Some(c), None),
                 Err(why) => {
-                    log(&format!("warning: build cache disabled: {why}"));
+                    log(&BuildEvent::Warning(format!("build cache disabled: {why}")));
                     (None, Some(why.to_string()))
                 }
             },

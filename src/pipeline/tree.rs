@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::detect::{self, Facts, MethodChoice};
 use crate::eras;
 use crate::error::{BadArgument, Error, Result};
+use crate::events::BuildEvent;
 use crate::kbuild::{self, MakeVars};
 use crate::kdir::{self, Family, KernelTree, Toolchain};
 
@@ -41,8 +42,12 @@ pub fn open(opts: &TreeOptions) -> Result<KernelTree> {
 }
 
 /// Say which kernel was opened.
-pub fn opened(tree: &KernelTree, log: &dyn Fn(&str)) {
-    log(&format!("kernel {} ({}) at {}", tree.release, tree.machine, tree.build.display()));
+pub fn opened(tree: &KernelTree, log: &dyn Fn(&BuildEvent)) {
+    log(&BuildEvent::Opened {
+        release: tree.release.clone(),
+        machine: tree.machine.clone(),
+        build: tree.build.clone(),
+    });
 }
 
 /// The compiler to run Kbuild with: `--cc`, else what the tree names (for
