@@ -92,3 +92,52 @@ pub fn log_event(e: &BuildEvent) {
         e => log::info!("{e}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lines as they read when they were strings.
+    #[test]
+    fn events_read_as_before() {
+        let cases = [
+            (
+                BuildEvent::Opened { release: "6.1.0".into(), machine: "x86_64".into(), build: "/k".into() },
+                "kernel 6.1.0 (x86_64) at /k",
+            ),
+            (BuildEvent::Warning("w".into()), "warning: w"),
+            (
+                BuildEvent::Detected { era: "E".into(), method: "libclang", lookup: "ring-walk".into() },
+                "era E detected with libclang; lookup: ring-walk",
+            ),
+            (
+                BuildEvent::CacheHit { key: "0123456789abcdef".into(), era: "E".into(), method: "libclang" },
+                "cache hit 0123456789ab: era E (libclang), built earlier; no detection, no Kbuild",
+            ),
+            (
+                BuildEvent::CacheMiss { release: "6.1.0".into(), cache: "/c".into() },
+                "no cached helper for 6.1.0 in /c: building one",
+            ),
+            (BuildEvent::Building { cc: "ccache gcc-12".into() }, "building with ccache gcc-12 (Kbuild)"),
+            (BuildEvent::Running { command: "make -C /k".into() }, "running: make -C /k"),
+            (
+                BuildEvent::Relocations { rewritten: 3, why: "old loader".into() },
+                "rewrote 3 R_X86_64_PLT32 relocations to R_X86_64_PC32 (old loader)",
+            ),
+            (
+                BuildEvent::Signed {
+                    kdir: "/k".into(),
+                    hash: "sha256".into(),
+                    signer: None,
+                    checked: vec!["marker".into()],
+                },
+                "signed with /k/scripts/sign-file (sha256); signer (modinfo not installed); checked: marker",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
+        }
+        assert!(BuildEvent::Warning("w".into()).is_warning());
+        assert!(BuildEvent::Running { command: String::new() }.is_detail());
+    }
+}
