@@ -20,6 +20,7 @@ pub mod env_vars;
 pub mod eras;
 pub mod error;
 pub mod fleet;
+pub mod fuzzing;
 pub mod interrupt;
 pub mod kbuild;
 pub mod kconfig;

@@ -188,7 +188,6 @@ impl Parser {
 }
 
 /// Parse a whole trace text at once.
-#[cfg(test)]
 pub fn parse(text: &str) -> Parser {
     let mut p = Parser::default();
     p.feed(text);
