@@ -115,6 +115,23 @@ kernel_names() { FRG_KERNELS=$FRG_KERNELS "$FRG_ROOT/scripts/kernels" names; }
 # table does not have; an unknown KEY is an error.
 kernel_field() { FRG_KERNELS=$FRG_KERNELS "$FRG_ROOT/scripts/kernels" field "$1" "$2"; }
 
+# json_get FILE PATH: the values at PATH in the JSON document FILE, one a line
+# (keys separated by '.', '*' for every element of a list; a string as is,
+# anything else as JSON). Nothing where PATH leads nowhere; fails on a file
+# that is not JSON.
+json_get() {
+    python3 -c '
+import json, sys
+with open(sys.argv[1]) as f:
+    values = [json.load(f)]
+for key in sys.argv[2].split("."):
+    values = [x for v in values for x in (v if key == "*" and isinstance(v, list) else
+              [v[key]] if isinstance(v, dict) and key in v else [])]
+for v in values:
+    print(v if isinstance(v, str) else json.dumps(v))
+' "$1" "$2"
+}
+
 # kernel_env_file NAME: the env file scripts/fetch-kernels writes for NAME
 # (RELEASE= KDIR= VMLINUZ= CHROOT= CC_HINT= DEB_VERSION=, and more for some).
 kernel_env_file() { printf '%s' "$FRG_CACHE/kernels/$1/env"; }

@@ -379,8 +379,7 @@ make_initramfs() {
 	cp "$dir/helper/force_rmmod.ko" "$stage/e2e/helper/"
 	# How the helper finds its target (find_module or ring-walk): some
 	# scenarios expect different, equally safe, answers from the two.
-	sed -n 's/.*"lookup": *"\([a-z_-]*\)".*/\1/p' "$dir/helper/manifest.json" |
-		head -1 >"$stage/e2e/helper/lookup"
+	json_get "$dir/helper/manifest.json" facts.lookup >"$stage/e2e/helper/lookup"
 	if [[ -e $dir/helper-rewritten/force_rmmod.ko ]]; then
 		cp "$dir/helper-rewritten/force_rmmod.ko" "$stage/e2e/rewritten/"
 	fi
