@@ -26,9 +26,12 @@ use crate::sysmod::kallsyms_lines;
 use crate::trace::parsers as trace;
 use crate::unload::parsers as unload;
 
+/// A fuzz target's body: the input bytes to the parser.
+pub type Target = fn(&[u8]);
+
 /// Every fuzz target: its name (the `cargo fuzz` target, the corpus
 /// directory) and its body.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("kallsyms", kallsyms),
     ("symvers", symvers),
     ("kconfig", kconfig),

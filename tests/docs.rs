@@ -201,7 +201,10 @@ fn the_kernel_table_in_docs_names_exactly_the_rows_of_tests_kernels() {
         .split_whitespace()
         .collect();
     let names: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
-    assert_eq!(listed, names, "docs/testing.md: `tests/e2e/run` with no argument runs every kernel of tests/kernels.toml");
+    assert_eq!(
+        listed, names,
+        "docs/testing.md: `tests/e2e/run` with no argument runs every kernel of tests/kernels.toml"
+    );
 }
 
 /// Every template file's text.

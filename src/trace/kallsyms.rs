@@ -212,7 +212,10 @@ mod tests {
         // around to a low address (or panic).
         assert_eq!(
             module_areas("m 18446744073709551615 0 - Live 0xffffffffc0a00000\nn 4096 0 - Live 0xffffffffc0b00000\n"),
-            [("m".to_string(), 0xffffffffc0a00000, u64::MAX), ("n".to_string(), 0xffffffffc0b00000, 0xffffffffc0b01000)]
+            [
+                ("m".to_string(), 0xffffffffc0a00000, u64::MAX),
+                ("n".to_string(), 0xffffffffc0b00000, 0xffffffffc0b01000)
+            ]
         );
     }
 
