@@ -21,6 +21,7 @@ pub mod eras;
 pub mod error;
 pub mod events;
 pub mod fleet;
+pub mod fuzzing;
 pub mod interrupt;
 pub mod kbuild;
 pub mod kconfig;

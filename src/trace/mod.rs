@@ -24,6 +24,16 @@ mod report;
 mod session;
 mod tracefs;
 
+/// The parsers of what trace reads from outside the tool (trace text,
+/// /proc/kallsyms, a module file), public for the fuzz targets
+/// (src/fuzzing.rs).
+pub mod parsers {
+    pub use super::analyze::analyze;
+    pub use super::events::{Event, Frame, Kind, Parser, parse};
+    pub use super::kallsyms::Kallsyms;
+    pub use super::modtext::KoText;
+}
+
 use std::time::Duration;
 
 use crate::error::{BadArgument, Error, Result};

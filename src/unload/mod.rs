@@ -40,6 +40,15 @@ mod safe_path;
 mod signing;
 mod sys;
 
+/// The parsers of what unload reads from outside the tool (/proc, the
+/// helper file), public for the fuzz targets (src/fuzzing.rs).
+pub mod parsers {
+    pub use super::fs_anchors::parse as fs_anchors;
+    pub use super::helper_file::check_helper;
+    pub use super::list_head::kernel_data_symbol;
+    pub use super::real_use::{parse_crypto, parse_mountinfo, parse_protocols};
+}
+
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
