@@ -141,7 +141,7 @@ impl Session {
         let cpus = self.cpus().len().max(1) as u64;
         let avail = std::fs::read_to_string(self.roots.proc.join("meminfo")).ok().and_then(|t| mem_available_kb(&t));
         let want = buffer_kb(std::env::var("FRG_TRACE_BUFFER_KB").ok().as_deref(), now, cpus, avail);
-        if want > now
+        if want != now
             && let Err(e) = std::fs::write(&path, want.to_string())
         {
             self.notes.push(format!("the trace buffer stayed at {now} KiB per CPU ({e} for {want} KiB)"));
@@ -255,9 +255,9 @@ impl Drop for Session {
 }
 
 /// The buffer per CPU, in KiB, for a recording: `FRG_TRACE_BUFFER_KB` when
-/// set (`0`: the kernel's default, as found), else 32 MiB, but never more
-/// than 1/32 of the available memory over all CPUs, nor less than the
-/// kernel's default `now`.
+/// set, larger or smaller (`0`: the kernel's default `now`, as found), else
+/// 32 MiB, but never more than 1/32 of the available memory over all CPUs,
+/// nor less than `now`.
 pub fn buffer_kb(setting: Option<&str>, now: u64, cpus: u64, avail_kb: Option<u64>) -> u64 {
     if let Some(kb) = setting.and_then(|s| s.trim().parse::<u64>().ok()) {
         return if kb == 0 { now } else { kb };
@@ -416,6 +416,7 @@ mod tests {
         assert_eq!(buffer_kb(None, 1408, 256, Some(8 << 20)), 1408, "many CPUs: never below the default");
         assert_eq!(buffer_kb(Some("0"), 1408, 2, Some(8 << 20)), 1408, "0: the kernel's default");
         assert_eq!(buffer_kb(Some("2048"), 1408, 2, None), 2048);
+        assert_eq!(buffer_kb(Some("16"), 1408, 2, None), 16, "set: smaller too");
         assert_eq!(mem_available_kb("MemTotal: 500 kB\nMemFree: 100 kB\nMemAvailable: 300 kB\n"), Some(300));
         assert_eq!(mem_available_kb("MemTotal: 500 kB\nMemFree: 100 kB\n"), Some(100));
     }
