@@ -81,6 +81,13 @@ pub const ENVIRONMENT: &[EnvVar] = &[
         test_hook: false,
     },
     EnvVar {
+        name: "FRG_TRACE_BUFFER_KB",
+        read_by: &["trace"],
+        meaning: "the trace buffer per CPU, KiB; `0`: the kernel's default [default: 32 MiB, at most 1/32 of the \
+                  available memory over all CPUs]",
+        test_hook: false,
+    },
+    EnvVar {
         name: "FRG_SYSFS_ROOT",
         read_by: &["unload", "trace"],
         meaning: "a directory read instead of `/sys` (the module system calls still act on the running kernel)",

@@ -151,6 +151,9 @@ pub fn run(args: &Options) -> Result<()> {
     notes.extend(watch.and_then(|w| w.note));
     let after = refcnt(&roots, &name);
     drop(pipe);
+    // Entries overwritten before they were read show in the stats even
+    // where no `[LOST N EVENTS]` line said so.
+    let lost_events = parser.lost.max(session.lost_entries());
     let tracing = format!(
         "{}{}",
         session.fs.dir.display(),
@@ -169,7 +172,7 @@ pub fn run(args: &Options) -> Result<()> {
         ended,
         refcnt_before: before,
         refcnt_after: after,
-        lost_events: parser.lost,
+        lost_events,
         analysis,
         notes,
         events: if args.stacks { parser.events } else { Vec::new() },

@@ -12,6 +12,11 @@
 //!   at the end, or by the next run if this one was killed (SIGKILL).
 //! - Only module:module_get and module:module_put are enabled, filtered to
 //!   `name == "NAME"`.
+//! - The instance's buffer is made larger than the kernel's default
+//!   (buffer_size_kb, per CPU; [`buffer_kb`]): a busy module fills the
+//!   default one faster than trace_pipe's text is read, and the kernel then
+//!   overwrites what was not read yet. What it lost anyway is counted from
+//!   the per-CPU `stats` ([`lost_in_stats`]).
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
@@ -98,6 +103,7 @@ impl Session {
 
     /// Options on, filters set, events enabled.
     pub fn enable(&mut self, name: &str) -> Result<()> {
+        self.grow_buffer();
         let global = !self.options_dir.starts_with(&self.instance);
         for opt in OPTIONS {
             let path = self.options_dir.join(opt);
@@ -119,6 +125,41 @@ impl Session {
             self.write(&self.instance.join("events/module").join(ev).join("enable"), "1")?;
         }
         Ok(())
+    }
+
+    /// The instance's buffer per CPU to [`buffer_kb`]'s size; a kernel that
+    /// refuses (not enough memory) keeps its default, with a note.
+    fn grow_buffer(&mut self) {
+        let path = self.instance.join("buffer_size_kb");
+        let Some(now) = read_trim(&path).and_then(|t| t.split_whitespace().next()?.parse::<u64>().ok()) else {
+            return;
+        };
+        let cpus = self.cpus().len().max(1) as u64;
+        let avail = std::fs::read_to_string(self.roots.proc.join("meminfo")).ok().and_then(|t| mem_available_kb(&t));
+        let want = buffer_kb(std::env::var("FRG_TRACE_BUFFER_KB").ok().as_deref(), now, cpus, avail);
+        if want != now
+            && let Err(e) = std::fs::write(&path, want.to_string())
+        {
+            self.notes.push(format!("the trace buffer stayed at {now} KiB per CPU ({e} for {want} KiB)"));
+        }
+    }
+
+    /// The instance's per-CPU directories (`per_cpu/cpuN`).
+    fn cpus(&self) -> Vec<PathBuf> {
+        let Ok(dir) = std::fs::read_dir(self.instance.join("per_cpu")) else { return Vec::new() };
+        dir.flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("cpu")))
+            .collect()
+    }
+
+    /// Entries the kernel lost on every CPU, per `per_cpu/cpuN/stats`.
+    pub fn lost_entries(&self) -> u64 {
+        self.cpus()
+            .iter()
+            .filter_map(|c| std::fs::read_to_string(c.join("stats")).ok())
+            .map(|t| lost_in_stats(&t))
+            .sum()
     }
 
     /// Stop recording (the events stay in the buffer for `drain`).
@@ -207,6 +248,37 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// The buffer per CPU, in KiB, for a recording: `FRG_TRACE_BUFFER_KB` when
+/// set, larger or smaller (`0`: the kernel's default `now`, as found), else
+/// 32 MiB, but never more than 1/32 of the available memory over all CPUs,
+/// nor less than `now`.
+pub fn buffer_kb(setting: Option<&str>, now: u64, cpus: u64, avail_kb: Option<u64>) -> u64 {
+    if let Some(kb) = setting.and_then(|s| s.trim().parse::<u64>().ok()) {
+        return if kb == 0 { now } else { kb };
+    }
+    let cap = avail_kb.map_or(4096, |a| a / 32 / cpus.max(1));
+    (32 * 1024).min(cap).max(now)
+}
+
+/// `MemAvailable:` (3.14+, backported to 3.10 by CentOS 7), else `MemFree:`.
+fn mem_available_kb(meminfo: &str) -> Option<u64> {
+    let field =
+        |name: &str| meminfo.lines().find_map(|l| l.strip_prefix(name)?.split_whitespace().next()?.parse::<u64>().ok());
+    field("MemAvailable:").or_else(|| field("MemFree:"))
+}
+
+/// The entries one CPU's ring buffer lost, from its `stats`: overwritten
+/// before they were read (`overrun`), dropped with the buffer full
+/// (`dropped events`, 3.x+) and lost by nested writers (`commit overrun`).
+pub fn lost_in_stats(stats: &str) -> u64 {
+    stats
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(k, _)| matches!(k.trim(), "overrun" | "commit overrun" | "dropped events"))
+        .filter_map(|(_, v)| v.trim().parse::<u64>().ok())
+        .fold(0, u64::saturating_add)
 }
 
 /// flock the module's lock file; None where /run is missing (the instance
@@ -308,6 +380,55 @@ mod tests {
         assert_eq!(read_trim(&opts.join("stacktrace")).unwrap(), "0");
         assert_eq!(s.notes.len(), 3, "{:?}", s.notes);
         s.close();
+    }
+
+    #[test]
+    fn lost_entries_are_summed_over_the_cpus_stats() {
+        // 6.1's per_cpu/cpu0/stats after a recording that lost entries.
+        let stats = "entries: 9\noverrun: 1203\ncommit overrun: 0\nbytes: 4000\noldest event ts:    45.201\n\
+                     now ts:    49.000\ndropped events: 0\nread events: 20000\n";
+        assert_eq!(lost_in_stats(stats), 1203);
+        assert_eq!(lost_in_stats("entries: 3\noverrun: 0\ncommit overrun: 2\ndropped events: 5\n"), 7);
+        let t = tempfile::tempdir().unwrap();
+        let roots = fake(t.path());
+        let s = Session::start(&roots, "leaky", &t.path().join("lock")).unwrap();
+        assert_eq!(s.lost_entries(), 0, "no per_cpu/: nothing known lost");
+        for (cpu, text) in [("cpu0", stats), ("cpu1", "overrun: 7\n")] {
+            std::fs::create_dir_all(s.instance.join("per_cpu").join(cpu)).unwrap();
+            std::fs::write(s.instance.join("per_cpu").join(cpu).join("stats"), text).unwrap();
+        }
+        assert_eq!(s.lost_entries(), 1210);
+        std::fs::remove_dir_all(s.instance.join("per_cpu")).unwrap();
+    }
+
+    #[test]
+    fn the_buffer_grows_within_the_memory() {
+        assert_eq!(buffer_kb(None, 1408, 2, Some(8 << 20)), 32 * 1024, "plenty of memory: 32 MiB per CPU");
+        assert_eq!(buffer_kb(None, 1408, 1, Some(400 * 1024)), 12800, "512 MiB VM: 1/32 of what is available");
+        assert_eq!(buffer_kb(None, 1408, 256, Some(8 << 20)), 1408, "many CPUs: never below the default");
+        assert_eq!(buffer_kb(Some("0"), 1408, 2, Some(8 << 20)), 1408, "0: the kernel's default");
+        assert_eq!(buffer_kb(Some("2048"), 1408, 2, None), 2048);
+        assert_eq!(buffer_kb(Some("16"), 1408, 2, None), 16, "set: smaller too");
+        assert_eq!(mem_available_kb("MemTotal: 500 kB\nMemFree: 100 kB\nMemAvailable: 300 kB\n"), Some(300));
+        assert_eq!(mem_available_kb("MemTotal: 500 kB\nMemFree: 100 kB\n"), Some(100));
+    }
+
+    #[test]
+    fn the_instance_buffer_is_grown_before_the_events_are_enabled() {
+        let t = tempfile::tempdir().unwrap();
+        let roots = fake(t.path());
+        std::fs::create_dir_all(&roots.proc).unwrap();
+        std::fs::write(roots.proc.join("meminfo"), "MemAvailable: 409600 kB\n").unwrap();
+        let mut s = Session::start(&roots, "leaky", &t.path().join("lock")).unwrap();
+        populate_instance(&s);
+        std::fs::create_dir_all(s.instance.join("per_cpu/cpu0")).unwrap();
+        std::fs::write(s.instance.join("buffer_size_kb"), "1408\n").unwrap();
+        s.enable("leaky").unwrap();
+        assert_eq!(read_trim(&s.instance.join("buffer_size_kb")).unwrap(), "12800");
+        for f in ["buffer_size_kb", "per_cpu", "events"] {
+            let p = s.instance.join(f);
+            if p.is_dir() { std::fs::remove_dir_all(p).unwrap() } else { std::fs::remove_file(p).unwrap() }
+        }
     }
 
     #[test]

@@ -1219,17 +1219,23 @@ fi
 
 # Which boot this is: e2e_boot=sig on the kernel command line runs only the
 # signing scenarios (/e2e/sig-scenarios), in a boot with module.sig_enforce=1;
-# e2e_boot=demo only scripts/demo's walk-through (/e2e/demo.sh).
+# e2e_boot=demo only scripts/demo's walk-through (/e2e/demo.sh); e2e_boot=bench
+# only bench/run trace's measurements (/e2e/bench-trace.sh).
 BOOT=main
 case " $(cat /proc/cmdline) " in
 *" e2e_boot=sig "*) BOOT=sig ;;
 *" e2e_boot=demo "*) BOOT=demo ;;
+*" e2e_boot=bench "*) BOOT=bench ;;
 esac
 
 echo "module tools: $MODTOOLS"
 echo "E2E START kernel $(uname -r), boot $BOOT, $(grep -c ^processor /proc/cpuinfo) CPUs, tainted $(cat /proc/sys/kernel/tainted)"
 if [ $BOOT = demo ]; then
 	run_scenario demo scenario_demo
+elif [ $BOOT = bench ]; then
+	# bench/run trace's measurements.
+	. /e2e/bench-trace.sh
+	run_scenario bench scenario_bench
 elif [ $BOOT = sig ]; then
 	# shellcheck disable=SC2013 # one word per line by construction
 	for name in $(grep -v '^#' /e2e/sig-scenarios); do

@@ -368,7 +368,7 @@ make_initramfs() {
 	kernel_field "$1" negative | tr ':' ' ' >"$stage/e2e/negative"
 	cp "$E2E/unload-scenarios.sh" "$stage/e2e/"
 	cp "$E2E/trace-scenarios.sh" "$stage/e2e/"
-	cp "$E2E/demo.sh" "$stage/e2e/"
+	cp "$E2E/demo.sh" "$E2E/bench-trace.sh" "$stage/e2e/"
 	cp "$(kbuild_dir "$1" modules)"/*.ko "$stage/e2e/modules/"
 	cp "$(kbuild_dir "$1" bad_helper)/force_rmmod.ko" "$stage/e2e/bad/"
 	caught_tags "$1" >"$stage/e2e/caught"
@@ -557,9 +557,11 @@ boot_append() {
 	esac
 }
 
-# boot KERNEL [sig|demo]: run the initramfs under QEMU; the serial console
+# boot KERNEL [sig|demo|bench]: run the initramfs under QEMU; the serial console
 # goes to serial.log (serial-sig.log for the module.sig_enforce=1 boot,
-# serial-demo.log for scripts/demo's walk-through, tests/e2e/demo.sh). Echoes
+# serial-demo.log for scripts/demo's walk-through, tests/e2e/demo.sh,
+# serial-bench.log for bench/trace, which packs initramfs-bench.cpio.gz and
+# puts FRG_BENCH_APPEND on the kernel command line). Echoes
 # QEMU's exit status (124: timed out).
 boot() {
 	local k=$1 which=${2:-main} dir=$WORK/$1 rc initrd log append cpus
@@ -589,6 +591,10 @@ boot() {
 	elif [[ $which == demo ]]; then
 		append+=" e2e_boot=demo"
 		log=$dir/serial-demo.log
+	elif [[ $which == bench ]]; then
+		append+=" e2e_boot=bench ${FRG_BENCH_APPEND:-}"
+		initrd=$dir/initramfs-bench.cpio.gz
+		log=$dir/serial-bench.log
 	fi
 	# No KVM here (it hangs the guest): TCG only. panic=-1 + -no-reboot
 	# turn a panic (every oops, with oops=panic) into QEMU exiting at once.

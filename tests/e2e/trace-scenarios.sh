@@ -203,6 +203,37 @@ second_trace_refused() {
 	tracing_left_clean
 }
 
+# A module busier than the reading: refloop (modules/refloop.c) takes and
+# drops references flat out for 2 s into a 16 KiB buffer per CPU
+# (FRG_TRACE_BUFFER_KB): the kernel overwrites what was not read yet, and
+# the report must say how many entries it lost and that the counts are
+# incomplete, in text and in JSON.
+scenario_trace_lost() {
+	expect_ok insmod "$M/refloop.ko"
+	mkdir -p /tmp
+	cat >/tmp/refloop-flat <<'EOF'
+#!/bin/sh
+P=/sys/module/refloop/parameters
+echo 0 >$P/rate
+echo 2000 >$P/run_ms
+while [ "$(cat $P/run_ms)" != 0 ]; do sleep 0.1; done
+EOF
+	chmod 755 /tmp/refloop-flat
+	run env FRG_TRACE_BUFFER_KB=16 "$FRG" trace refloop -- /tmp/refloop-flat
+	[ "$RC" -eq 0 ] || fail "trace exited $RC"
+	expect_out "the counts below are incomplete"
+	echo "  pairs: $(cat /sys/module/refloop/parameters/done)"
+	run env FRG_TRACE_BUFFER_KB=16 "$FRG" trace refloop --json -- /tmp/refloop-flat
+	lost=$(printf '%s\n' "$OUT" | sed -n 's/^ *"lost_events": \([0-9]*\).*/\1/p')
+	echo "  lost_events: $lost"
+	if [ -z "$lost" ] || [ "$lost" -eq 0 ]; then
+		fail "the JSON report says lost_events '$lost'"
+	fi
+	expect_refcnt refloop 0
+	tracing_left_clean
+	expect_ok rmmod refloop
+}
+
 # Bad input: an unknown module without COMMAND (22); a second trace of a
 # module being traced (32), told by the instance name (the initramfs has
 # no /run) and then by the lock file in /run; nothing left behind.
