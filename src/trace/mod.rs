@@ -15,6 +15,8 @@
 //!    and not given back, by stack, with the suspect frame.
 
 mod analyze;
+mod debuginfo;
+mod dwarf;
 mod events;
 mod kallsyms;
 mod modtext;
