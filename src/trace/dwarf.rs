@@ -216,10 +216,25 @@ impl Dwarf {
         }
         out
     }
+}
 
-    /// Is this a linked file (vmlinux)?
-    pub fn linked(&self) -> bool {
-        self.linked
+/// A frame's place in the source: its own line ([`own_line`]) and, when
+/// the code there was inlined, the whole chain.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Source {
+    pub file: String,
+    pub line: u32,
+    /// Innermost first: the inlined function, then the one it was inlined
+    /// into, ..., the frame's own function last. Empty: nothing inlined.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inlined: Vec<Loc>,
+}
+
+impl Source {
+    pub fn of(chain: Vec<Loc>) -> Option<Source> {
+        let own = own_line(&chain)?.clone();
+        let inlined = if chain.len() > 1 { chain } else { Vec::new() };
+        Some(Source { file: own.file, line: own.line, inlined })
     }
 }
 
@@ -283,7 +298,7 @@ pub mod tests {
     fn lookup(fixture_name: &str, section: &str, callee: &str) -> Vec<Loc> {
         let bytes = read_module_file(&fixture(fixture_name)).unwrap();
         let d = Dwarf::parse(&bytes).unwrap();
-        assert!(!d.linked());
+        assert!(!d.linked);
         // A return address: the call is the byte before it.
         d.locate(section, return_address(&bytes, section, callee) - 1)
     }

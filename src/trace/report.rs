@@ -1,18 +1,30 @@
 //! The report: on stdout, one tagged line per fact (as `unload` does), or
 //! one JSON document with `--json`.
 
+use std::path::PathBuf;
+
 use serde::Serialize;
 
 use super::analyze::{Analysis, Group, Verdict};
-use super::events::{Event, Kind};
+use super::debuginfo::Choice;
+use super::events::{Event, Frame, Kind};
 use super::record::Ended;
 use crate::unload::report::step;
 
 /// Frames shown per stack without `--stacks`.
 const SHORT_STACK: usize = 8;
 
+/// The version of the JSON document's layout (docs/trace.md): raised when
+/// a field changes meaning or goes away, not when one is added.
+pub const SCHEMA: u32 = 1;
+
+/// Lines shown either side of the suspect's line with `--source`.
+const SOURCE_CONTEXT: u32 = 2;
+
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// [`SCHEMA`].
+    pub schema: u32,
     pub module: String,
     pub tracing: String,
     pub instance: String,
@@ -30,6 +42,13 @@ pub struct Report {
     pub events: Vec<Event>,
     /// The verdict in one sentence ([`Report::concluded`]).
     pub verdict_text: String,
+    /// For each module with frames in the report: the debug info file its
+    /// lines come from, or why there are none.
+    pub debuginfo: Vec<Choice>,
+    /// `--source`: show the suspect's line with context, the sources
+    /// looked for under this directory too.
+    #[serde(skip)]
+    pub source: Option<Option<PathBuf>>,
 }
 
 impl Report {
@@ -72,16 +91,48 @@ fn count_note(r: &Report) -> Option<String> {
     None
 }
 
+/// A frame with its line: `leaky_open_path [leaky]  at /src/leaky.c:30`,
+/// and under it the inlined calls that line lies in.
+fn frame_text(f: &Frame, indent: &str) -> String {
+    let Some(s) = &f.source else { return format!("{indent}{}", f.display()) };
+    let mut t = format!("{indent}{}  at {}:{}", f.display(), s.file, s.line);
+    if !s.inlined.is_empty() {
+        let chain: Vec<String> =
+            s.inlined.iter().map(|l| format!("{} {}:{}", l.func.as_deref().unwrap_or("?"), l.file, l.line)).collect();
+        t.push_str(&format!("\n{indent}  inlined: {}", chain.join(", called from ")));
+    }
+    t
+}
+
 fn frames(g: &Group, all: bool) -> Vec<String> {
     let n = if all { g.frames.len() } else { SHORT_STACK.min(g.frames.len()) };
-    let mut v: Vec<String> = g.frames[..n].iter().map(|f| format!("    {}", f.display())).collect();
+    let mut v: Vec<String> = g.frames[..n].iter().map(|f| frame_text(f, "    ")).collect();
     if n < g.frames.len() {
         v.push(format!("    ... {} more (--stacks shows them)", g.frames.len() - n));
     }
     v
 }
 
-fn group_text(g: &Group, verb: &str, all: bool) -> String {
+/// The suspect's line and, with `--source`, the line itself in context.
+fn suspect_source(f: &Frame, source: &Option<Option<PathBuf>>) -> Vec<String> {
+    let Some(s) = &f.source else { return Vec::new() };
+    let mut v = vec![format!("  line: {}:{}", s.file, s.line)];
+    let Some(dir) = source else { return v };
+    match super::lines::find_source(&s.file, dir.as_deref()) {
+        Some(path) => match super::lines::excerpt(&path, s.line, SOURCE_CONTEXT) {
+            Some(lines) => v.extend(lines.into_iter().map(|l| format!("    {l}"))),
+            None => v.push(format!("    ({} has no line {})", path.display(), s.line)),
+        },
+        None => v.push(format!(
+            "    (source not found: {} does not exist{})",
+            s.file,
+            dir.as_ref().map(|d| format!(" and nothing under {} ends like it", d.display())).unwrap_or_default()
+        )),
+    }
+    v
+}
+
+fn group_text(g: &Group, verb: &str, all: bool, source: &Option<Option<PathBuf>>) -> String {
     let mut lines = vec![format!(
         "{}x {verb} by {}{}",
         g.count,
@@ -90,6 +141,7 @@ fn group_text(g: &Group, verb: &str, all: bool) -> String {
     )];
     if let Some(s) = &g.suspect {
         lines.push(format!("  suspect: {}  ({})", s.display(), g.why_suspect));
+        lines.extend(suspect_source(s, source));
     }
     lines.extend(frames(g, all));
     lines.join("\n")
@@ -153,17 +205,23 @@ pub fn print(r: &Report, stacks: bool) {
         step("paired", &format!("{n}x {class}{note}"));
     }
     for g in &a.groups {
-        step("leaked", &group_text(g, "taken and not given back", stacks));
+        step("leaked", &group_text(g, "taken and not given back", stacks, &r.source));
     }
     for g in &a.unmatched_puts {
-        step("put", &group_text(g, "given back without a recorded get", stacks));
+        step("put", &group_text(g, "given back without a recorded get", stacks, &r.source));
+    }
+    for c in &r.debuginfo {
+        step("lines", &c.text);
+        for refused in &c.refused {
+            step("lines", &format!("refused {refused}"));
+        }
     }
     for n in &r.notes {
         step("note", n);
     }
     if stacks {
         for e in &r.events {
-            let frames: Vec<String> = e.stack.iter().map(|f| format!("    {}", f.display())).collect();
+            let frames: Vec<String> = e.stack.iter().map(|f| frame_text(f, "    ")).collect();
             step(
                 "event",
                 &format!(
@@ -190,7 +248,11 @@ fn verdict(r: &Report) -> String {
     let suspects: Vec<String> = a
         .groups
         .iter()
-        .map(|g| format!("{} ({}x)", g.suspect.as_ref().map(|f| f.display()).unwrap_or("?".into()), g.count))
+        .map(|g| {
+            let at = g.suspect.as_ref().and_then(|f| f.source.as_ref()).map(|s| format!(" at {}:{}", s.file, s.line));
+            let name = g.suspect.as_ref().map(|f| f.display()).unwrap_or("?".into());
+            format!("{name}{} ({}x)", at.unwrap_or_default(), g.count)
+        })
         .collect();
     match a.verdict {
         Verdict::NothingLeaked if a.unmatched_puts.is_empty() => {
@@ -238,6 +300,9 @@ mod tests {
             notes: vec!["a fake sysfs was read".into()],
             events: Vec::new(),
             verdict_text: String::new(),
+            schema: SCHEMA,
+            debuginfo: Vec::new(),
+            source: None,
         }
         .concluded();
         assert_eq!(
