@@ -85,7 +85,12 @@ pub fn build_id_of_note(note: &[u8]) -> Option<String> {
 impl Identity {
     pub fn of(bytes: &[u8]) -> Result<Identity, String> {
         let elf = Elf::parse(bytes).map_err(|e| format!("not an ELF file: {e}"))?;
-        let info = crate::modinfo::modinfo(bytes);
+        // .modinfo's `key=value` strings (none in a separate debug file).
+        let info: Vec<(String, String)> = section(&elf, bytes, ".modinfo")
+            .unwrap_or_default()
+            .split(|&b| b == 0)
+            .filter_map(|kv| std::str::from_utf8(kv).ok()?.split_once('=').map(|(k, v)| (k.into(), v.into())))
+            .collect();
         let get = |k: &str| info.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
         // struct module begins with its state (an enum) and a list_head:
         // the name follows at 24 (64-bit) or 12 (32-bit) on every version.
@@ -259,25 +264,26 @@ pub fn choose(module: &str, candidates: &[(PathBuf, Origin)], loaded: &Loaded) -
     Choice { module: module.to_string(), file: None, origin: None, text, refused: Vec::new(), dwarf: None }
 }
 
-/// The files `--debuginfo` names for module `name` (by their own name, or
-/// their file name when they have none: a separate debug file).
-pub fn given_for(files: &[PathBuf], name: &str) -> Vec<PathBuf> {
+/// The module a `--debuginfo` file is of: its own name, else (a separate
+/// debug file keeps none) its file name up to `.ko`.
+fn module_of(file: &Path) -> String {
+    let own = read_module_file(file).ok().and_then(|b| Identity::of(&b).ok()).and_then(|i| i.name);
+    own.unwrap_or_else(|| {
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        name.split(".ko").next().unwrap_or_default().to_string()
+    })
+    .replace('-', "_")
+}
+
+/// The `--debuginfo` files to try for module `name`: those of that
+/// module, and for the traced module also those of no module in the
+/// report (to be refused by name, never silently left out).
+pub fn given_for(files: &[PathBuf], name: &str, traced: &str, reported: &[String]) -> Vec<PathBuf> {
     files
         .iter()
         .filter(|f| {
-            let by_file = f
-                .file_name()
-                .map(|n| n.to_string_lossy().split(".ko").next().unwrap_or_default().replace('-', "_"))
-                .is_some_and(|s| s == name);
-            let by_identity = read_module_file(f)
-                .ok()
-                .and_then(|b| Identity::of(&b).ok())
-                .and_then(|i| i.name)
-                .map(|n| n.replace('-', "_"));
-            match by_identity {
-                Some(n) => n == name || by_file,
-                None => by_file || files.len() == 1,
-            }
+            let m = module_of(f);
+            m == name || (name == traced && !reported.contains(&m))
         })
         .cloned()
         .collect()
@@ -369,6 +375,17 @@ pub mod tests {
         assert!(none.text.starts_with("no lines for leaky: "), "{}", none.text);
         assert!(none.text.contains("it is module leak_init, not leaky"), "{}", none.text);
         assert!(choose("leaky", &[], &loaded).text.contains("no file of it was found"));
+    }
+
+    #[test]
+    fn given_files_go_to_their_module() {
+        let (leaky, init) = (fixture("debian-6.1-leaky.ko.xz"), fixture("debian-6.1-leak_init.ko.zst"));
+        let files = [init.clone(), leaky.clone()];
+        let both = ["leaky".to_string(), "leak_init".to_string()];
+        assert_eq!(given_for(&files, "leaky", "leaky", &both), [leaky.clone()]);
+        assert_eq!(given_for(&files, "leak_init", "leaky", &both), [init.clone()]);
+        // leak_init has no frame in the report: tried for leaky, refused.
+        assert_eq!(given_for(&files, "leaky", "leaky", &both[..1]), files);
     }
 
     #[test]

@@ -50,9 +50,9 @@ fn modules(a: &Analysis) -> Vec<String> {
 }
 
 /// The candidate files for module `m`, in order, without repeats.
-fn candidates(req: &Request, m: &str) -> Vec<(PathBuf, Origin)> {
-    let mut c: Vec<(PathBuf, Origin)> =
-        debuginfo::given_for(req.given, m).into_iter().map(|p| (p, Origin::Option)).collect();
+fn candidates(req: &Request, m: &str, reported: &[String]) -> Vec<(PathBuf, Origin)> {
+    let given = debuginfo::given_for(req.given, m, req.name, reported);
+    let mut c: Vec<(PathBuf, Origin)> = given.into_iter().map(|p| (p, Origin::Option)).collect();
     if m == req.name
         && let Some(ko) = &req.command_ko
     {
@@ -91,9 +91,11 @@ fn locate(d: &Dwarf, sections: &[(u64, u64, String)], f: &Frame) -> Option<Sourc
 /// none was.
 pub fn attach(req: &Request, a: &mut Analysis, events: &mut [Event]) -> Vec<Choice> {
     let mut choices = Vec::new();
-    for m in modules(a) {
+    let reported = modules(a);
+    for m in &reported {
+        let m = m.clone();
         let loaded = Loaded::read(req.roots, &m, &req.release);
-        let mut choice = debuginfo::choose(&m, &candidates(req, &m), &loaded);
+        let mut choice = debuginfo::choose(&m, &candidates(req, &m, &reported), &loaded);
         let Some(d) = choice.dwarf.take() else {
             choices.push(choice);
             continue;

@@ -282,6 +282,7 @@ fn verdict(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
 
     /// The verdict and the note on the count are fields of the report, the
     /// same in the text and in the JSON, whose keys are in alphabetical order.
@@ -325,6 +326,154 @@ mod tests {
         let at = |k: &str| json.find(&format!("\n  \"{k}\": ")).unwrap_or_else(|| panic!("{k} in {json}"));
         let keys = ["analysis", "ended", "instance", "lost_events", "module", "notes", "refcnt_after", "verdict_text"];
         assert!(keys.windows(2).all(|w| at(w[0]) < at(w[1])), "{json}");
+    }
+
+    /// `### \`NAME\`` tables of docs/trace.md: object name -> its fields.
+    fn documented() -> BTreeMap<String, BTreeSet<String>> {
+        let doc = std::fs::read_to_string(format!("{}/docs/trace.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let json = &doc[doc.find("## The JSON report").expect("a JSON section")..];
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut object = None;
+        for line in json.lines() {
+            if let Some(h) = line.strip_prefix("### `") {
+                object = h.split('`').next().map(String::from);
+            } else if line.starts_with("## ") && !line.starts_with("## The JSON report") {
+                break;
+            } else if let (Some(o), Some(cell)) = (&object, line.strip_prefix("| `")) {
+                out.entry(o.clone()).or_default().insert(cell.split('`').next().unwrap().to_string());
+            }
+        }
+        out
+    }
+
+    /// Every object of a report with every optional field set, by the
+    /// names docs/trace.md gives them: object name -> the keys seen.
+    fn seen(v: &serde_json::Value) -> BTreeMap<String, BTreeSet<String>> {
+        use serde_json::Value;
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut add = |name: &str, v: &Value| {
+            let keys = v.as_object().unwrap_or_else(|| panic!("{name}: {v}")).keys().cloned();
+            out.entry(name.to_string()).or_default().extend(keys);
+        };
+        let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
+        add("report", v);
+        add("ended", &v["ended"]);
+        add("analysis", &v["analysis"]);
+        let mut frames = Vec::new();
+        for g in list(&v["analysis"]["groups"]).iter().chain(&list(&v["analysis"]["unmatched_puts"])) {
+            add("group", g);
+            frames.extend(list(&g["frames"]));
+            frames.push(g["suspect"].clone());
+        }
+        for e in list(&v["events"]) {
+            add("event", &e);
+            frames.extend(list(&e["stack"]));
+            frames.push(e["call_site"].clone());
+        }
+        for f in frames.iter().filter(|f| !f.is_null()) {
+            add("frame", f);
+            for l in list(&f["inlined"]) {
+                add("location", &l);
+            }
+        }
+        for d in list(&v["debuginfo"]) {
+            add("debuginfo", &d);
+        }
+        out
+    }
+
+    /// A report of the leak captured on Debian 6.1 with every optional
+    /// field set: the frames of leaky with a line and an inlined chain.
+    fn full_report() -> Report {
+        use crate::trace::dwarf::{Loc, Source};
+        let mut p = crate::trace::events::parse(&crate::trace::events::tests::fixture("debian-6.1-leaky.trace"));
+        let k =
+            crate::trace::kallsyms::Kallsyms::parse(&crate::trace::events::tests::fixture("debian-6.1.kallsyms"), "");
+        k.resolve_all(&mut p.events);
+        let loc = |func: &str, line| Loc { func: Some(func.into()), file: "/src/leaky.c".into(), line };
+        let source = Source {
+            file: "/src/leaky.c".into(),
+            line: 30,
+            inlined: vec![loc("leaky_get", 30), loc("leaky_open_path", 36)],
+        };
+        for f in p.events.iter_mut().flat_map(|e| e.stack.iter_mut().chain(std::iter::once(&mut e.call_site))) {
+            if f.module.as_deref() == Some("leaky") {
+                f.source = Some(source.clone());
+            }
+        }
+        let mut analysis = super::super::analyze::analyze(&p.events, "leaky", &|_| Some(true));
+        // One put left over too, and a group with a class.
+        let mut put = analysis.groups[0].clone();
+        put.class = Some("open file (file_operations.owner)".into());
+        analysis.unmatched_puts.push(put);
+        for f in analysis.groups.iter_mut().flat_map(|g| g.frames.iter_mut().chain(g.suspect.as_mut())) {
+            if f.module.as_deref() == Some("leaky") {
+                f.source = Some(source.clone());
+            }
+        }
+        Report {
+            schema: SCHEMA,
+            module: "leaky".into(),
+            tracing: "/sys/kernel/tracing".into(),
+            instance: "/sys/kernel/tracing/instances/force-rmmod-gen.leaky".into(),
+            command: Some(vec!["sh".into(), "-c".into(), "echo x >> /dev/leaky".into()]),
+            ended: Ended { signal: Some("signal 2".into()), command: Some("exit status 0".into()), seconds: 1.0 },
+            refcnt_before: Some(0),
+            refcnt_after: Some(2),
+            lost_events: 0,
+            analysis,
+            notes: Vec::new(),
+            events: p.events,
+            verdict_text: String::new(),
+            debuginfo: vec![Choice {
+                module: "leaky".into(),
+                file: Some("/e2e/modules/leaky.ko".into()),
+                origin: Some(super::super::debuginfo::Origin::Option),
+                text: "lines of leaky from /e2e/modules/leaky.ko".into(),
+                refused: vec!["/e2e/modules/leak_init.ko: it is module leak_init, not leaky".into()],
+                dwarf: None,
+            }],
+            source: None,
+        }
+        .concluded()
+    }
+
+    #[test]
+    fn the_json_is_documented_field_by_field() {
+        let r = full_report();
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["schema"], 1);
+        let frame = &v["analysis"]["groups"][0]["suspect"];
+        assert_eq!((frame["file"].as_str(), frame["line"].as_u64()), (Some("/src/leaky.c"), Some(30)), "{frame}");
+        assert_eq!(frame["inlined"][0]["func"], "leaky_get");
+        assert_eq!(seen(&v), documented(), "docs/trace.md's JSON tables against the report's keys");
+        assert!(
+            r.verdict_text.contains("suspect leaky_open_path [leaky] at /src/leaky.c:30 (1x)"),
+            "{}",
+            r.verdict_text
+        );
+    }
+
+    #[test]
+    fn the_text_report_names_each_frames_line() {
+        let r = full_report();
+        let g = &r.analysis.groups[0];
+        let text = group_text(g, "taken and not given back", false, &None);
+        assert!(text.contains("\n  line: /src/leaky.c:30\n"), "{text}");
+        assert!(text.contains("leaky_open_path [leaky]  at /src/leaky.c:30\n      inlined: leaky_get /src/leaky.c:30, called from leaky_open_path /src/leaky.c:36"), "{text}");
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("src")).unwrap();
+        let src: String = (1..=40).map(|n| format!("line {n}\n")).collect();
+        std::fs::write(t.path().join("src/leaky.c"), src).unwrap();
+        let text = group_text(g, "taken and not given back", false, &Some(Some(t.path().to_path_buf())));
+        assert!(
+            text.contains(
+                "      28 | line 28\n      29 | line 29\n    > 30 | line 30\n      31 | line 31\n      32 | line 32\n"
+            ),
+            "{text}"
+        );
+        let text = group_text(g, "taken and not given back", false, &Some(None));
+        assert!(text.contains("(source not found: /src/leaky.c does not exist)"), "{text}");
     }
 
     #[test]
