@@ -46,6 +46,11 @@ pub struct Dwarf {
     ctx: addr2line::Context<R>,
     /// Allocated section name -> (address in the layout, size).
     sections: BTreeMap<String, (u64, u64)>,
+    /// Function name -> (address in the layout, size), from the symbol table.
+    funcs: BTreeMap<String, (u64, u64)>,
+    /// Where the code calls try_module_get()/__module_get() (the calls'
+    /// relocations, in the layout).
+    get_calls: Vec<u64>,
     /// A linked file (vmlinux): addresses are its own.
     linked: bool,
 }
@@ -186,7 +191,27 @@ impl Dwarf {
         })
         .map_err(|e| format!("bad debug info: {e}"))?;
         let ctx = addr2line::Context::from_dwarf(dwarf).map_err(|e| format!("bad debug info: {e}"))?;
-        Ok(Dwarf { ctx, sections, linked: !relocatable })
+        let funcs = elf
+            .syms
+            .iter()
+            .filter(|s| s.st_type() == goblin::elf::sym::STT_FUNC && s.st_size > 0)
+            .filter_map(|s| {
+                let at = if relocatable { base.get(&s.st_shndx)? + s.st_value } else { s.st_value };
+                Some((elf.strtab.get_at(s.st_name)?.to_string(), (at, s.st_size)))
+            })
+            .collect();
+        let mut get_calls = Vec::new();
+        for (reloc_index, relocs) in &elf.shdr_relocs {
+            let target = elf.section_headers[*reloc_index].sh_info as usize;
+            let Some(&at) = base.get(&target) else { continue };
+            for r in relocs.iter() {
+                let name = elf.syms.get(r.r_sym).and_then(|s| elf.strtab.get_at(s.st_name));
+                if matches!(name, Some("try_module_get" | "__module_get")) {
+                    get_calls.push(at + r.r_offset);
+                }
+            }
+        }
+        Ok(Dwarf { ctx, sections, funcs, get_calls, linked: !relocatable })
     }
 
     /// The allocated sections and their sizes.
@@ -202,6 +227,32 @@ impl Dwarf {
             Some(&(at, size)) if offset < size => self.locate_address(at + offset),
             _ => Vec::new(),
         }
+    }
+
+    /// Where function `func` takes a module reference, for a frame known
+    /// only by its function's name (3.10 leaves the module's frames out of
+    /// the stack and names the get's call site without an address): the
+    /// line of its call to `try_module_get()`/`__module_get()`, or of one
+    /// inlined there, when the function has exactly one such line. None:
+    /// none, or several.
+    pub fn get_call(&self, func: &str) -> Option<Vec<Loc>> {
+        let &(at, size) = self.funcs.get(func)?;
+        let is_get = |l: &Loc| matches!(l.func.as_deref(), Some("try_module_get" | "__module_get"));
+        let mut found: Vec<Vec<Loc>> = Vec::new();
+        let calls = self.get_calls.iter().filter(|&&a| (at..at + size).contains(&a)).map(|&a| self.locate_address(a));
+        let inlined = (at..at + size).filter_map(|a| {
+            let chain = self.locate_address(a);
+            let i = chain.iter().position(is_get)?;
+            Some(chain[i..].to_vec())
+        });
+        for chain in calls.chain(inlined) {
+            if !chain.is_empty() && !found.contains(&chain) {
+                found.push(chain);
+            }
+        }
+        let own: Vec<(String, u32)> =
+            found.iter().filter_map(|c| own_line(c)).map(|l| (l.file.clone(), l.line)).collect();
+        (!own.is_empty() && own.iter().all(|o| *o == own[0])).then(|| found.swap_remove(0))
     }
 
     /// Where the address (of a linked file) is.
@@ -341,6 +392,21 @@ pub mod tests {
         let d = Dwarf::parse(&bytes).unwrap();
         assert!(d.locate(".init.text", 1 << 20).is_empty(), "past the section");
         assert!(d.locate(".no_such", 0).is_empty());
+    }
+
+    /// 3.10 leaves the module's frames out of the stack and names the
+    /// get's call site without an address: the function's one call of
+    /// try_module_get() (inside the inlined leaky_get()) gives the line.
+    #[test]
+    fn a_frame_known_by_name_only_gets_the_line_of_its_get() {
+        let leak = marked_line("leaky.c", "/* the leaked reference */");
+        for f in ["centos-7.9-leaky.ko.xz", "debian-6.1-leaky.ko.xz", "debian-6.1-arm64-leaky.ko.gz"] {
+            let d = Dwarf::parse(&read_module_file(&fixture(f)).unwrap()).unwrap();
+            let chain = d.get_call("leaky_open_path").unwrap_or_else(|| panic!("{f}: no get found"));
+            assert_eq!(own_line(&chain).map(|l| (file_name(l), l.line)), Some(("leaky.c", leak)), "{f}");
+            assert_eq!(chain[0].func.as_deref(), Some("leaky_get"), "{f}");
+            assert_eq!(d.get_call("leaky_open"), None, "{f}: no get of its own");
+        }
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //!    `/sys/module/NAME/sections`, as seen while it was loaded) + offset,
 //!    looked up at the byte before (a frame is a return address: the
 //!    call is just before it) in the file's DWARF (dwarf.rs).
+//! 4. The kernel's own frames from a vmlinux with debug info, when one is
+//!    installed (vmlinux.rs).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,6 +35,8 @@ pub struct Request<'a> {
     pub release: String,
     /// Where distributions keep debug files: `/` (a fake root in tests).
     pub root: PathBuf,
+    /// Where kallsyms puts the kernel's `_text` (KASLR).
+    pub kernel_text: Option<u64>,
 }
 
 /// Every module a frame of the report lies in, the suspects' first.
@@ -79,7 +83,10 @@ fn placed(d: &Dwarf, bases: &BTreeMap<String, u64>) -> Vec<(u64, u64, String)> {
 /// The source of one frame of module `m`, when its address lies in a
 /// placed section.
 fn locate(d: &Dwarf, sections: &[(u64, u64, String)], f: &Frame) -> Option<Source> {
-    let addr = f.addr?;
+    let Some(addr) = f.addr else {
+        // Named without an address: the call site 3.10 prints by name.
+        return Source::of(d.get_call(&f.func)?);
+    };
     let (start, _, name) = sections.iter().find(|(s, e, _)| (*s..*e).contains(&addr))?;
     // A return address: the call ends right there, look inside it.
     let offset = (addr - start).checked_sub(1)?;
@@ -122,7 +129,42 @@ pub fn attach(req: &Request, a: &mut Analysis, events: &mut [Event]) -> Vec<Choi
         }
         choices.push(choice);
     }
+    choices.extend(attach_kernel(req, a, events));
     choices
+}
+
+/// The kernel's own frames, from a vmlinux with debug info when one is
+/// installed (vmlinux.rs); nothing is said when none is.
+fn attach_kernel(req: &Request, a: &mut Analysis, events: &mut [Event]) -> Option<Choice> {
+    let path = super::vmlinux::paths(&req.root, &req.release).into_iter().find(|p| p.is_file())?;
+    let notes = std::fs::read(req.roots.sys.join("kernel/notes")).ok();
+    let mut choice = Choice {
+        module: "vmlinux".into(),
+        file: None,
+        origin: None,
+        text: String::new(),
+        refused: Vec::new(),
+        dwarf: None,
+    };
+    let k = match super::vmlinux::load(&path, notes.as_deref(), req.kernel_text) {
+        Ok(k) => k,
+        Err(e) => {
+            choice.text = format!("no lines for the kernel: {} is not the running kernel: {e}", path.display());
+            return Some(choice);
+        }
+    };
+    let groups = a.groups.iter_mut().chain(a.unmatched_puts.iter_mut());
+    let frames = groups.flat_map(|g| g.frames.iter_mut().chain(g.suspect.as_mut()));
+    let stacks = events.iter_mut().flat_map(|e| e.stack.iter_mut());
+    for f in frames.chain(stacks).filter(|f| f.module.is_none()) {
+        if let Some(addr) = f.addr {
+            f.source = Source::of(k.locate(addr));
+        }
+    }
+    choice.text = format!("lines of the kernel from {} (its build id matches)", k.path.display());
+    choice.file = Some(k.path);
+    choice.origin = Some(Origin::DebugPath);
+    Some(choice)
 }
 
 /// The source file of a line: at its recorded path, else under `dir` by

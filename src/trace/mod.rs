@@ -28,6 +28,7 @@ mod record;
 mod report;
 mod session;
 mod tracefs;
+mod vmlinux;
 
 use std::time::Duration;
 
@@ -177,6 +178,9 @@ pub fn run(args: &Options) -> Result<()> {
         seen,
         release: release.trim().to_string(),
         root: "/".into(),
+        kernel_text: vmlinux::text_of_kallsyms(
+            &std::fs::read_to_string(roots.proc.join("kallsyms")).unwrap_or_default(),
+        ),
     };
     let debuginfo = lines::attach(&request, &mut analysis, &mut parser.events);
     let report = Report {
