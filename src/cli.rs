@@ -316,6 +316,17 @@ pub struct TraceArgs {
     /// Show whole stacks, and every recorded event
     #[arg(long)]
     pub stacks: bool,
+    /// Debug info of a module to take its source lines from (a .ko or a separate debug file; may be
+    /// repeated); tried before the file COMMAND loads, `modinfo -n NAME` and
+    /// /usr/lib/debug/lib/modules/RELEASE/. A file that is not the loaded module is refused
+    #[arg(long, value_name = "FILE")]
+    pub debuginfo: Vec<PathBuf>,
+    /// Show the suspect's source line with two lines of context (when the source is found)
+    #[arg(long)]
+    pub source: bool,
+    /// Look for sources under DIR too, by the end of their recorded path (implies --source)
+    #[arg(long, value_name = "DIR")]
+    pub source_dir: Option<PathBuf>,
     /// Record while this command runs (after `--`)
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,

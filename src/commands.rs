@@ -89,6 +89,9 @@ fn trace_options(a: &cli::TraceArgs) -> trace::Options {
         json: a.json,
         stacks: a.stacks,
         command: a.command.clone(),
+        debuginfo: a.debuginfo.clone(),
+        source: a.source || a.source_dir.is_some(),
+        source_dir: a.source_dir.clone(),
     }
 }
 

@@ -68,7 +68,7 @@ pub fn kallsyms(data: &[u8]) {
     let frames: Vec<trace::Frame> = kallsyms_lines(syms)
         .take(64)
         .flat_map(|l| [l.addr, l.addr.wrapping_add(1), l.addr.wrapping_sub(1)])
-        .map(|a| trace::Frame { func: format!("{a:#x}"), addr: Some(a), module: None })
+        .map(|a| trace::Frame { func: format!("{a:#x}"), addr: Some(a), module: None, source: None })
         .collect();
     let mut events: Vec<trace::Event> = frames
         .chunks(8)

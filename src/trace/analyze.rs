@@ -332,8 +332,11 @@ mod tests {
             pid: 1,
             cpu: 0,
             time: "1.0".into(),
-            call_site: Frame { func: site.into(), addr: None, module: module.map(Into::into) },
-            stack: stack.iter().map(|f| Frame { func: f.to_string(), addr: None, module: None }).collect(),
+            call_site: Frame { func: site.into(), addr: None, module: module.map(Into::into), source: None },
+            stack: stack
+                .iter()
+                .map(|f| Frame { func: f.to_string(), addr: None, module: None, source: None })
+                .collect(),
         }
     }
 
@@ -397,8 +400,8 @@ mod tests {
     #[test]
     fn in_tree_modules_are_passed_over_for_the_suspect() {
         let frames = [
-            Frame { func: "helper".into(), addr: None, module: Some("intree".into()) },
-            Frame { func: "drv_fn".into(), addr: None, module: Some("drv".into()) },
+            Frame { func: "helper".into(), addr: None, module: Some("intree".into()), source: None },
+            Frame { func: "drv_fn".into(), addr: None, module: Some("drv".into()), source: None },
         ];
         let (s, why) = suspect(&frames, "target", &|m| Some(m == "drv"));
         assert_eq!(s.unwrap().func, "drv_fn");

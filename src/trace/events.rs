@@ -40,6 +40,9 @@ pub struct Frame {
     pub addr: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub module: Option<String>,
+    /// Its source line, from the module's debug info (lines.rs).
+    #[serde(flatten)]
+    pub source: Option<super::dwarf::Source>,
 }
 
 impl Frame {
@@ -111,6 +114,7 @@ fn parse_site(text: &str) -> Frame {
             func: func.to_string(),
             addr: func.strip_prefix("0x").and_then(|h| u64::from_str_radix(h, 16).ok()),
             module: module.map(str::to_string),
+            source: None,
         };
     }
     match SITE.captures(text) {
@@ -118,8 +122,9 @@ fn parse_site(text: &str) -> Frame {
             func: c["func"].to_string(),
             addr: c["func"].strip_prefix("0x").and_then(|h| u64::from_str_radix(h, 16).ok()),
             module: c.name("module").map(|m| m.as_str().to_string()),
+            source: None,
         },
-        None => Frame { func: text.to_string(), addr: None, module: None },
+        None => Frame { func: text.to_string(), addr: None, module: None, source: None },
     }
 }
 
@@ -312,7 +317,7 @@ impl Parser {
                     (name, Some(a)) if name.is_empty() => format!("{a:#x}"),
                     (name, _) => name,
                 };
-                self.events[i].stack.push(Frame { func, addr, module: None });
+                self.events[i].stack.push(Frame { func, addr, module: None, source: None });
             }
             return;
         }
@@ -378,8 +383,14 @@ pub(crate) mod tests {
         assert_eq!(kinds, [Put, Get, Get, Put, Put, Get, Get, Put]);
         let e = &p.events[2];
         assert_eq!((e.comm.as_str(), e.pid, e.cpu, e.module.as_str()), ("cat", 84, 0, "leaky"));
-        assert_eq!(e.call_site, Frame { func: "leaky_open_path".into(), addr: None, module: Some("leaky".into()) });
-        assert_eq!(e.stack[2], Frame { func: "leaky_open_path".into(), addr: Some(0xffffffffc020e035), module: None });
+        assert_eq!(
+            e.call_site,
+            Frame { func: "leaky_open_path".into(), addr: None, module: Some("leaky".into()), source: None }
+        );
+        assert_eq!(
+            e.stack[2],
+            Frame { func: "leaky_open_path".into(), addr: Some(0xffffffffc020e035), module: None, source: None }
+        );
         assert_eq!(e.stack.len(), 12);
         assert!(p.events.iter().all(|e| !e.stack.is_empty()));
     }
@@ -424,7 +435,10 @@ pub(crate) mod tests {
         p.feed("ff0001>\n  b-2 [001] .... 1.3: <stack trace>\n => g1\n");
         p.feed("CPU:1 [LOST 7 EVENTS]\n => stray\n");
         p.finish();
-        assert_eq!(p.events[0].stack, [Frame { func: "f1".into(), addr: Some(0xffff0001), module: None }]);
+        assert_eq!(
+            p.events[0].stack,
+            [Frame { func: "f1".into(), addr: Some(0xffff0001), module: None, source: None }]
+        );
         assert_eq!(p.events[1].stack.len(), 1);
         assert_eq!(p.events[1].stack[0].func, "g1");
         assert_eq!(p.lost, 7);

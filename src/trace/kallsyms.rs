@@ -222,13 +222,15 @@ mod tests {
     #[test]
     fn module_frames_get_their_module() {
         let k = Kallsyms::parse(&fixture("debian-6.1.kallsyms"), "");
-        let mut f = Frame { func: "leaky_open_path".into(), addr: Some(0xffffffffc031504b), module: None };
+        let mut f =
+            Frame { func: "leaky_open_path".into(), addr: Some(0xffffffffc031504b), module: None, source: None };
         assert!(k.resolve_frame(&mut f));
         assert_eq!(f.module.as_deref(), Some("leaky"));
-        let mut f = Frame { func: "0xffffffffc0315075".into(), addr: Some(0xffffffffc0315075), module: None };
+        let mut f =
+            Frame { func: "0xffffffffc0315075".into(), addr: Some(0xffffffffc0315075), module: None, source: None };
         assert!(k.resolve_frame(&mut f));
         assert_eq!(f.display(), "leaky_open [leaky]");
-        let mut f = Frame { func: "misc_open".into(), addr: Some(0xffffffffa4aba34a), module: None };
+        let mut f = Frame { func: "misc_open".into(), addr: Some(0xffffffffa4aba34a), module: None, source: None };
         assert!(k.resolve_frame(&mut f));
         assert_eq!(f.module, None);
     }
@@ -254,11 +256,12 @@ mod tests {
     #[test]
     fn a_kernel_label_kallsyms_does_not_list_is_a_kernel_frame() {
         let k = Kallsyms::parse(&fixture("centos-3.10.kallsyms"), "");
-        let mut f = Frame { func: "system_call_fastpath".into(), addr: Some(0xffffffff948a7e18), module: None };
+        let mut f =
+            Frame { func: "system_call_fastpath".into(), addr: Some(0xffffffff948a7e18), module: None, source: None };
         assert!(k.resolve_frame(&mut f));
         assert_eq!(f.module, None);
         // In the module area, a name kallsyms does not know yet: retry.
-        let mut f = Frame { func: "new_module_fn".into(), addr: Some(0xffffffffc013d099), module: None };
+        let mut f = Frame { func: "new_module_fn".into(), addr: Some(0xffffffffc013d099), module: None, source: None };
         assert!(!k.resolve_frame(&mut f));
     }
 
@@ -269,7 +272,7 @@ mod tests {
     const INIT_FRAME: u64 = 0xffffffffc041900a;
 
     fn raw(addr: u64) -> Frame {
-        Frame { func: format!("{addr:#x}"), addr: Some(addr), module: None }
+        Frame { func: format!("{addr:#x}"), addr: Some(addr), module: None, source: None }
     }
 
     fn leak_init_kallsyms() -> Kallsyms {
@@ -320,7 +323,7 @@ mod tests {
         // Past the 5 bytes of leak_init_exit: kallsyms alone would extend
         // it to the next symbol; the file's sizes do not.
         assert!(!k.resolve_frame(&mut raw(0xffffffffc0414040)));
-        let mut f = Frame { func: "leak_init_take".into(), addr: Some(0xffffffffc0414025), module: None };
+        let mut f = Frame { func: "leak_init_take".into(), addr: Some(0xffffffffc0414025), module: None, source: None };
         assert!(k.resolve_frame(&mut f));
         assert_eq!(f.module.as_deref(), Some("leak_init"));
     }

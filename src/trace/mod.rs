@@ -11,18 +11,24 @@
 //!    (kallsyms.rs), while their modules are loaded.
 //! 4. Undo the instance and every option on every path, then parse
 //!    (events.rs), pair gets with puts by the table of known pairs
-//!    (pairs.rs, analyze.rs) and report (report.rs): the references taken
-//!    and not given back, by stack, with the suspect frame.
+//!    (pairs.rs, analyze.rs), give the frames of modules their source
+//!    lines from debug info (lines.rs, debuginfo.rs, dwarf.rs) and report
+//!    (report.rs): the references taken and not given back, by stack, with
+//!    the suspect frame and its line.
 
 mod analyze;
+mod debuginfo;
+mod dwarf;
 mod events;
 mod kallsyms;
+mod lines;
 mod modtext;
 mod pairs;
 mod record;
 mod report;
 mod session;
 mod tracefs;
+mod vmlinux;
 
 /// The parsers of what trace reads from outside the tool (trace text,
 /// /proc/kallsyms, a module file), public for the fuzz targets
@@ -105,6 +111,12 @@ pub struct Options {
     pub stacks: bool,
     /// Record while this command runs (empty: none).
     pub command: Vec<String>,
+    /// Debug info files (`--debuginfo`), tried first.
+    pub debuginfo: Vec<std::path::PathBuf>,
+    /// Show the suspect's source line with context.
+    pub source: bool,
+    /// Where to look for sources not at their recorded path.
+    pub source_dir: Option<std::path::PathBuf>,
 }
 
 /// `force-rmmod-gen trace NAME`.
@@ -130,6 +142,11 @@ pub fn run(args: &Options) -> Result<()> {
     let mut syms = Kallsyms::read(&roots.proc.join("kallsyms"));
     // The module's own file names its init functions, which kallsyms
     // forgets when the load finishes.
+    for f in &args.debuginfo {
+        if !f.is_file() {
+            return Err(BadArgument::NoSuchFile { flag: "--debuginfo", path: f.clone() }.into());
+        }
+    }
     let mut watch = modtext::ko_path(&args.command, &name).and_then(|ko| {
         ModuleWatch::new(&name, &ko, roots.module(&name).join("sections"))
             .map_err(|e| notes.push(format!("{e}: frames in {name} were placed through kallsyms only")))
@@ -148,6 +165,7 @@ pub fn run(args: &Options) -> Result<()> {
     }
     let ended =
         record::record(&mut pipe, &mut parser, &mut syms, watch.as_mut(), &until, &signal, &mut || session.disable())?;
+    let seen = watch.as_ref().map(|w| w.seen().clone()).unwrap_or_default();
     notes.extend(watch.and_then(|w| w.note));
     let after = refcnt(&roots, &name);
     drop(pipe);
@@ -163,7 +181,21 @@ pub fn run(args: &Options) -> Result<()> {
     session.close();
     drop(session);
 
-    let analysis = analyze::analyze(&parser.events, &name, &|m| out_of_tree(&roots, m));
+    let mut analysis = analyze::analyze(&parser.events, &name, &|m| out_of_tree(&roots, m));
+    let release = std::fs::read_to_string(roots.proc.join("sys/kernel/osrelease")).unwrap_or_default();
+    let request = lines::Request {
+        roots: &roots,
+        name: &name,
+        given: &args.debuginfo,
+        command_ko: modtext::insmod_path(&args.command, &name),
+        seen,
+        release: release.trim().to_string(),
+        root: "/".into(),
+        kernel_text: vmlinux::text_of_kallsyms(
+            &std::fs::read_to_string(roots.proc.join("kallsyms")).unwrap_or_default(),
+        ),
+    };
+    let debuginfo = lines::attach(&request, &mut analysis, &mut parser.events);
     let report = Report {
         module: name,
         tracing,
@@ -177,6 +209,9 @@ pub fn run(args: &Options) -> Result<()> {
         notes,
         events: if args.stacks { parser.events } else { Vec::new() },
         verdict_text: String::new(),
+        schema: report::SCHEMA,
+        debuginfo,
+        source: args.source.then(|| args.source_dir.clone()),
     }
     .concluded();
     if args.json {

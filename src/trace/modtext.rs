@@ -70,8 +70,7 @@ impl KoText {
     }
 
     pub fn read(path: &Path) -> Result<KoText, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        KoText::parse(&bytes)
+        KoText::parse(&super::debuginfo::read_module_file(path)?)
     }
 
     /// Place the sections at the bases the kernel gave them (`.text` ->
@@ -147,6 +146,11 @@ impl ModuleWatch {
         })
     }
 
+    /// The section bases last seen (empty: never loaded while watched).
+    pub fn seen(&self) -> &BTreeMap<String, u64> {
+        &self.seen
+    }
+
     /// Read the sections; if they moved since the last look (a load, a
     /// reload), place the file's functions there.
     pub fn poll(&mut self, syms: &mut super::kallsyms::Kallsyms) {
@@ -180,8 +184,9 @@ pub fn read_sections(dir: &Path) -> BTreeMap<String, u64> {
         .collect()
 }
 
-static INSMOD: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?:^|[\s;&|(])insmod\s+(?:-\S+\s+)*(?P<ko>[^\s;&|)]+\.ko)(?:$|[\s;&|)])").unwrap());
+static INSMOD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[\s;&|(])insmod\s+(?:-\S+\s+)*(?P<ko>[^\s;&|)]+\.ko(?:\.xz|\.zst|\.gz)?)(?:$|[\s;&|)])").unwrap()
+});
 static MODPROBE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?:^|[\s;&|(])modprobe\s+(?:-\S+\s+)*(?P<name>[\w-]+)").unwrap());
 
@@ -189,20 +194,25 @@ static MODPROBE: LazyLock<Regex> =
 /// `sh -c '...'`), or `modprobe NAME` (via `modinfo -n`); else, with no
 /// such command, `modinfo -n NAME`.
 pub fn ko_path(command: &[String], name: &str) -> Option<PathBuf> {
-    let text = command.join(" ");
-    if let Some(c) = INSMOD.captures_iter(&text).find(|c| {
-        let stem = Path::new(&c["ko"]).file_stem().map(|s| s.to_string_lossy().replace('-', "_"));
-        stem.as_deref() == Some(name)
-    }) {
-        return Some(PathBuf::from(&c["ko"]));
+    if let Some(ko) = insmod_path(command, name) {
+        return Some(ko);
     }
+    let text = command.join(" ");
     let by_modprobe = MODPROBE.captures_iter(&text).any(|c| c["name"].replace('-', "_") == name);
     if !command.is_empty() && !by_modprobe {
         return None;
     }
-    let out = std::process::Command::new("modinfo").args(["-n", name]).output().ok()?;
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (out.status.success() && path.ends_with(".ko")).then(|| PathBuf::from(path))
+    super::debuginfo::modinfo_path(name)
+}
+
+/// The file `insmod PATH` in COMMAND loads as module `name`.
+pub fn insmod_path(command: &[String], name: &str) -> Option<PathBuf> {
+    let text = command.join(" ");
+    let c = INSMOD.captures_iter(&text).find(|c| {
+        let file = Path::new(&c["ko"]).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        file.split(".ko").next().map(|s| s.replace('-', "_")).as_deref() == Some(name)
+    })?;
+    Some(PathBuf::from(&c["ko"]))
 }
 
 #[cfg(test)]
@@ -220,6 +230,7 @@ mod tests {
         assert_eq!(ko_path(&sh, "leaky"), Some("/m/leaky.ko".into()));
         assert_eq!(ko_path(&argv("insmod /m/other.ko"), "leaky"), None, "another module's file");
         assert_eq!(ko_path(&argv("sh -c true"), "leaky"), None);
+        assert_eq!(insmod_path(&argv("insmod /m/leaky.ko.xz"), "leaky"), Some("/m/leaky.ko.xz".into()));
     }
 
     #[test]

@@ -370,6 +370,7 @@ make_initramfs() {
 	cp "$E2E/trace-scenarios.sh" "$stage/e2e/"
 	cp "$E2E/demo.sh" "$E2E/bench-trace.sh" "$stage/e2e/"
 	cp "$(kbuild_dir "$1" modules)"/*.ko "$stage/e2e/modules/"
+	stage_debuginfo "$(kbuild_dir "$1" modules)/leaky.ko" "$stage/e2e" || return 1
 	cp "$(kbuild_dir "$1" bad_helper)/force_rmmod.ko" "$stage/e2e/bad/"
 	caught_tags "$1" >"$stage/e2e/caught"
 	if [[ -s $stage/e2e/caught ]]; then
@@ -386,6 +387,23 @@ make_initramfs() {
 
 	(cd "$stage" && find . | cpio -o -H newc --quiet) | gzip -1 \
 		>"$dir/initramfs.cpio.gz"
+}
+
+# stage_debuginfo KO E2E: what the trace_lines scenarios read: the test
+# modules' sources (src/: the expected line is the one marked in them), and
+# in dbg/ leaky.ko without its debug info, its debug info alone (as
+# distributions ship it) and a copy whose build id differs (not the module
+# that is loaded).
+stage_debuginfo() {
+	local ko=$1 e2e=$2 id
+	mkdir -p "$e2e/src" "$e2e/dbg"
+	cp "$E2E/modules/leaky.c" "$E2E/modules/leak_init.c" "$e2e/src/"
+	"${CROSS_COMPILE:-}objcopy" --strip-debug "$ko" "$e2e/dbg/leaky-stripped.ko" || return
+	"${CROSS_COMPILE:-}objcopy" --only-keep-debug "$ko" "$e2e/dbg/leaky.ko.debug" || return
+	id=$(LC_ALL=C readelf -n "$ko" | sed -n 's/^ *Build ID: *//p')
+	[[ -n $id ]] || { cp "$ko" "$e2e/dbg/leaky-other.ko"; return; }
+	perl -0777 -pe 'BEGIN { $id = pack("H*", shift) } s/\Q$id\E/reverse $id/e' "$id" <"$ko" \
+		>"$e2e/dbg/leaky-other.ko"
 }
 
 # make_sig_initramfs KERNEL: the initramfs of the module.sig_enforce=1 boot:

@@ -133,6 +133,15 @@ scenario_trace_init_leak() {
 		fail "a frame was given to another function of leak_init"
 	# Placed in the module but shown with neither a name nor an address.
 	echo "$OUT" | grep -E '^ +\[leak_init\]$' && fail "a frame of leak_init shows no name and no address"
+	# Its line, from the .ko that insmod loads: the __module_get() call, or
+	# where the kernel has no frame of the tail-called helper, the init
+	# function's call of the helper.
+	take=$(marked leak_init.c)
+	init=$(grep -n '^	leak_init_take();' /e2e/src/leak_init.c | cut -d: -f1)
+	case $suspect in
+	leak_init_take) expect_suspect_line leak_init.c "$take" ;;
+	leak_init_init | init_module) expect_suspect_line leak_init.c "$init" ;;
+	esac
 	# What the symbolization had to go by, for the unit tests' fixtures.
 	grep '\[leak_init\]' /proc/kallsyms | sed 's/^/  kallsyms: /'
 	grep '^leak_init ' /proc/modules | sed 's/^/  modules: /'
@@ -144,6 +153,105 @@ scenario_trace_init_leak() {
 	expect_refcnt leak_init 1
 	tracing_left_clean
 	remove_leaked leak_init
+}
+
+# marked FILE: the line of test module source FILE (in /e2e/src) marked
+# "the leaked reference": where the trace must say the leak is.
+marked() {
+	grep -n '/\* the leaked reference \*/' "/e2e/src/$1" | cut -d: -f1
+}
+
+# expect_suspect_line FILE LINE: the suspect's line is FILE:LINE.
+expect_suspect_line() {
+	echo "$OUT" | grep -qE "^ +line: (.*/)?$1:$2\$" || fail "the suspect's line is not $1:$2"
+}
+
+# The leak's line from the .ko that COMMAND loads (insmod PATH): the line
+# of the try_module_get() call in leaky.c, inside the inlined leaky_get(),
+# shown with its context from the source found under --source-dir; then the
+# JSON report carries it per frame, with the inlined chain.
+scenario_trace_lines() {
+	leak=$(marked leaky.c)
+	echo "  expected: leaky.c:$leak"
+	expect_rc 0 "$FRG" trace leaky --source-dir /e2e/src -- sh -c "insmod $M/leaky.ko &&
+		while [ ! -c /dev/leaky ]; do sleep 0.1; done && echo x >> /dev/leaky"
+	expect_out "suspect: leaky_open_path [leaky]"
+	expect_suspect_line leaky.c "$leak"
+	expect_out "lines of leaky from $M/leaky.ko (the file COMMAND loads;"
+	echo "$OUT" | grep -qE "^ +> +$leak \| .*try_module_get\(THIS_MODULE\)" ||
+		fail "--source-dir did not show line $leak of leaky.c"
+	expect_out "inlined: leaky_get "
+	# The whole document is long for a serial console: only the lines checked.
+	OUT=$("$FRG" trace leaky --json --debuginfo "$M/leaky.ko" -- sh -c 'echo x >> /dev/leaky' 2>&1)
+	RC=$?
+	echo "  \$ force-rmmod-gen trace leaky --json --debuginfo $M/leaky.ko -> rc=$RC"
+	echo "$OUT" | grep -E '"(schema|line|origin)"|"func": "leaky_get"' | sort -u | sed 's/^/  | /'
+	[ "$RC" -eq 0 ] || fail "trace --json exited $RC"
+	expect_out '"schema": 1'
+	expect_out "\"line\": $leak,"
+	expect_out '"func": "leaky_get"'
+	expect_out '"origin": "option"'
+	expect_refcnt leaky 2
+	tracing_left_clean
+	remove_leaked leaky
+}
+
+# The other places debug info comes from, with leaky loaded from
+# /lib/modules/RELEASE without its debug info (as distributions install
+# it; modinfo -n finds it there):
+# 1. nothing else: the functions are named as before, and the report says
+#    why there are no lines;
+# 2. --debuginfo: another module's file and a leaky.ko whose build id is
+#    not the loaded one's are refused by name, the right file is used;
+# 3. the distribution's debug path (/usr/lib/debug/lib/modules/RELEASE/,
+#    the debug info alone);
+# 4. modinfo -n, once the file there has its debug info.
+scenario_trace_lines_sources() {
+	leak=$(marked leaky.c)
+	release=$(uname -r)
+	extra=/lib/modules/$release/extra
+	debug=/usr/lib/debug/lib/modules/$release/extra
+	mkdir -p "$extra" "$debug"
+	cp /e2e/dbg/leaky-stripped.ko "$extra/leaky.ko"
+	# kmod's depmod (busybox's writes no binary index, which kmod's modinfo
+	# reads), by its path: busybox runs its own applet for a bare name.
+	[ -e /sbin/depmod ] || ln -s kmod /sbin/depmod
+	expect_ok /sbin/depmod -a
+	expect_ok /sbin/modinfo -n leaky
+	expect_ok insmod "$extra/leaky.ko"
+	wait_until test -c /dev/leaky || fail "/dev/leaky did not appear"
+	leak_once() { expect_rc 0 "$FRG" trace leaky "$@" -- sh -c 'echo x >> /dev/leaky'; }
+
+	leak_once
+	expect_out "suspect: leaky_open_path [leaky]"
+	expect_out "no lines for leaky: $extra/leaky.ko (modinfo -n): it has no debug info"
+	echo "$OUT" | grep -qE '^ +line: ' && fail "a line without debug info"
+
+	# A module linked without a build id (before 5.x) has no other build to
+	# tell apart: leaky-other.ko is then a plain copy, and left out.
+	other=
+	[ -e /sys/module/leaky/notes/.note.gnu.build-id ] && other=/e2e/dbg/leaky-other.ko
+	leak_once --debuginfo "$M/leak_init.ko" ${other:+--debuginfo "$other"} --debuginfo "$M/leaky.ko"
+	expect_suspect_line leaky.c "$leak"
+	expect_out "lines of leaky from $M/leaky.ko (--debuginfo;"
+	expect_out "refused $M/leak_init.ko (--debuginfo): does not match the loaded leaky: it is module leak_init, not leaky"
+	[ -n "$other" ] && expect_out "refused $other (--debuginfo): does not match the loaded leaky: its build id"
+
+	cp /e2e/dbg/leaky.ko.debug "$debug/"
+	leak_once
+	expect_suspect_line leaky.c "$leak"
+	expect_out "lines of leaky from $debug/leaky.ko.debug (the distribution's debug-info path;"
+
+	rm "$debug/leaky.ko.debug"
+	cp "$M/leaky.ko" "$extra/leaky.ko"
+	leak_once
+	expect_suspect_line leaky.c "$leak"
+	expect_out "lines of leaky from $extra/leaky.ko (modinfo -n;"
+
+	rm -rf "/lib/modules/$release" /usr/lib/debug
+	expect_refcnt leaky 4
+	tracing_left_clean
+	remove_leaked leaky
 }
 
 # No COMMAND, no --duration: recording until SIGINT (Ctrl-C), which ends
