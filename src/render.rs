@@ -139,6 +139,7 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     };
     let mut ctx = Context::new();
     ctx.insert("tool_version", env!("CARGO_PKG_VERSION"));
+    crate::unload::protocol::insert(&mut ctx);
     ctx.insert("module", MODULE);
     ctx.insert("release", &facts.kernel_release);
     ctx.insert("arch", &facts.arch);

@@ -72,6 +72,7 @@ pub fn render_era_probe(era: &eras::Era) -> Result<String> {
     let tera = engine()?;
     let mut ctx = Context::new();
     insert_era(&mut ctx, era);
+    crate::unload::protocol::insert(&mut ctx);
     ctx.insert("pr_warn_compat", &false);
     let code = render_one(&tera, "job.c", &ctx)? + &render_one(&tera, &format!("era/{}.c", era.fragment), &ctx)?;
     let mut headers: Vec<&str> = era.headers.to_vec();

@@ -26,12 +26,12 @@ mod decide;
 mod fs_anchors;
 mod guard;
 mod helper_file;
-mod helper_out;
 mod inspect;
 mod kmsg;
 mod list_head;
 mod load;
 mod obtain;
+pub mod protocol;
 mod real_use;
 mod remove;
 pub(crate) mod report;
@@ -50,7 +50,6 @@ use decide::{Go, Policy};
 use fs_anchors::FsAnchors;
 use guard::DeferSignals;
 use helper_file::Seen;
-use helper_out::HelperOut;
 use kmsg::Kmsg;
 use load::{Load, Loaded};
 use report::{Outcome, step};
@@ -217,7 +216,7 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
     let _lock = guard::lock()?;
     load::check_not_loaded(&roots, &helper.file.name)?;
     let prefixes = [format!("{}: ", helper.file.name), format!("{name}: ")];
-    let mut kmsg = Kmsg::open();
+    let mut kmsg = Kmsg::open(&helper.file.name);
     let defer = DeferSignals::new();
     let load = Load {
         roots: &roots,
@@ -229,7 +228,7 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
         address: module.address,
     };
     let loaded = load::load(&load, &mut kmsg, &prefixes).map_err(|e| match e {
-        Error::InUse(why) => Error::InUse(in_use(&name, &users.explained(&name, &kmsg.lines), &why)),
+        Error::InUse(why) => Error::InUse(in_use(&name, &users.explained(&kmsg.records(&name)), &why)),
         e => e,
     })?;
     let mut loaded = match loaded {
@@ -237,23 +236,23 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
         Loaded::Vanished if policy.dry_run => return Ok(()),
         Loaded::Vanished => return report::verify_gone(&roots, &name),
     };
-    // What the helper did, read before it leaves the kernel.
-    let out = HelperOut::read(&roots, &helper.file.name);
-    if let Some(o) = out.filter(|o| o.unchecked != 0) {
-        step("not checked", &format!("{name}: {}", helper_out::unchecked_kinds(o.unchecked).join(", ")));
+    // What the helper did, read before it leaves the kernel: its
+    // parameters, else its outcome line.
+    kmsg.show(&prefixes);
+    let out = protocol::read_params(&roots.module(&helper.file.name).join("parameters"), &name).or_else(|| {
+        kmsg.records(&name).into_iter().rev().find_map(|r| match r {
+            protocol::Record::Result(o) => Some(o),
+            _ => None,
+        })
+    });
+    if let Some(o) = out.as_ref().filter(|o| o.unchecked != 0) {
+        step("not checked", &format!("{name}: {}", o.unchecked_kinds().join(", ")));
     }
-    let partial = match out {
-        Some(o) => Some(o).filter(|o| o.kept > 0),
-        // A helper built before the parameters existed: its log line.
-        None => kmsg::count_change(&kmsg.lines, &name).filter(|&(_, after)| after > 0).map(|(before, after)| {
-            HelperOut { before, after, removed: before - after, kept: after, ..Default::default() }
-        }),
-    };
-    if let Some(o) = partial.filter(|_| !policy.dry_run) {
+    if let Some(o) = out.as_ref().filter(|o| o.kept > 0 && !policy.dry_run) {
         kmsg.show(&prefixes);
         let released = loaded.release();
-        let explained = users.explained(&name, &kmsg.lines);
-        return Err(report::partial(&name, &o, &explained, released.err().map(|_| helper.file.name.as_str())));
+        let explained = users.explained(&kmsg.records(&name));
+        return Err(report::partial(&name, o, &explained, released.err().map(|_| helper.file.name.as_str())));
     }
     let removed = if policy.dry_run {
         Ok(())
@@ -265,16 +264,13 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
     };
     kmsg.show(&prefixes);
     let released = loaded.release();
-    let explained = users.explained(&name, &kmsg.lines);
+    let explained = users.explained(&kmsg.records(&name));
     for e in &explained {
         step("explained", &format!("{name}: {}", e.describe()));
     }
     // The references the reset took away, exactly as the helper recorded
-    // them; from the kernel log only for a helper built before that.
-    let taken = match out {
-        Some(o) => Some(o.removed),
-        None => kmsg::count_change(&kmsg.lines, &name).map(|(before, after)| before - after),
-    };
+    // them.
+    let taken = out.as_ref().map(|o| o.removed);
     let restored = match (removed, taken) {
         (Err(_), Some(taken)) if !policy.dry_run => Some(remove::undo(&load, taken, &mut kmsg, &prefixes)),
         (Err(_), None) if !policy.dry_run => Some(Err(remove::UndoError::Unknown)),
@@ -299,7 +295,7 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
     }
     outcome.dry_run()?;
     if args.json {
-        crate::outln!("{}", dry_run_json(&name, &module, &users, &explained, &kmsg.lines));
+        crate::outln!("{}", dry_run_json(&name, &module, &users, &explained, out.as_ref()));
     }
     Ok(())
 }
@@ -323,17 +319,16 @@ fn dry_run_json(
     module: &sysmod::Module,
     users: &real_use::RealUse,
     explained: &[real_use::Explained],
-    lines: &[String],
+    out: Option<&protocol::Outcome>,
 ) -> String {
-    let counts = kmsg::dry_run_counts(lines, name);
     serde_json::to_string_pretty(&serde_json::json!({
         "module": name,
         "refcnt": module.refcnt,
-        "references": counts.map(|c| c.0),
-        "explained_count": counts.map(|c| c.1),
-        "unexplained": counts.map(|c| c.2),
+        "references": out.map(|o| o.before),
+        "explained_count": out.map(|o| o.held_for_a_reason()),
+        "unexplained": out.map(|o| o.unexplained()),
         "explained": explained,
-        "not_checked": kmsg::not_checked(lines, name),
+        "not_checked": out.map(|o| o.unchecked_kinds()).unwrap_or_default(),
         "other_uses": users.other_uses(),
     }))
     .expect("serialisable")

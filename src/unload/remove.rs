@@ -15,7 +15,7 @@ pub enum UndoError {
     #[error("this helper has no restore parameter (built by an older force-rmmod-gen)")]
     NoRestoreParam,
     #[error(
-        "how many references the reset took is not known: this older helper reports it only in the kernel log, and none was readable"
+        "how many references the reset took is not known: this helper does not report it (built by an older force-rmmod-gen)"
     )]
     Unknown,
     #[error(transparent)]

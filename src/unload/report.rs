@@ -52,7 +52,7 @@ pub fn verify_gone(roots: &Roots, name: &str) -> Result<()> {
 /// once they are dropped. Nothing is undone and delete_module is not tried.
 pub fn partial(
     name: &str,
-    out: &super::helper_out::HelperOut,
+    out: &super::protocol::Outcome,
     explained: &[super::real_use::Explained],
     helper_stuck: Option<&str>,
 ) -> Error {
