@@ -10,7 +10,8 @@ use super::guard::LoadedHelper;
 use super::helper_file::HelperFile;
 use super::kmsg::Kmsg;
 use super::report::step;
-use super::sys::{errno_name, errno_text, load_module};
+use super::sys::{errno_name, errno_text};
+use super::system::System;
 use crate::error::{Error, Result};
 use crate::sysmod::Roots;
 
@@ -43,17 +44,17 @@ pub struct Load<'a> {
 }
 
 /// A load that did not fail.
-pub enum Loaded {
+pub enum Loaded<'s> {
     /// The helper is in the kernel (and leaves it again on every path).
-    InKernel(LoadedHelper),
+    InKernel(LoadedHelper<'s>),
     /// NAME vanished before the helper ran: someone else removed it.
     Vanished,
 }
 
 /// finit_module(helper, params), with the kernel's log lines on the way.
-pub fn load(l: &Load, kmsg: &mut Kmsg, prefixes: &[String]) -> Result<Loaded> {
+pub fn load<'s>(sys: &'s dyn System, l: &Load, kmsg: &mut Kmsg, prefixes: &[String]) -> Result<Loaded<'s>> {
     step("load", &format!("finit_module({}, \"{}\")", l.file.display(), l.params));
-    if let Err(errno) = load_module(l.file, l.params) {
+    if let Err(errno) = sys.load_module(l.file, l.params) {
         kmsg.show(&[]);
         step("load", &format!("failed: {}", errno_text(errno)));
         let ctx = LoadCtx {
@@ -71,7 +72,7 @@ pub fn load(l: &Load, kmsg: &mut Kmsg, prefixes: &[String]) -> Result<Loaded> {
             LoadFailure::Error(e) => Err(e),
         };
     }
-    let guard = LoadedHelper::new(l.helper.name.clone());
+    let guard = LoadedHelper::new(sys, l.helper.name.clone());
     kmsg.show(prefixes);
     Ok(Loaded::InKernel(guard))
 }

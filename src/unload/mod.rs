@@ -39,12 +39,16 @@ mod rmmod_waiter;
 mod safe_path;
 mod signing;
 mod sys;
+pub mod system;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::pipeline::TreeOptions;
-use crate::sysmod::{self, Roots};
+use crate::sysmod;
+use system::System;
 
 use decide::{Go, Policy};
 use fs_anchors::FsAnchors;
@@ -83,13 +87,12 @@ pub struct Options {
 
 /// `force-rmmod-gen unload NAME`.
 pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
-    let (roots, overrides) = Roots::from_env();
-    for o in &overrides {
-        step(
-            "warning",
-            &format!("{o}: reading a fake sysfs/procfs; the module syscalls still act on the running kernel"),
-        );
-    }
+    run_on(&system::Machine::new(), args, opts)
+}
+
+/// `unload NAME` on `sys` (the running machine, or a test's fake).
+pub fn run_on(sys: &dyn System, args: &Options, opts: &TreeOptions) -> Result<()> {
+    let roots = sys.roots().clone();
     let name = inspect::target_name(&args.name)?;
     if args.json {
         report::steps_to_stderr();
@@ -102,7 +105,7 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
         force_real: args.force_real,
         unchecked_ok: args.unchecked_ok,
     };
-    let running = crate::kdir::running_release();
+    let running = sys.release();
     let keys = signing::keys(args)?;
     // A prebuilt helper is checked before anything else: never load one
     // built for another kernel.
@@ -110,7 +113,7 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
 
     // 1. Inspect.
     let (kernel, module) = inspect::target(&roots, &name, &args.name, &running)?;
-    if let Err(e) = decide::check_permission(sys::euid(), sys::cap_eff(), kernel.modules_disabled) {
+    if let Err(e) = decide::check_permission(sys.euid(), sys.cap_eff(), kernel.modules_disabled) {
         if policy.dry_run {
             decide::decide(&module, &policy, false)?;
             step("dry-run", &format!("{e}\nso the helper was not test-loaded; shown only. Nothing was changed"));
@@ -132,12 +135,12 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
     }
 
     // 2. Safe path.
-    let Some(module) = safe_path::attempt(&roots, &name, &running, module, policy.dry_run, args.wait)? else {
+    let Some(module) = safe_path::attempt(sys, &name, &running, module, policy.dry_run, args.wait)? else {
         return Ok(());
     };
 
     // 3. Refuse or ask.
-    let go = decide::decide(&module, &policy, confirm::interactive())?;
+    let go = decide::decide(&module, &policy, sys.interactive())?;
     let mut waiter_pid = None;
     if module.initstate == crate::sysmod::InitState::Going {
         match rmmod_waiter::find(&roots, &name) {
@@ -203,20 +206,20 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
     let seen = Seen {
         refcnt: Some(module.refcnt),
         list_head: list_head.map(|(a, _)| a),
-        negative_confirmed: module.refcnt < 0 && safe_path::stays_negative(&roots, &name, &running),
+        negative_confirmed: module.refcnt < 0 && safe_path::stays_negative(sys, &name, &running),
         fs_anchors,
         waiter_pid,
     };
     let params = helper_file::helper_params(&helper.file, &name, module.address, &policy, &seen)?;
-    if go == Go::Ask && !confirm::confirm(&name) {
+    if go == Go::Ask && !sys.confirm(&name) {
         return Err(Error::Declined(format!("not confirmed: {name} was left as it is; nothing was done")));
     }
 
     // 5. Load, remove, unload (the helper leaves the kernel on every path).
-    let _lock = guard::lock()?;
+    let _lock = sys.lock()?;
     load::check_not_loaded(&roots, &helper.file.name)?;
     let prefixes = [format!("{}: ", helper.file.name), format!("{name}: ")];
-    let mut kmsg = Kmsg::open(&helper.file.name);
+    let mut kmsg = Kmsg::open(sys, &helper.file.name);
     let defer = DeferSignals::new();
     let load = Load {
         roots: &roots,
@@ -227,14 +230,14 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
         sig_reasons: &sig_reasons,
         address: module.address,
     };
-    let loaded = load::load(&load, &mut kmsg, &prefixes).map_err(|e| match e {
+    let loaded = load::load(sys, &load, &mut kmsg, &prefixes).map_err(|e| match e {
         Error::InUse(why) => Error::InUse(in_use(&name, &users.explained(&kmsg.records(&name)), &why)),
         e => e,
     })?;
     let mut loaded = match loaded {
         Loaded::InKernel(h) => h,
         Loaded::Vanished if policy.dry_run => return Ok(()),
-        Loaded::Vanished => return report::verify_gone(&roots, &name),
+        Loaded::Vanished => return report::verify_gone(sys, &name),
     };
     // What the helper did, read before it leaves the kernel: its
     // parameters, else its outcome line.
@@ -260,7 +263,7 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
         step("remove", &format!("wake_waiter=1: the rmmod that was waiting for {name} removes it now"));
         Ok(())
     } else {
-        remove::remove(&name)
+        remove::remove(sys, &name)
     };
     kmsg.show(&prefixes);
     let released = loaded.release();
@@ -272,7 +275,7 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
     // them.
     let taken = out.as_ref().map(|o| o.removed);
     let restored = match (removed, taken) {
-        (Err(_), Some(taken)) if !policy.dry_run => Some(remove::undo(&load, taken, &mut kmsg, &prefixes)),
+        (Err(_), Some(taken)) if !policy.dry_run => Some(remove::undo(sys, &load, taken, &mut kmsg, &prefixes)),
         (Err(_), None) if !policy.dry_run => Some(Err(remove::UndoError::Unknown)),
         _ => None,
     };
@@ -281,7 +284,7 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
 
     // Verify and report.
     let outcome = Outcome {
-        roots: &roots,
+        sys,
         name: &name,
         running: &running,
         before: &module,

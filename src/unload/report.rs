@@ -9,8 +9,9 @@ use std::time::Duration;
 use nix::errno::Errno;
 
 use super::sys::errno_text;
+use super::system::System;
 use crate::error::{Error, Result};
-use crate::sysmod::{self, Module, Roots};
+use crate::sysmod::{self, Module};
 
 static TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -19,11 +20,21 @@ pub fn steps_to_stderr() {
     TO_STDERR.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
+#[cfg(test)]
+thread_local! {
+    /// The report of this thread's run, when a unit test captures it.
+    pub static CAPTURED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
 /// One step of the report, on stdout: a tag column, then the message
 /// (continuation lines indented under it).
 pub fn step(tag: &str, msg: &str) {
     let text: String =
         msg.lines().enumerate().map(|(i, line)| format!("{:<9} {line}\n", if i == 0 { tag } else { "" })).collect();
+    #[cfg(test)]
+    if CAPTURED.with(|c| c.borrow_mut().as_mut().map(|c| c.push_str(&text)).is_some()) {
+        return;
+    }
     if TO_STDERR.load(std::sync::atomic::Ordering::Relaxed) {
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
     } else {
@@ -35,14 +46,14 @@ pub fn step(tag: &str, msg: &str) {
 
 /// /sys/module/NAME gone (the kernel removes it before delete_module returns;
 /// polled briefly anyway).
-pub fn verify_gone(roots: &Roots, name: &str) -> Result<()> {
-    let dir = roots.module(name);
+pub fn verify_gone(sys: &dyn System, name: &str) -> Result<()> {
+    let dir = sys.roots().module(name);
     for _ in 0..50 {
         if !dir.exists() {
             step("verify", &format!("{} is gone: {name} is no longer in the kernel", dir.display()));
             return Ok(());
         }
-        std::thread::sleep(Duration::from_millis(100));
+        sys.sleep(Duration::from_millis(100));
     }
     Err(Error::StillLoaded(format!("{} still exists after delete_module({name}) succeeded", dir.display())))
 }
@@ -75,7 +86,7 @@ pub fn partial(
 
 /// What is known once the helper has been unloaded again (or could not be).
 pub struct Outcome<'a> {
-    pub roots: &'a Roots,
+    pub sys: &'a dyn System,
     pub name: &'a str,
     pub running: &'a str,
     /// NAME as it was before the helper ran.
@@ -98,7 +109,7 @@ impl Outcome<'_> {
         if self.released.is_err() {
             return Err(self.helper_stuck(format!("dry run: {name} was not changed")));
         }
-        let after = sysmod::inspect(self.roots, name, self.running)?;
+        let after = sysmod::inspect(self.sys.roots(), name, self.running)?;
         step(
             "dry-run",
             &format!(
@@ -144,11 +155,12 @@ impl Outcome<'_> {
             };
             return Err(Error::StillLoaded(why));
         }
-        verify_gone(self.roots, name)?;
+        verify_gone(self.sys, name)?;
         if self.released.is_err() {
             return Err(self.helper_stuck(format!("{name} was removed")));
         }
-        let tainted = sysmod::kernel(self.roots).tainted.map(sysmod::taint_letters).unwrap_or_else(|| "unknown".into());
+        let tainted =
+            sysmod::kernel(self.sys.roots()).tainted.map(sysmod::taint_letters).unwrap_or_else(|| "unknown".into());
         step(
             "done",
             &format!("{name} removed with the helper; the helper is unloaded too. Kernel taint now: {tainted}"),

@@ -7,16 +7,17 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 
 use super::report::{step, verify_gone};
-use super::sys::{delete_module, errno_name, errno_text};
+use super::sys::{errno_name, errno_text};
+use super::system::System;
 use crate::error::{Error, Result};
-use crate::sysmod::{self, InitState, Module, Roots};
+use crate::sysmod::{self, InitState, Module};
 
 /// Try the safe path first (never in a dry run: it would remove the
 /// module; never below idle). `Some`: NAME as it is now, still loaded;
 /// `None`: nothing is left to do (removed and verified, or a dry run that
 /// needs no helper).
 pub fn attempt(
-    roots: &Roots,
+    sys: &dyn System,
     name: &str,
     running: &str,
     module: Module,
@@ -63,13 +64,13 @@ pub fn attempt(
         );
         return Ok(Some(module));
     }
-    match delete_while_busy(name, wait)? {
-        Safe::Removed => return verify_gone(roots, name).map(|()| None),
+    match delete_while_busy(sys, name, wait)? {
+        Safe::Removed => return verify_gone(sys, name).map(|()| None),
         Safe::Busy => {}
     }
-    match sysmod::inspect(roots, name, running) {
+    match sysmod::inspect(sys.roots(), name, running) {
         Ok(m) => Ok(Some(m)),
-        Err(Error::NotLoaded(_)) => verify_gone(roots, name).map(|()| None),
+        Err(Error::NotLoaded(_)) => verify_gone(sys, name).map(|()| None),
         Err(e) => Err(e),
     }
 }
@@ -78,9 +79,10 @@ pub fn attempt(
 /// moment (era E: try_release_module_ref() drops it to -1 just before the
 /// module turns GOING). Read it again a second later: still below idle and
 /// still live means a module_put() too many, which the helper may repair.
-pub fn stays_negative(roots: &Roots, name: &str, running: &str) -> bool {
-    std::thread::sleep(Duration::from_secs(1));
-    let stays = sysmod::inspect(roots, name, running).is_ok_and(|m| m.refcnt < 0 && m.initstate == InitState::Live);
+pub fn stays_negative(sys: &dyn System, name: &str, running: &str) -> bool {
+    sys.sleep(Duration::from_secs(1));
+    let stays =
+        sysmod::inspect(sys.roots(), name, running).is_ok_and(|m| m.refcnt < 0 && m.initstate == InitState::Live);
     step(
         "count",
         &if stays {
@@ -105,14 +107,14 @@ fn show(wait: Duration) -> String {
 }
 
 /// delete_module(NAME, O_NONBLOCK), retried while busy for up to `wait`.
-fn delete_while_busy(name: &str, wait: Duration) -> Result<Safe> {
+fn delete_while_busy(sys: &dyn System, name: &str, wait: Duration) -> Result<Safe> {
     let start = Instant::now();
     let deadline = start + wait;
     let mut pause = Duration::from_millis(50);
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        match delete_module(name) {
+        match sys.delete_module(name) {
             Ok(()) => {
                 step(
                     "safe",
@@ -140,7 +142,7 @@ fn delete_while_busy(name: &str, wait: Duration) -> Result<Safe> {
                     );
                     return Ok(Safe::Busy);
                 }
-                std::thread::sleep(pause.min(deadline - now));
+                sys.sleep(pause.min(deadline - now));
                 pause = (pause * 2).min(Duration::from_secs(1));
             }
             Err(e) => {
