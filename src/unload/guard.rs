@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 
-use super::report::step;
+use super::report::{Tag, event};
 use super::sys::errno_text;
 use super::system::System;
 use crate::error::{Error, Result};
@@ -77,14 +77,14 @@ impl<'a> LoadedHelper<'a> {
         loop {
             match self.sys.delete_module(&self.name) {
                 Ok(()) | Err(Errno::ENOENT) => {
-                    step("unload", &format!("delete_module({}): ok, the helper is out of the kernel", self.name));
+                    event(Tag::Unload, &format!("delete_module({}): ok, the helper is out of the kernel", self.name));
                     return Ok(());
                 }
                 Err(Errno::EAGAIN | Errno::EBUSY) if Instant::now() < deadline => {
                     self.sys.sleep(Duration::from_millis(100));
                 }
                 Err(e) => {
-                    step("unload", &format!("delete_module({}) failed: {}", self.name, errno_text(e)));
+                    event(Tag::Unload, &format!("delete_module({}) failed: {}", self.name, errno_text(e)));
                     return Err(e);
                 }
             }

@@ -3,7 +3,7 @@
 //! kept apart, unshown, for protocol.rs.
 
 use super::protocol::{PREFIX, Record, records};
-use super::report::step;
+use super::report::{Tag, event};
 use super::system::{KernelLog, System};
 
 /// The text of one /dev/kmsg record ("6,1234,5678,-;text\n SUBSYSTEM=...").
@@ -41,7 +41,7 @@ impl<'a> Kmsg<'a> {
             if let Some(line) = text.strip_prefix(self.helper.as_str()).filter(|l| l.starts_with(PREFIX)) {
                 self.protocol.push(line.to_string());
             } else if prefixes.is_empty() || prefixes.iter().any(|p| text.starts_with(p.as_str())) {
-                step("kernel", &text);
+                event(Tag::Kernel, &text);
             }
         }
     }

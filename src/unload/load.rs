@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use super::guard::LoadedHelper;
 use super::helper_file::HelperFile;
 use super::kmsg::Kmsg;
-use super::report::step;
+use super::report::{Tag, event};
 use super::sys::{errno_name, errno_text};
 use super::system::System;
 use crate::error::{Error, Result};
@@ -53,10 +53,10 @@ pub enum Loaded<'s> {
 
 /// finit_module(helper, params), with the kernel's log lines on the way.
 pub fn load<'s>(sys: &'s dyn System, l: &Load, kmsg: &mut Kmsg, prefixes: &[String]) -> Result<Loaded<'s>> {
-    step("load", &format!("finit_module({}, \"{}\")", l.file.display(), l.params));
+    event(Tag::Load, &format!("finit_module({}, \"{}\")", l.file.display(), l.params));
     if let Err(errno) = sys.load_module(l.file, l.params) {
         kmsg.show(&[]);
-        step("load", &format!("failed: {}", errno_text(errno)));
+        event(Tag::Load, &format!("failed: {}", errno_text(errno)));
         let ctx = LoadCtx {
             target: l.target,
             helper: &l.helper.name,
@@ -66,7 +66,7 @@ pub fn load<'s>(sys: &'s dyn System, l: &Load, kmsg: &mut Kmsg, prefixes: &[Stri
         };
         return match load_failure(errno, &ctx) {
             LoadFailure::Vanished => {
-                step("load", &format!("{} vanished before the helper ran: someone else removed it", l.target));
+                event(Tag::Load, &format!("{} vanished before the helper ran: someone else removed it", l.target));
                 Ok(Loaded::Vanished)
             }
             LoadFailure::Error(e) => Err(e),

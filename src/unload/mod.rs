@@ -47,7 +47,6 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::pipeline::TreeOptions;
-use crate::sysmod;
 use system::System;
 
 use decide::{Go, Policy};
@@ -56,7 +55,7 @@ use guard::DeferSignals;
 use helper_file::Seen;
 use kmsg::Kmsg;
 use load::{Load, Loaded};
-use report::{Outcome, step};
+use report::{Facts, Outcome, Tag, event};
 
 /// What `unload NAME` was asked to do (the flags of `unload`; the tree to
 /// build from comes apart, as `TreeOptions`).
@@ -90,13 +89,28 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
     run_on(&system::Machine::new(), args, opts)
 }
 
-/// `unload NAME` on `sys` (the running machine, or a test's fake).
+/// `unload NAME` on `sys` (the running machine, or a test's fake),
+/// printed by one printer: text, or `--json`.
 pub fn run_on(sys: &dyn System, args: &Options, opts: &TreeOptions) -> Result<()> {
+    let printer = report::Printer::new(args.json);
+    let (report, r) = run_report(sys, args, opts);
+    printer.finish(&report);
+    r
+}
+
+/// A run and its report.
+pub fn run_report(sys: &dyn System, args: &Options, opts: &TreeOptions) -> (report::UnloadReport, Result<()>) {
+    report::record();
+    let mut facts = Facts::default();
+    let r = flow(sys, args, opts, &mut facts);
+    (report::UnloadReport::new(&args.name, args.dry_run, facts, &r, report::recorded()), r)
+}
+
+/// The steps of a run, in order; what they learn goes to `facts`.
+fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts) -> Result<()> {
     let roots = sys.roots().clone();
     let name = inspect::target_name(&args.name)?;
-    if args.json {
-        report::steps_to_stderr();
-    }
+    facts.module = Some(name.clone());
     let mut policy = Policy {
         yes: args.yes,
         force_deps: args.force_deps,
@@ -113,10 +127,11 @@ pub fn run_on(sys: &dyn System, args: &Options, opts: &TreeOptions) -> Result<()
 
     // 1. Inspect.
     let (kernel, module) = inspect::target(&roots, &name, &args.name, &running)?;
+    facts.refcnt = Some(module.refcnt);
     if let Err(e) = decide::check_permission(sys.euid(), sys.cap_eff(), kernel.modules_disabled) {
         if policy.dry_run {
             decide::decide(&module, &policy, false)?;
-            step("dry-run", &format!("{e}\nso the helper was not test-loaded; shown only. Nothing was changed"));
+            event(Tag::DryRun, &format!("{e}\nso the helper was not test-loaded; shown only. Nothing was changed"));
             return Ok(());
         }
         return Err(e);
@@ -126,9 +141,9 @@ pub fn run_on(sys: &dyn System, args: &Options, opts: &TreeOptions) -> Result<()
     // loading the helper by hand passes the same address.
     let list_head = list_head::find(&roots);
     match list_head {
-        Some((a, source)) => step("list head", &format!("0x{a:x} ({})", source.describe())),
-        None => step(
-            "list head",
+        Some((a, source)) => event(Tag::ListHead, &format!("0x{a:x} ({})", source.describe())),
+        None => event(
+            Tag::ListHead,
             "not found (no `modules` in /proc/kallsyms, /proc/kcore unreadable or inconsistent): the helper \
              can only use a fixed module address range (x86_64) and refuses elsewhere",
         ),
@@ -145,7 +160,7 @@ pub fn run_on(sys: &dyn System, args: &Options, opts: &TreeOptions) -> Result<()
     if module.initstate == crate::sysmod::InitState::Going {
         match rmmod_waiter::find(&roots, &name) {
             Some(rmmod_waiter::Remover::Blocking(pid)) => {
-                step("going", &format!("rmmod (pid {pid}) sleeps in delete_module({name}) until the count drops"));
+                event(Tag::Going, &format!("rmmod (pid {pid}) sleeps in delete_module({name}) until the count drops"));
                 policy.wake_waiter = true;
                 waiter_pid = Some(pid);
             }
@@ -165,15 +180,16 @@ pub fn run_on(sys: &dyn System, args: &Options, opts: &TreeOptions) -> Result<()
             }
         }
     }
-    step("risk", &confirm::risk_text(&module, &policy));
+    event(Tag::Risk, &confirm::risk_text(&module, &policy));
 
     // 4. A helper for this kernel, signed if it must be.
     let helper = obtain::helper(prebuilt, opts, &running)?;
     let sig_reasons = signing::signature_reasons(&kernel, helper.tree.as_ref());
     let file = signing::file_to_load(&helper, &sig_reasons, keys.as_ref(), &opts.kdir)?;
     let users = real_use::RealUse::look(&roots, &name, &module.holders);
+    facts.other_uses = users.other_uses();
     for u in users.other_uses() {
-        step("in use", &format!("{name}: {u} (holds no reference the helper can count; stop it first)"));
+        event(Tag::InUse, &format!("{name}: {u} (holds no reference the helper can count; stop it first)"));
     }
     if let Some(pid) = rmmod_waiter::loading(&roots, &name) {
         return Err(Error::Refused(format!(
@@ -193,15 +209,15 @@ pub fn run_on(sys: &dyn System, args: &Options, opts: &TreeOptions) -> Result<()
     }
     let fs_anchors = FsAnchors::find(&roots);
     if fs_anchors.is_none() {
-        step(
-            "note",
+        event(
+            Tag::Note,
             "the kernel's filesystem lists (file_systems, file_systems_lock, sb_lock, super_blocks) are not in \
              /proc/kallsyms (no CONFIG_KALLSYMS_ALL, or addresses hidden): the helper cannot check \
              superblocks, and refuses a reset unless --unchecked-ok",
         );
     }
     if let Some(note) = inspect::force_unload_note(&name, &running) {
-        step("note", &note);
+        event(Tag::Note, &note);
     }
     let seen = Seen {
         refcnt: Some(module.refcnt),
@@ -230,9 +246,12 @@ pub fn run_on(sys: &dyn System, args: &Options, opts: &TreeOptions) -> Result<()
         sig_reasons: &sig_reasons,
         address: module.address,
     };
-    let loaded = load::load(sys, &load, &mut kmsg, &prefixes).map_err(|e| match e {
-        Error::InUse(why) => Error::InUse(in_use(&name, &users.explained(&kmsg.records(&name)), &why)),
-        e => e,
+    let loaded = load::load(sys, &load, &mut kmsg, &prefixes).map_err(|e| {
+        facts.explained = users.explained(&kmsg.records(&name));
+        match e {
+            Error::InUse(why) => Error::InUse(in_use(&name, &facts.explained, &why)),
+            e => e,
+        }
     })?;
     let mut loaded = match loaded {
         Loaded::InKernel(h) => h,
@@ -248,28 +267,29 @@ pub fn run_on(sys: &dyn System, args: &Options, opts: &TreeOptions) -> Result<()
             _ => None,
         })
     });
+    facts.helper = out.clone();
     if let Some(o) = out.as_ref().filter(|o| o.unchecked != 0) {
-        step("not checked", &format!("{name}: {}", o.unchecked_kinds().join(", ")));
+        event(Tag::NotChecked, &format!("{name}: {}", o.unchecked_kinds().join(", ")));
     }
     if let Some(o) = out.as_ref().filter(|o| o.kept > 0 && !policy.dry_run) {
         kmsg.show(&prefixes);
         let released = loaded.release();
-        let explained = users.explained(&kmsg.records(&name));
-        return Err(report::partial(&name, o, &explained, released.err().map(|_| helper.file.name.as_str())));
+        facts.explained = users.explained(&kmsg.records(&name));
+        return Err(report::partial(&name, o, &facts.explained, released.err().map(|_| helper.file.name.as_str())));
     }
     let removed = if policy.dry_run {
         Ok(())
     } else if policy.wake_waiter {
-        step("remove", &format!("wake_waiter=1: the rmmod that was waiting for {name} removes it now"));
+        event(Tag::Remove, &format!("wake_waiter=1: the rmmod that was waiting for {name} removes it now"));
         Ok(())
     } else {
         remove::remove(sys, &name)
     };
     kmsg.show(&prefixes);
     let released = loaded.release();
-    let explained = users.explained(&kmsg.records(&name));
-    for e in &explained {
-        step("explained", &format!("{name}: {}", e.describe()));
+    facts.explained = users.explained(&kmsg.records(&name));
+    for e in &facts.explained {
+        event(Tag::Explained, &format!("{name}: {}", e.describe()));
     }
     // The references the reset took away, exactly as the helper recorded
     // them.
@@ -296,11 +316,7 @@ pub fn run_on(sys: &dyn System, args: &Options, opts: &TreeOptions) -> Result<()
     if !policy.dry_run {
         return outcome.done();
     }
-    outcome.dry_run()?;
-    if args.json {
-        crate::outln!("{}", dry_run_json(&name, &module, &users, &explained, out.as_ref()));
-    }
-    Ok(())
+    outcome.dry_run()
 }
 
 /// Every reference is held for a reason: say which, and what to do.
@@ -314,25 +330,4 @@ fn in_use(name: &str, explained: &[real_use::Explained], why: &str) -> String {
          rmmod {name}; --force-real resets them anyway (dangerous)",
         list.join("\n")
     )
-}
-
-/// `unload --dry-run --json`: the references found and what they are.
-fn dry_run_json(
-    name: &str,
-    module: &sysmod::Module,
-    users: &real_use::RealUse,
-    explained: &[real_use::Explained],
-    out: Option<&protocol::Outcome>,
-) -> String {
-    serde_json::to_string_pretty(&serde_json::json!({
-        "module": name,
-        "refcnt": module.refcnt,
-        "references": out.map(|o| o.before),
-        "explained_count": out.map(|o| o.held_for_a_reason()),
-        "unexplained": out.map(|o| o.unexplained()),
-        "explained": explained,
-        "not_checked": out.map(|o| o.unchecked_kinds()).unwrap_or_default(),
-        "other_uses": users.other_uses(),
-    }))
-    .expect("serialisable")
 }

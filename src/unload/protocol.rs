@@ -81,7 +81,7 @@ impl Reference {
 }
 
 /// The helper's outcome of one load: the `result` line, or the parameters.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Outcome {
     pub target: String,
     /// An entry of `WHY` ("ok": it did what it was asked).

@@ -5,7 +5,7 @@ use nix::errno::Errno;
 
 use super::kmsg::Kmsg;
 use super::load::{self, Load, Loaded};
-use super::report::step;
+use super::report::{Tag, event};
 use super::sys::errno_text;
 use super::system::System;
 use crate::error::Error;
@@ -27,11 +27,11 @@ pub enum UndoError {
 pub fn remove(sys: &dyn System, name: &str) -> std::result::Result<(), Errno> {
     match sys.delete_module(name) {
         Ok(()) | Err(Errno::ENOENT) => {
-            step("remove", &format!("delete_module({name}, O_NONBLOCK): ok"));
+            event(Tag::Remove, &format!("delete_module({name}, O_NONBLOCK): ok"));
             Ok(())
         }
         Err(e) => {
-            step("remove", &format!("delete_module({name}, O_NONBLOCK) failed: {}", errno_text(e)));
+            event(Tag::Remove, &format!("delete_module({name}, O_NONBLOCK) failed: {}", errno_text(e)));
             Err(e)
         }
     }
@@ -55,7 +55,7 @@ pub fn undo(
     }
     let address = first.address.filter(|_| first.helper.has_param("modaddr"));
     let params = restore_params(first.target, taken, address, first.params);
-    step("undo", &format!("giving the {taken} reference(s) the reset took back to {}", first.target));
+    event(Tag::Undo, &format!("giving the {taken} reference(s) the reset took back to {}", first.target));
     let again = Load { params: &params, ..*first };
     match load::load(sys, &again, kmsg, prefixes) {
         Ok(Loaded::InKernel(mut helper)) => {

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use nix::errno::Errno;
+use serde::Serialize;
 
 use super::sys::errno_text;
 use super::system::System;
@@ -26,8 +27,210 @@ thread_local! {
     pub static CAPTURED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
-/// One step of the report, on stdout: a tag column, then the message
-/// (continuation lines indented under it).
+/// What one step of `unload` is about: the tag of its report line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tag {
+    Address,
+    Build,
+    Count,
+    Done,
+    DryRun,
+    Explained,
+    Going,
+    Helper,
+    InUse,
+    Kernel,
+    ListHead,
+    Load,
+    Name,
+    Next,
+    NotChecked,
+    Note,
+    Remove,
+    Risk,
+    Safe,
+    Sign,
+    Target,
+    Undo,
+    Unload,
+    Verify,
+}
+
+impl Tag {
+    /// The tag column of the text report.
+    pub fn label(self) -> &'static str {
+        match self {
+            Tag::Address => "address",
+            Tag::Build => "build",
+            Tag::Count => "count",
+            Tag::Done => "done",
+            Tag::DryRun => "dry-run",
+            Tag::Explained => "explained",
+            Tag::Going => "going",
+            Tag::Helper => "helper",
+            Tag::InUse => "in use",
+            Tag::Kernel => "kernel",
+            Tag::ListHead => "list head",
+            Tag::Load => "load",
+            Tag::Name => "name",
+            Tag::Next => "next",
+            Tag::NotChecked => "not checked",
+            Tag::Note => "note",
+            Tag::Remove => "remove",
+            Tag::Risk => "risk",
+            Tag::Safe => "safe",
+            Tag::Sign => "sign",
+            Tag::Target => "target",
+            Tag::Undo => "undo",
+            Tag::Unload => "unload",
+            Tag::Verify => "verify",
+        }
+    }
+}
+
+/// One step of a run, as it happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub tag: Tag,
+    pub text: String,
+}
+
+thread_local! {
+    /// The steps of the run under way on this thread.
+    static STEPS: std::cell::RefCell<Option<Vec<Step>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// One step of `unload`: shown at once (a rescue shell may never see the
+/// end of the run), and recorded for its report.
+pub fn event(tag: Tag, msg: &str) {
+    STEPS.with(|s| {
+        if let Some(steps) = s.borrow_mut().as_mut() {
+            steps.push(Step { tag, text: msg.to_string() });
+        }
+    });
+    step(tag.label(), msg);
+}
+
+/// Record the steps from now on.
+pub fn record() {
+    STEPS.with(|s| *s.borrow_mut() = Some(Vec::new()));
+}
+
+/// The steps recorded since `record()`; recording stops.
+pub fn recorded() -> Vec<Step> {
+    STEPS.with(|s| s.borrow_mut().take().unwrap_or_default())
+}
+
+/// The version of `unload --json`'s report (docs/unload.md): raised when
+/// a field changes meaning or goes away; a field added leaves it.
+pub const SCHEMA: u32 = 1;
+
+/// How a run ended, in the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ending {
+    /// NAME is gone.
+    Removed,
+    /// A dry run: nothing was changed.
+    DryRun,
+    /// An error (`error` says which).
+    Failed,
+}
+
+/// The error a run ended with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub kind: &'static str,
+    pub exit_code: i32,
+    pub message: String,
+}
+
+/// What a run learnt on its way, for the report.
+#[derive(Debug, Default)]
+pub struct Facts {
+    pub module: Option<String>,
+    pub refcnt: Option<i64>,
+    pub helper: Option<super::protocol::Outcome>,
+    pub explained: Vec<super::real_use::Explained>,
+    pub other_uses: Vec<String>,
+}
+
+/// `unload`'s report: what `--json` prints (docs/unload.md, field by field).
+#[derive(Debug, Serialize)]
+pub struct UnloadReport {
+    pub schema: u32,
+    pub module: String,
+    pub dry_run: bool,
+    pub result: Ending,
+    pub error: Option<Failure>,
+    pub refcnt: Option<i64>,
+    pub references: Option<i64>,
+    pub explained_count: Option<i64>,
+    pub unexplained: Option<i64>,
+    pub helper: Option<super::protocol::Outcome>,
+    pub explained: Vec<super::real_use::Explained>,
+    pub not_checked: Vec<&'static str>,
+    pub other_uses: Vec<String>,
+    pub steps: Vec<Step>,
+}
+
+impl UnloadReport {
+    pub fn new(given: &str, dry_run: bool, facts: Facts, r: &Result<()>, steps: Vec<Step>) -> UnloadReport {
+        let out = facts.helper.as_ref();
+        UnloadReport {
+            schema: SCHEMA,
+            module: facts.module.unwrap_or_else(|| given.to_string()),
+            dry_run,
+            result: match r {
+                Ok(()) if dry_run => Ending::DryRun,
+                Ok(()) => Ending::Removed,
+                Err(_) => Ending::Failed,
+            },
+            error: r.as_ref().err().map(|e| Failure {
+                kind: e.kind(),
+                exit_code: e.exit_code(),
+                message: e.to_string(),
+            }),
+            refcnt: facts.refcnt,
+            references: out.map(|o| o.before),
+            explained_count: out.map(|o| o.held_for_a_reason()),
+            unexplained: out.map(|o| o.unexplained()),
+            not_checked: out.map(|o| o.unchecked_kinds()).unwrap_or_default(),
+            helper: facts.helper.clone(),
+            explained: facts.explained,
+            other_uses: facts.other_uses,
+            steps,
+        }
+    }
+}
+
+/// Prints a run: its steps as tagged lines while it runs (on stderr with
+/// `--json`), then with `--json` the report on stdout.
+pub enum Printer {
+    Text,
+    Json,
+}
+
+impl Printer {
+    pub fn new(json: bool) -> Printer {
+        if json {
+            steps_to_stderr();
+            Printer::Json
+        } else {
+            Printer::Text
+        }
+    }
+
+    pub fn finish(&self, report: &UnloadReport) {
+        if let Printer::Json = self {
+            crate::outln!("{}", serde_json::to_string_pretty(report).expect("serialisable"));
+        }
+    }
+}
+
+/// One line of a report, on stdout: a tag column, then the message
+/// (continuation lines indented under it). `trace` shares it.
 pub fn step(tag: &str, msg: &str) {
     let text: String =
         msg.lines().enumerate().map(|(i, line)| format!("{:<9} {line}\n", if i == 0 { tag } else { "" })).collect();
@@ -50,7 +253,7 @@ pub fn verify_gone(sys: &dyn System, name: &str) -> Result<()> {
     let dir = sys.roots().module(name);
     for _ in 0..50 {
         if !dir.exists() {
-            step("verify", &format!("{} is gone: {name} is no longer in the kernel", dir.display()));
+            event(Tag::Verify, &format!("{} is gone: {name} is no longer in the kernel", dir.display()));
             return Ok(());
         }
         sys.sleep(Duration::from_millis(100));
@@ -110,8 +313,8 @@ impl Outcome<'_> {
             return Err(self.helper_stuck(format!("dry run: {name} was not changed")));
         }
         let after = sysmod::inspect(self.sys.roots(), name, self.running)?;
-        step(
-            "dry-run",
+        event(
+            Tag::DryRun,
             &format!(
                 "{name} is still loaded, refcnt {} (was {}); the helper found it and would reset its count. \
              Nothing was changed",
@@ -161,11 +364,11 @@ impl Outcome<'_> {
         }
         let tainted =
             sysmod::kernel(self.sys.roots()).tainted.map(sysmod::taint_letters).unwrap_or_else(|| "unknown".into());
-        step(
-            "done",
+        event(
+            Tag::Done,
             &format!("{name} removed with the helper; the helper is unloaded too. Kernel taint now: {tainted}"),
         );
-        step("next", &format!("to find the leak next time: force-rmmod-gen trace {name} -- COMMAND-THAT-LEAKS"));
+        event(Tag::Next, &format!("to find the leak next time: force-rmmod-gen trace {name} -- COMMAND-THAT-LEAKS"));
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use super::report::{step, verify_gone};
+use super::report::{Tag, event, verify_gone};
 use super::sys::{errno_name, errno_text};
 use super::system::System;
 use crate::error::{Error, Result};
@@ -26,16 +26,16 @@ pub fn attempt(
 ) -> Result<Option<Module>> {
     if dry_run {
         if module.refcnt == 0 && module.holders.is_empty() && module.initstate == InitState::Live {
-            step(
-                "dry-run",
+            event(
+                Tag::DryRun,
                 &format!(
                     "refcnt 0: a plain delete_module({name}, O_NONBLOCK) would remove it, no helper needed. Nothing was changed"
                 ),
             );
             return Ok(None);
         }
-        step(
-            "safe",
+        event(
+            Tag::Safe,
             &format!(
                 "dry run: a real run first tries delete_module({name}, O_NONBLOCK){}",
                 if wait.is_zero() { String::new() } else { format!(" for {}", show(wait)) }
@@ -44,8 +44,8 @@ pub fn attempt(
         return Ok(Some(module));
     }
     if module.refcnt < 0 {
-        step(
-            "safe",
+        event(
+            Tag::Safe,
             &format!(
                 "skipped: refcnt {} is below idle, and delete_module in that state trips a BUG_ON in the \
              kernel (try_release_module_ref); the helper repairs the count first",
@@ -55,8 +55,8 @@ pub fn attempt(
         return Ok(Some(module));
     }
     if module.initstate == InitState::Going {
-        step(
-            "safe",
+        event(
+            Tag::Safe,
             &format!(
                 "skipped: {name} is going already (an earlier rmmod is removing it, or a blocking rmmod \
              sleeps until its count drops); delete_module would only say EBUSY"
@@ -83,8 +83,8 @@ pub fn stays_negative(sys: &dyn System, name: &str, running: &str) -> bool {
     sys.sleep(Duration::from_secs(1));
     let stays =
         sysmod::inspect(sys.roots(), name, running).is_ok_and(|m| m.refcnt < 0 && m.initstate == InitState::Live);
-    step(
-        "count",
+    event(
+        Tag::Count,
         &if stays {
             format!("refcnt of {name} is still below idle a second later: an extra module_put(), not an rmmod")
         } else {
@@ -116,14 +116,14 @@ fn delete_while_busy(sys: &dyn System, name: &str, wait: Duration) -> Result<Saf
         attempts += 1;
         match sys.delete_module(name) {
             Ok(()) => {
-                step(
-                    "safe",
+                event(
+                    Tag::Safe,
                     &format!("delete_module({name}, O_NONBLOCK): ok (attempt {attempts}); no helper was needed"),
                 );
                 return Ok(Safe::Removed);
             }
             Err(Errno::ENOENT) => {
-                step("safe", &format!("delete_module({name}): ENOENT, someone else removed it meanwhile"));
+                event(Tag::Safe, &format!("delete_module({name}): ENOENT, someone else removed it meanwhile"));
                 return Ok(Safe::Removed);
             }
             Err(Errno::EAGAIN) => {
@@ -134,8 +134,8 @@ fn delete_while_busy(sys: &dyn System, name: &str, wait: Duration) -> Result<Saf
                     } else {
                         format!(", retried for {} ({attempts} attempts)", show(wait))
                     };
-                    step(
-                        "safe",
+                    event(
+                        Tag::Safe,
                         &format!(
                             "delete_module({name}, O_NONBLOCK): busy (EWOULDBLOCK: references held or modules use it){waited}"
                         ),
@@ -146,7 +146,7 @@ fn delete_while_busy(sys: &dyn System, name: &str, wait: Duration) -> Result<Saf
                 pause = (pause * 2).min(Duration::from_secs(1));
             }
             Err(e) => {
-                step("safe", &format!("delete_module({name}, O_NONBLOCK): {}", errno_text(e)));
+                event(Tag::Safe, &format!("delete_module({name}, O_NONBLOCK): {}", errno_text(e)));
                 return Err(safe_error(name, e));
             }
         }

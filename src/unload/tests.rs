@@ -565,3 +565,83 @@ fn what_is_not_a_loaded_module() {
     );
     assert!(f.calls().is_empty(), "{:?}", f.calls());
 }
+
+/// Run `unload` on the fake and take its report, as `--json` prints it.
+fn json_report(f: &Fake, args: &Options) -> serde_json::Value {
+    let opts = TreeOptions {
+        kdir: f.root.dir.path().join("no-tree"),
+        chroot: None,
+        cc: None,
+        vars: Default::default(),
+        method: Default::default(),
+        allow_version_guess: false,
+        verbose: false,
+    };
+    CAPTURED.with(|c| *c.borrow_mut() = Some(String::new()));
+    let (report, _) = super::run_report(f, args, &opts);
+    CAPTURED.with(|c| c.borrow_mut().take());
+    serde_json::to_value(&report).unwrap()
+}
+
+/// The fields docs/unload.md lists for `--json`, in order.
+fn documented_fields() -> Vec<String> {
+    let doc = include_str!("../../docs/unload.md");
+    let table = doc.split_once("## `--json`").expect("a --json section").1;
+    table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once('`').map(|(f, _)| f.to_string()))
+        .collect()
+}
+
+#[test]
+fn the_json_report_is_the_documented_one() {
+    let f = Fake::new();
+    f.root.module("busydev", "live", 2, &[]);
+    f.runs.borrow_mut().push_back(Run::Reset {
+        files: 1,
+        explained: vec!["explained target=busydev kind=file pid=7 fd=3 refs=1 comm=cat path=/dev/busydev".into()],
+    });
+    let mut args = options("busydev", f.ko());
+    (args.dry_run, args.json) = (true, true);
+    let v = json_report(&f, &args);
+    let keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    let mut documented = documented_fields();
+    assert_eq!(keys.len(), documented.len(), "{keys:?} vs {documented:?}");
+    documented.sort();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(sorted, documented, "docs/unload.md lists exactly the fields of the report");
+    assert_eq!(v["schema"], 1);
+    assert!(include_str!("../../docs/unload.md").contains("the version of this format, 1;"));
+    assert_eq!(v["result"], "dry-run");
+    assert_eq!(
+        (v["references"].as_i64(), v["explained_count"].as_i64(), v["unexplained"].as_i64()),
+        (Some(2), Some(1), Some(1))
+    );
+    assert_eq!(v["explained"][0]["kind"], "open-file");
+    assert_eq!(v["explained"][0]["pid"], 7);
+    assert_eq!(v["helper"]["why"], "ok");
+    let helper_doc = include_str!("../../docs/unload.md").split_once("| `helper` |").unwrap().1.lines().next().unwrap();
+    for k in v["helper"].as_object().unwrap().keys() {
+        assert!(helper_doc.contains(&format!("`{k}`")), "helper.{k} is not documented");
+    }
+    let tags: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["tag"].as_str().unwrap()).collect();
+    assert!(tags.contains(&"load") && tags.contains(&"dry-run"), "{tags:?}");
+    assert!(v["error"].is_null());
+}
+
+#[test]
+fn a_failed_run_reports_its_error() {
+    let f = Fake::new();
+    f.root.module("provider", "live", 1, &["holder"]);
+    let mut args = options("provider", f.ko());
+    args.json = true;
+    let v = json_report(&f, &args);
+    assert_eq!(v["result"], "failed");
+    assert_eq!(v["error"]["kind"], "refused");
+    assert_eq!(v["error"]["exit_code"], code::REFUSED);
+    assert!(v["error"]["message"].as_str().unwrap().starts_with("provider is used by another module: holder."));
+    assert_eq!(v["refcnt"], 1);
+    assert!(v["helper"].is_null() && v["references"].is_null());
+}
