@@ -116,11 +116,7 @@ pub fn load_failure(errno: Errno, c: &LoadCtx) -> LoadFailure {
             "the helper refused (ETXTBSY): every reference to {t} is held for a reason (the kernel log \
              above names them); {nothing}"
         )),
-        Errno::ENODATA => Error::Unchecked(format!(
-            "the helper refused (ENODATA): it could not check every kind of reference to {t} (the kernel \
-             log above says which: \"not checked\"), so a reset could remove a real one; {nothing}. \
-             --unchecked-ok resets anyway"
-        )),
+        Errno::ENODATA => Error::Unchecked { module: t.to_string() },
         Errno::EAGAIN => Error::HelperFailed(format!(
             "the helper refused (EAGAIN): {t}'s count is not the one shown above any more, or it moved \
              while it was being changed (see the kernel log above); {nothing}. Run this again"

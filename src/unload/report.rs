@@ -270,21 +270,14 @@ pub fn partial(
     explained: &[super::real_use::Explained],
     helper_stuck: Option<&str>,
 ) -> Error {
-    let reasons = out.kept_reasons();
-    let reasons = if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) };
-    let mut msg = format!(
-        "{name}: the {} leaked reference(s) were removed; {} reference(s) held for a reason remain{reasons}, \
-         so {name} stays loaded until they are dropped:",
-        out.removed, out.kept
-    );
-    for e in explained {
-        msg.push_str(&format!("\n  {} ({})", e.describe(), e.remedy()));
+    Error::Partial {
+        module: name.to_string(),
+        removed: out.removed,
+        kept: out.kept,
+        reasons: out.kept_reasons(),
+        explained: explained.iter().map(|e| format!("{} ({})", e.describe(), e.remedy())).collect(),
+        helper_stuck: helper_stuck.map(str::to_string),
     }
-    msg.push_str(&format!("\nthen: rmmod {name}"));
-    if let Some(h) = helper_stuck {
-        msg.push_str(&format!("\nthe helper {h} could not be removed: rmmod {h}"));
-    }
-    Error::Partial(msg)
 }
 
 /// What is known once the helper has been unloaded again (or could not be).

@@ -645,3 +645,21 @@ fn a_failed_run_reports_its_error() {
     assert_eq!(v["refcnt"], 1);
     assert!(v["helper"].is_null() && v["references"].is_null());
 }
+
+#[test]
+fn an_unchecked_kind_of_reference_refuses() {
+    let f = Fake::new();
+    f.root.module("tinyfs", "live", 1, &[]);
+    f.runs.borrow_mut().push_back(Run::Refuse(Errno::ENODATA, vec![]));
+    let (r, _) = run(&f, &options("tinyfs", f.ko()));
+    let e = r.unwrap_err();
+    assert_eq!(e.exit_code(), code::UNCHECKED);
+    assert_eq!(
+        e.to_string(),
+        "the helper refused (ENODATA): it could not check every kind of reference to tinyfs (the kernel log above \
+         says which: \"not checked\"), so a reset could remove a real one; the helper is not loaded and nothing was \
+         changed. --unchecked-ok resets anyway"
+    );
+    assert!(matches!(e, crate::error::Error::Unchecked { ref module } if module == "tinyfs"));
+    assert_eq!(f.refcnt("tinyfs"), Some(1));
+}
