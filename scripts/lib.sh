@@ -7,14 +7,14 @@
 # Sourcing sets:
 #   FRG_ROOT       the repository
 #   FRG_CACHE      the cache root, absolute (default /var/cache/force-rmmod-gen)
-#   FRG_KERNELS    the table of test kernels, tests/kernels
+#   FRG_KERNELS    the table of test kernels, tests/kernels.toml (read by scripts/kernels)
 #   LOG_TAG        what log and die put first (default "<script name>:"); a script may change it
 #   DIE_STATUS     die's exit status (default 1)
 #   APT_MAX_AGE_H  private apt lists older than this many hours are refreshed (FRG_APT_MAX_AGE_H, 24)
 
 FRG_ROOT=$(cd "$(dirname "$(realpath -e -- "${BASH_SOURCE[0]}")")/.." && pwd)
 FRG_CACHE=$(realpath -m -- "${FRG_CACHE:-/var/cache/force-rmmod-gen}")
-FRG_KERNELS=$FRG_ROOT/tests/kernels
+FRG_KERNELS=$FRG_ROOT/tests/kernels.toml
 FRG_SCRIPT=$(basename -- "$0")
 LOG_TAG=${LOG_TAG:-$FRG_SCRIPT:}
 DIE_STATUS=${DIE_STATUS:-1}
@@ -103,29 +103,33 @@ arch_row() { # DEBARCH
 elf_machine() { readelf -h "$1" | awk -F': *' '/Machine:/ { print $2 }'; }
 
 # ---------------------------------------------------------------------------
-# The test kernels (tests/kernels): one row a kernel, whitespace-separated.
+# The test kernels (tests/kernels.toml), read through scripts/kernels (which
+# checks the whole file on every call: a malformed file fails every caller).
 # ---------------------------------------------------------------------------
-KERNEL_COLUMNS=(name fetch arch cc source headers cpus boot negative extra caught sig)
 
-# kernel_names: every kernel of the table, in its order; fails on a row with the
-# wrong number of fields.
-kernel_names() {
-    awk -v n=${#KERNEL_COLUMNS[@]} -v f="$FRG_KERNELS" '
-        /^#/ || !NF { next }
-        NF != n { printf "%s:%d: %d fields, expected %d\n", f, NR, NF, n > "/dev/stderr"; bad = 1; exit }
-        { print $1 }
-        END { exit bad }' "$FRG_KERNELS"
-}
+# kernel_names: every kernel of the table, in its order.
+kernel_names() { FRG_KERNELS=$FRG_KERNELS "$FRG_ROOT/scripts/kernels" names; }
 
-# kernel_field NAME COLUMN: one field of NAME's row, raw ("-" prints nothing;
-# lists stay comma-separated). Nothing for a kernel the table does not have.
-kernel_field() {
-    local i
-    for i in "${!KERNEL_COLUMNS[@]}"; do
-        [[ ${KERNEL_COLUMNS[i]} == "$2" ]] && break
-    done
-    [[ ${KERNEL_COLUMNS[i]} == "$2" ]] || die "no column '$2' in $FRG_KERNELS (columns: ${KERNEL_COLUMNS[*]})"
-    awk -v k="$1" -v c=$((i + 1)) '!/^#/ && $1 == k { if ($c != "-") print $c; exit }' "$FRG_KERNELS"
+# kernel_field NAME KEY: one key of NAME's table (an absent key prints nothing;
+# lists comma-separated, negative as SCENARIO:TARGET). Nothing for a kernel the
+# table does not have; an unknown KEY is an error.
+kernel_field() { FRG_KERNELS=$FRG_KERNELS "$FRG_ROOT/scripts/kernels" field "$1" "$2"; }
+
+# json_get FILE PATH: the values at PATH in the JSON document FILE, one a line
+# (keys separated by '.', '*' for every element of a list; a string as is,
+# anything else as JSON). Nothing where PATH leads nowhere; fails on a file
+# that is not JSON.
+json_get() {
+    python3 -c '
+import json, sys
+with open(sys.argv[1]) as f:
+    values = [json.load(f)]
+for key in sys.argv[2].split("."):
+    values = [x for v in values for x in (v if key == "*" and isinstance(v, list) else
+              [v[key]] if isinstance(v, dict) and key in v else [])]
+for v in values:
+    print(v if isinstance(v, str) else json.dumps(v))
+' "$1" "$2"
 }
 
 # kernel_env_file NAME: the env file scripts/fetch-kernels writes for NAME

@@ -9,6 +9,7 @@ use clap_complete::Shell;
 use crate::detect::MethodChoice;
 use crate::error::{Cmd, exit_help};
 use crate::fleet::Shard;
+use crate::module_name::ModuleName;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -110,7 +111,7 @@ pub struct BuildArgs {
     pub out: Option<PathBuf>,
     /// Bake in the target module name (modname= can still override it)
     #[arg(long, value_name = "NAME")]
-    pub target: Option<String>,
+    pub target: Option<ModuleName>,
     #[command(flatten)]
     pub fleet: FleetArgs,
 }
@@ -178,7 +179,7 @@ pub struct RenderArgs {
     pub out: PathBuf,
     /// Bake in the target module name
     #[arg(long, value_name = "NAME")]
-    pub target: Option<String>,
+    pub target: Option<ModuleName>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -189,7 +190,7 @@ pub struct DkmsArgs {
     pub out: PathBuf,
     /// Bake in the target module name (modname= can still override it)
     #[arg(long, value_name = "NAME")]
-    pub target: Option<String>,
+    pub target: Option<ModuleName>,
     /// PACKAGE_VERSION in dkms.conf [default: the tool's version]
     #[arg(long, value_name = "VERSION")]
     pub package_version: Option<String>,
@@ -244,7 +245,7 @@ the kernel. The kernel cannot tell the difference; you must.",
 pub struct UnloadArgs {
     /// The stuck module ('-' and '_' are the same)
     #[arg(value_name = "NAME")]
-    pub name: String,
+    pub name: ModuleName,
     /// Retry the plain delete_module(O_NONBLOCK) for up to TIME while NAME is busy. A bare number is
     /// milliseconds, as in `modprobe -r --wait MSEC` (10000 = 10 s); or give the unit: 500ms, 10s, 2m
     #[arg(long, value_name = "TIME", default_value = "0", value_parser = parse_wait)]
@@ -306,7 +307,7 @@ The instance, the options it set and any mount it made are removed again on ever
 pub struct TraceArgs {
     /// The module whose references to record ('-' and '_' are the same)
     #[arg(value_name = "NAME")]
-    pub name: String,
+    pub name: ModuleName,
     /// Record for SECONDS instead of until Ctrl-C
     #[arg(long, value_name = "SECONDS", conflicts_with = "command")]
     pub duration: Option<f64>,
@@ -381,12 +382,24 @@ pub fn command() -> clap::Command {
     cmd
 }
 
-/// Parse the command line (clap's usage errors exit 2). The options of the
-/// default `build` go before no subcommand; `-v` and `-q` go anywhere.
+/// Parse the command line (clap's usage errors exit 2; a module name that
+/// is no name exits 7, as the message `module name ...` the tool always
+/// gave). The options of the default `build` go before no subcommand; `-v`
+/// and `-q` go anywhere.
 pub fn parse() -> Cli {
     use clap::FromArgMatches;
     let mut cmd = command();
-    let matches = cmd.get_matches_mut();
+    let matches = cmd.try_get_matches_from_mut(std::env::args_os()).unwrap_or_else(|e| {
+        let bad = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<crate::error::BadArgument>());
+        match bad {
+            Some(bad) if e.kind() == clap::error::ErrorKind::ValueValidation => {
+                let e = crate::error::Error::from(bad.clone());
+                eprintln!("force-rmmod-gen: error: {e}");
+                std::process::exit(e.exit_code())
+            }
+            _ => e.exit(),
+        }
+    });
     if let Some((sub, _)) = matches.subcommand() {
         let given = matches.ids().filter(|id| {
             matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use crate::cli::{self, BuildArgs, Global, TreeArgs};
-use crate::error::{Error, Result};
+use crate::error::{BadArgument, Error, Result};
 use crate::pipeline::{self, CacheChoice, Choices, Place, Settings, TreeOptions};
-use crate::{dkms, elf_checks, eras, fleet, kbuild, kdir, relocs, sign, trace, unload};
+use crate::{dkms, elf_checks, events, fleet, kbuild, kdir, printer, relocs, sign, trace, unload};
 
 fn tree_options(t: &TreeArgs, g: Global) -> TreeOptions {
     // ARCH from the environment counts as --arch (and is checked as it is).
@@ -32,10 +32,7 @@ fn choices(args: &BuildArgs) -> Result<Choices> {
     let f = &args.fleet;
     let cache = match (&f.cache_dir, f.no_cache) {
         (Some(dir), true) => {
-            return Err(Error::BadArgument(format!(
-                "--no-cache and --cache-dir {} contradict each other: give one of them",
-                dir.display()
-            )));
+            return Err(BadArgument::CacheContradiction { dir: dir.clone() }.into());
         }
         (None, true) => CacheChoice::Off,
         (Some(dir), false) => CacheChoice::Dir(dir.clone()),
@@ -68,7 +65,7 @@ fn fleet_of(args: &BuildArgs, g: Global) -> Option<fleet::Fleet> {
 /// The flags of `unload`; it takes one tree at most, the running kernel's.
 fn unload_options(a: &cli::UnloadArgs) -> Result<unload::Options> {
     if a.tree.kdir.len() > 1 {
-        return Err(Error::BadArgument("unload takes at most one --kdir: the running kernel's tree".into()));
+        return Err(BadArgument::UnloadOneKdir.into());
     }
     Ok(unload::Options {
         name: a.name.clone(),
@@ -108,15 +105,9 @@ fn dkms_options(a: &cli::DkmsArgs, g: Global) -> dkms::Options {
 /// `detect` and `render` take one kernel.
 fn one_kdir(t: &TreeArgs) -> Result<()> {
     if t.kdir.len() > 1 {
-        return Err(Error::BadArgument(
-            "--kdir may be given only once here; `build` takes several (fleet mode)".into(),
-        ));
+        return Err(BadArgument::OneKdirOnly.into());
     }
     Ok(())
-}
-
-fn log(msg: &str) {
-    eprintln!("force-rmmod-gen: {msg}");
 }
 
 /// Detect, render and build the helper for one kernel (through the build
@@ -126,23 +117,15 @@ pub fn build(args: &BuildArgs, g: Global) -> Result<()> {
     if let Some(f) = fleet_of(args, g) {
         return fleet::run(&f, &opts, choices(args)?);
     }
-    let log = |m: &str| {
-        if !g.quiet {
-            log(m)
-        }
-    };
+    let log = &events::log_event;
     // One kernel: one out dir.
-    let settings = Settings::new(choices(args)?, &log)?;
+    let settings = Settings::new(choices(args)?, log)?;
     let out = |tree: &kdir::KernelTree| {
         Ok(Place::Dir(args.out.clone().unwrap_or_else(|| PathBuf::from("kmod-out").join(&tree.release))))
     };
-    let b = pipeline::build(&opts, &out, &settings, &log)?;
-    if args.fleet.json {
-        crate::outln!("{}", b.manifest.to_json().trim_end());
-    } else {
-        crate::outln!("{}", b.ko.display());
-    }
-    log(&use_hint(b.release(), b.era(), &b.ko));
+    let b = pipeline::build(&opts, &out, &settings, log)?;
+    printer::print(&printer::BuildReport { manifest: &b.manifest, ko: &b.ko }, args.fleet.json);
+    log::info!("{}", use_hint(b.release(), b.era(), &b.ko));
     Ok(())
 }
 
@@ -164,76 +147,7 @@ pub fn detect(args: &cli::DetectArgs, g: Global) -> Result<()> {
     let opts = tree_options(&args.tree, g);
     let tree = pipeline::open(&opts)?;
     let facts = pipeline::detect(&tree, &opts)?;
-    if args.json {
-        crate::outln!("{}", serde_json::to_string_pretty(&facts).expect("serialisable"));
-        return Ok(());
-    }
-    crate::outln!("kernel release:   {}", facts.kernel_release);
-    crate::outln!("arch:             {} (SRCARCH {})", facts.arch, facts.srcarch);
-    if let Some(r) = &facts.rhel {
-        crate::outln!("RHEL:             {r}");
-    }
-    match facts.compiler.text.as_str() {
-        "" => crate::outln!("compiler:         {}", kdir::UNRECORDED_COMPILER),
-        text => crate::outln!("compiler:         {text}"),
-    }
-    crate::outln!("build tree:       {}", facts.kdir);
-    crate::outln!("source tree:      {}", facts.source_dir);
-    let variant = facts.era_variant.map(|v| format!(" ({v})")).unwrap_or_default();
-    crate::outln!(
-        "refcount era:     {}{variant}{}",
-        facts.era,
-        facts.era_kernels.as_deref().map(|k| format!(": {k}")).unwrap_or_default()
-    );
-    if let Some(era) = facts.era_row() {
-        crate::outln!("introduced:       {}", era.introduced);
-        crate::outln!(
-            "count read as:    {} (module_refcount() returns {}; idle value {})",
-            era.reads,
-            era.refcount_type,
-            era.idle_value
-        );
-        crate::outln!("reset:            {}", era.resets);
-    }
-    crate::outln!("method:           {}", facts.method.name());
-    for f in &facts.fields {
-        let off = f.offset.map(|o| format!(" @ offset {o}")).unwrap_or_default();
-        crate::outln!("field:            {} {}{off}", f.ty, f.name);
-    }
-    if let Some(m) = &facts.module_ref {
-        let members: Vec<String> = m.iter().map(|f| format!("{} {}", f.ty, f.name)).collect();
-        crate::outln!("struct module_ref: {{ {} }}", members.join("; "));
-    }
-    crate::outln!(
-        "dependents list:  {}",
-        facts.deps.map(|d| format!("{} ({})", d.field, d.kernels)).unwrap_or("none found".into())
-    );
-    crate::outln!("lookup:           {}", facts.lookup);
-    let r = &facts.relocations;
-    crate::outln!(
-        "relocations:      {} ({})",
-        if r.rewrite_plt32 { "R_X86_64_PLT32 rewritten to R_X86_64_PC32 after the build" } else { "as built" },
-        r.why
-    );
-    for sym in eras::SYMBOLS {
-        let yes = facts.exported(sym.name);
-        crate::outln!(
-            "export:           {}: {} ({}; {})",
-            sym.name,
-            if yes { "exported" } else { "not exported" },
-            sym.why,
-            sym.history
-        );
-    }
-    for (sym, on) in &facts.config {
-        crate::outln!("config:           {sym}={}", if *on { "y" } else { "n" });
-    }
-    for e in &facts.evidence {
-        crate::outln!("evidence:         {e}");
-    }
-    for w in &facts.warnings {
-        crate::outln!("warning:          {w}");
-    }
+    printer::print(&printer::DetectReport(&facts), args.json);
     if facts.era_key.is_none() {
         return Err(Error::NoModuleUnload { release: facts.kernel_release });
     }
@@ -243,12 +157,7 @@ pub fn detect(args: &cli::DetectArgs, g: Global) -> Result<()> {
 /// Write the helper's sources only.
 pub fn render(args: &cli::RenderArgs, g: Global) -> Result<()> {
     one_kdir(&args.tree)?;
-    let log = |m: &str| {
-        if !g.quiet {
-            log(m)
-        }
-    };
-    let out = pipeline::render(&tree_options(&args.tree, g), &args.out, args.target.as_deref(), &log)?;
+    let out = pipeline::render(&tree_options(&args.tree, g), &args.out, args.target.as_ref(), &events::log_event)?;
     crate::outln!("{}", out.display());
     Ok(())
 }
@@ -259,7 +168,7 @@ pub fn relocs(args: &cli::RelocsArgs) -> Result<()> {
     let plan = relocs::plan(&tree);
     for ko in &args.modules {
         let report = elf_checks::check_file(ko, &plan, None)
-            .map_err(|why| Error::BadArgument(format!("{}: {why}", ko.display())))?;
+            .map_err(|why| BadArgument::Relocs { ko: ko.clone(), why: why.into() })?;
         crate::outln!("{}: {} R_X86_64_PLT32 rewritten ({})", ko.display(), report.plt32_rewritten, plan.why);
     }
     Ok(())
@@ -296,7 +205,7 @@ mod tests {
     #[test]
     fn build_points_at_unload_ko_not_a_bare_insmod() {
         assert_eq!(
-            use_hint("6.1.0-56-amd64", eras::EraId::E, Path::new("kmod-out/6.1.0-56-amd64/force_rmmod.ko")),
+            use_hint("6.1.0-56-amd64", crate::eras::EraId::E, Path::new("kmod-out/6.1.0-56-amd64/force_rmmod.ko")),
             "built for 6.1.0-56-amd64 (era E); on that kernel, as root, remove a stuck module with: force-rmmod-gen \
              unload NAME --ko kmod-out/6.1.0-56-amd64/force_rmmod.ko"
         );

@@ -34,7 +34,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::digest;
-use crate::error::{Error, Result};
+use crate::error::{self, BadArgument, Error, Internal, Result};
+use crate::module_name::ModuleName;
 use crate::output::{Layout, Staging};
 use crate::render;
 
@@ -52,7 +53,7 @@ pub struct Options {
     /// Where the DKMS source tree goes.
     pub out: PathBuf,
     /// The target module name baked in.
-    pub target: Option<String>,
+    pub target: Option<ModuleName>,
     /// PACKAGE_VERSION in dkms.conf (None: the tool's version).
     pub package_version: Option<String>,
     /// Leave this binary out of the tree (DKMS then needs force-rmmod-gen on PATH).
@@ -159,12 +160,9 @@ PROVENANCE.json records the generator version and the bundled binary's sha256.
 ";
 
 pub fn run(args: &Options) -> Result<()> {
-    if let Some(t) = &args.target {
-        render::validate_module_name(t)?;
-    }
     let version = args.package_version.clone().unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string());
     if version.is_empty() || !version.chars().all(|c| c.is_ascii_alphanumeric() || ".+~-_".contains(c)) {
-        return Err(Error::BadArgument(format!("--package-version {version:?}: use letters, digits and . + ~ - _")));
+        return Err(BadArgument::PackageVersion { version }.into());
     }
     let staging = Staging::new(&args.out, &DKMS_DIR)?;
     staging.write("dkms.conf", dkms_conf(&version))?;
@@ -176,8 +174,7 @@ pub fn run(args: &Options) -> Result<()> {
     staging.write("README.dkms", README)?;
     let mut bundled_sha = None;
     if !args.no_bundle {
-        let exe =
-            std::env::current_exe().map_err(|e| Error::Internal(format!("cannot find my own executable: {e}")))?;
+        let exe = std::env::current_exe().map_err(|e| Internal::OwnExecutable { err: error::io(e) })?;
         let dst = staging.dir.join("force-rmmod-gen");
         std::fs::copy(&exe, &dst).map_err(|e| Error::output(&args.out, e))?;
         exec(&dst)?;
@@ -198,8 +195,8 @@ pub fn run(args: &Options) -> Result<()> {
     if args.quiet {
         return Ok(());
     }
-    eprintln!(
-        "force-rmmod-gen: DKMS tree {PACKAGE_NAME}/{version} written; install with: dkms add {} && dkms install {PACKAGE_NAME}/{version}",
+    log::info!(
+        "DKMS tree {PACKAGE_NAME}/{version} written; install with: dkms add {} && dkms install {PACKAGE_NAME}/{version}",
         out.display()
     );
     Ok(())

@@ -521,43 +521,63 @@ pub struct Feature {
     pub since: Version,
     #[allow(dead_code)] // read by people: the table documents each change
     pub what: &'static str,
+    /// Headers the helper includes from `since` on.
+    pub headers: &'static [&'static str],
 }
 
 pub static FEATURES: &[Feature] = &[
-    Feature { key: "pr_warn", since: v(2, 6, 38), what: "pr_warn(); older kernels only have pr_warning()" },
+    Feature {
+        key: "pr_warn",
+        since: v(2, 6, 38),
+        what: "pr_warn(); older kernels only have pr_warning()",
+        headers: &[],
+    },
     Feature {
         key: "unformed",
         since: v(3, 8, 0),
         what: "MODULE_STATE_UNFORMED: a ring walk must skip modules still being loaded",
+        headers: &[],
     },
     Feature {
         key: "sched_headers",
         since: v(4, 11, 0),
         what: "for_each_process(), task_lock(), get_task_mm() moved from <linux/sched.h> into \
                <linux/sched/signal.h>, <linux/sched/task.h>, <linux/sched/mm.h>",
+        headers: &["linux/sched/mm.h", "linux/sched/signal.h", "linux/sched/task.h"],
+    },
+    Feature {
+        key: "no_waiter",
+        since: v(3, 13, 0),
+        what: "a blocking delete_module() no longer sleeps on mod->waiter (RHEL 7's 3.10 still does): \
+               only the version guess uses this row, the detection reads the field",
+        headers: &[],
     },
     Feature {
         key: "fcheck_files_gone",
         since: v(5, 11, 0),
         what: "fcheck_files() removed (files_lookup_fd_raw()): without iterate_fd() no descriptor table can be read",
+        headers: &[],
     },
     Feature {
         key: "task_works",
         since: v(3, 6, 0),
         what: "task_struct.task_works: the last fput() of a user thread's close() runs as task work \
                (____fput) on its return to user space",
+        headers: &[],
     },
     Feature {
         key: "f_inode",
         since: v(3, 9, 0),
         what: "struct file has f_inode, the inode __fput() reads (file_inode()); before, \
                f_path.dentry->d_inode",
+        headers: &[],
     },
     Feature {
         key: "fs_list_rcu",
         since: v(7, 2, 0),
         what: "file_systems is an RCU hlist (struct file_system_type has `list`, no `next`) and \
                file_systems_lock a spinlock",
+        headers: &[],
     },
 ];
 
@@ -565,6 +585,40 @@ pub static FEATURES: &[Feature] = &[
 pub fn has_feature(key: &str, version: &Version) -> bool {
     let row = FEATURES.iter().find(|f| f.key == key).expect("a row of FEATURES");
     version >= &row.since
+}
+
+/// The headers every helper includes (with its era's, its lookup's and its
+/// features' own).
+pub static HELPER_HEADERS: &[&str] = &[
+    "linux/cdev.h",
+    "linux/delay.h",
+    "linux/err.h",
+    "linux/fdtable.h",
+    "linux/fs.h",
+    "linux/kallsyms.h",
+    "linux/mm.h",
+    "linux/rcupdate.h",
+    "linux/sched.h",
+    "linux/spinlock.h",
+];
+
+/// The headers the features of a kernel of `version` add.
+pub fn feature_headers(version: &Version) -> impl Iterator<Item = &'static str> + '_ {
+    FEATURES.iter().filter(move |f| version >= &f.since).flat_map(|f| f.headers.iter().copied())
+}
+
+/// Real-time kernels: PREEMPT_RT from 5.3, PREEMPT_RT_FULL in the 3.x-4.19
+/// -rt patches (and RHEL 7/8's kernel-rt). Their spinlocks sleep.
+pub static RT_CONFIGS: &[&str] = &["CONFIG_PREEMPT_RT", "CONFIG_PREEMPT_RT_FULL"];
+
+/// Struct layout randomisation: the GCC plugin (4.13), then CONFIG_RANDSTRUCT
+/// with its FULL and PERFORMANCE forms (5.19, also clang's).
+pub static RANDSTRUCT_CONFIGS: &[&str] =
+    &["CONFIG_RANDSTRUCT", "CONFIG_RANDSTRUCT_FULL", "CONFIG_RANDSTRUCT_PERFORMANCE", "CONFIG_GCC_PLUGIN_RANDSTRUCT"];
+
+/// Does the kernel randomise struct layouts? `enabled` reads its configuration.
+pub fn randstruct(enabled: impl Fn(&str) -> bool) -> bool {
+    RANDSTRUCT_CONFIGS.iter().any(|c| enabled(c))
 }
 
 /// `CONFIG_` symbols worth reporting.

@@ -9,6 +9,10 @@
 use std::fmt;
 use std::path::PathBuf;
 
+mod kinds;
+
+pub use kinds::{BadArgument, Internal, Io, Signing, TraceBusy, TraceDenied, TraceUnavailable, io, io_copy};
+
 /// The commands, as the exit-code table names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cmd {
@@ -204,8 +208,8 @@ pub enum Error {
     /// change it safely (e.g. an exported stop_machine()).
     #[error("kernel {release}: {detail}; refusing to generate a helper that could not change the count safely")]
     Unsupported { release: String, detail: String },
-    #[error("{0}")]
-    BadArgument(String),
+    #[error(transparent)]
+    BadArgument(#[from] BadArgument),
     #[error("cannot write output directory {path}: {detail}; choose another with --out")]
     Output { path: PathBuf, detail: String },
     /// `--out` is a directory of someone else's: never emptied.
@@ -217,8 +221,9 @@ pub enum Error {
     /// `text`: the compiler the tree names; None when `wanted` is `--cc`'s.
     #[error("{}", compiler_missing(.wanted, .text.as_deref()))]
     CompilerMissing { wanted: String, text: Option<String> },
-    #[error("Kbuild failed; full log in {log}\n{tail}")]
-    BuildFailed { log: PathBuf, tail: String },
+    /// Kbuild (make) failed, or built a module that cannot be used.
+    #[error("Kbuild failed; full log in {}\n{tail}", .log.display())]
+    KbuildFailed { log: PathBuf, tail: String },
     #[error("{failed} of {total} kernels failed; see the index manifest")]
     SomeKernelsFailed { failed: usize, total: usize },
     #[error("{0}")]
@@ -237,20 +242,20 @@ pub enum Error {
     HelperFailed(String),
     #[error("{0}")]
     StillLoaded(String),
-    #[error("{0}")]
-    Signing(String),
+    #[error(transparent)]
+    Signing(#[from] Signing),
     /// `unload`: every reference is held for a reason (open files, mounts, users).
     #[error("{0}")]
     InUse(String),
     /// `trace`: the kernel has no tracefs, no module events or no instances.
-    #[error("{0}")]
-    TraceUnavailable(String),
+    #[error(transparent)]
+    TraceUnavailable(#[from] TraceUnavailable),
     /// `trace`: the kernel refuses tracing (lockdown, LSM).
-    #[error("{0}")]
-    TraceDenied(String),
+    #[error(transparent)]
+    TraceDenied(#[from] TraceDenied),
     /// `trace`: another trace of the same module is running.
-    #[error("{0}")]
-    TraceBusy(String),
+    #[error(transparent)]
+    TraceBusy(#[from] TraceBusy),
     /// `unload`, `trace`: the running kernel is older than the oldest these
     /// commands run on (the floor of Rust's standard library).
     #[error(
@@ -281,8 +286,8 @@ pub enum Error {
          nothing was changed. --unchecked-ok resets anyway"
     )]
     Unchecked { module: String },
-    #[error("{0}")]
-    Internal(String),
+    #[error(transparent)]
+    Internal(#[from] Internal),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -335,7 +340,7 @@ impl Error {
             BadArgument(_) => code::BAD_ARGUMENT,
             Output { .. } => code::OUTPUT,
             CompilerMissing { .. } => code::COMPILER_MISSING,
-            BuildFailed { .. } => code::BUILD_FAILED,
+            KbuildFailed { .. } => code::BUILD_FAILED,
             SomeKernelsFailed { .. } => code::SOME_KERNELS_FAILED,
             NotRoot(_) => code::NOT_ROOT,
             NoSysfs(_) => code::NO_SYSFS,
@@ -383,10 +388,10 @@ mod tests {
             Error::NoModuleUnload { release: s() },
             Error::UnknownLayout { release: s(), detail: s() },
             Error::Unsupported { release: s(), detail: s() },
-            Error::BadArgument(s()),
+            Error::BadArgument(BadArgument::UnloadOneKdir),
             Error::Output { path: p(), detail: s() },
             Error::CompilerMissing { wanted: s(), text: Some(s()) },
-            Error::BuildFailed { log: p(), tail: s() },
+            Error::KbuildFailed { log: p(), tail: s() },
             Error::SomeKernelsFailed { failed: 1, total: 2 },
             Error::NotRoot(s()),
             Error::NoSysfs(s()),
@@ -396,16 +401,16 @@ mod tests {
             Error::WrongKernel(s()),
             Error::HelperFailed(s()),
             Error::StillLoaded(s()),
-            Error::Signing(s()),
+            Error::Signing(Signing::NoSignFile { path: p() }),
             Error::InUse(s()),
-            Error::TraceUnavailable(s()),
-            Error::TraceDenied(s()),
-            Error::TraceBusy(s()),
+            Error::TraceUnavailable(TraceUnavailable::NoInstances { dir: p() }),
+            Error::TraceDenied(TraceDenied::Refused { what: s(), err: io(std::io::Error::from_raw_os_error(1)) }),
+            Error::TraceBusy(TraceBusy::Locked { module: s(), lock: p() }),
             Error::KernelTooOld { release: s(), floor: s() },
             Error::NotOurs { path: p(), why: s() },
             Error::Partial { module: s(), removed: 1, kept: 1, reasons: vec![], explained: vec![], helper_stuck: None },
             Error::Unchecked { module: s() },
-            Error::Internal(s()),
+            Error::Internal(Internal::NoCache),
         ]
     }
 
@@ -485,7 +490,7 @@ mod tests {
             "the kernel was built with `gcc-12 (Debian) 12.2.0`; gcc-12 is not installed. Install it \
              (Debian/Ubuntu: apt-get install gcc-12) or pass --cc to use another compiler at your own risk"
         );
-        let e = Error::BuildFailed { log: "/o/make.log".into(), tail: "error: x".into() };
+        let e = Error::KbuildFailed { log: "/o/make.log".into(), tail: "error: x".into() };
         assert_eq!(e.to_string(), "Kbuild failed; full log in /o/make.log\nerror: x");
         let e = Error::SomeKernelsFailed { failed: 1, total: 3 };
         assert_eq!(e.to_string(), "1 of 3 kernels failed; see the index manifest");

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::error::{Error, Result};
+use crate::error::{self, BadArgument, Error, Internal, Result};
 use crate::kdir::{KernelTree, Toolchain};
 use crate::output;
 
@@ -56,11 +56,14 @@ impl MakeVars {
             true => (format!("ARCH={arch} (from the environment)"), "unset ARCH"),
             false => (format!("--arch {arch}"), "leave --arch out"),
         };
-        Err(Error::BadArgument(format!(
-            "{given} does not name the architecture of kernel {} ({}, ARCH={}): the helper must be built for the \
-             kernel's own machine; {fix}",
-            tree.release, tree.machine, tree.srcarch
-        )))
+        Err(BadArgument::WrongArch {
+            given,
+            release: tree.release.clone(),
+            machine: tree.machine.clone(),
+            srcarch: tree.srcarch.clone(),
+            fix,
+        }
+        .into())
     }
 }
 
@@ -103,15 +106,13 @@ pub fn kdir_for_make(tree: &KernelTree) -> Result<PathBuf> {
     match &tree.chroot {
         None => Ok(tree.build.clone()),
         Some(root) => {
-            let root =
-                root.canonicalize().map_err(|e| Error::BadArgument(format!("--chroot {}: {e}", root.display())))?;
-            tree.build.strip_prefix(&root).map(|p| Path::new("/").join(p)).map_err(|_| {
-                Error::BadArgument(format!(
-                    "--kdir {} is not inside --chroot {}: give the tree's path on the host, under the chroot",
-                    tree.build.display(),
-                    root.display()
-                ))
-            })
+            let root = root
+                .canonicalize()
+                .map_err(|e| BadArgument::ChrootUnreadable { root: root.clone(), err: error::io(e) })?;
+            tree.build
+                .strip_prefix(&root)
+                .map(|p| Path::new("/").join(p))
+                .map_err(|_| BadArgument::KdirOutsideChroot { kdir: tree.build.clone(), root: root.clone() }.into())
         }
     }
 }
@@ -119,7 +120,7 @@ pub fn kdir_for_make(tree: &KernelTree) -> Result<PathBuf> {
 /// Run a command made by [`make_command`]; its output (stdout and stderr
 /// interleaved into one log is not possible portably: both kept).
 pub fn run(mut cmd: Command) -> Result<Output> {
-    crate::interrupt::output(&mut cmd).map_err(|e| Error::Internal(format!("cannot run make: {e}")))
+    crate::interrupt::output(&mut cmd).map_err(|e| Internal::RunMake { err: error::io(e) }.into())
 }
 
 /// The command line of CMD as a shell would take it (`-v`, make.log).
@@ -220,7 +221,7 @@ pub fn kcflags(tree: &KernelTree, tc: &Toolchain, dir: &Path) -> String {
     let mut flags: Vec<String> = std::env::var("KCFLAGS").ok().filter(|f| !f.trim().is_empty()).into_iter().collect();
     let map = |opt: &str| format!("-f{opt}-prefix-map={}={REPRODUCIBLE_DIR}", dir.display());
     let accepts = |flag: &str| {
-        let probe = format!("{} -Werror {flag} -c -x c /dev/null -o /dev/null 2>/dev/null", tc.cc);
+        let probe = tc.argv(&["-Werror", flag, "-c", "-x", "c", "/dev/null", "-o", "/dev/null"]);
         crate::kdir::run_in(tree.chroot.as_deref(), &probe).is_some()
     };
     if let Some(flag) = [map("file"), map("debug")].into_iter().find(|f| accepts(f)) {

@@ -8,6 +8,7 @@ use force_rmmod_gen::{assets, commands, detect, interrupt};
 fn main() {
     let cli = cli::parse();
     let g = cli.global;
+    force_rmmod_gen::logger::init(g.verbose, g.quiet);
     // Only the commands that may read a tree with libclang look for it.
     let detects = match &cli.command {
         None | Some(Command::Build(_) | Command::Detect(_) | Command::Render(_)) => true,

@@ -5,43 +5,26 @@
 //! `deps/<shape>.c` (who uses the target), `lookup/<how>.c` (find it).
 
 use serde::Serialize;
-use tera::Context;
 
 use crate::detect::Facts;
 use crate::eras;
 use crate::error::{Error, Result};
-use crate::templates::{engine, insert_era, render_one};
+use crate::module_name::ModuleName;
+use crate::templates::{EraContext, context_of, engine, render_one};
 
 /// The helper's module name (and file stem).
 pub const MODULE: &str = "force_rmmod";
 
-/// Longest module name: MODULE_NAME_LEN - 1 on 64-bit kernels
-/// (MODULE_NAME_LEN = 64 - sizeof(unsigned long)).
-pub const MAX_NAME_LEN: usize = 55;
-
-/// Check a module name as the helper will: `[A-Za-z0-9_-]`, 1..=55 chars.
+/// Check a module name as the helper will ([`ModuleName::parse`]).
 pub fn validate_module_name(name: &str) -> Result<()> {
-    if name.is_empty() {
-        return Err(Error::BadArgument("module name is empty".into()));
-    }
-    if name.len() > MAX_NAME_LEN {
-        return Err(Error::BadArgument(format!(
-            "module name {name:?} is {} characters long; the kernel allows at most {MAX_NAME_LEN}",
-            name.len()
-        )));
-    }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
-        return Err(Error::BadArgument(format!(
-            "module name {name:?} contains {c:?}: only letters, digits, '_' and '-' are allowed"
-        )));
-    }
+    ModuleName::parse(name)?;
     Ok(())
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Options {
     /// Baked-in target (`--target`); the `modname=` parameter still overrides it.
-    pub target: Option<String>,
+    pub target: Option<ModuleName>,
 }
 
 /// Rendered files: (file name, contents).
@@ -69,26 +52,83 @@ fn check_supported(facts: &Facts, era: &eras::Era, version: &semver::Version) ->
     Ok(())
 }
 
-/// The template context shared by the helper and the probes.
-fn context(facts: &Facts, opts: &Options) -> Result<Context> {
+/// What the helper's templates read: the facts, and what the tool decided
+/// from them.
+#[derive(Serialize)]
+struct HelperContext<'a> {
+    tool_version: &'static str,
+    /// The prefix of the helper's protocol lines and the names of its refusals.
+    #[serde(flatten)]
+    protocol: crate::unload::protocol::Protocol,
+    module: &'static str,
+    release: &'a str,
+    arch: &'a str,
+    #[serde(flatten)]
+    era: EraContext,
+    era_variant: Option<eras::Variant>,
+    method: &'static str,
+    lookup: &'static str,
+    lookup_note: Option<&'static str>,
+    module_mutex: bool,
+    listhead: bool,
+    protection: String,
+    wake_waiter: bool,
+    stop_machine: bool,
+    recount: bool,
+    module_range: bool,
+    module_refcount: bool,
+    fd_walk: &'static str,
+    fs_list_rcu: bool,
+    f_inode: bool,
+    task_works: bool,
+    negative_ambiguous: u8,
+    headers: Vec<&'static str>,
+    has_unformed: bool,
+    target: &'a str,
+    pr_warn_compat: bool,
+}
+
+/// The fragments' context: the helper's, and who uses the target (the
+/// member of struct module, its kernels).
+#[derive(Serialize)]
+struct DepsContext<'a> {
+    #[serde(flatten)]
+    helper: HelperContext<'a>,
+    deps_field: &'static str,
+    deps_kernels: &'static str,
+}
+
+/// The main template's context: the fragments', and the fragments rendered
+/// with it.
+#[derive(Serialize)]
+struct MainContext<'a> {
+    #[serde(flatten)]
+    fragments: &'a DepsContext<'a>,
+    job_code: String,
+    era_code: String,
+    deps_code: String,
+    explain_code: String,
+    lookup_code: String,
+}
+
+/// The template context of the helper.
+fn context<'a>(facts: &'a Facts, opts: &'a Options) -> Result<HelperContext<'a>> {
     let era = facts.era_row().ok_or_else(|| Error::NoModuleUnload { release: facts.kernel_release.clone() })?;
     let version = crate::kdir::parse_version(&facts.kernel_release).unwrap_or(semver::Version::new(0, 0, 0));
     check_supported(facts, era, &version)?;
     let lookup = facts.lookup;
+    let config = |key: &str| facts.config.get(key).copied();
     // Per-cpu counts are always changed inside stop_machine(): exported on
     // SMP (checked above), an inline that disables interrupts on UP. Every
     // other count is too where the kernel allows it, so that the real-use
     // scan is repeated with every CPU stopped right before the update (a
     // reference that moved from one holder to another during the first
     // scan is then seen where it is).
-    // Not on a real-time kernel (PREEMPT_RT from 5.3, PREEMPT_RT_FULL in
-    // the 3.x-4.19 -rt patches, RHEL 7/8's kernel-rt): its spinlocks sleep,
-    // and the second scan takes them with every CPU stopped; the per-cpu
-    // update, which takes no lock, still runs stopped there.
-    let smp = facts.config.get("CONFIG_SMP").copied().unwrap_or(true);
-    let rt = ["CONFIG_PREEMPT_RT", "CONFIG_PREEMPT_RT_FULL"]
-        .iter()
-        .any(|key| facts.config.get(*key).copied().unwrap_or(false));
+    // Not on a real-time kernel: its spinlocks sleep, and the second scan
+    // takes them with every CPU stopped; the per-cpu update, which takes no
+    // lock, still runs stopped there.
+    let smp = config("CONFIG_SMP").unwrap_or(true);
+    let rt = eras::RT_CONFIGS.iter().any(|key| config(key).unwrap_or(false));
     let stop_machine = era.per_cpu || (!rt && (!smp || facts.exported("stop_machine")));
     let recount = stop_machine && !rt;
     // A sleeping rmmod is woken with module_mutex held, so that it cannot
@@ -109,21 +149,8 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
     if stop_machine {
         headers.push("linux/stop_machine.h");
     }
-    headers.extend([
-        "linux/cdev.h",
-        "linux/delay.h",
-        "linux/err.h",
-        "linux/fdtable.h",
-        "linux/fs.h",
-        "linux/kallsyms.h",
-        "linux/mm.h",
-        "linux/rcupdate.h",
-        "linux/sched.h",
-        "linux/spinlock.h",
-    ]);
-    if has("sched_headers") {
-        headers.extend(["linux/sched/mm.h", "linux/sched/signal.h", "linux/sched/task.h"]);
-    }
+    headers.extend(eras::HELPER_HEADERS);
+    headers.extend(eras::feature_headers(&version));
     headers.extend(lookup.headers);
     if module_range {
         headers.extend(lookup.range_headers);
@@ -137,46 +164,43 @@ fn context(facts: &Facts, opts: &Options) -> Result<Context> {
         // target is found with every CPU stopped.
         (true, false) => "every CPU stopped".to_string(),
     };
-    let mut ctx = Context::new();
-    ctx.insert("tool_version", env!("CARGO_PKG_VERSION"));
-    crate::unload::protocol::insert(&mut ctx);
-    ctx.insert("module", MODULE);
-    ctx.insert("release", &facts.kernel_release);
-    ctx.insert("arch", &facts.arch);
-    insert_era(&mut ctx, era);
-    ctx.insert("era_variant", &facts.era_variant);
-    ctx.insert("method", facts.method.name());
-    ctx.insert("lookup", lookup.key);
-    ctx.insert("lookup_note", &lookup.note);
-    ctx.insert("module_mutex", &lookup.module_mutex);
-    ctx.insert("listhead", &lookup.listhead);
-    ctx.insert("protection", &protection);
-    ctx.insert("wake_waiter", &wake_waiter);
-    ctx.insert("stop_machine", &stop_machine);
-    ctx.insert("recount", &recount);
-    ctx.insert("module_range", &module_range);
-    ctx.insert("module_refcount", &facts.exported("module_refcount"));
-    ctx.insert("fd_walk", fd_walk);
-    ctx.insert("fs_list_rcu", &has("fs_list_rcu"));
-    ctx.insert("f_inode", &has("f_inode"));
-    ctx.insert("task_works", &(recount && has("task_works")));
-    ctx.insert("negative_ambiguous", &u8::from(!era.per_cpu && !lookup.module_mutex));
-    ctx.insert("headers", &headers);
-    // A lookup that walks the ring must skip unformed modules
-    // (find_module() does so itself).
-    ctx.insert("has_unformed", &has("unformed"));
-    ctx.insert("target", opts.target.as_deref().unwrap_or(""));
-    ctx.insert("pr_warn_compat", &!has("pr_warn"));
-    Ok(ctx)
+    Ok(HelperContext {
+        tool_version: env!("CARGO_PKG_VERSION"),
+        protocol: crate::unload::protocol::Protocol::new(),
+        module: MODULE,
+        release: &facts.kernel_release,
+        arch: &facts.arch,
+        era: EraContext::new(era),
+        era_variant: facts.era_variant,
+        method: facts.method.name(),
+        lookup: lookup.key,
+        lookup_note: lookup.note,
+        module_mutex: lookup.module_mutex,
+        listhead: lookup.listhead,
+        protection,
+        wake_waiter,
+        stop_machine,
+        recount,
+        module_range,
+        module_refcount: facts.exported("module_refcount"),
+        fd_walk,
+        fs_list_rcu: has("fs_list_rcu"),
+        f_inode: has("f_inode"),
+        task_works: recount && has("task_works"),
+        negative_ambiguous: u8::from(!era.per_cpu && !lookup.module_mutex),
+        headers,
+        // A lookup that walks the ring must skip unformed modules
+        // (find_module() does so itself).
+        has_unformed: has("unformed"),
+        target: opts.target.as_deref().unwrap_or(""),
+        pr_warn_compat: !has("pr_warn"),
+    })
 }
 
 /// Render the helper module sources for these facts.
 pub fn render(facts: &Facts, opts: &Options) -> Result<Rendered> {
-    if let Some(t) = &opts.target {
-        validate_module_name(t)?;
-    }
     let tera = engine()?;
-    let mut ctx = context(facts, opts)?;
+    let helper = context(facts, opts)?;
     let era = facts.era_row().expect("checked by context()");
     let deps = facts.deps.ok_or_else(|| Error::UnknownLayout {
         release: facts.kernel_release.clone(),
@@ -185,21 +209,20 @@ pub fn render(facts: &Facts, opts: &Options) -> Result<Rendered> {
             eras::DEPS_SHAPES.iter().map(|d| d.field).collect::<Vec<_>>().join(", ")
         ),
     })?;
-    let job_code = render_one(&tera, "job.c", &ctx)?;
-    let era_code = render_one(&tera, &format!("era/{}.c", era.fragment), &ctx)?;
-    ctx.insert("deps_field", deps.field);
-    ctx.insert("deps_kernels", deps.kernels);
+    let fragments = DepsContext { helper, deps_field: deps.field, deps_kernels: deps.kernels };
+    let ctx = context_of(&fragments)?;
     // Without module_mutex the dependents' entries can be freed under the
     // helper: whatever the shape, it only tests the list for emptiness.
     let deps_template = if facts.lookup.module_mutex { deps.template } else { "list-empty" };
-    let deps_code = render_one(&tera, &format!("deps/{deps_template}.c"), &ctx)?;
-    let explain_code = render_one(&tera, "explain.c", &ctx)?;
-    let lookup_code = render_one(&tera, &format!("lookup/{}.c", facts.lookup.fragment), &ctx)?;
-    ctx.insert("job_code", &job_code);
-    ctx.insert("era_code", &era_code);
-    ctx.insert("deps_code", &deps_code);
-    ctx.insert("explain_code", &explain_code);
-    ctx.insert("lookup_code", &lookup_code);
+    let main = MainContext {
+        fragments: &fragments,
+        job_code: render_one(&tera, "job.c", &ctx)?,
+        era_code: render_one(&tera, &format!("era/{}.c", era.fragment), &ctx)?,
+        deps_code: render_one(&tera, &format!("deps/{deps_template}.c"), &ctx)?,
+        explain_code: render_one(&tera, "explain.c", &ctx)?,
+        lookup_code: render_one(&tera, &format!("lookup/{}.c", facts.lookup.fragment), &ctx)?,
+    };
+    let ctx = context_of(&main)?;
     let c = render_one(&tera, "force_rmmod.c", &ctx)?;
     let kbuild = render_one(&tera, "Kbuild", &ctx)?;
     Ok(Rendered { files: vec![(format!("{MODULE}.c"), tidy(&c)), ("Kbuild".into(), kbuild)] })
@@ -229,20 +252,4 @@ fn tidy(c: &str) -> String {
         out.push('\n');
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn module_names() {
-        assert!(validate_module_name("snd_hda_intel").is_ok());
-        assert!(validate_module_name("nf-conntrack").is_ok());
-        assert!(validate_module_name("").is_err());
-        assert!(validate_module_name("a/b").is_err());
-        assert!(validate_module_name("x; rm -rf").is_err());
-        assert!(validate_module_name(&"a".repeat(55)).is_ok());
-        assert!(validate_module_name(&"a".repeat(56)).is_err());
-    }
 }

@@ -15,7 +15,7 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{self, BadArgument, Result, Signing};
 use crate::kbuild::{self, Scratch};
 use crate::kdir::KernelTree;
 
@@ -39,11 +39,11 @@ impl SignOpts {
     pub fn check(&self) -> Result<()> {
         for (what, p) in [("--sign-key", &self.key), ("--sign-cert", &self.cert)] {
             if !p.is_file() {
-                return Err(Error::BadArgument(format!("{what} {}: no such file", p.display())));
+                return Err(BadArgument::NoSuchFile { flag: what, path: p.clone() }.into());
             }
         }
         if !self.hash.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || self.hash.is_empty() {
-            return Err(Error::BadArgument(format!("--sign-hash {:?}: not a hash algorithm name", self.hash)));
+            return Err(BadArgument::SignHash { hash: self.hash.clone() }.into());
         }
         Ok(())
     }
@@ -61,31 +61,21 @@ pub struct SigInfo {
     pub verified_by: Vec<String>,
 }
 
-fn signing(msg: impl Into<String>) -> Error {
-    Error::Signing(msg.into())
-}
-
 /// Sign `ko` in place with the tree's sign-file, then verify it.
 pub fn sign(tree: &KernelTree, opts: &SignOpts, ko: &Path) -> Result<SigInfo> {
     opts.check()?;
     let sign_file = tree.build.join("scripts/sign-file");
     if !sign_file.is_file() {
-        return Err(signing(format!(
-            "{} not found: the tree ships no sign-file (Debian: linux-kbuild-VERSION provides it)",
-            sign_file.display()
-        )));
+        return Err(Signing::NoSignFile { path: sign_file }.into());
     }
     let out = match &tree.chroot {
         None => Command::new(&sign_file).arg(&opts.hash).arg(&opts.key).arg(&opts.cert).arg(ko).output(),
         Some(root) => return sign_in_chroot(root, tree, opts, ko),
     }
-    .map_err(|e| signing(format!("cannot run {}: {e}", sign_file.display())))?;
+    .map_err(|e| Signing::CannotRun { program: sign_file.display().to_string(), err: error::io(e) })?;
     if !out.status.success() {
-        return Err(signing(format!(
-            "{} failed: {}",
-            sign_file.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(Signing::Failed { command: sign_file.display().to_string(), stderr }.into());
     }
     verify(ko, &opts.hash, Some(&opts.cert))
 }
@@ -94,13 +84,13 @@ pub fn sign(tree: &KernelTree, opts: &SignOpts, ko: &Path) -> Result<SigInfo> {
 /// chroot, sign there, copy the module back; the copies (a private key) are
 /// removed with the scratch directory.
 fn sign_in_chroot(root: &Path, tree: &KernelTree, opts: &SignOpts, ko: &Path) -> Result<SigInfo> {
-    let sign_file = kbuild::kdir_for_make(tree).map_err(|e| signing(format!("{e}")))?.join("scripts/sign-file");
+    let sign_file = kbuild::kdir_for_make(tree).map_err(|e| Signing::Chroot(Box::new(e)))?.join("scripts/sign-file");
     let scratch = Scratch::new(tree, &std::env::temp_dir(), "sign")
-        .map_err(|e| signing(format!("chroot {}: {e}", root.display())))?;
+        .map_err(|e| Signing::Scratch { root: root.to_path_buf(), err: Box::new(e) })?;
     let copy = |from: &Path, name: &str| -> Result<()> {
         std::fs::copy(from, scratch.host.join(name))
             .map(|_| ())
-            .map_err(|e| signing(format!("copy {}: {e}", from.display())))
+            .map_err(|e| Signing::Copy { from: from.to_path_buf(), err: error::io(e) }.into())
     };
     copy(&opts.key, "key")?;
     copy(&opts.cert, "cert")?;
@@ -113,16 +103,13 @@ fn sign_in_chroot(root: &Path, tree: &KernelTree, opts: &SignOpts, ko: &Path) ->
         .arg(scratch.make.join("cert"))
         .arg(scratch.make.join("m.ko"))
         .output()
-        .map_err(|e| signing(format!("cannot run chroot: {e}")))?;
+        .map_err(|e| Signing::CannotRun { program: "chroot".into(), err: error::io(e) })?;
     if !out.status.success() {
-        return Err(signing(format!(
-            "chroot {} {} failed: {}",
-            root.display(),
-            sign_file.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        let command = format!("chroot {} {}", root.display(), sign_file.display());
+        return Err(Signing::Failed { command, stderr }.into());
     }
-    std::fs::copy(scratch.host.join("m.ko"), ko).map_err(|e| signing(format!("copy back: {e}")))?;
+    std::fs::copy(scratch.host.join("m.ko"), ko).map_err(|e| Signing::CopyBack { err: error::io(e) })?;
     verify(ko, &opts.hash, Some(&opts.cert))
 }
 
@@ -140,12 +127,10 @@ pub fn appended_signature(bytes: &[u8]) -> Option<(u8, u32)> {
 
 /// Check that `ko` carries a signature (see the module doc).
 pub fn verify(ko: &Path, hash: &str, cert: Option<&Path>) -> Result<SigInfo> {
-    let bytes = std::fs::read(ko).map_err(|e| signing(format!("{}: {e}", ko.display())))?;
-    let (id_type, sig_len) = appended_signature(&bytes).ok_or_else(|| {
-        signing(format!("{} carries no appended signature (no \"~Module signature appended~\" marker)", ko.display()))
-    })?;
+    let bytes = std::fs::read(ko).map_err(|e| Signing::Read { ko: ko.to_path_buf(), err: error::io(e) })?;
+    let (id_type, sig_len) = appended_signature(&bytes).ok_or_else(|| Signing::NoSignature { ko: ko.to_path_buf() })?;
     if !matches!(id_type, PKEY_ID_PKCS7 | PKEY_ID_X509) || sig_len == 0 {
-        return Err(signing(format!("{}: malformed signature (id type {id_type}, {sig_len} bytes)", ko.display())));
+        return Err(Signing::Malformed { ko: ko.to_path_buf(), id_type, bytes: sig_len }.into());
     }
     let mut info = SigInfo {
         hash: hash.to_string(),
@@ -169,15 +154,12 @@ pub fn verify(ko: &Path, hash: &str, cert: Option<&Path>) -> Result<SigInfo> {
         info.sig_key = field("sig_key");
         info.sig_hashalgo = field("sig_hashalgo");
         if info.signer.is_none() {
-            return Err(signing(format!(
-                "modinfo {} shows no signer although the module ends with a signature",
-                ko.display()
-            )));
+            return Err(Signing::NoSigner { ko: ko.to_path_buf() }.into());
         }
         if let Some(algo) = &info.sig_hashalgo
             && !algo.eq_ignore_ascii_case(hash)
         {
-            return Err(signing(format!("modinfo says the signature uses {algo}, not {hash}")));
+            return Err(Signing::OtherHash { algo: algo.clone(), hash: hash.to_string() }.into());
         }
         info.verified_by.push("modinfo".into());
     }
@@ -187,7 +169,7 @@ pub fn verify(ko: &Path, hash: &str, cert: Option<&Path>) -> Result<SigInfo> {
         // 3.7 to 4.2's sign-file names the signer "O: CN" unless CN starts with O.
         let x509_name = id_type == PKEY_ID_X509 && signer.ends_with(&format!(": {cn}"));
         if cn != signer && !x509_name {
-            return Err(signing(format!("the module's signer is {signer:?}, but the certificate is for {cn:?}")));
+            return Err(Signing::OtherSigner { signer: signer.to_string(), cn }.into());
         }
         info.verified_by.push("openssl-cn".into());
     }

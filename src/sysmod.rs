@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Internal, Result};
 
 /// Where sysfs and procfs are mounted.
 #[derive(Debug, Clone)]
@@ -185,9 +185,8 @@ pub fn inspect(roots: &Roots, name: &str, release: &str) -> Result<Module> {
     let Some(refcnt_text) = read_trim(&dir.join("refcnt")) else {
         return Err(Error::NoModuleUnload { release: release.to_string() });
     };
-    let refcnt = parse_refcnt(&refcnt_text).ok_or_else(|| {
-        Error::Internal(format!("{}: unexpected refcnt {refcnt_text:?}", dir.join("refcnt").display()))
-    })?;
+    let refcnt = parse_refcnt(&refcnt_text)
+        .ok_or_else(|| Error::from(Internal::Refcnt { path: dir.join("refcnt"), text: refcnt_text.clone() }))?;
     let mut holders: Vec<String> = std::fs::read_dir(dir.join("holders"))
         .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();

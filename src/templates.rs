@@ -2,10 +2,11 @@
 //! over them: what the helper's rendering (render.rs) and the Kbuild probes
 //! of detection (detect/probe.rs) share.
 
+use serde::Serialize;
 use tera::{Context, Tera};
 
 use crate::eras::{self, MODULE_REF_BASE};
-use crate::error::{Error, Result};
+use crate::error::{Internal, Result};
 
 include!(concat!(env!("OUT_DIR"), "/templates.rs"));
 
@@ -17,7 +18,7 @@ pub fn get(name: &str) -> Option<&'static str> {
 pub fn engine() -> Result<Tera> {
     let mut tera = Tera::default();
     tera.autoescape_on(vec![]);
-    tera.add_raw_templates(TEMPLATES.iter().copied()).map_err(|e| Error::Internal(format!("bad template: {e:?}")))?;
+    tera.add_raw_templates(TEMPLATES.iter().copied()).map_err(|e| Internal::Templates { detail: format!("{e:?}") })?;
     Ok(tera)
 }
 
@@ -29,29 +30,63 @@ pub fn render_one(tera: &Tera, name: &str, ctx: &Context) -> Result<String> {
             msg.push_str(&format!(": {s}"));
             src = s.source();
         }
-        Error::Internal(format!("rendering {name}: {msg}"))
+        Internal::Render { template: name.to_string(), detail: msg }.into()
     })
 }
 
 /// What an era fragment needs besides the facts: its era, the member type
 /// of a per-cpu `struct module_ref` (C and D share one fragment) and the
 /// names of the per-CPU counters it logs.
-pub fn insert_era(ctx: &mut Context, era: &eras::Era) {
-    ctx.insert("era", &era.id);
-    ctx.insert("era_kernels", era.kernels);
-    ctx.insert("module_ref_base", &MODULE_REF_BASE);
-    ctx.insert("per_cpu", &era.per_cpu);
-    let (mut cpu_a, mut cpu_b) = ("count", None);
-    if let eras::Shape::RefPointer { members, .. } | eras::Shape::RefArray { members, .. } = era.shape {
-        ctx.insert("ref_type", members[0].1);
-        // incs - decs wraps in the counters' own width: read it back as
-        // the signed type of that width, so that -1 is -1 and not 2^32-1.
-        ctx.insert("ref_stype", members[0].1.trim_start_matches("unsigned "));
-        cpu_a = members[0].0;
-        cpu_b = members.get(1).map(|m| m.0);
+#[derive(Debug, Serialize)]
+pub struct EraContext {
+    pub era: eras::EraId,
+    pub era_kernels: &'static str,
+    pub module_ref_base: i64,
+    pub per_cpu: bool,
+    /// The per-cpu counters' type, and the signed type of its width.
+    pub ref_type: Option<&'static str>,
+    pub ref_stype: Option<&'static str>,
+    pub cpu_a: &'static str,
+    pub cpu_b: Option<&'static str>,
+}
+
+impl EraContext {
+    pub fn new(era: &eras::Era) -> Self {
+        let mut ctx = EraContext {
+            era: era.id,
+            era_kernels: era.kernels,
+            module_ref_base: MODULE_REF_BASE,
+            per_cpu: era.per_cpu,
+            ref_type: None,
+            ref_stype: None,
+            cpu_a: "count",
+            cpu_b: None,
+        };
+        if let eras::Shape::RefPointer { members, .. } | eras::Shape::RefArray { members, .. } = era.shape {
+            ctx.ref_type = Some(members[0].1);
+            // incs - decs wraps in the counters' own width: read it back as
+            // the signed type of that width, so that -1 is -1 and not 2^32-1.
+            ctx.ref_stype = Some(members[0].1.trim_start_matches("unsigned "));
+            ctx.cpu_a = members[0].0;
+            ctx.cpu_b = members.get(1).map(|m| m.0);
+        }
+        ctx
     }
-    ctx.insert("cpu_a", cpu_a);
-    ctx.insert("cpu_b", &cpu_b);
+}
+
+/// The context of an era's probe: the era, with pr_warn() available.
+#[derive(Serialize)]
+struct ProbeContext {
+    #[serde(flatten)]
+    era: EraContext,
+    pr_warn_compat: bool,
+    #[serde(flatten)]
+    protocol: crate::unload::protocol::Protocol,
+}
+
+/// `ctx` as tera's context.
+pub fn context_of(ctx: &impl Serialize) -> Result<Context> {
+    Context::from_serialize(ctx).map_err(|e| Internal::Templates { detail: format!("{e:?}") }.into())
 }
 
 /// A probe for the Kbuild-probe detection: one function of
@@ -70,10 +105,11 @@ pub fn probe_source(what: &str, preamble: &str, ret: &str, body: &str) -> String
 /// asserts fail on any other layout.
 pub fn render_era_probe(era: &eras::Era) -> Result<String> {
     let tera = engine()?;
-    let mut ctx = Context::new();
-    insert_era(&mut ctx, era);
-    crate::unload::protocol::insert(&mut ctx);
-    ctx.insert("pr_warn_compat", &false);
+    let ctx = context_of(&ProbeContext {
+        era: EraContext::new(era),
+        pr_warn_compat: false,
+        protocol: crate::unload::protocol::Protocol::new(),
+    })?;
     let code = render_one(&tera, "job.c", &ctx)? + &render_one(&tera, &format!("era/{}.c", era.fragment), &ctx)?;
     let mut headers: Vec<&str> = era.headers.to_vec();
     headers.sort();

@@ -589,3 +589,32 @@ fn quiet_render_and_dkms_print_only_what_they_wrote() {
         );
     }
 }
+
+/// `--cc` is run as a program with its arguments, never by a shell: a
+/// word a shell would interpret is refused before anything runs.
+#[test]
+fn cc_runs_as_words_without_a_shell_exit_7() {
+    let tree = fake_tree("e-6.6");
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("o");
+    let mark = out.path().join("mark");
+    let cc = format!("gcc; touch {}", mark.display());
+    let r = run(&["build", "--kdir", path_str(tree.path()), "--out", path_str(&dest), "--cc", &cc]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(
+        error_message(&r.stderr),
+        format!(
+            "force-rmmod-gen: error: --cc {cc:?}: \"gcc;\" holds a character a shell would interpret, and make runs \
+             CC through one; give the compiler as words a shell would split (e.g. --cc \"ccache gcc-12\")"
+        )
+    );
+    assert!(!mark.exists(), "--cc was run by a shell");
+    assert_no_output(&dest);
+    let r = run(&["build", "--kdir", path_str(tree.path()), "--out", path_str(&dest), "--cc", "gcc '-O2"]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert!(error_message(&r.stderr).contains("--cc \"gcc '-O2\": missing closing quote;"), "{}", r.stderr);
+    // A program with arguments is fine.
+    let r = run(&["build", "--kdir", path_str(tree.path()), "--out", path_str(&dest), "--cc", "env gcc"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("building with env gcc (Kbuild)"), "{}", r.stderr);
+}

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
+mod common;
+use common::TestKernel;
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -155,17 +158,9 @@ fn the_link_checker_sees_a_broken_link_and_a_missing_anchor() {
     assert!(anchors("# A b\n```\n# not a heading\n```\n## C: `d`").iter().eq(["a-b", "c-d"].iter()));
 }
 
-/// The rows of tests/kernels: (name, fetch, arch, cpus).
+/// The rows of tests/kernels.toml: (name, fetch, arch, cpus).
 fn kernel_rows() -> Vec<[String; 4]> {
-    read("tests/kernels")
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            assert!(f.len() >= 7, "tests/kernels: short row {l:?}");
-            [f[0], f[1], f[2], f[6]].map(String::from)
-        })
-        .collect()
+    common::test_kernels().into_iter().map(|k| [k.name, k.fetch, k.arch, k.cpus.to_string()]).collect()
 }
 
 /// The Markdown table of DOC whose header row starts with HEADER: its rows,
@@ -184,14 +179,14 @@ fn table(doc: &str, header: &str) -> Vec<Vec<String>> {
 #[test]
 fn the_kernel_table_in_docs_names_exactly_the_rows_of_tests_kernels() {
     let rows = kernel_rows();
-    assert!(rows.len() >= 10, "tests/kernels has {} rows", rows.len());
+    assert!(rows.len() >= 10, "tests/kernels.toml has {} rows", rows.len());
     let documented: Vec<[String; 4]> = table("docs/testing.md", "| kernel | fetch | arch | cpus |")
         .into_iter()
         .map(|c| [c[0].trim_matches('`').to_string(), c[1].clone(), c[2].clone(), c[3].clone()])
         .collect();
     assert_eq!(
         documented, rows,
-        "docs/testing.md's kernel table (name, fetch, arch, cpus) must list the rows of tests/kernels, in order"
+        "docs/testing.md's kernel table (name, fetch, arch, cpus) must list the kernels of tests/kernels.toml, in order"
     );
 
     // The suite's default kernel list, as the docs state it.
@@ -206,7 +201,10 @@ fn the_kernel_table_in_docs_names_exactly_the_rows_of_tests_kernels() {
         .split_whitespace()
         .collect();
     let names: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
-    assert_eq!(listed, names, "docs/testing.md: `tests/e2e/run` with no argument runs every row of tests/kernels");
+    assert_eq!(
+        listed, names,
+        "docs/testing.md: `tests/e2e/run` with no argument runs every kernel of tests/kernels.toml"
+    );
 }
 
 /// Every template file's text.
@@ -272,54 +270,38 @@ fn table_at(text: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The rows of tests/kernels, every column.
-fn kernel_rows_full() -> Vec<Vec<String>> {
-    read("tests/kernels")
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|l| l.split_whitespace().map(String::from).collect())
-        .collect()
-}
-
-/// A list column of tests/kernels ("-": empty).
-fn list(cell: &str) -> Vec<String> {
-    if cell == "-" { Vec::new() } else { cell.split(',').map(String::from).collect() }
-}
-
-/// What tests/e2e/README.md's per-kernel table must say for a row of
-/// tests/kernels: cpus, negative control, extra scenarios (then "; drops
+/// What tests/e2e/README.md's per-kernel table must say for a kernel of
+/// tests/kernels.toml: cpus, negative control, extra scenarios (then "; drops
 /// ..." for the -PATTERN entries, "; caught_..." for the debug kernel's
 /// controls), signing boot.
-fn e2e_cells(row: &[String]) -> [String; 4] {
-    let extra = list(&row[9]);
-    let (drops, adds): (Vec<String>, Vec<String>) = extra.into_iter().partition(|e| e.starts_with('-'));
+fn e2e_cells(k: &TestKernel) -> [String; 4] {
+    let (drops, adds): (Vec<String>, Vec<String>) = k.extra.iter().cloned().partition(|e| e.starts_with('-'));
     let mut cell = if adds.is_empty() { "-".to_string() } else { adds.join(", ") };
     if !drops.is_empty() {
         let drops: Vec<String> = drops.iter().map(|d| d[1..].replace('*', "\\*")).collect();
         cell += &format!("; drops {}", drops.join(", "));
     }
-    let caught: Vec<String> = list(&row[10]).iter().map(|c| format!("caught_{c}")).collect();
+    let caught: Vec<String> = k.caught.iter().map(|c| format!("caught_{c}")).collect();
     if !caught.is_empty() {
         cell += &format!("; {}", caught.join(", "));
     }
-    let sig = list(&row[11]);
     [
-        row[6].clone(),
-        row[8].split(':').next().unwrap().to_string(),
+        k.cpus.to_string(),
+        k.negative.scenario.clone(),
         cell,
-        if sig.is_empty() { "-".to_string() } else { sig.join(", ") },
+        if k.sig.is_empty() { "-".to_string() } else { k.sig.join(", ") },
     ]
 }
 
 #[test]
 fn the_e2e_readme_kernel_table_says_what_tests_kernels_says() {
-    let rows = kernel_rows_full();
+    let rows = common::test_kernels();
     let doc = table("tests/e2e/README.md", "| kernel | cpus | negative control | extra scenarios | signing boot |");
     let mut named = Vec::new();
     for cells in &doc {
         for name in cells[0].split(", ") {
-            let row = rows.iter().find(|r| r[0] == name).unwrap_or_else(|| {
-                panic!("tests/e2e/README.md names kernel {name:?}, which is no row of tests/kernels")
+            let row = rows.iter().find(|k| k.name == name).unwrap_or_else(|| {
+                panic!("tests/e2e/README.md names kernel {name:?}, which is no kernel of tests/kernels.toml")
             });
             assert_eq!(
                 cells[1..5],
@@ -329,26 +311,26 @@ fn the_e2e_readme_kernel_table_says_what_tests_kernels_says() {
             named.push(name.to_string());
         }
     }
-    let mut expected: Vec<String> = rows.iter().map(|r| r[0].clone()).collect();
+    let mut expected: Vec<String> = rows.iter().map(|k| k.name.clone()).collect();
     named.sort();
     expected.sort();
-    assert_eq!(named, expected, "tests/e2e/README.md's kernel table names every row of tests/kernels once");
+    assert_eq!(named, expected, "tests/e2e/README.md's kernel table names every kernel of tests/kernels.toml once");
 }
 
 #[test]
 fn the_e2e_readme_describes_every_scenario_and_only_those() {
-    let rows = kernel_rows_full();
+    let rows = common::test_kernels();
     let mut scenarios: BTreeSet<String> = read("tests/e2e/scenarios")
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(String::from)
         .collect();
     scenarios.insert("negative_control".into());
-    for r in &rows {
-        scenarios.extend(list(&r[9]).into_iter().filter(|e| !e.starts_with('-')));
-        scenarios.extend(list(&r[11]));
+    for k in &rows {
+        scenarios.extend(k.extra.iter().filter(|e| !e.starts_with('-')).cloned());
+        scenarios.extend(k.sig.iter().cloned());
     }
-    let caught: BTreeSet<String> = rows.iter().flat_map(|r| list(&r[10])).map(|c| format!("caught_{c}")).collect();
+    let caught: BTreeSet<String> = rows.iter().flat_map(|k| &k.caught).map(|c| format!("caught_{c}")).collect();
 
     let text = read("tests/e2e/README.md");
     let section = text.split("\n## Scenarios").nth(1).expect("tests/e2e/README.md has a Scenarios section");
@@ -381,4 +363,63 @@ fn the_readme_states_the_two_commands_and_ci_runs_the_test_command() {
         ci.lines().filter(|l| !l.starts_with('#')).any(|l| l.trim() == "exec ./scripts/test-all"),
         ".ci/run must run the README's test command:\n{ci}"
     );
+}
+
+/// A kernel as `scripts/kernels table` prints it.
+fn shell_row(k: &TestKernel) -> String {
+    [
+        k.name.clone(),
+        k.fetch.clone(),
+        k.arch.clone(),
+        k.cc.clone().unwrap_or_default(),
+        k.source.join(","),
+        k.headers.clone().unwrap_or_default(),
+        k.cpus.to_string(),
+        k.boot.to_string(),
+        format!("{}:{}", k.negative.scenario, k.negative.target),
+        k.extra.join(","),
+        k.caught.join(","),
+        k.sig.join(","),
+    ]
+    .join("\t")
+}
+
+fn scripts_kernels(file: Option<&Path>, args: &[&str]) -> std::process::Output {
+    let mut c = std::process::Command::new(repo().join("scripts/kernels"));
+    c.args(args);
+    match file {
+        Some(f) => c.env("FRG_KERNELS", f),
+        None => c.env_remove("FRG_KERNELS"),
+    };
+    c.output().unwrap()
+}
+
+#[test]
+fn the_shell_reader_of_tests_kernels_reads_what_serde_reads() {
+    let kernels = common::test_kernels();
+    let o = scripts_kernels(None, &["table"]);
+    assert!(o.status.success(), "scripts/kernels table: {}", String::from_utf8_lossy(&o.stderr));
+    let shell: Vec<String> = String::from_utf8(o.stdout).unwrap().lines().map(String::from).collect();
+    let rust: Vec<String> = kernels.iter().map(shell_row).collect();
+    assert_eq!(shell, rust, "scripts/kernels vs tests/common's serde reading of tests/kernels.toml");
+    let o = scripts_kernels(None, &["field", "centos7.9", "negative"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "percpu_leak:victim\n");
+}
+
+#[test]
+fn both_readers_of_tests_kernels_refuse_an_unknown_or_missing_key() {
+    let text = read("tests/kernels.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = [
+        ("an unknown key", text.replacen("cpus = 1\n", "cpus = 1\ncpu = 2\n", 1)),
+        ("a missing key", text.replacen("boot = 1\n", "", 1)),
+        ("a wrong type", text.replacen("cpus = 1\n", "cpus = \"1\"\n", 1)),
+    ];
+    for (what, text) in bad {
+        let f = dir.path().join("kernels.toml");
+        fs::write(&f, &text).unwrap();
+        let o = scripts_kernels(Some(&f), &["names"]);
+        assert_eq!(o.status.code(), Some(1), "scripts/kernels accepts {what}");
+        assert!(common::parse_test_kernels(&text).is_err(), "serde accepts {what}");
+    }
 }

@@ -32,8 +32,9 @@ fn fleet_of_missing_trees_writes_an_index_and_exits_11() {
         .arg(t.path().join("cache")));
     assert_eq!(o.status.code(), Some(11), "SOME_KERNELS_FAILED");
     let idx = index(&out);
-    // --json prints the same document.
-    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is the index");
+    // --json prints the same document, with its schema version.
+    let mut printed: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is the index");
+    assert_eq!(printed.as_object_mut().unwrap().remove("schema"), Some(serde_json::json!(1)));
     assert_eq!(printed, idx);
     assert_eq!(idx["tool"], "force-rmmod-gen");
     assert_eq!((idx["total"].as_u64(), idx["ok"].as_u64(), idx["failed"].as_u64()), (Some(2), Some(0), Some(2)));

@@ -207,3 +207,35 @@ fn the_second_scan_runs_with_every_cpu_stopped_but_never_on_a_real_time_kernel()
         );
     }
 }
+
+/// The helper rendered for every fake tree, with and without `--target`,
+/// is byte for byte what tests/fixtures/render.sha256 pins: a change of the
+/// code that fills the templates (the context, the era and feature rows)
+/// changes no rendered helper unless it means to (then render every tree,
+/// diff the sources against the previous version's, and update the list).
+#[test]
+fn rendered_helpers_are_pinned() {
+    let pinned = std::fs::read_to_string(repo().join("tests/fixtures/render.sha256")).unwrap();
+    let pinned: Vec<(&str, &str)> = pinned.lines().map(|l| l.split_once("  ").expect("sha256sum format")).collect();
+    let mut dirs: Vec<&str> = pinned.iter().map(|(_, p)| p.split_once('/').unwrap().0).collect();
+    dirs.dedup();
+    assert!(dirs.len() >= 18, "{dirs:?}");
+    let out = tempfile::tempdir().unwrap();
+    let mut differ = Vec::new();
+    for era in dirs.iter().filter(|d| !d.ends_with("-snd-x")) {
+        let tree = fake_tree(era);
+        for (dir, target) in [(era.to_string(), None), (format!("{era}-snd-x"), Some("snd-x"))] {
+            let dest = out.path().join(&dir);
+            let mut args = vec!["render", "--kdir", path_str(tree.path()), "--out", path_str(&dest), "--cc", "gcc"];
+            args.extend(target.map(|t| ["--target", t]).into_iter().flatten());
+            let r = run(&args);
+            assert_eq!(r.code, 0, "render {dir}: {}", r.stderr);
+        }
+    }
+    for (sha, path) in &pinned {
+        if sha256_file(&out.path().join(path)) != *sha {
+            differ.push(*path);
+        }
+    }
+    assert!(differ.is_empty(), "rendered differently: {differ:?}");
+}

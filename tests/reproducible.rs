@@ -2,7 +2,7 @@
 //! in different output directories, so in different scratch directories,
 //! produce byte-identical .ko files. The fake trees show it cheaply (with
 //! `KCFLAGS=-g`, since their stand-in Kbuild writes no debug information of
-//! its own); the real kernels of tests/kernels show it for real Kbuild
+//! its own); the real kernels of tests/kernels.toml show it for real Kbuild
 //! (ignored by a plain `cargo test`; scripts/test-all runs it).
 
 mod common;
@@ -44,18 +44,14 @@ fn two_cold_builds_of_a_fake_tree_with_debug_information_are_identical() {
 }
 
 fn kernel_names() -> Vec<String> {
-    let text = std::fs::read_to_string(repo().join("tests/kernels")).unwrap();
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|l| l.split_whitespace().next().unwrap().to_string())
-        .collect()
+    test_kernels().into_iter().map(|k| k.name).collect()
 }
 
 #[test]
 #[ignore = "real kernels: scripts/test-all runs it"]
 fn two_cold_builds_give_the_same_ko_on_every_real_kernel() {
     let names = kernel_names();
-    assert!(names.len() >= 5, "tests/kernels lists {names:?}");
+    assert!(names.len() >= 5, "tests/kernels.toml lists {names:?}");
     let mut differ = Vec::new();
     let mut compared = 0;
     for name in &names {

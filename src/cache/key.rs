@@ -57,7 +57,7 @@ fn sha256_or_absent(path: &Path) -> String {
 
 /// The compiler's `--version` output, where Kbuild will run it.
 pub fn compiler_version(tree: &KernelTree, tc: &Toolchain) -> Option<String> {
-    kdir::run_in(tree.chroot.as_deref(), &format!("{} --version", tc.cc)).map(|s| s.trim().to_string())
+    kdir::run_in(tree.chroot.as_deref(), &tc.argv(&["--version"])).map(|s| s.trim().to_string())
 }
 
 /// sha256 of the running executable, memoised per process and, across

@@ -279,7 +279,7 @@ pub fn detect(tree: &KernelTree, opts: &Options) -> Result<Facts> {
     let exports =
         eras::SYMBOLS.iter().map(|s| (s.name.to_string(), symvers.exported(s.name))).collect::<BTreeMap<_, _>>();
     let config = eras::CONFIGS.iter().map(|c| (c.to_string(), tree.config.enabled(c))).collect();
-    let randstruct = tree.config.enabled("CONFIG_RANDSTRUCT") || tree.config.enabled("CONFIG_GCC_PLUGIN_RANDSTRUCT");
+    let randstruct = eras::randstruct(|c| tree.config.enabled(c));
     if randstruct {
         warnings.push("the kernel randomises struct layouts: field offsets shown are not the real ones (the helper is compiled by the kernel's compiler and is unaffected)".into());
     }

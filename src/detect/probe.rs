@@ -70,7 +70,7 @@ pub(super) fn run(tree: &KernelTree, tc: &Toolchain, verbose: bool) -> Result<Fi
     let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let make = kbuild::make_command(tree, tc, &MakeVars::default(), &scratch.make, &objects, jobs, true)?;
     if verbose {
-        eprintln!("force-rmmod-gen: running: {}", kbuild::command_line(&make));
+        log::debug!("running: {}", kbuild::command_line(&make));
     }
     let out = kbuild::run(make)?;
     let log = kbuild::output_text(&out);

@@ -18,7 +18,7 @@ pub(super) fn guess(tree: &KernelTree) -> Finding {
         era,
         deps: eras::DepsShape::guess(v),
         // A blocking rmmod slept on mod->waiter up to 3.12 (and in RHEL 7).
-        has_waiter: *v < semver::Version::new(3, 13, 0) || tree.rhel.is_some_and(|(m, _)| m <= 7),
+        has_waiter: !eras::has_feature("no_waiter", v) || tree.rhel.is_some_and(|(m, _)| m <= 7),
         fields: Vec::<FieldInfo>::new(),
         module_ref: None,
         evidence: vec![format!("version {v} (a guess, not a reading of struct module)")],

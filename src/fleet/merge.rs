@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::index::{Index, Status};
-use crate::error::{Error, Result};
+use crate::error::{self, BadArgument, Error, Result};
 
 /// Join the output directories `dirs` of sharded runs into `out`; print
 /// the joined index (`json`) or its path.
@@ -22,17 +22,11 @@ pub fn merge(out: &Path, dirs: &[PathBuf], json: bool, quiet: bool) -> Result<()
         dirs.iter().map(|d| read_index(d).map(|v| (d.clone(), v))).collect::<Result<_>>()?;
     for (dir, _) in &shards {
         if same_dir(dir, out) {
-            return Err(Error::BadArgument(format!(
-                "--out {} is one of the directories to merge; give a new directory",
-                out.display()
-            )));
+            return Err(BadArgument::MergeIntoShard { out: out.to_path_buf() }.into());
         }
     }
     if out.join("index.json").exists() {
-        return Err(Error::BadArgument(format!(
-            "{} already holds an index.json; merge into a new or empty directory",
-            out.display()
-        )));
+        return Err(BadArgument::MergeIntoIndex { out: out.to_path_buf() }.into());
     }
     let merged = join(&shards, out)?;
     std::fs::create_dir_all(out).map_err(|e| Error::output(out, e))?;
@@ -41,15 +35,11 @@ pub fn merge(out: &Path, dirs: &[PathBuf], json: bool, quiet: bool) -> Result<()
             copy_tree(&dir.join(rel), &out.join(rel))?;
         }
     }
-    let (path, text) = merged.write(out)?;
-    if json {
-        crate::outln!("{}", text.trim_end());
-    } else {
-        crate::outln!("{}", path.display());
-    }
+    let (path, _) = merged.write(out)?;
+    crate::printer::print(&crate::printer::MergeReport { index: &merged, path: &path }, json);
     if !quiet {
-        eprintln!(
-            "force-rmmod-gen: merged {} index files: {} kernels, {} ok, {} failed -> {}",
+        log::info!(
+            "merged {} index files: {} kernels, {} ok, {} failed -> {}",
             shards.len(),
             merged.total,
             merged.ok,
@@ -72,18 +62,12 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 
 fn read_index(dir: &Path) -> Result<Index> {
     let path = dir.join("index.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        Error::BadArgument(format!("{}: {e}; give the --out directories of `build --shard K/N` runs", path.display()))
-    })?;
-    let not_index = || {
-        Error::BadArgument(format!(
-            "{} is not a force-rmmod-gen fleet index (no \"tool\": \"force-rmmod-gen\" with a kernels list)",
-            path.display()
-        ))
-    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| BadArgument::IndexUnreadable { path: path.clone(), err: error::io(e) })?;
+    let not_index = || Error::from(BadArgument::NotAnIndex { path: path.clone() });
     let index: Index = serde_json::from_str(&text).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => not_index(),
-        _ => Error::BadArgument(format!("{} is not valid JSON: {e}", path.display())),
+        _ => BadArgument::IndexNotJson { path: path.clone(), detail: e.to_string() }.into(),
     })?;
     if index.tool != "force-rmmod-gen" {
         return Err(not_index());
@@ -101,12 +85,14 @@ fn join(shards: &[(PathBuf, Index)], out: &Path) -> Result<Index> {
             ("templates_sha256", &v.templates_sha256, &first.templates_sha256),
         ] {
             if mine != theirs {
-                return Err(Error::BadArgument(format!(
-                    "{}/index.json has {field} {mine:?} but {}/index.json has {theirs:?}: the shards were built by \
-                     different versions of force-rmmod-gen; rebuild them with one",
-                    dir.display(),
-                    shards[0].0.display(),
-                )));
+                return Err(BadArgument::ShardVersions {
+                    dir: dir.clone(),
+                    field,
+                    mine: mine.clone(),
+                    first: shards[0].0.clone(),
+                    theirs: theirs.clone(),
+                }
+                .into());
             }
         }
     }
@@ -115,26 +101,14 @@ fn join(shards: &[(PathBuf, Index)], out: &Path) -> Result<Index> {
     for (dir, v) in shards {
         for k in &v.kernels {
             if !requests.insert(k.request.clone()) {
-                return Err(Error::BadArgument(format!(
-                    "kernel {} is in more than one of the indexes (again in {}/index.json): the shards \
-                     overlap; build them with the same kernel list and --shard 1/N ... N/N",
-                    k.request,
-                    dir.display()
-                )));
+                return Err(BadArgument::KernelInTwoShards { request: k.request.clone(), dir: dir.clone() }.into());
             }
             if let Some(rel) = k.dir.as_deref() {
                 if !dirs.insert(rel.to_string()) {
-                    return Err(Error::BadArgument(format!(
-                        "two shards both produced {rel}/ (again in {}): one release built from two trees",
-                        dir.display()
-                    )));
+                    return Err(BadArgument::ReleaseInTwoShards { release: rel.to_string(), dir: dir.clone() }.into());
                 }
                 if !dir.join(rel).join(crate::manifest::FILE).is_file() {
-                    return Err(Error::BadArgument(format!(
-                        "{}/index.json lists {rel}/, which has no manifest.json there: copy the whole output \
-                         directory of the shard run",
-                        dir.display()
-                    )));
+                    return Err(BadArgument::ShardWithoutManifest { dir: dir.clone(), release: rel.to_string() }.into());
                 }
             }
             kernels.push(k.clone());
@@ -164,7 +138,8 @@ fn join(shards: &[(PathBuf, Index)], out: &Path) -> Result<Index> {
 /// Copy a kernel's output directory (regular files and subdirectories).
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     for entry in walkdir::WalkDir::new(from).follow_links(false) {
-        let entry = entry.map_err(|e| Error::BadArgument(format!("cannot read {}: {e}", from.display())))?;
+        let entry =
+            entry.map_err(|e| BadArgument::ShardUnreadable { dir: from.to_path_buf(), detail: e.to_string() })?;
         let rel = entry.path().strip_prefix(from).expect("under from");
         let dest = to.join(rel);
         if entry.file_type().is_dir() {

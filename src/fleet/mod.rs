@@ -17,13 +17,14 @@
 //! indexes of sharded runs.
 
 mod glob;
-mod index;
+pub mod index;
 mod merge;
 mod progress;
 mod requests;
 mod schedule;
 mod shard;
 
+use crate::printer;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -60,7 +61,7 @@ pub fn run(f: &Fleet, base: &TreeOptions, choices: Choices) -> Result<()> {
     let started = Instant::now();
     let mode = Mode::choose(f.quiet, f.verbose);
     let mut reqs = requests::requests(&f.kdirs, &f.globs)?;
-    let settings = Settings::new(choices, &|m| mode.note(m))?;
+    let settings = Settings::new(choices, &|e| mode.event(e))?;
     if let Some(shard) = f.shard {
         let all = reqs.len();
         reqs = shard.select(reqs);
@@ -79,16 +80,9 @@ pub fn run(f: &Fleet, base: &TreeOptions, choices: Choices) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let mut index = Index::new(&root, jobs, &settings, seconds, &results);
     index.shard = f.shard.map(|s| s.to_string());
-    let (index_path, text) = index.write(&root)?;
-    if f.json {
-        crate::outln!("{}", text.trim_end());
-    } else {
-        for r in &results {
-            if let Ok(b) = &r.result {
-                crate::outln!("{}", b.ko.display());
-            }
-        }
-    }
+    let (index_path, _) = index.write(&root)?;
+    let built = results.iter().filter_map(|r| r.result.as_ref().ok()).map(|b| b.ko.clone()).collect();
+    printer::print(&printer::FleetReport { index: &index, built }, f.json);
     ui.summary(&results, seconds, jobs, &index_path);
     let failed = results.iter().filter(|r| r.result.is_err()).count();
     if failed > 0 {

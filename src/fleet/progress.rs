@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::schedule::KernelResult;
+use crate::events::BuildEvent;
 use crate::pipeline::{CacheStatus, Settings};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -35,11 +36,18 @@ impl Mode {
         }
     }
 
-    /// A message from before the kernels start (opening the cache): with
-    /// --quiet, only warnings.
+    /// A message from before the kernels start (the shard).
     pub(super) fn note(self, m: &str) {
-        if self != Mode::Quiet || m.starts_with("warning") {
-            eprintln!("force-rmmod-gen: {m}");
+        if self != Mode::Quiet {
+            log::info!("{m}");
+        }
+    }
+
+    /// An event from before the kernels start (opening the cache): with
+    /// --quiet, only warnings.
+    pub(super) fn event(self, e: &BuildEvent) {
+        if self != Mode::Quiet || e.is_warning() {
+            eprintln!("force-rmmod-gen: {e}");
         }
     }
 }
@@ -104,16 +112,15 @@ impl Ui {
         }
     }
 
-    /// A log message from kernel `i`: its release once the tree is open,
-    /// and warnings.
-    pub(super) fn logged(&mut self, i: usize, m: &str) {
-        if let Some(rest) = m.strip_prefix("kernel ")
-            && let Some(rel) = rest.split_whitespace().next()
+    /// An event of kernel `i`: its release once the tree is open, and
+    /// warnings.
+    pub(super) fn logged(&mut self, i: usize, m: &BuildEvent) {
+        if let BuildEvent::Opened { release, .. } = m
             && let Some(name) = self.running.get_mut(&i).or(self.waiting.get_mut(&i))
         {
-            *name = rel.to_string();
+            *name = release.clone();
         }
-        if (m.starts_with("warning") && self.mode != Mode::Quiet) || self.mode == Mode::Verbose {
+        if (m.is_warning() && self.mode != Mode::Quiet) || self.mode == Mode::Verbose {
             let name = self.running.get(&i).cloned().unwrap_or_default();
             self.line(&format!("force-rmmod-gen: [{}/{}] {name} {m}", i + 1, self.total));
         }
@@ -290,7 +297,14 @@ mod tests {
         for i in 0..3 {
             ui.started(i, &format!("k{i}"));
         }
-        ui.logged(0, "kernel 6.1.0-56-amd64 (/lib/modules/6.1.0-56-amd64/build)");
+        ui.logged(
+            0,
+            &BuildEvent::Opened {
+                release: "6.1.0-56-amd64".into(),
+                machine: "x86_64".into(),
+                build: "/lib/modules/6.1.0-56-amd64/build".into(),
+            },
+        );
         ui.waiting(0);
         ui.waiting(1);
         let names = |ui: &Ui| ui.running.values().cloned().collect::<Vec<_>>();
@@ -303,7 +317,7 @@ mod tests {
                 label: "k2".into(),
                 kdir: "k2".into(),
                 release: None,
-                result: Err(crate::error::Error::Internal("x".into())),
+                result: Err(crate::error::Internal::NoCache.into()),
                 seconds: 0.0,
             },
         );

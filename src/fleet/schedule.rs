@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use super::progress::Ui;
 use super::requests::{Request, options_for};
-use crate::error::{Error, Result};
+use crate::error::{BadArgument, Result};
+use crate::events::BuildEvent;
 use crate::kdir::KernelTree;
 use crate::pipeline::{Built, Pending, Place, Settings, Step, TreeOptions, complete, prepare};
 
@@ -51,7 +52,7 @@ enum Event {
     Waiting(usize),
     /// Its build started.
     Building(usize),
-    Log(usize, String),
+    Log(usize, BuildEvent),
     Done(usize, Box<KernelResult>),
 }
 
@@ -193,20 +194,16 @@ impl Worker<'_> {
         if let Some(other) = c.get(&tree.release)
             && *other != tree.build
         {
-            return Err(Error::BadArgument(format!(
-                "kernel release {} is also provided by {}: one output directory per release; build this tree separately",
-                tree.release,
-                other.display()
-            )));
+            return Err(BadArgument::ReleaseTwice { release: tree.release.clone(), other: other.clone() }.into());
         }
         c.insert(tree.release.clone(), tree.build.clone());
         Ok(self.root.join(&tree.release))
     }
 
-    fn log_for(&self, i: usize) -> impl Fn(&str) {
+    fn log_for(&self, i: usize) -> impl Fn(&BuildEvent) {
         let tx = self.tx.clone();
-        move |m: &str| {
-            let _ = tx.send(Event::Log(i, m.to_string()));
+        move |e: &BuildEvent| {
+            let _ = tx.send(Event::Log(i, e.clone()));
         }
     }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::define_string;
-use crate::error::{Error, Result};
+use crate::error::{BadArgument, Error, Result};
 use crate::kconfig::KConfig;
 
 /// What `detect` says for a tree that does not record its compiler.
@@ -88,17 +88,21 @@ impl Compiler {
 
     /// Pick the compiler to build with: the program the tree names, else
     /// `gcc-MAJOR`, else plain `gcc` if its major version matches. `run` runs
-    /// a shell command where Kbuild will run (host or chroot). With `cross`
+    /// a program with its arguments where Kbuild will run (host or chroot),
+    /// Some(stdout) when it succeeds. With `cross`
     /// (CROSS_COMPILE, for a kernel of another machine) only compilers with
     /// that prefix qualify: "gcc-12" in the tree is then "PREFIXgcc-12".
-    pub fn resolve(&self, run: &dyn Fn(&str) -> Option<String>, cross: Option<&str>) -> Result<Toolchain> {
+    pub fn resolve(&self, run: &dyn Fn(&[String]) -> Option<String>, cross: Option<&str>) -> Result<Toolchain> {
+        let words = |prog: &str, args: &[&str]| -> Vec<String> {
+            std::iter::once(prog).chain(args.iter().copied()).map(String::from).collect()
+        };
         if self.family == Family::Clang {
             let suffixed = self.major.map(|m| format!("clang-{m}"));
             for (prog, llvm) in
                 [(suffixed.clone(), self.major.map(|m| format!("-{m}"))), (Some("clang".into()), Some("1".into()))]
             {
                 let Some(prog) = prog else { continue };
-                if let Some(out) = run(&format!("{prog} --version"))
+                if let Some(out) = run(&words(&prog, &["--version"]))
                     && (self.major.is_none() || major_of(&out) == self.major)
                 {
                     return Ok(Toolchain { cc: prog, llvm });
@@ -122,7 +126,7 @@ impl Compiler {
         candidates.push(format!("{pre}gcc"));
         candidates.dedup();
         for prog in &candidates {
-            if let Some(out) = run(&format!("{prog} -dumpfullversion -dumpversion"))
+            if let Some(out) = run(&words(prog, &["-dumpfullversion", "-dumpversion"]))
                 && (self.major.is_none() || major_of(&out) == self.major)
             {
                 return Ok(Toolchain { cc: prog.clone(), llvm: None });
@@ -145,8 +149,35 @@ fn major_of(version_output: &str) -> Option<u32> {
 /// What Kbuild is told: `CC=` and, for clang-built kernels, `LLVM=`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Toolchain {
+    /// A program, or a program and its arguments (`ccache gcc-12`): words
+    /// that [`cc_words`] accepted.
     pub cc: String,
     pub llvm: Option<String>,
+}
+
+impl Toolchain {
+    /// The compiler run with `args`, as a program and its arguments.
+    pub fn argv(&self, args: &[&str]) -> Vec<String> {
+        let mut argv = cc_words(&self.cc).unwrap_or_else(|_| vec![self.cc.clone()]);
+        argv.extend(args.iter().map(|a| a.to_string()));
+        argv
+    }
+}
+
+/// `--cc` as a program and its arguments, split into words as a shell
+/// splits them (`ccache gcc-12`). Refused: text that does not split (an
+/// open quote), no word at all, or a word a shell would read otherwise
+/// than as itself (Kbuild runs `CC` through one).
+pub fn cc_words(cc: &str) -> Result<Vec<String>> {
+    let refuse = |why: String| Error::from(BadArgument::CcNotWords { cc: cc.to_string(), why });
+    let words = shell_words::split(cc).map_err(|e| refuse(e.to_string()))?;
+    if words.is_empty() {
+        return Err(refuse("no program named".into()));
+    }
+    if let Some(w) = words.iter().find(|w| shell_words::quote(w) != w.as_str()) {
+        return Err(refuse(format!("{w:?} holds a character a shell would interpret, and make runs CC through one")));
+    }
+    Ok(words)
 }
 
 #[cfg(test)]
@@ -167,6 +198,19 @@ mod tests {
     }
 
     #[test]
+    fn cc_is_split_into_words_and_never_read_by_a_shell() {
+        assert_eq!(cc_words("ccache gcc-12").unwrap(), ["ccache", "gcc-12"]);
+        assert_eq!(cc_words(" 'gcc-12'  -m64 ").unwrap(), ["gcc-12", "-m64"]);
+        let tc = Toolchain { cc: "ccache gcc-12".into(), llvm: None };
+        assert_eq!(tc.argv(&["--version"]), ["ccache", "gcc-12", "--version"]);
+        for bad in ["", "  ", "gcc '-O2", "gcc; touch x", "gcc $(id)", "gcc `id`", "gcc >x", "gcc|cat", "'a b'"] {
+            let e = cc_words(bad).unwrap_err();
+            assert_eq!(e.exit_code(), crate::error::code::BAD_ARGUMENT, "{bad:?}");
+            assert!(e.to_string().starts_with(&format!("--cc {bad:?}: ")), "{e}");
+        }
+    }
+
+    #[test]
     fn target_prefixed_compilers() {
         let c = KConfig::default();
         let g = Compiler::from_text("aarch64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", &c);
@@ -177,8 +221,8 @@ mod tests {
         let native = Compiler::from_text("gcc-12 (Debian 12.2.0-14) 12.2.0", &c);
         // A fake shell: only the cross compilers exist, each says version 12.2.0.
         let tried = std::cell::RefCell::new(Vec::new());
-        let run = |cmd: &str| {
-            let prog = cmd.split_whitespace().next().unwrap().to_string();
+        let run = |argv: &[String]| {
+            let prog = argv[0].clone();
             tried.borrow_mut().push(prog.clone());
             prog.starts_with("aarch64-linux-gnu-gcc").then(|| "12.2.0\n".to_string())
         };

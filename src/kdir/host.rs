@@ -3,7 +3,7 @@
 //! chroot.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// The default `--kdir`: the running kernel's build tree.
 pub fn default_kdir() -> PathBuf {
@@ -57,13 +57,20 @@ pub fn host_machine() -> &'static str {
     std::env::consts::ARCH
 }
 
-/// Run `sh -c cmd` on the host or inside `chroot`; Some(stdout) on success.
-pub fn run_in(chroot: Option<&Path>, cmd: &str) -> Option<String> {
-    let out = match chroot {
-        None => Command::new("sh").arg("-c").arg(cmd).output(),
-        Some(root) => Command::new("chroot").arg(root).arg("sh").arg("-c").arg(cmd).output(),
+/// Run the program `argv[0]` with the arguments `argv[1..]` (no shell) on
+/// the host or inside `chroot`; None when it cannot be started.
+pub fn output_in(chroot: Option<&Path>, argv: &[String]) -> Option<Output> {
+    let (program, args) = argv.split_first()?;
+    match chroot {
+        None => Command::new(program).args(args).output(),
+        Some(root) => Command::new("chroot").arg(root).arg(program).args(args).output(),
     }
-    .ok()?;
+    .ok()
+}
+
+/// [`output_in`]: Some(stdout) when the program ran and succeeded.
+pub fn run_in(chroot: Option<&Path>, argv: &[String]) -> Option<String> {
+    let out = output_in(chroot, argv)?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 

@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{BadArgument, Error, Result};
 use crate::kconfig::KConfig;
 use crate::symvers::Symvers;
 
 use compiler::read_compiler;
-pub use compiler::{Compiler, Family, Toolchain, UNRECORDED_COMPILER};
-pub use host::{check_runtime_floor, default_kdir, gnu_triple, host_machine, run_in, running_release};
+pub use compiler::{Compiler, Family, Toolchain, UNRECORDED_COMPILER, cc_words};
+pub use host::{check_runtime_floor, default_kdir, gnu_triple, host_machine, output_in, run_in, running_release};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelTree {
@@ -124,10 +124,7 @@ impl KernelTree {
         if let Some(root) = chroot
             && !root.is_dir()
         {
-            return Err(Error::BadArgument(format!(
-                "--chroot {}: no such directory; give the root directory of the system the tree belongs to",
-                root.display()
-            )));
+            return Err(BadArgument::NoChroot { root: root.to_path_buf() }.into());
         }
         let named = release_for_messages(kdir, &build);
         let hint = headers_hint(named.as_deref());

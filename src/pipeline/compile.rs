@@ -9,10 +9,12 @@ use crate::detect::Facts;
 use crate::digest;
 use crate::elf_checks;
 use crate::error::{Error, Result};
+use crate::events::BuildEvent;
 use crate::kbuild::{self, Scratch};
 use crate::kdir::KernelTree;
 use crate::manifest::{self, KoInfo, Manifest};
 use crate::modinfo;
+use crate::module_name::ModuleName;
 use crate::output::Staging;
 use crate::render::{self, MODULE};
 
@@ -32,19 +34,23 @@ pub(super) fn compile(
     tree: &KernelTree,
     facts: Facts,
     out: &Path,
-    target: Option<&str>,
+    target: Option<&ModuleName>,
     stop: Stop,
-    log: &dyn Fn(&str),
+    log: &dyn Fn(&BuildEvent),
 ) -> Result<(PathBuf, Box<Manifest>)> {
     let out = out.to_path_buf();
     for w in &facts.warnings {
-        log(&format!("warning: {w}"));
+        log(&BuildEvent::Warning(w.clone()));
     }
     if facts.era_key.is_none() {
         return Err(Error::NoModuleUnload { release: tree.release.clone() });
     }
-    log(&format!("era {} detected with {}; lookup: {}", facts.era, facts.method.name(), facts.lookup));
-    let rendered = render::render(&facts, &render::Options { target: target.map(String::from) })?;
+    log(&BuildEvent::Detected {
+        era: facts.era.to_string(),
+        method: facts.method.name(),
+        lookup: facts.lookup.to_string(),
+    });
+    let rendered = render::render(&facts, &render::Options { target: target.cloned() })?;
     let toolchain = match stop {
         Stop::Build => Some(super::toolchain(tree, opts.cc.as_deref(), &opts.vars)?),
         Stop::Render => None,
@@ -57,13 +63,9 @@ pub(super) fn compile(
     let mut ko_info = None;
     if let Some(tc) = &toolchain {
         if tree.compiler.text.is_empty() && opts.cc.is_none() {
-            log(&format!(
-                "the tree does not record which compiler built the kernel (no CONFIG_CC_VERSION_TEXT, no \
-                 LINUX_COMPILER in compile.h): building with {} from PATH; pass --cc to choose another",
-                tc.cc
-            ));
+            log(&BuildEvent::CompilerUnrecorded { cc: tc.cc.clone() });
         }
-        log(&format!("building with {} (Kbuild)", tc.cc));
+        log(&BuildEvent::Building { cc: tc.cc.clone() });
         let scratch = Scratch::new(tree, staging.dir.parent().unwrap_or(Path::new(".")), "build")?;
         for (name, text) in &rendered.files {
             std::fs::write(scratch.host.join(name), text).map_err(|e| Error::output(&scratch.host, e))?;
@@ -71,7 +73,7 @@ pub(super) fn compile(
         let make = kbuild::make_command(tree, tc, &opts.vars, &scratch.make, &["modules".to_string()], 1, false)?;
         let line = kbuild::command_line(&make);
         if opts.verbose {
-            log(&format!("running: {line}"));
+            log(&BuildEvent::Running { command: line.clone() });
         }
         let result = kbuild::run(make)?;
         let text = format!("$ {line}\n{}", kbuild::output_text(&result));
@@ -79,7 +81,7 @@ pub(super) fn compile(
         let built = scratch.host.join(format!("{MODULE}.ko"));
         if !result.status.success() || !built.is_file() {
             let failed = staging.keep_as_failed();
-            return Err(Error::BuildFailed { log: failed.join("make.log"), tail: kbuild::tail(&text, 20) });
+            return Err(Error::KbuildFailed { log: failed.join("make.log"), tail: kbuild::tail(&text, 20) });
         }
         let ko = staging.dir.join(format!("{MODULE}.ko"));
         std::fs::copy(&built, &ko).map_err(|e| Error::output(&out, e))?;
@@ -91,21 +93,21 @@ pub(super) fn compile(
             Ok(c) => c,
             Err(why) => {
                 let failed = staging.keep_as_failed();
-                return Err(Error::BuildFailed { log: failed.join("make.log"), tail: why.to_string() });
+                return Err(Error::KbuildFailed { log: failed.join("make.log"), tail: why.to_string() });
             }
         };
         if checked.plt32_rewritten > 0 {
-            log(&format!(
-                "rewrote {} R_X86_64_PLT32 relocations to R_X86_64_PC32 ({})",
-                checked.plt32_rewritten, facts.relocations.why
-            ));
+            log(&BuildEvent::Relocations {
+                rewritten: checked.plt32_rewritten,
+                why: facts.relocations.why.to_string(),
+            });
         }
         let vermagic = modinfo::vermagic(&ko);
         if let Some(v) = &vermagic
             && v.split_whitespace().next() != Some(tree.release.as_str())
         {
             let failed = staging.keep_as_failed();
-            return Err(Error::BuildFailed {
+            return Err(Error::KbuildFailed {
                 log: failed.join("make.log"),
                 tail: format!("the built module's vermagic {v:?} does not name kernel {}", tree.release),
             });
@@ -119,7 +121,7 @@ pub(super) fn compile(
             unsigned_sha256: None,
         });
     }
-    let manifest = Manifest::new(&facts, toolchain.as_ref(), target, ko_info);
+    let manifest = Manifest::new(&facts, toolchain.as_ref(), target.map(|t| t.as_str()), ko_info);
     staging.write(manifest::FILE, manifest.to_json())?;
     let out = staging.commit()?;
     Ok((out, Box::new(manifest)))

@@ -24,8 +24,10 @@ use std::path::{Path, PathBuf};
 
 use crate::cache;
 use crate::detect::Facts;
-use crate::error::{Error, Result};
+use crate::error::{Internal, Result};
+use crate::events::BuildEvent;
 use crate::kdir::{KernelTree, Toolchain};
+use crate::module_name::ModuleName;
 use compile::{Stop, compile};
 use place::{Ready, finish, relocate_failure, sibling};
 
@@ -34,10 +36,12 @@ pub use settings::{CacheChoice, Choices, Settings};
 pub use tree::{TreeOptions, detect, open, opened, toolchain};
 
 /// `render`: the helper's sources (and a manifest without a .ko) in `out`.
-pub fn render(opts: &TreeOptions, out: &Path, target: Option<&str>, log: &dyn Fn(&str)) -> Result<PathBuf> {
-    if let Some(t) = target {
-        crate::render::validate_module_name(t)?;
-    }
+pub fn render(
+    opts: &TreeOptions,
+    out: &Path,
+    target: Option<&ModuleName>,
+    log: &dyn Fn(&BuildEvent),
+) -> Result<PathBuf> {
     let tree = open(opts)?;
     cache::OUTPUT_DIR.check(out)?;
     opened(&tree, log);
@@ -51,7 +55,7 @@ pub fn build(
     opts: &TreeOptions,
     place_for: &dyn Fn(&KernelTree) -> Result<Place>,
     s: &Settings,
-    log: &dyn Fn(&str),
+    log: &dyn Fn(&BuildEvent),
 ) -> Result<Built> {
     match prepare(opts, place_for, s, log)? {
         Step::Done(b) => Ok(b),
@@ -95,7 +99,7 @@ pub fn prepare(
     opts: &TreeOptions,
     place_for: &dyn Fn(&KernelTree) -> Result<Place>,
     s: &Settings,
-    log: &dyn Fn(&str),
+    log: &dyn Fn(&BuildEvent),
 ) -> Result<Step> {
     let tree = open(opts)?;
     let place = checked(place_for(&tree)?)?;
@@ -104,7 +108,7 @@ pub fn prepare(
     let tc = s.cache.as_ref().and_then(|_| toolchain(&tree, opts.cc.as_deref(), &opts.vars).ok());
     match lookup(opts, tree, place, s, tc)? {
         Looked::Hit(hit) => {
-            log(&hit.note());
+            log(&hit.event());
             hit.finish(s, log).map(Step::Done)
         }
         Looked::Miss(miss) => miss.detect().map(|p| Step::Build(Box::new(p))),
@@ -120,7 +124,7 @@ pub fn for_tree(
     tree: KernelTree,
     place_for: &dyn Fn(&KernelTree) -> Result<Place>,
     s: &Settings,
-    log: &dyn Fn(&str),
+    log: &dyn Fn(&BuildEvent),
 ) -> Result<Built> {
     // Without a compiler there is no cache key: fail in the compiler's words.
     let tc = toolchain(&tree, opts.cc.as_deref(), &opts.vars)?;
@@ -129,7 +133,7 @@ pub fn for_tree(
         Looked::Hit(hit) => hit.finish(s, log),
         Looked::Miss(miss) => {
             if let Some(c) = &s.cache {
-                log(&format!("no cached helper for {} in {}: building one", miss.tree.release, c.dir.display()));
+                log(&BuildEvent::CacheMiss { release: miss.tree.release.clone(), cache: c.dir.clone() });
             }
             opened(&miss.tree, log);
             complete(miss.detect()?, s, log)
@@ -161,18 +165,16 @@ struct Hit {
 
 impl Hit {
     /// The progress line for a hit.
-    fn note(&self) -> String {
-        let key = self.ready.key.as_deref().unwrap_or_default();
-        format!(
-            "cache hit {}: era {} ({}), built earlier; no detection, no Kbuild",
-            &key[..12.min(key.len())],
-            self.ready.manifest.facts.era,
-            self.ready.manifest.method.name()
-        )
+    fn event(&self) -> BuildEvent {
+        BuildEvent::CacheHit {
+            key: self.ready.key.clone().unwrap_or_default(),
+            era: self.ready.manifest.facts.era.to_string(),
+            method: self.ready.manifest.method.name(),
+        }
     }
 
     /// Put the cached helper in place (signed, if signing).
-    fn finish(self, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
+    fn finish(self, s: &Settings, log: &dyn Fn(&BuildEvent)) -> Result<Built> {
         match &self.place {
             Place::Dir(out) => finish(self.ready, out, &self.tree, s, log),
             Place::CacheEntry => Ok(self.ready.keep()),
@@ -218,7 +220,7 @@ fn lookup(opts: &TreeOptions, tree: KernelTree, place: Place, s: &Settings, tc: 
             Dest::Cache { key, inputs: Box::new(inputs), place }
         }
         (None, Place::CacheEntry) => {
-            return Err(Error::Internal("no usable build cache to keep the helper in".into()));
+            return Err(Internal::NoCache.into());
         }
         (None, Place::Dir(out)) if s.sign.is_some() => Dest::Unsigned(out),
         (None, Place::Dir(out)) => Dest::Direct(out),
@@ -233,9 +235,9 @@ fn from_cache(entry: cache::Entry, status: CacheStatus, key: String) -> Ready {
 
 /// Second half: render, Kbuild, checks, store in the cache, sign, and put
 /// the result in place.
-pub fn complete(p: Pending, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
+pub fn complete(p: Pending, s: &Settings, log: &dyn Fn(&BuildEvent)) -> Result<Built> {
     let Pending { opts, tree, facts, dest } = p;
-    let target = s.target.as_deref();
+    let target = s.target.as_ref();
     let build_in = |dir: &Path, out: Option<&Path>| {
         compile(&opts, &tree, facts, dir, target, Stop::Build, log).map_err(|e| match out {
             Some(out) => relocate_failure(e, dir, out),
@@ -261,7 +263,7 @@ pub fn complete(p: Pending, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
                     }
                 }
                 (Err(why), Some(out)) => {
-                    log(&format!("warning: could not store the result in the build cache: {why}"));
+                    log(&BuildEvent::Warning(format!("could not store the result in the build cache: {why}")));
                     let ready = Ready { dir: tmp.clone(), manifest, status: CacheStatus::Off, key: None };
                     let r = finish(ready, out, &tree, s, log);
                     let _ = std::fs::remove_dir_all(&tmp);
@@ -269,7 +271,7 @@ pub fn complete(p: Pending, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
                 }
                 (Err(why), None) => {
                     let _ = std::fs::remove_dir_all(&tmp);
-                    Err(Error::Internal(format!("cannot store the helper in the build cache: {why}")))
+                    Err(Internal::CacheStore { why: why.into() }.into())
                 }
             }
         }

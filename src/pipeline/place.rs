@@ -13,6 +13,7 @@ use crate::detect::Method;
 use crate::digest;
 use crate::eras::EraId;
 use crate::error::{Error, Result};
+use crate::events::BuildEvent;
 use crate::kdir::KernelTree;
 use crate::manifest::{self, Manifest};
 use crate::output::{self, Staging};
@@ -93,7 +94,13 @@ impl Ready {
 /// Materialise `ready` as `out`, all-or-nothing: hard links (else copies)
 /// of its files; with signing, a signed copy of the .ko and a manifest that
 /// records the signature.
-pub(super) fn finish(ready: Ready, out: &Path, tree: &KernelTree, s: &Settings, log: &dyn Fn(&str)) -> Result<Built> {
+pub(super) fn finish(
+    ready: Ready,
+    out: &Path,
+    tree: &KernelTree,
+    s: &Settings,
+    log: &dyn Fn(&BuildEvent),
+) -> Result<Built> {
     let Ready { dir: src, mut manifest, status, key } = ready;
     let ko_name = format!("{MODULE}.ko");
     let staging = Staging::new(out, &OUTPUT_DIR)?;
@@ -111,13 +118,12 @@ pub(super) fn finish(ready: Ready, out: &Path, tree: &KernelTree, s: &Settings, 
     if let Some(sopts) = &s.sign {
         let ko = staging.dir.join(&ko_name);
         let info = sign::sign(tree, sopts, &ko)?;
-        log(&format!(
-            "signed with {}/scripts/sign-file ({}); signer {}; checked: {}",
-            tree.build.display(),
-            info.hash,
-            info.signer.as_deref().unwrap_or("(modinfo not installed)"),
-            info.verified_by.join(", ")
-        ));
+        log(&BuildEvent::Signed {
+            kdir: tree.build.clone(),
+            hash: info.hash.clone(),
+            signer: info.signer.clone(),
+            checked: info.verified_by.clone(),
+        });
         let sha256 = digest::sha256_file(&ko).map_err(|e| Error::output(out, e))?;
         let size = std::fs::metadata(&ko).map(|m| m.len()).unwrap_or(0);
         manifest.record_signature(info, sha256, size);
@@ -138,11 +144,11 @@ pub(super) fn sibling(out: &Path, tag: &str) -> PathBuf {
 /// A failed build is kept as `<dir>.failed`; move it to `<out>.failed`,
 /// where the user looks, and point the error there.
 pub(super) fn relocate_failure(e: Error, built_dir: &Path, out: &Path) -> Error {
-    let Error::BuildFailed { log, tail } = e else { return e };
+    let Error::KbuildFailed { log, tail } = e else { return e };
     let from = output::failed_path(built_dir);
     let to = output::failed_path(out);
     if !from.is_dir() {
-        return Error::BuildFailed { log, tail };
+        return Error::KbuildFailed { log, tail };
     }
     if let Some(p) = to.parent() {
         let _ = std::fs::create_dir_all(p);
@@ -158,5 +164,5 @@ pub(super) fn relocate_failure(e: Error, built_dir: &Path, out: &Path) -> Error 
                 .all(|f| std::fs::copy(f.path(), to.join(f.file_name())).is_ok())
             && std::fs::remove_dir_all(&from).is_ok()
     };
-    if moved { Error::BuildFailed { log: to.join("make.log"), tail } } else { Error::BuildFailed { log, tail } }
+    if moved { Error::KbuildFailed { log: to.join("make.log"), tail } } else { Error::KbuildFailed { log, tail } }
 }

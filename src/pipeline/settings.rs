@@ -5,14 +5,15 @@ use std::path::PathBuf;
 
 use crate::cache::{self, Cache};
 use crate::error::Result;
-use crate::render;
+use crate::events::BuildEvent;
+use crate::module_name::ModuleName;
 use crate::sign::SignOpts;
 
 /// What a run asks for, before anything is checked or opened.
 #[derive(Debug, Clone, Default)]
 pub struct Choices {
     /// Bake in the target module name.
-    pub target: Option<String>,
+    pub target: Option<ModuleName>,
     pub cache: CacheChoice,
     /// Sign every .ko with the tree's sign-file.
     pub sign: Option<SignOpts>,
@@ -37,16 +38,13 @@ pub struct Settings {
     /// Why there is no cache, for the record.
     pub cache_off: Option<String>,
     pub sign: Option<SignOpts>,
-    pub target: Option<String>,
+    pub target: Option<ModuleName>,
 }
 
 impl Settings {
     /// Check the target name and the signing options, open the cache.
-    pub fn new(choices: Choices, log: &dyn Fn(&str)) -> Result<Settings> {
+    pub fn new(choices: Choices, log: &dyn Fn(&BuildEvent)) -> Result<Settings> {
         let Choices { target, cache, sign } = choices;
-        if let Some(t) = &target {
-            render::validate_module_name(t)?;
-        }
         if let Some(s) = &sign {
             s.check()?;
         }
@@ -59,7 +57,7 @@ impl Settings {
             CacheChoice::Dir(dir) => match Cache::open(&dir) {
                 Ok(c) => (Some(c), None),
                 Err(why) => {
-                    log(&format!("warning: build cache disabled: {why}"));
+                    log(&BuildEvent::Warning(format!("build cache disabled: {why}")));
                     (None, Some(why.to_string()))
                 }
             },

@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 
 use crate::detect::{self, Facts, MethodChoice};
-use crate::error::{Error, Result};
-use crate::kbuild::MakeVars;
+use crate::eras;
+use crate::error::{BadArgument, Error, Result};
+use crate::events::BuildEvent;
+use crate::kbuild::{self, MakeVars};
 use crate::kdir::{self, Family, KernelTree, Toolchain};
 
 /// Everything that says which kernel and how to read it.
@@ -40,26 +42,32 @@ pub fn open(opts: &TreeOptions) -> Result<KernelTree> {
 }
 
 /// Say which kernel was opened.
-pub fn opened(tree: &KernelTree, log: &dyn Fn(&str)) {
-    log(&format!("kernel {} ({}) at {}", tree.release, tree.machine, tree.build.display()));
+pub fn opened(tree: &KernelTree, log: &dyn Fn(&BuildEvent)) {
+    log(&BuildEvent::Opened {
+        release: tree.release.clone(),
+        machine: tree.machine.clone(),
+        build: tree.build.clone(),
+    });
 }
 
 /// The compiler to run Kbuild with: `--cc`, else what the tree names (for
 /// a kernel of another machine: with the CROSS_COMPILE prefix Kbuild gets).
 pub fn toolchain(tree: &KernelTree, cc: Option<&str>, vars: &MakeVars) -> Result<Toolchain> {
     if let Some(cc) = cc {
-        if kdir::run_in(tree.chroot.as_deref(), &format!("{cc} --version")).is_none() {
+        kdir::cc_words(cc)?;
+        let llvm = (tree.compiler.family == Family::Clang && cc.contains("clang")).then(|| "1".to_string());
+        let tc = Toolchain { cc: cc.to_string(), llvm };
+        if kdir::run_in(tree.chroot.as_deref(), &tc.argv(&["--version"])).is_none() {
             return Err(Error::CompilerMissing { wanted: cc.to_string(), text: None });
         }
-        check_randstruct_compiler(tree, cc)?;
-        let llvm = (tree.compiler.family == Family::Clang && cc.contains("clang")).then(|| "1".to_string());
-        return Ok(Toolchain { cc: cc.to_string(), llvm });
+        check_randstruct_compiler(tree, &tc)?;
+        return Ok(tc);
     }
     if let Some(tc) = tree.resolved.get() {
         return Ok(tc.clone());
     }
     let cross = vars.for_tree(tree).cross_compile;
-    let tc = tree.compiler.resolve(&|cmd| kdir::run_in(tree.chroot.as_deref(), cmd), cross.as_deref())?;
+    let tc = tree.compiler.resolve(&|argv| kdir::run_in(tree.chroot.as_deref(), argv), cross.as_deref())?;
     Ok(tree.resolved.get_or_init(|| tc).clone())
 }
 
@@ -67,28 +75,27 @@ pub fn toolchain(tree: &KernelTree, cc: Option<&str>, vars: &MakeVars) -> Result
 /// compiler lays out `struct module` as the kernel does (the GCC plugin is
 /// built for one compiler version, the seed is applied by one): `--cc` must
 /// name exactly that compiler, as its version line shows it.
-fn check_randstruct_compiler(tree: &KernelTree, cc: &str) -> Result<()> {
-    if !["CONFIG_RANDSTRUCT", "CONFIG_RANDSTRUCT_FULL", "CONFIG_RANDSTRUCT_PERFORMANCE", "CONFIG_GCC_PLUGIN_RANDSTRUCT"]
-        .iter()
-        .any(|c| tree.config.enabled(c))
-    {
+fn check_randstruct_compiler(tree: &KernelTree, tc: &Toolchain) -> Result<()> {
+    if !eras::randstruct(|c| tree.config.enabled(c)) {
         return Ok(());
     }
     let wanted = tree.compiler.text.trim();
-    let version = kdir::run_in(
-        tree.chroot.as_deref(),
-        &format!("{cc} --version 2>/dev/null | head -n1; {cc} -v 2>&1 | tail -n1"),
-    );
-    let lines: Vec<String> = version.unwrap_or_default().lines().map(|l| l.trim().to_string()).collect();
+    // The first line of `--version`, and the last of `-v` (GCC writes its
+    // version line there, on stderr).
+    let run = |arg: &str| kdir::output_in(tree.chroot.as_deref(), &tc.argv(&[arg]));
+    let first = run("--version").and_then(|o| String::from_utf8_lossy(&o.stdout).lines().next().map(String::from));
+    let last = run("-v").and_then(|o| kbuild::output_text(&o).lines().last().map(String::from));
+    let lines: Vec<String> = first.into_iter().chain(last).map(|l| l.trim().to_string()).collect();
     if !wanted.is_empty() && lines.iter().any(|l| l == wanted) {
         return Ok(());
     }
-    Err(Error::BadArgument(format!(
-        "kernel {} randomises struct layouts (randstruct): the helper must be built by the kernel's own compiler, \
-         `{wanted}`, but --cc {cc} is `{}`; leave --cc out, or name exactly that compiler",
-        tree.release,
-        lines.first().map(String::as_str).unwrap_or("not runnable")
-    )))
+    Err(BadArgument::RandstructCompiler {
+        release: tree.release.clone(),
+        wanted: wanted.to_string(),
+        cc: tc.cc.clone(),
+        found: lines.into_iter().next(),
+    }
+    .into())
 }
 
 /// Detect the facts of an open tree (`detect`, and every build that misses

@@ -153,7 +153,8 @@ impl Parser {
             return;
         }
         if let Some(c) = LOST.captures(line) {
-            self.lost += c["n"].parse::<u64>().unwrap_or(0);
+            // Digits that do not fit are more than u64 holds.
+            self.lost = self.lost.saturating_add(c["n"].parse::<u64>().unwrap_or(u64::MAX));
             self.stack_of = None;
             return;
         }
@@ -188,7 +189,6 @@ impl Parser {
 }
 
 /// Parse a whole trace text at once.
-#[cfg(test)]
 pub fn parse(text: &str) -> Parser {
     let mut p = Parser::default();
     p.feed(text);
@@ -264,6 +264,14 @@ pub(crate) mod tests {
         assert_eq!(p.events[1].stack.len(), 1);
         assert_eq!(p.events[1].stack[0].func, "g1");
         assert_eq!(p.lost, 7);
+    }
+
+    #[test]
+    fn lost_counts_past_u64_stay_at_its_maximum() {
+        // The count is the trace's word: adding up must not wrap (or panic).
+        let p = parse("CPU:0 [LOST 18446744073709551615 EVENTS]\nCPU:1 [LOST 2 EVENTS]\n");
+        assert_eq!(p.lost, u64::MAX);
+        assert_eq!(parse("CPU:0 [LOST 99999999999999999999999 EVENTS]\n").lost, u64::MAX);
     }
 
     #[test]

@@ -51,7 +51,7 @@ fn module_areas(text: &str) -> Vec<(String, u64, u64)> {
             let f: Vec<&str> = l.split_whitespace().collect();
             let size: u64 = f.get(1)?.parse().ok()?;
             let addr = u64::from_str_radix(f.get(5)?.trim_start_matches("0x"), 16).ok().filter(|&a| a != 0)?;
-            Some((f[0].to_string(), addr, addr + size))
+            Some((f[0].to_string(), addr, addr.saturating_add(size)))
         })
         .collect()
 }
@@ -205,6 +205,19 @@ mod tests {
     use crate::trace::events::{parse, tests::fixture};
     use crate::trace::modtext::KoText;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn a_module_area_past_the_end_of_the_address_space_ends_there() {
+        // /proc/modules' size is the file's word: the end must not wrap
+        // around to a low address (or panic).
+        assert_eq!(
+            module_areas("m 18446744073709551615 0 - Live 0xffffffffc0a00000\nn 4096 0 - Live 0xffffffffc0b00000\n"),
+            [
+                ("m".to_string(), 0xffffffffc0a00000, u64::MAX),
+                ("n".to_string(), 0xffffffffc0b00000, 0xffffffffc0b01000)
+            ]
+        );
+    }
 
     #[test]
     fn module_frames_get_their_module() {

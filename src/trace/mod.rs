@@ -24,9 +24,19 @@ mod report;
 mod session;
 mod tracefs;
 
+/// The parsers of what trace reads from outside the tool (trace text,
+/// /proc/kallsyms, a module file), public for the fuzz targets
+/// (src/fuzzing.rs).
+pub mod parsers {
+    pub use super::analyze::analyze;
+    pub use super::events::{Event, Frame, Kind, Parser, parse};
+    pub use super::kallsyms::Kallsyms;
+    pub use super::modtext::KoText;
+}
+
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{BadArgument, Error, Result};
 use crate::sysmod::{self, Roots};
 
 use events::Parser;
@@ -86,7 +96,7 @@ fn check(roots: &Roots, name: &str, euid: u32, has_command: bool) -> Result<()> 
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The module whose references to record, as given ('-' and '_' are the same).
-    pub name: String,
+    pub name: crate::module_name::ModuleName,
     /// Record for this many seconds instead of until Ctrl-C.
     pub duration: Option<f64>,
     /// The report as JSON.
@@ -104,7 +114,7 @@ pub fn run(args: &Options) -> Result<()> {
     if let Some(d) = args.duration
         && !(d.is_finite() && d > 0.0 && d < 1e9)
     {
-        return Err(Error::BadArgument(format!("--duration {d}: give a number of seconds above 0")));
+        return Err(BadArgument::Duration { seconds: d }.into());
     }
     check(&roots, &name, nix::unistd::geteuid().as_raw(), !args.command.is_empty())?;
     let until = match (args.duration, args.command.is_empty()) {

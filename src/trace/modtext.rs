@@ -81,8 +81,12 @@ impl KoText {
         let mut funcs = Vec::new();
         for s in &self.sections {
             let Some(&base) = bases.get(&s.name) else { continue };
-            sections.push((base, base + s.size));
-            funcs.extend(s.funcs.iter().map(|(off, size, name)| (base + off, base + off + size, name.clone())));
+            // The file's sizes end at the end of the address space at most.
+            sections.push((base, base.saturating_add(s.size)));
+            funcs.extend(s.funcs.iter().filter_map(|(off, size, name)| {
+                let start = base.checked_add(*off)?;
+                Some((start, start.saturating_add(*size), name.clone()))
+            }));
         }
         funcs.sort_by_key(|f| f.0);
         ModuleText { module: module.to_string(), sections, funcs }
@@ -238,5 +242,22 @@ mod tests {
         assert_eq!(t.place(0xffffffffc0a00031), None, "past the end of .text");
         assert_eq!(t.place(0xffffffffc0a0801d), None);
         assert!(t.funcs().any(|f| f == (0xffffffffc0a08000, "leak_init_init")));
+    }
+
+    #[test]
+    fn sizes_past_the_end_of_the_address_space_end_there() {
+        // Sizes and offsets are the file's word: a damaged .ko must neither
+        // wrap an end around to a low address nor panic.
+        let ko = KoText {
+            sections: vec![KoSection {
+                name: ".text".into(),
+                size: u64::MAX,
+                funcs: vec![(0x10, u64::MAX, "huge".into()), (u64::MAX, 1, "beyond".into())],
+            }],
+        };
+        let t = ko.place("m", &[(".text".to_string(), 0xffffffffc0a00000)].into());
+        assert_eq!(t.place(0xffffffffc0a00010), Some(Some("huge")));
+        assert_eq!(t.place(u64::MAX - 1), Some(Some("huge")));
+        assert!(t.funcs().all(|(_, n)| n != "beyond"), "a function starting past the address space is left out");
     }
 }

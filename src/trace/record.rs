@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 use super::events::Parser;
 use super::kallsyms::Kallsyms;
 use super::modtext::ModuleWatch;
-use crate::error::{Error, Result};
+use crate::error::{self, BadArgument, Internal, Result};
 
 /// What ends the recording.
 pub enum Until<'a> {
@@ -42,7 +42,7 @@ pub fn catch_signals() -> Result<Arc<AtomicUsize>> {
     let flag = Arc::new(AtomicUsize::new(0));
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
         signal_hook::flag::register_usize(sig, Arc::clone(&flag), sig as usize)
-            .map_err(|e| Error::Internal(format!("cannot handle signal {sig}: {e}")))?;
+            .map_err(|e| Internal::Signal { signal: sig, err: error::io(e) })?;
     }
     Ok(flag)
 }
@@ -133,7 +133,7 @@ pub fn record(
             Command::new(&argv[0])
                 .args(&argv[1..])
                 .spawn()
-                .map_err(|e| Error::BadArgument(format!("cannot run {}: {e}; nothing was recorded", argv[0])))?,
+                .map_err(|e| BadArgument::CannotRunCommand { program: argv[0].clone(), err: error::io(e) })?,
         ),
         _ => None,
     };

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 
 use super::tracefs::{self, Tracefs};
-use crate::error::{Error, Result};
+use crate::error::{Result, TraceBusy};
 use crate::sysmod::{Roots, read_trim};
 
 /// The options `trace` turns on: a stack after every event, with the
@@ -74,11 +74,7 @@ impl Session {
         s.recover()?;
         if let Err(e) = std::fs::create_dir(&s.instance) {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
-                return Err(Error::TraceBusy(format!(
-                    "{} exists: another trace of {name} is running; wait for it (or, if none is, rmdir {})",
-                    s.instance.display(),
-                    s.instance.display()
-                )));
+                return Err(TraceBusy::Instance { module: name.into(), instance: s.instance.clone() }.into());
             }
             return Err(tracefs::refused(roots, &format!("mkdir {}", s.instance.display()), &e));
         }
@@ -221,11 +217,7 @@ fn take_lock(name: &str, path: &Path) -> Result<Option<(Flock<File>, PathBuf)>> 
     };
     match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
         Ok(locked) => Ok(Some((locked, path.to_path_buf()))),
-        Err(_) => Err(Error::TraceBusy(format!(
-            "another trace of {name} is running ({} is locked): wait for it, or trace another module; nothing \
-             was changed",
-            path.display()
-        ))),
+        Err(_) => Err(TraceBusy::Locked { module: name.into(), lock: path.to_path_buf() }.into()),
     }
 }
 

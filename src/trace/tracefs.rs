@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags};
 
-use crate::error::{Error, Result};
+use crate::error::{self, Error, Result, TraceDenied, TraceUnavailable};
 use crate::sysmod::{Lockdown, Roots};
 
 /// The tracing directory, and what this run mounted to get it.
@@ -53,16 +53,11 @@ fn mount(fstype: &str, target: &Path) -> std::result::Result<(), std::io::Error>
 /// The error for a tracefs operation the kernel refused.
 pub fn refused(roots: &Roots, what: &str, err: &std::io::Error) -> Error {
     let perm = matches!(err.raw_os_error(), Some(libc::EPERM | libc::EACCES));
+    let err = error::io_copy(err);
     match Lockdown::read(roots) {
-        Some(Lockdown::Confidentiality) if perm => Error::TraceDenied(format!(
-            "{what}: {err}: the kernel is locked down (confidentiality), which denies tracefs even to root. \
-             Boot without lockdown=confidentiality (or with Secure Boot off) to trace; nothing was changed"
-        )),
-        _ if perm => Error::TraceDenied(format!(
-            "{what}: {err}: the kernel refuses tracing to this process (lockdown, an LSM policy or a \
-             container without CAP_SYS_ADMIN); nothing was changed"
-        )),
-        _ => Error::TraceUnavailable(format!("{what}: {err}")),
+        Some(Lockdown::Confidentiality) if perm => TraceDenied::Lockdown { what: what.into(), err }.into(),
+        _ if perm => TraceDenied::Refused { what: what.into(), err }.into(),
+        _ => TraceUnavailable::Refused { what: what.into(), err }.into(),
     }
 }
 
@@ -92,31 +87,17 @@ pub fn open(roots: &Roots) -> Result<Tracefs> {
         }
         fs.dir = debug.join("tracing");
     } else {
-        return Err(Error::TraceUnavailable(format!(
-            "this kernel has no tracing filesystem: neither {} nor {} exists (a kernel without CONFIG_TRACING \
-             and CONFIG_DEBUG_FS, or sysfs is not mounted there); nothing was changed",
-            tracing.display(),
-            debug.display()
-        )));
+        return Err(TraceUnavailable::NoTracefs { tracing, debug }.into());
     }
     if let Err(e) = std::fs::read_dir(&fs.dir) {
         return Err(refused(roots, &format!("cannot read {}", fs.dir.display()), &e));
     }
     let events = fs.dir.join("events/module");
     if !events.join("module_get").is_dir() || !events.join("module_put").is_dir() {
-        return Err(Error::TraceUnavailable(format!(
-            "{} has no module:module_get/module_put events: this kernel was built without \
-             CONFIG_TRACEPOINTS/CONFIG_EVENT_TRACING (or without CONFIG_MODULES); the references cannot be \
-             traced. Nothing was changed",
-            fs.dir.display()
-        )));
+        return Err(TraceUnavailable::NoModuleEvents { dir: fs.dir.clone() }.into());
     }
     if !usable(&fs.dir) {
-        return Err(Error::TraceUnavailable(format!(
-            "{} has no instances/ directory (kernels before 3.x): a private trace instance cannot be made, and \
-             this tool does not take over the global trace buffer. Nothing was changed",
-            fs.dir.display()
-        )));
+        return Err(TraceUnavailable::NoInstances { dir: fs.dir.clone() }.into());
     }
     Ok(fs)
 }

@@ -33,7 +33,7 @@ impl FsAnchors {
     }
 }
 
-fn parse(kallsyms: &str) -> Option<FsAnchors> {
+pub fn parse(kallsyms: &str) -> Option<FsAnchors> {
     Some(FsAnchors {
         fs_list: kernel_data_symbol(kallsyms, "file_systems")?,
         fs_lock: kernel_data_symbol(kallsyms, "file_systems_lock")?,

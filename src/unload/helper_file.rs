@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::decide::Policy;
-use crate::error::{Error, Result};
+use crate::error::{self, BadArgument, Error, Result};
 use crate::modinfo::modinfo;
 use crate::render::MODULE;
 use crate::sign;
@@ -40,16 +40,12 @@ pub fn check_helper(path: &Path, bytes: &[u8], running: &str) -> Result<HelperFi
     for (magic, what) in [(&b"\xfd7zXZ\x00"[..], "xz"), (&b"\x28\xb5\x2f\xfd"[..], "zstd"), (&b"\x1f\x8b"[..], "gzip")]
     {
         if bytes.starts_with(magic) {
-            return Err(Error::BadArgument(format!(
-                "{shown} is {what}-compressed: decompress it first (the helper is loaded as a plain .ko)"
-            )));
+            return Err(BadArgument::HelperCompressed { path: path.to_path_buf(), format: what }.into());
         }
     }
     let info = modinfo(bytes);
     let get = |k: &str| info.iter().find(|(key, _)| key == k).map(|(_, v)| v.trim().to_string());
-    let vermagic = get("vermagic").ok_or_else(|| {
-        Error::BadArgument(format!("{shown} has no vermagic: it is not a kernel module built by Kbuild"))
-    })?;
+    let vermagic = get("vermagic").ok_or_else(|| BadArgument::NoVermagic { path: path.to_path_buf() })?;
     let built_for = vermagic.split_whitespace().next().unwrap_or("");
     if built_for != running {
         return Err(Error::WrongKernel(format!(
@@ -65,9 +61,7 @@ pub fn check_helper(path: &Path, bytes: &[u8], running: &str) -> Result<HelperFi
         .filter_map(|(_, v)| v.split_once(':').map(|(p, _)| p.to_string()))
         .collect();
     if !params.iter().any(|p| p == "modname") {
-        return Err(Error::BadArgument(format!(
-            "{shown} has no modname parameter: it is not a force-rmmod-gen helper"
-        )));
+        return Err(BadArgument::NotAHelper { path: path.to_path_buf() }.into());
     }
     Ok(HelperFile {
         path: path.to_path_buf(),
@@ -80,7 +74,7 @@ pub fn check_helper(path: &Path, bytes: &[u8], running: &str) -> Result<HelperFi
 
 pub fn read_helper(path: &Path, running: &str) -> Result<HelperFile> {
     let bytes = std::fs::read(path)
-        .map_err(|e| Error::BadArgument(format!("cannot read the helper {}: {e}", path.display())))?;
+        .map_err(|e| BadArgument::HelperUnreadable { path: path.to_path_buf(), err: error::io(e) })?;
     check_helper(path, &bytes, running)
 }
 
@@ -137,11 +131,7 @@ pub fn helper_params(h: &HelperFile, target: &str, address: Option<u64>, p: &Pol
             )));
         }
         if !h.has_param(param) {
-            return Err(Error::BadArgument(format!(
-                "the helper {} has no {param} parameter, so it cannot be loaded for --{}",
-                h.path.display(),
-                param.replace('_', "-")
-            )));
+            return Err(BadArgument::HelperLacksParam { path: h.path.clone(), param: param.to_string() }.into());
         }
         s.push_str(&format!(" {param}=1"));
     }

@@ -2,7 +2,7 @@
 //! (sysmod.rs) and about itself, reported before anything is done.
 
 use super::report::{Tag, event};
-use crate::error::{Error, Result};
+use crate::error::{BadArgument, Result};
 use crate::render::{self, MODULE};
 use crate::sysmod::{self, Kernel, Module, Roots};
 
@@ -12,9 +12,7 @@ pub fn target_name(name: &str) -> Result<String> {
     render::validate_module_name(name)?;
     let n = name.replace('-', "_");
     if n == MODULE {
-        return Err(Error::BadArgument(format!(
-            "{name} is the helper module itself; remove a left-over helper with `rmmod {MODULE}`"
-        )));
+        return Err(BadArgument::TargetIsHelper { name: name.into(), helper: MODULE }.into());
     }
     Ok(n)
 }

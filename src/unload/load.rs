@@ -12,7 +12,7 @@ use super::kmsg::Kmsg;
 use super::report::{Tag, event};
 use super::sys::{errno_name, errno_text};
 use super::system::System;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Signing};
 use crate::sysmod::Roots;
 
 /// A module named like the helper is already loaded: another run's, or a
@@ -142,24 +142,12 @@ pub fn load_failure(errno: Errno, c: &LoadCtx) -> LoadFailure {
             "the kernel rejected the helper as an invalid module (ENOEXEC: \"Exec format error\"): it \
              was built for another kernel, architecture or configuration; {nothing}"
         )),
-        Errno::EKEYREJECTED | Errno::ENOKEY | Errno::EBADMSG | Errno::ENOPKG => Error::Signing(format!(
-            "the kernel rejected the helper's signature ({}): {}; {nothing}",
-            errno_name(errno),
-            match errno {
-                Errno::EKEYREJECTED =>
-                    "it is unsigned, its signature does not verify, or it is signed with a key the kernel does not trust (enroll the certificate with `mokutil --import CERT` and reboot, or sign with the kernel's build key)",
-                Errno::ENOKEY =>
-                    "it is signed with a key the kernel does not trust: enroll the certificate (mokutil --import CERT, reboot) or sign with the kernel's build key",
-                Errno::EBADMSG => "the signature is malformed",
-                _ => "the signature's hash or key algorithm is not supported by this kernel",
-            }
-        )),
-        Errno::EPERM | Errno::EACCES if !c.sig_reasons.is_empty() => Error::Signing(format!(
-            "the kernel refused to load the helper ({}) because it enforces module signatures ({}): \
-             sign it with --sign-key/--sign-cert using a key the kernel trusts; {nothing}",
-            errno_name(errno),
-            c.sig_reasons.join("; ")
-        )),
+        Errno::EKEYREJECTED | Errno::ENOKEY | Errno::EBADMSG | Errno::ENOPKG => {
+            Signing::Rejected { errno, nothing: nothing.to_string() }.into()
+        }
+        Errno::EPERM | Errno::EACCES if !c.sig_reasons.is_empty() => {
+            Signing::Enforced { errno, reasons: c.sig_reasons.to_vec(), nothing: nothing.to_string() }.into()
+        }
         Errno::EPERM | Errno::EACCES => Error::NotRoot(format!(
             "the kernel refused to load the helper ({}): this process lacks CAP_SYS_MODULE, or module \
              loading is disabled (kernel.modules_disabled) or restricted by a security module; {nothing}",

@@ -43,6 +43,15 @@ pub mod system;
 #[cfg(test)]
 mod tests;
 
+/// The parsers of what unload reads from outside the tool (/proc, the
+/// helper file), public for the fuzz targets (src/fuzzing.rs).
+pub mod parsers {
+    pub use super::fs_anchors::parse as fs_anchors;
+    pub use super::helper_file::check_helper;
+    pub use super::list_head::kernel_data_symbol;
+    pub use super::real_use::{parse_crypto, parse_mountinfo, parse_protocols};
+}
+
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
@@ -62,7 +71,7 @@ use report::{Facts, Outcome, Tag, event};
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The stuck module, as given ('-' and '_' are the same).
-    pub name: String,
+    pub name: crate::module_name::ModuleName,
     /// How long to retry the plain delete_module while NAME is busy.
     pub wait: std::time::Duration,
     /// Do not ask for confirmation.

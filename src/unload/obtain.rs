@@ -117,7 +117,7 @@ fn build_helper(opts: &TreeOptions, running: &str, cache_dir: &Path) -> Result<H
             tree.release
         )));
     }
-    let log = |m: &str| event(Tag::Build, m);
+    let log = |e: &crate::events::BuildEvent| event(Tag::Build, &e.to_string());
     let choices = Choices { cache: CacheChoice::Dir(cache_dir.to_path_buf()), ..Choices::default() };
     let settings = Settings::new(choices, &|_| {})?;
     let tmp = OnceCell::new();

@@ -41,9 +41,22 @@ pub const WHY: &[&str] = &[
 
 /// What the helper's templates need to speak the protocol: `protocol`
 /// (the prefix) and `why` (the names of `enum frm_why`, in order).
-pub fn insert(ctx: &mut tera::Context) {
-    ctx.insert("protocol", PREFIX);
-    ctx.insert("why", WHY);
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Protocol {
+    protocol: &'static str,
+    why: &'static [&'static str],
+}
+
+impl Protocol {
+    pub fn new() -> Protocol {
+        Protocol { protocol: PREFIX, why: WHY }
+    }
+}
+
+impl Default for Protocol {
+    fn default() -> Protocol {
+        Protocol::new()
+    }
 }
 
 /// The bits of `unchecked`, and what each means.

@@ -191,16 +191,21 @@ fn mounts(proc: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for p in pids(proc) {
         let Ok(text) = std::fs::read_to_string(p.join("mountinfo")) else { continue };
-        for line in text.lines() {
-            // id parent major:minor root mountpoint options [optional...] - fstype source super
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let Some(dash) = fields.iter().position(|f| *f == "-") else { continue };
-            if let (Some(point), Some(fstype)) = (fields.get(4), fields.get(dash + 1)) {
-                out.entry(fstype.to_string()).or_default().insert(point.replace("\\040", " "));
-            }
-        }
+        parse_mountinfo(&text, &mut out);
     }
     out
+}
+
+/// One /proc/PID/mountinfo text: each mount point added under its fstype.
+pub fn parse_mountinfo(text: &str, out: &mut BTreeMap<String, BTreeSet<String>>) {
+    for line in text.lines() {
+        // id parent major:minor root mountpoint options [optional...] - fstype source super
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(dash) = fields.iter().position(|f| *f == "-") else { continue };
+        if let (Some(point), Some(fstype)) = (fields.get(4), fields.get(dash + 1)) {
+            out.entry(fstype.to_string()).or_default().insert(point.replace("\\040", " "));
+        }
+    }
 }
 
 /// Network devices whose driver's module is NAME.
@@ -221,7 +226,11 @@ fn net_devices(sys: &Path, name: &str) -> Vec<String> {
 /// /proc/net/protocols: the protocol and `sockets` columns of the rows whose
 /// `module` column is NAME.
 fn protocols(file: &Path, name: &str) -> Vec<(String, u64)> {
-    let Ok(text) = std::fs::read_to_string(file) else { return Vec::new() };
+    std::fs::read_to_string(file).map(|text| parse_protocols(&text, name)).unwrap_or_default()
+}
+
+/// The rows of a /proc/net/protocols text whose `module` column is NAME.
+pub fn parse_protocols(text: &str, name: &str) -> Vec<(String, u64)> {
     let mut lines = text.lines();
     let Some(header) = lines.next() else { return Vec::new() };
     let heads: Vec<&str> = header.split_whitespace().collect();
@@ -240,7 +249,11 @@ fn protocols(file: &Path, name: &str) -> Vec<(String, u64)> {
 /// /proc/crypto: the `name` of every block whose `module` is NAME, and its
 /// users: `refcnt` less the one reference registration holds.
 fn crypto(file: &Path, name: &str) -> Vec<(String, Option<u64>)> {
-    let Ok(text) = std::fs::read_to_string(file) else { return Vec::new() };
+    std::fs::read_to_string(file).map(|text| parse_crypto(&text, name)).unwrap_or_default()
+}
+
+/// The blocks of a /proc/crypto text whose `module` is NAME: name and users.
+pub fn parse_crypto(text: &str, name: &str) -> Vec<(String, Option<u64>)> {
     let field = |block: &str, key: &str| {
         block.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;

@@ -8,7 +8,7 @@ use super::Options;
 use super::helper_file::HelperFile;
 use super::obtain::Helper;
 use super::report::{Tag, event};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Signing};
 use crate::kdir::KernelTree;
 use crate::output::TempDir;
 use crate::sign::{self, SignOpts};
@@ -59,15 +59,7 @@ pub fn signing_plan(reasons: &[String], h: &HelperFile, have_keys: bool) -> Resu
     if reasons.is_empty() {
         return Ok(SignPlan::AsIs);
     }
-    Err(Error::Signing(format!(
-        "the running kernel only loads signed modules ({}), and the helper {} is unsigned, so the \
-         kernel would reject it. Pass --sign-key KEY --sign-cert CERT with a key the kernel trusts \
-         (its build key, or a Machine Owner Key enrolled with `mokutil --import CERT` and a reboot); \
-         or sign the helper yourself (scripts/sign-file sha256 KEY CERT force_rmmod.ko) and pass it \
-         with --ko. Nothing was loaded",
-        reasons.join("; "),
-        h.path.display()
-    )))
+    Err(Signing::Unsigned { reasons: reasons.to_vec(), helper: h.path.clone() }.into())
 }
 
 /// The file to load, and the temporary directory of a signed copy (kept
@@ -92,13 +84,7 @@ pub fn file_to_load(helper: &Helper, reasons: &[String], keys: Option<&SignOpts>
         }
         SignPlan::Sign => {
             let opts_s = keys.expect("keys given");
-            let tree = helper.tree.as_ref().ok_or_else(|| {
-                Error::Signing(format!(
-                    "cannot sign the helper: the running kernel's build tree ({}) with its scripts/sign-file \
-                     is not available; sign it yourself and pass it with --ko. Nothing was loaded",
-                    kdir.display()
-                ))
-            })?;
+            let tree = helper.tree.as_ref().ok_or_else(|| Signing::NoTree { kdir: kdir.to_path_buf() })?;
             let tmp = TempDir::new("sign")?;
             let copy = tmp.path().join(format!("{}.ko", helper.file.name));
             std::fs::copy(&helper.file.path, &copy).map_err(|e| Error::output(&copy, e))?;

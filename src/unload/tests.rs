@@ -282,7 +282,7 @@ impl KernelLog for FakeLog<'_> {
 
 fn options(name: &str, ko: PathBuf) -> Options {
     Options {
-        name: name.into(),
+        name: crate::module_name::ModuleName::parse(name).unwrap(),
         wait: std::time::Duration::ZERO,
         yes: true,
         force_deps: false,

@@ -229,3 +229,50 @@ pub fn assert_unknown_9_0_refused(stderr: &str) {
          output of `force-rmmod-gen detect --json`",
     );
 }
+
+/// One table of tests/kernels.toml (the keys are described there;
+/// scripts/kernels reads the same file for the shell scripts).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestKernel {
+    pub name: String,
+    pub fetch: String,
+    pub arch: String,
+    pub cc: Option<String>,
+    pub source: Vec<String>,
+    pub headers: Option<String>,
+    pub cpus: u32,
+    pub boot: u32,
+    pub negative: Negative,
+    #[serde(default)]
+    pub extra: Vec<String>,
+    #[serde(default)]
+    pub caught: Vec<String>,
+    #[serde(default)]
+    pub sig: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Negative {
+    pub scenario: String,
+    pub target: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KernelsFile {
+    kernel: Vec<TestKernel>,
+}
+
+/// The test kernels of tests/kernels.toml, in its order.
+pub fn test_kernels() -> Vec<TestKernel> {
+    let path = repo().join("tests/kernels.toml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    parse_test_kernels(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The kernels of a tests/kernels.toml text.
+pub fn parse_test_kernels(text: &str) -> Result<Vec<TestKernel>, toml::de::Error> {
+    toml::from_str::<KernelsFile>(text).map(|f| f.kernel)
+}

@@ -754,7 +754,7 @@ STRESS_SECONDS=${STRESS_SECONDS:-15}
 STRESS_MIN_LOADS=6
 
 # slow_kernel: this kernel runs several times slower under TCG than a
-# production one (e2e_slow= on the command line: tests/kernels' boot column).
+# production one (e2e_slow= on the command line: tests/kernels.toml's boot key).
 slow_kernel() {
 	slow=$(sed -n 's/.* e2e_slow=\([0-9]*\).*/\1/p' /proc/cmdline)
 	[ "${slow:-1}" -gt 1 ]
@@ -948,7 +948,7 @@ scenario_race() {
 	expect_gone busydev
 }
 
-# --- scenarios only some kernels have (listed per kernel in tests/kernels) ---
+# --- scenarios only some kernels have (listed per kernel in tests/kernels.toml) ---
 
 # cpus_in_log NAME WHEN: how many different CPUs the helper's per-CPU lines
 # "NAME: WHEN: cpuN incs=.. decs=.." (era B: one counter, "cpuN ref=..")
@@ -1099,7 +1099,7 @@ scenario_unload_going() {
 # then reports it, and kernel_health must turn that report into this
 # scenario's FAIL, "kernel: TAG: <the report's line>". tests/e2e/run
 # expects exactly that (a PASS here means the checks are blind). Only
-# kernels with the detectors run them (column "caught" of tests/kernels),
+# kernels with the detectors run them (key "caught" of tests/kernels.toml),
 # in the order listed: a lockdep report switches lockdep off, and so does
 # KASAN's, so lockdep's comes first, and KASAN's last. (A mutex under a
 # spinlock is also lockdep's "Invalid wait context": after lockdep's own

@@ -6,7 +6,7 @@
 #
 #   source "$ROOT/tests/e2e/lib.sh"
 #
-# For a kernel of tests/kernels: fetch it (run_fetch), build the test modules,
+# For a kernel of tests/kernels.toml: fetch it (run_fetch), build the test modules,
 # the helper and the tool's VM userland (prepare_kernel, after
 # start_tool_builds), pack the initramfs whose /init is tests/e2e/init.sh
 # (make_initramfs) and boot it under QEMU (boot). Logs and builds go to
@@ -32,7 +32,7 @@ readonly CROSS_TOOL=$ROOT/scripts/cross-tool
 readonly STATIC_TOOL_DIR=$ROOT/target/static
 readonly STATIC_TOOL=$STATIC_TOOL_DIR/x86_64-unknown-linux-gnu/release/force-rmmod-gen
 
-# The boot settings come from KERNEL's row of tests/kernels (kernel_field):
+# The boot settings come from KERNEL's row of tests/kernels.toml (kernel_field):
 # cpus, negative, extra, sig.
 
 
@@ -379,8 +379,7 @@ make_initramfs() {
 	cp "$dir/helper/force_rmmod.ko" "$stage/e2e/helper/"
 	# How the helper finds its target (find_module or ring-walk): some
 	# scenarios expect different, equally safe, answers from the two.
-	sed -n 's/.*"lookup": *"\([a-z_-]*\)".*/\1/p' "$dir/helper/manifest.json" |
-		head -1 >"$stage/e2e/helper/lookup"
+	json_get "$dir/helper/manifest.json" facts.lookup >"$stage/e2e/helper/lookup"
 	if [[ -e $dir/helper-rewritten/force_rmmod.ko ]]; then
 		cp "$dir/helper-rewritten/force_rmmod.ko" "$stage/e2e/rewritten/"
 	fi
@@ -578,7 +577,7 @@ boot() {
 		console=ttyAMA0
 	fi
 	append="console=$console panic=-1 oops=panic quiet"
-	# A kernel that runs several times slower (tests/kernels: boot) gets
+	# A kernel that runs several times slower (tests/kernels.toml: boot) gets
 	# longer bounded loops in the VM.
 	append+=" e2e_slow=$(kernel_field "$k" boot)$(boot_append "$k")"
 	initrd=$dir/initramfs.cpio.gz
