@@ -272,8 +272,9 @@ pub struct UnloadArgs {
     /// e.g. filesystems where /proc/kallsyms lacks their lists): a reset may then remove a real one
     #[arg(long)]
     pub unchecked_ok: bool,
-    /// With --dry-run: print the report as JSON on stdout (the steps go to stderr)
-    #[arg(long, requires = "dry_run")]
+    /// Print the report as JSON on stdout, success or not (the steps go to stderr; fields:
+    /// docs/unload.md)
+    #[arg(long)]
     pub json: bool,
     /// A prebuilt helper (e.g. from CI) instead of the cache or a build; refused unless its vermagic
     /// names the running kernel

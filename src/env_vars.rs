@@ -89,13 +89,13 @@ pub const ENVIRONMENT: &[EnvVar] = &[
     },
     EnvVar {
         name: "FRG_SYSFS_ROOT",
-        read_by: &["unload", "trace"],
-        meaning: "a directory read instead of `/sys` (the module system calls still act on the running kernel)",
+        read_by: &["trace"],
+        meaning: "a directory read instead of `/sys`",
         test_hook: true,
     },
     EnvVar {
         name: "FRG_PROC_ROOT",
-        read_by: &["unload", "trace"],
+        read_by: &["trace"],
         meaning: "a directory read instead of `/proc`",
         test_hook: true,
     },
@@ -189,6 +189,6 @@ mod tests {
     fn test_hooks_are_marked() {
         let hooks: Vec<&str> = ENVIRONMENT.iter().filter(|v| v.test_hook).map(|v| v.name).collect();
         assert_eq!(hooks, ["FRG_SYSFS_ROOT", "FRG_PROC_ROOT"]);
-        assert!(markdown_table().contains("| `FRG_PROC_ROOT` | unload, trace | test hook: "));
+        assert!(markdown_table().contains("| `FRG_PROC_ROOT` | trace | test hook: "));
     }
 }

@@ -266,17 +266,55 @@ pub enum Error {
          expect=N` (N: /sys/module/NAME/refcnt) and `rmmod NAME`"
     )]
     KernelTooOld { release: String, floor: String },
-    /// `unload`: the leaked references are gone, real ones remain.
-    #[error("{0}")]
-    Partial(String),
-    /// `unload`: the helper could not check a kind of reference.
-    #[error("{0}")]
-    Unchecked(String),
+    /// `unload`: the leaked references are gone, real ones remain:
+    /// `removed` taken away, `kept` held for `reasons` ("1 held by open
+    /// files"), each named in `explained` ("what (what to do)");
+    /// `helper_stuck`: the helper that could not be removed.
+    #[error("{}", partial_message(.module, *.removed, *.kept, .reasons, .explained, .helper_stuck.as_deref()))]
+    Partial {
+        module: String,
+        removed: i64,
+        kept: i64,
+        reasons: Vec<String>,
+        explained: Vec<String>,
+        helper_stuck: Option<String>,
+    },
+    /// `unload`: the helper could not check a kind of reference to `module`.
+    #[error(
+        "the helper refused (ENODATA): it could not check every kind of reference to {module} (the kernel log \
+         above says which: \"not checked\"), so a reset could remove a real one; the helper is not loaded and \
+         nothing was changed. --unchecked-ok resets anyway"
+    )]
+    Unchecked { module: String },
     #[error(transparent)]
     Internal(#[from] Internal),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// `Error::Partial`'s message.
+fn partial_message(
+    name: &str,
+    removed: i64,
+    kept: i64,
+    reasons: &[String],
+    explained: &[String],
+    helper_stuck: Option<&str>,
+) -> String {
+    let reasons = if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) };
+    let mut msg = format!(
+        "{name}: the {removed} leaked reference(s) were removed; {kept} reference(s) held for a reason remain\
+         {reasons}, so {name} stays loaded until they are dropped:"
+    );
+    for e in explained {
+        msg.push_str(&format!("\n  {e}"));
+    }
+    msg.push_str(&format!("\nthen: rmmod {name}"));
+    if let Some(h) = helper_stuck {
+        msg.push_str(&format!("\nthe helper {h} could not be removed: rmmod {h}"));
+    }
+    msg
+}
 
 fn compiler_missing(wanted: &str, text: Option<&str>) -> String {
     match text {
@@ -319,8 +357,8 @@ impl Error {
             TraceBusy(_) => code::TRACE_BUSY,
             KernelTooOld { .. } => code::KERNEL_TOO_OLD,
             NotOurs { .. } => code::NOT_OURS,
-            Partial(_) => code::PARTIAL,
-            Unchecked(_) => code::UNCHECKED,
+            Partial { .. } => code::PARTIAL,
+            Unchecked { .. } => code::UNCHECKED,
             Internal(_) => code::INTERNAL,
         }
     }
@@ -370,8 +408,8 @@ mod tests {
             Error::TraceBusy(TraceBusy::Locked { module: s(), lock: p() }),
             Error::KernelTooOld { release: s(), floor: s() },
             Error::NotOurs { path: p(), why: s() },
-            Error::Partial(s()),
-            Error::Unchecked(s()),
+            Error::Partial { module: s(), removed: 1, kept: 1, reasons: vec![], explained: vec![], helper_stuck: None },
+            Error::Unchecked { module: s() },
             Error::Internal(Internal::NoCache),
         ]
     }

@@ -40,7 +40,7 @@ fn main() {
         Some(Command::Relocs(a)) => commands::relocs(a),
     };
     if let Err(e) = result {
-        if matches!(e, Error::Partial(_)) {
+        if matches!(e, Error::Partial { .. }) {
             // An outcome, not a failure: what was done and what is left.
             eprintln!("force-rmmod-gen: {e}");
         } else {

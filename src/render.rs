@@ -57,6 +57,9 @@ fn check_supported(facts: &Facts, era: &eras::Era, version: &semver::Version) ->
 #[derive(Serialize)]
 struct HelperContext<'a> {
     tool_version: &'static str,
+    /// The prefix of the helper's protocol lines and the names of its refusals.
+    #[serde(flatten)]
+    protocol: crate::unload::protocol::Protocol,
     module: &'static str,
     release: &'a str,
     arch: &'a str,
@@ -163,6 +166,7 @@ fn context<'a>(facts: &'a Facts, opts: &'a Options) -> Result<HelperContext<'a>>
     };
     Ok(HelperContext {
         tool_version: env!("CARGO_PKG_VERSION"),
+        protocol: crate::unload::protocol::Protocol::new(),
         module: MODULE,
         release: &facts.kernel_release,
         arch: &facts.arch,

@@ -6,9 +6,9 @@
 //! and the lines of `/proc/kallsyms`.
 //!
 //! The roots are injectable ([`Roots`]) so that every reader is tested
-//! against a fake tree. `FRG_SYSFS_ROOT` / `FRG_PROC_ROOT` exist for tests;
-//! a run that uses them says so, because the module syscalls still act on
-//! the real kernel.
+//! against a fake tree (`unload` takes them from its `System`). `trace`
+//! still reads `FRG_SYSFS_ROOT` / `FRG_PROC_ROOT` for its tests, and says
+//! so when they are set.
 
 use std::path::{Path, PathBuf};
 

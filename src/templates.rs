@@ -80,6 +80,8 @@ struct ProbeContext {
     #[serde(flatten)]
     era: EraContext,
     pr_warn_compat: bool,
+    #[serde(flatten)]
+    protocol: crate::unload::protocol::Protocol,
 }
 
 /// `ctx` as tera's context.
@@ -103,7 +105,11 @@ pub fn probe_source(what: &str, preamble: &str, ret: &str, body: &str) -> String
 /// asserts fail on any other layout.
 pub fn render_era_probe(era: &eras::Era) -> Result<String> {
     let tera = engine()?;
-    let ctx = context_of(&ProbeContext { era: EraContext::new(era), pr_warn_compat: false })?;
+    let ctx = context_of(&ProbeContext {
+        era: EraContext::new(era),
+        pr_warn_compat: false,
+        protocol: crate::unload::protocol::Protocol::new(),
+    })?;
     let code = render_one(&tera, "job.c", &ctx)? + &render_one(&tera, &format!("era/{}.c", era.fragment), &ctx)?;
     let mut headers: Vec<&str> = era.headers.to_vec();
     headers.sort();

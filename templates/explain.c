@@ -108,6 +108,35 @@ struct frm_scan {
 };
 
 static struct frm_scan frm_scan;
+
+/*
+ * A string as one word of a protocol line: every byte outside '!'..'~',
+ * and '\', written as \xHH; cut short to fit. Two words per line at
+ * most, each in its own buffer (the helper runs once, in its init).
+ */
+static char frm_words[2][512];
+
+static const char *frm_word(int i, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *buf = frm_words[i];
+	size_t n = 0;
+
+	for (; *s && n + 5 <= sizeof(frm_words[i]); s++) {
+		unsigned char c = *s;
+
+		if (c > ' ' && c < 0x7f && c != '\\') {
+			buf[n++] = c;
+			continue;
+		}
+		buf[n++] = '\\';
+		buf[n++] = 'x';
+		buf[n++] = hex[c >> 4];
+		buf[n++] = hex[c & 15];
+	}
+	buf[n] = '\0';
+	return buf;
+}
 {%- if recount %}
 /* The same scan again with every CPU stopped, just before the update. */
 static struct frm_scan frm_frozen;
@@ -177,11 +206,16 @@ static int frm_scan_fd(const void *arg, struct file *file, unsigned int fd)
 	struct frm_scan *scan = (struct frm_scan *)arg;
 	int refs = frm_note_file(scan, file);
 
-	if (refs && !scan->frozen)
-		pr_warn("%s: explained: pid %d (%s) holds %s open (fd %u)%s\n",
-			scan->name, task_pid_nr(scan->task), scan->task->comm,
-			frm_path(scan, file), fd,
-			refs > 1 ? ": 2 references, its file and its cdev" : "");
+	if (!refs || scan->frozen)
+		return 0;
+	pr_warn("%s: explained: pid %d (%s) holds %s open (fd %u)%s\n",
+		scan->name, task_pid_nr(scan->task), scan->task->comm,
+		frm_path(scan, file), fd,
+		refs > 1 ? ": 2 references, its file and its cdev" : "");
+	pr_info("{{ protocol }} explained target=%s kind=file pid=%d fd=%u refs=%d comm=%s path=%s\n",
+		scan->name, task_pid_nr(scan->task), fd, refs,
+		frm_word(0, scan->task->comm),
+		frm_word(1, frm_path(scan, file)));
 	return 0;
 }
 {%- if fd_walk == "iterate_fd" %}
@@ -399,10 +433,14 @@ static void frm_scan_vma(struct frm_scan *scan, struct frm_mm *m,
 {
 	if (vma->vm_file && frm_note_file(scan, vma->vm_file)) {
 		scan->maps++;
-		if (!scan->frozen)
-			pr_warn("%s: explained: pid %d (%s) maps %s\n",
-				scan->name, m->pid, m->comm,
-				frm_path(scan, vma->vm_file));
+		if (scan->frozen)
+			return;
+		pr_warn("%s: explained: pid %d (%s) maps %s\n",
+			scan->name, m->pid, m->comm,
+			frm_path(scan, vma->vm_file));
+		pr_info("{{ protocol }} explained target=%s kind=map pid=%d comm=%s path=%s\n",
+			scan->name, m->pid, frm_word(0, m->comm),
+			frm_word(1, frm_path(scan, vma->vm_file)));
 	}
 }
 
@@ -632,9 +670,13 @@ static void frm_explain(struct frm_job *job, const struct module *mod)
 		frm_scan_supers(scan);
 	else
 		scan->unchecked |= FRM_UNCHECKED_SUPERS;
-	for (i = 0; i < scan->types; i++)
+	for (i = 0; i < scan->types; i++) {
 		pr_warn("%s: explained: filesystem %s, %d superblock(s) alive\n",
 			job->name, scan->type_name[i], scan->type_supers[i]);
+		pr_info("{{ protocol }} explained target=%s kind=fs fstype=%s supers=%d\n",
+			job->name, frm_word(0, scan->type_name[i]),
+			scan->type_supers[i]);
+	}
 	if (scan->unchecked & FRM_UNCHECKED_FILES)
 		pr_warn("%s: not checked: open files beyond the first %d\n",
 			job->name, FRM_FILES);

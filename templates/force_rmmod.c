@@ -17,7 +17,10 @@
  *        insmod {{ module }}.ko modname=NAME expect=N [dry_run=1] ...,
  *        then rmmod NAME, then rmmod {{ module }}.
  * What was done is readable in /sys/module/{{ module }}/parameters/
- * (removed, kept, before, after, ...) until the helper is removed.
+ * (removed, kept, before, after, why, ...) until the helper is removed,
+ * and in one kernel log line per fact that starts "{{ protocol }}" (the
+ * outcome, every reference held for a reason, every CPU's counters), for
+ * programs; the other lines are for people.
  *
  * A reference may be held for a real reason (an open file, a mount). The
  * kernel cannot tell a leaked reference from a real one: if NAME is really
@@ -127,6 +130,9 @@ FRM_OUT(files, int, "open files of the target's (one reference each)");
 FRM_OUT(maps, int, "files of the target's held only by a mapping");
 FRM_OUT(supers, int, "superblocks of the target's filesystem types");
 FRM_OUT(unchecked, int, "what could not be checked (1 files, 2 mappings, 4 filesystems)");
+FRM_OUT(explained, int, "references the scan found held by files, mappings and superblocks");
+FRM_OUT(why, int, "why it refused: 0 it did not; force-rmmod-gen names the others");
+FRM_OUT(changed, int, "1: the count was written");
 
 /*
  * A count below idle on a live module can also mean that rmmod is claiming
@@ -294,6 +300,9 @@ static void frm_report(struct frm_job *job)
 	switch (job->why) {
 	case FRM_OK:
 		break;
+	case FRM_BAD_PARAM:
+		/* Said where the parameter was read. */
+		return;
 	case FRM_NOT_FOUND:
 		pr_err("no module named %s is loaded\n", job->name);
 		return;
@@ -517,6 +526,13 @@ static int frm_run(struct frm_job *job)
 	return job->ret;
 }
 
+/* The names of enum frm_why, for the outcome line. */
+static const char * const frm_why_name[] = {
+{%- for w in why %}
+	"{{ w }}",
+{%- endfor %}
+};
+
 /* The outcome, in the read-only parameters and one line for programs. */
 static void frm_publish(const struct frm_job *job)
 {
@@ -529,10 +545,14 @@ static void frm_publish(const struct frm_job *job)
 	out_maps = job->maps;
 	out_supers = job->supers;
 	out_unchecked = job->unchecked;
-	pr_info("result: target=%s why=%d errno=%d changed=%d before=%ld after=%ld removed=%ld kept=%ld users=%d files=%d maps=%d supers=%d unchecked=%d\n",
-		job->name, job->why, -job->ret, job->changed, job->before,
-		out_after, out_removed, out_kept, job->users, job->files,
-		job->maps, job->supers, job->unchecked);
+	out_explained = job->explained;
+	out_why = job->why;
+	out_changed = job->changed;
+	pr_info("{{ protocol }} result target=%s why=%s errno=%d changed=%d dry_run=%d before=%ld after=%ld removed=%ld kept=%ld users=%d files=%d maps=%d supers=%d explained=%d unchecked=%d\n",
+		job->name, frm_why_name[job->why], -job->ret, job->changed,
+		dry_run, job->before, out_after, out_removed, out_kept,
+		job->users, job->files, job->maps, job->supers,
+		job->explained, job->unchecked);
 }
 
 /* modname must look like a module name ('-' is '_' to the kernel); numbers must make sense. */
@@ -596,8 +616,11 @@ static int __init frm_init(void)
 
 	frm_assert_layout();
 	ret = frm_parse_params(job);
-	if (ret)
+	if (ret) {
+		frm_refuse(job, ret, FRM_BAD_PARAM);
+		frm_publish(job);
 		return ret;
+	}
 	ret = frm_run(job);
 	frm_publish(job);
 	if (ret || dry_run)

@@ -1,21 +1,8 @@
 /* Why a run refused: recorded under protection, reported afterwards. */
 enum frm_why {
-	FRM_OK,
-	FRM_NOT_FOUND,
-	FRM_BAD_LIST,
-	FRM_MOVED_ADDR,
-	FRM_SELF,
-	FRM_NOT_LIVE,
-	FRM_USERS,
-	FRM_USERS_UNCOUNTED,
-	FRM_INTERRUPTED,
-	FRM_NO_STOP,
-	FRM_NOT_EXPECTED,
-	FRM_NEGATIVE,
-	FRM_RACED,
-	FRM_ALL_REAL,
-	FRM_UNCHECKED,
-	FRM_IN_FLUX,
+{%- for w in why %}
+	FRM_{{ w | upper }},
+{%- endfor %}
 };
 
 /* The CPUs whose counters were not zero, as one snapshot. */
@@ -93,16 +80,23 @@ static void frm_log(const struct frm_job *job, const char *when,
 {
 	int i;
 
-	for (i = 0; i < cpus->n; i++)
+	for (i = 0; i < cpus->n; i++) {
 {%- if cpu_b %}
 		pr_info("%s: %s: cpu%d {{ cpu_a }}=%lu {{ cpu_b }}=%lu\n",
+			job->name, when, cpus->cpu[i].cpu,
+			(unsigned long)cpus->cpu[i].a,
+			(unsigned long)cpus->cpu[i].b);
+		pr_info("{{ protocol }} cpu target=%s when=%s cpu=%d {{ cpu_a }}=%lu {{ cpu_b }}=%lu\n",
 			job->name, when, cpus->cpu[i].cpu,
 			(unsigned long)cpus->cpu[i].a,
 			(unsigned long)cpus->cpu[i].b);
 {%- else %}
 		pr_info("%s: %s: cpu%d {{ cpu_a }}=%ld\n",
 			job->name, when, cpus->cpu[i].cpu, cpus->cpu[i].a);
+		pr_info("{{ protocol }} cpu target=%s when=%s cpu=%d {{ cpu_a }}=%ld\n",
+			job->name, when, cpus->cpu[i].cpu, cpus->cpu[i].a);
 {%- endif %}
+	}
 	if (cpus->more)
 		pr_info("%s: %s: and %d more CPUs with non-zero counters\n",
 			job->name, when, cpus->more);

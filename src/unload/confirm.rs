@@ -1,15 +1,10 @@
 //! Step 3's conversation: the risk explained, and the question asked when
 //! a terminal is there to answer it.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, Write};
 
 use super::decide::Policy;
 use crate::sysmod::Module;
-
-/// Is there a terminal to ask (stdin)?
-pub fn interactive() -> bool {
-    std::io::stdin().is_terminal()
-}
 
 /// Why forcing NAME out can crash the kernel, shown before anything is
 /// loaded (and what --force-deps adds to it).

@@ -9,8 +9,9 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 
-use super::report::step;
-use super::sys::{delete_module, errno_text};
+use super::report::{Tag, event};
+use super::sys::errno_text;
+use super::system::System;
 use crate::error::{Error, Result};
 
 /// One run at a time: two runs would race for the helper's name. The lock
@@ -57,15 +58,16 @@ impl Drop for DeferSignals {
 }
 
 /// The loaded helper: removed again on every path (release(), or drop).
-pub struct LoadedHelper {
+pub struct LoadedHelper<'a> {
+    sys: &'a dyn System,
     name: String,
     done: bool,
 }
 
-impl LoadedHelper {
+impl<'a> LoadedHelper<'a> {
     /// The helper `name` was just loaded.
-    pub fn new(name: String) -> LoadedHelper {
-        LoadedHelper { name, done: false }
+    pub fn new(sys: &'a dyn System, name: String) -> LoadedHelper<'a> {
+        LoadedHelper { sys, name, done: false }
     }
 
     /// delete_module(helper), retried for up to 5 s while busy.
@@ -73,16 +75,16 @@ impl LoadedHelper {
         self.done = true;
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            match delete_module(&self.name) {
+            match self.sys.delete_module(&self.name) {
                 Ok(()) | Err(Errno::ENOENT) => {
-                    step("unload", &format!("delete_module({}): ok, the helper is out of the kernel", self.name));
+                    event(Tag::Unload, &format!("delete_module({}): ok, the helper is out of the kernel", self.name));
                     return Ok(());
                 }
                 Err(Errno::EAGAIN | Errno::EBUSY) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(100));
+                    self.sys.sleep(Duration::from_millis(100));
                 }
                 Err(e) => {
-                    step("unload", &format!("delete_module({}) failed: {}", self.name, errno_text(e)));
+                    event(Tag::Unload, &format!("delete_module({}) failed: {}", self.name, errno_text(e)));
                     return Err(e);
                 }
             }
@@ -90,7 +92,7 @@ impl LoadedHelper {
     }
 }
 
-impl Drop for LoadedHelper {
+impl Drop for LoadedHelper<'_> {
     fn drop(&mut self) {
         if !self.done {
             let _ = self.release();

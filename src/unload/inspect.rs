@@ -1,7 +1,7 @@
 //! Step 1: NAME as the kernel knows it, what the kernel says about it
 //! (sysmod.rs) and about itself, reported before anything is done.
 
-use super::report::step;
+use super::report::{Tag, event};
 use crate::error::{BadArgument, Result};
 use crate::render::{self, MODULE};
 use crate::sysmod::{self, Kernel, Module, Roots};
@@ -22,17 +22,17 @@ pub fn target(roots: &Roots, name: &str, given: &str, running: &str) -> Result<(
     let kernel = sysmod::kernel(roots);
     let module = sysmod::inspect(roots, name, running)?;
     if name != given {
-        step("name", &format!("{given} is known to the kernel as {name}"));
+        event(Tag::Name, &format!("{given} is known to the kernel as {name}"));
     }
-    step("target", &describe(&module));
+    event(Tag::Target, &describe(&module));
     match (module.address, &module.address_note) {
-        (Some(a), _) => step("address", &format!("struct module at 0x{a:x} (the helper checks it: modaddr)")),
-        (None, Some(n)) => step("address", &format!("unknown: {n}; the helper checks the name only")),
+        (Some(a), _) => event(Tag::Address, &format!("struct module at 0x{a:x} (the helper checks it: modaddr)")),
+        (None, Some(n)) => event(Tag::Address, &format!("unknown: {n}; the helper checks the name only")),
         (None, None) => {}
     }
     let sig_now = kernel.signature_reasons();
-    step(
-        "kernel",
+    event(
+        Tag::Kernel,
         &format!(
             "{running}, tainted: {}, module signatures: {}",
             kernel.tainted.map(sysmod::taint_letters).unwrap_or_else(|| "unknown".into()),

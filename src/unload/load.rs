@@ -9,8 +9,9 @@ use nix::errno::Errno;
 use super::guard::LoadedHelper;
 use super::helper_file::HelperFile;
 use super::kmsg::Kmsg;
-use super::report::step;
-use super::sys::{errno_name, errno_text, load_module};
+use super::report::{Tag, event};
+use super::sys::{errno_name, errno_text};
+use super::system::System;
 use crate::error::{Error, Result, Signing};
 use crate::sysmod::Roots;
 
@@ -43,19 +44,19 @@ pub struct Load<'a> {
 }
 
 /// A load that did not fail.
-pub enum Loaded {
+pub enum Loaded<'s> {
     /// The helper is in the kernel (and leaves it again on every path).
-    InKernel(LoadedHelper),
+    InKernel(LoadedHelper<'s>),
     /// NAME vanished before the helper ran: someone else removed it.
     Vanished,
 }
 
 /// finit_module(helper, params), with the kernel's log lines on the way.
-pub fn load(l: &Load, kmsg: &mut Kmsg, prefixes: &[String]) -> Result<Loaded> {
-    step("load", &format!("finit_module({}, \"{}\")", l.file.display(), l.params));
-    if let Err(errno) = load_module(l.file, l.params) {
+pub fn load<'s>(sys: &'s dyn System, l: &Load, kmsg: &mut Kmsg, prefixes: &[String]) -> Result<Loaded<'s>> {
+    event(Tag::Load, &format!("finit_module({}, \"{}\")", l.file.display(), l.params));
+    if let Err(errno) = sys.load_module(l.file, l.params) {
         kmsg.show(&[]);
-        step("load", &format!("failed: {}", errno_text(errno)));
+        event(Tag::Load, &format!("failed: {}", errno_text(errno)));
         let ctx = LoadCtx {
             target: l.target,
             helper: &l.helper.name,
@@ -65,13 +66,13 @@ pub fn load(l: &Load, kmsg: &mut Kmsg, prefixes: &[String]) -> Result<Loaded> {
         };
         return match load_failure(errno, &ctx) {
             LoadFailure::Vanished => {
-                step("load", &format!("{} vanished before the helper ran: someone else removed it", l.target));
+                event(Tag::Load, &format!("{} vanished before the helper ran: someone else removed it", l.target));
                 Ok(Loaded::Vanished)
             }
             LoadFailure::Error(e) => Err(e),
         };
     }
-    let guard = LoadedHelper::new(l.helper.name.clone());
+    let guard = LoadedHelper::new(sys, l.helper.name.clone());
     kmsg.show(prefixes);
     Ok(Loaded::InKernel(guard))
 }
@@ -115,11 +116,7 @@ pub fn load_failure(errno: Errno, c: &LoadCtx) -> LoadFailure {
             "the helper refused (ETXTBSY): every reference to {t} is held for a reason (the kernel log \
              above names them); {nothing}"
         )),
-        Errno::ENODATA => Error::Unchecked(format!(
-            "the helper refused (ENODATA): it could not check every kind of reference to {t} (the kernel \
-             log above says which: \"not checked\"), so a reset could remove a real one; {nothing}. \
-             --unchecked-ok resets anyway"
-        )),
+        Errno::ENODATA => Error::Unchecked { module: t.to_string() },
         Errno::EAGAIN => Error::HelperFailed(format!(
             "the helper refused (EAGAIN): {t}'s count is not the one shown above any more, or it moved \
              while it was being changed (see the kernel log above); {nothing}. Run this again"

@@ -26,12 +26,12 @@ mod decide;
 mod fs_anchors;
 mod guard;
 mod helper_file;
-mod helper_out;
 mod inspect;
 mod kmsg;
 mod list_head;
 mod load;
 mod obtain;
+pub mod protocol;
 mod real_use;
 mod remove;
 pub(crate) mod report;
@@ -39,6 +39,9 @@ mod rmmod_waiter;
 mod safe_path;
 mod signing;
 mod sys;
+pub mod system;
+#[cfg(test)]
+mod tests;
 
 /// The parsers of what unload reads from outside the tool (/proc, the
 /// helper file), public for the fuzz targets (src/fuzzing.rs).
@@ -53,16 +56,15 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::pipeline::TreeOptions;
-use crate::sysmod::{self, Roots};
+use system::System;
 
 use decide::{Go, Policy};
 use fs_anchors::FsAnchors;
 use guard::DeferSignals;
 use helper_file::Seen;
-use helper_out::HelperOut;
 use kmsg::Kmsg;
 use load::{Load, Loaded};
-use report::{Outcome, step};
+use report::{Facts, Outcome, Tag, event};
 
 /// What `unload NAME` was asked to do (the flags of `unload`; the tree to
 /// build from comes apart, as `TreeOptions`).
@@ -93,17 +95,31 @@ pub struct Options {
 
 /// `force-rmmod-gen unload NAME`.
 pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
-    let (roots, overrides) = Roots::from_env();
-    for o in &overrides {
-        step(
-            "warning",
-            &format!("{o}: reading a fake sysfs/procfs; the module syscalls still act on the running kernel"),
-        );
-    }
+    run_on(&system::Machine::new(), args, opts)
+}
+
+/// `unload NAME` on `sys` (the running machine, or a test's fake),
+/// printed by one printer: text, or `--json`.
+pub fn run_on(sys: &dyn System, args: &Options, opts: &TreeOptions) -> Result<()> {
+    let printer = report::Printer::new(args.json);
+    let (report, r) = run_report(sys, args, opts);
+    printer.finish(&report);
+    r
+}
+
+/// A run and its report.
+pub fn run_report(sys: &dyn System, args: &Options, opts: &TreeOptions) -> (report::UnloadReport, Result<()>) {
+    report::record();
+    let mut facts = Facts::default();
+    let r = flow(sys, args, opts, &mut facts);
+    (report::UnloadReport::new(&args.name, args.dry_run, facts, &r, report::recorded()), r)
+}
+
+/// The steps of a run, in order; what they learn goes to `facts`.
+fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts) -> Result<()> {
+    let roots = sys.roots().clone();
     let name = inspect::target_name(&args.name)?;
-    if args.json {
-        report::steps_to_stderr();
-    }
+    facts.module = Some(name.clone());
     let mut policy = Policy {
         yes: args.yes,
         force_deps: args.force_deps,
@@ -112,7 +128,7 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
         force_real: args.force_real,
         unchecked_ok: args.unchecked_ok,
     };
-    let running = crate::kdir::running_release();
+    let running = sys.release();
     let keys = signing::keys(args)?;
     // A prebuilt helper is checked before anything else: never load one
     // built for another kernel.
@@ -120,10 +136,11 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
 
     // 1. Inspect.
     let (kernel, module) = inspect::target(&roots, &name, &args.name, &running)?;
-    if let Err(e) = decide::check_permission(sys::euid(), sys::cap_eff(), kernel.modules_disabled) {
+    facts.refcnt = Some(module.refcnt);
+    if let Err(e) = decide::check_permission(sys.euid(), sys.cap_eff(), kernel.modules_disabled) {
         if policy.dry_run {
             decide::decide(&module, &policy, false)?;
-            step("dry-run", &format!("{e}\nso the helper was not test-loaded; shown only. Nothing was changed"));
+            event(Tag::DryRun, &format!("{e}\nso the helper was not test-loaded; shown only. Nothing was changed"));
             return Ok(());
         }
         return Err(e);
@@ -133,26 +150,26 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
     // loading the helper by hand passes the same address.
     let list_head = list_head::find(&roots);
     match list_head {
-        Some((a, source)) => step("list head", &format!("0x{a:x} ({})", source.describe())),
-        None => step(
-            "list head",
+        Some((a, source)) => event(Tag::ListHead, &format!("0x{a:x} ({})", source.describe())),
+        None => event(
+            Tag::ListHead,
             "not found (no `modules` in /proc/kallsyms, /proc/kcore unreadable or inconsistent): the helper \
              can only use a fixed module address range (x86_64) and refuses elsewhere",
         ),
     }
 
     // 2. Safe path.
-    let Some(module) = safe_path::attempt(&roots, &name, &running, module, policy.dry_run, args.wait)? else {
+    let Some(module) = safe_path::attempt(sys, &name, &running, module, policy.dry_run, args.wait)? else {
         return Ok(());
     };
 
     // 3. Refuse or ask.
-    let go = decide::decide(&module, &policy, confirm::interactive())?;
+    let go = decide::decide(&module, &policy, sys.interactive())?;
     let mut waiter_pid = None;
     if module.initstate == crate::sysmod::InitState::Going {
         match rmmod_waiter::find(&roots, &name) {
             Some(rmmod_waiter::Remover::Blocking(pid)) => {
-                step("going", &format!("rmmod (pid {pid}) sleeps in delete_module({name}) until the count drops"));
+                event(Tag::Going, &format!("rmmod (pid {pid}) sleeps in delete_module({name}) until the count drops"));
                 policy.wake_waiter = true;
                 waiter_pid = Some(pid);
             }
@@ -172,15 +189,16 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
             }
         }
     }
-    step("risk", &confirm::risk_text(&module, &policy));
+    event(Tag::Risk, &confirm::risk_text(&module, &policy));
 
     // 4. A helper for this kernel, signed if it must be.
     let helper = obtain::helper(prebuilt, opts, &running)?;
     let sig_reasons = signing::signature_reasons(&kernel, helper.tree.as_ref());
     let file = signing::file_to_load(&helper, &sig_reasons, keys.as_ref(), &opts.kdir)?;
     let users = real_use::RealUse::look(&roots, &name, &module.holders);
+    facts.other_uses = users.other_uses();
     for u in users.other_uses() {
-        step("in use", &format!("{name}: {u} (holds no reference the helper can count; stop it first)"));
+        event(Tag::InUse, &format!("{name}: {u} (holds no reference the helper can count; stop it first)"));
     }
     if let Some(pid) = rmmod_waiter::loading(&roots, &name) {
         return Err(Error::Refused(format!(
@@ -200,33 +218,33 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
     }
     let fs_anchors = FsAnchors::find(&roots);
     if fs_anchors.is_none() {
-        step(
-            "note",
+        event(
+            Tag::Note,
             "the kernel's filesystem lists (file_systems, file_systems_lock, sb_lock, super_blocks) are not in \
              /proc/kallsyms (no CONFIG_KALLSYMS_ALL, or addresses hidden): the helper cannot check \
              superblocks, and refuses a reset unless --unchecked-ok",
         );
     }
     if let Some(note) = inspect::force_unload_note(&name, &running) {
-        step("note", &note);
+        event(Tag::Note, &note);
     }
     let seen = Seen {
         refcnt: Some(module.refcnt),
         list_head: list_head.map(|(a, _)| a),
-        negative_confirmed: module.refcnt < 0 && safe_path::stays_negative(&roots, &name, &running),
+        negative_confirmed: module.refcnt < 0 && safe_path::stays_negative(sys, &name, &running),
         fs_anchors,
         waiter_pid,
     };
     let params = helper_file::helper_params(&helper.file, &name, module.address, &policy, &seen)?;
-    if go == Go::Ask && !confirm::confirm(&name) {
+    if go == Go::Ask && !sys.confirm(&name) {
         return Err(Error::Declined(format!("not confirmed: {name} was left as it is; nothing was done")));
     }
 
     // 5. Load, remove, unload (the helper leaves the kernel on every path).
-    let _lock = guard::lock()?;
+    let _lock = sys.lock()?;
     load::check_not_loaded(&roots, &helper.file.name)?;
     let prefixes = [format!("{}: ", helper.file.name), format!("{name}: ")];
-    let mut kmsg = Kmsg::open();
+    let mut kmsg = Kmsg::open(sys, &helper.file.name);
     let defer = DeferSignals::new();
     let load = Load {
         roots: &roots,
@@ -237,55 +255,56 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
         sig_reasons: &sig_reasons,
         address: module.address,
     };
-    let loaded = load::load(&load, &mut kmsg, &prefixes).map_err(|e| match e {
-        Error::InUse(why) => Error::InUse(in_use(&name, &users.explained(&name, &kmsg.lines), &why)),
-        e => e,
+    let loaded = load::load(sys, &load, &mut kmsg, &prefixes).map_err(|e| {
+        facts.explained = users.explained(&kmsg.records(&name));
+        match e {
+            Error::InUse(why) => Error::InUse(in_use(&name, &facts.explained, &why)),
+            e => e,
+        }
     })?;
     let mut loaded = match loaded {
         Loaded::InKernel(h) => h,
         Loaded::Vanished if policy.dry_run => return Ok(()),
-        Loaded::Vanished => return report::verify_gone(&roots, &name),
+        Loaded::Vanished => return report::verify_gone(sys, &name),
     };
-    // What the helper did, read before it leaves the kernel.
-    let out = HelperOut::read(&roots, &helper.file.name);
-    if let Some(o) = out.filter(|o| o.unchecked != 0) {
-        step("not checked", &format!("{name}: {}", helper_out::unchecked_kinds(o.unchecked).join(", ")));
+    // What the helper did, read before it leaves the kernel: its
+    // parameters, else its outcome line.
+    kmsg.show(&prefixes);
+    let out = protocol::read_params(&roots.module(&helper.file.name).join("parameters"), &name).or_else(|| {
+        kmsg.records(&name).into_iter().rev().find_map(|r| match r {
+            protocol::Record::Result(o) => Some(o),
+            _ => None,
+        })
+    });
+    facts.helper = out.clone();
+    if let Some(o) = out.as_ref().filter(|o| o.unchecked != 0) {
+        event(Tag::NotChecked, &format!("{name}: {}", o.unchecked_kinds().join(", ")));
     }
-    let partial = match out {
-        Some(o) => Some(o).filter(|o| o.kept > 0),
-        // A helper built before the parameters existed: its log line.
-        None => kmsg::count_change(&kmsg.lines, &name).filter(|&(_, after)| after > 0).map(|(before, after)| {
-            HelperOut { before, after, removed: before - after, kept: after, ..Default::default() }
-        }),
-    };
-    if let Some(o) = partial.filter(|_| !policy.dry_run) {
+    if let Some(o) = out.as_ref().filter(|o| o.kept > 0 && !policy.dry_run) {
         kmsg.show(&prefixes);
         let released = loaded.release();
-        let explained = users.explained(&name, &kmsg.lines);
-        return Err(report::partial(&name, &o, &explained, released.err().map(|_| helper.file.name.as_str())));
+        facts.explained = users.explained(&kmsg.records(&name));
+        return Err(report::partial(&name, o, &facts.explained, released.err().map(|_| helper.file.name.as_str())));
     }
     let removed = if policy.dry_run {
         Ok(())
     } else if policy.wake_waiter {
-        step("remove", &format!("wake_waiter=1: the rmmod that was waiting for {name} removes it now"));
+        event(Tag::Remove, &format!("wake_waiter=1: the rmmod that was waiting for {name} removes it now"));
         Ok(())
     } else {
-        remove::remove(&name)
+        remove::remove(sys, &name)
     };
     kmsg.show(&prefixes);
     let released = loaded.release();
-    let explained = users.explained(&name, &kmsg.lines);
-    for e in &explained {
-        step("explained", &format!("{name}: {}", e.describe()));
+    facts.explained = users.explained(&kmsg.records(&name));
+    for e in &facts.explained {
+        event(Tag::Explained, &format!("{name}: {}", e.describe()));
     }
     // The references the reset took away, exactly as the helper recorded
-    // them; from the kernel log only for a helper built before that.
-    let taken = match out {
-        Some(o) => Some(o.removed),
-        None => kmsg::count_change(&kmsg.lines, &name).map(|(before, after)| before - after),
-    };
+    // them.
+    let taken = out.as_ref().map(|o| o.removed);
     let restored = match (removed, taken) {
-        (Err(_), Some(taken)) if !policy.dry_run => Some(remove::undo(&load, taken, &mut kmsg, &prefixes)),
+        (Err(_), Some(taken)) if !policy.dry_run => Some(remove::undo(sys, &load, taken, &mut kmsg, &prefixes)),
         (Err(_), None) if !policy.dry_run => Some(Err(remove::UndoError::Unknown)),
         _ => None,
     };
@@ -294,7 +313,7 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
 
     // Verify and report.
     let outcome = Outcome {
-        roots: &roots,
+        sys,
         name: &name,
         running: &running,
         before: &module,
@@ -306,11 +325,7 @@ pub fn run(args: &Options, opts: &TreeOptions) -> Result<()> {
     if !policy.dry_run {
         return outcome.done();
     }
-    outcome.dry_run()?;
-    if args.json {
-        crate::outln!("{}", dry_run_json(&name, &module, &users, &explained, &kmsg.lines));
-    }
-    Ok(())
+    outcome.dry_run()
 }
 
 /// Every reference is held for a reason: say which, and what to do.
@@ -324,26 +339,4 @@ fn in_use(name: &str, explained: &[real_use::Explained], why: &str) -> String {
          rmmod {name}; --force-real resets them anyway (dangerous)",
         list.join("\n")
     )
-}
-
-/// `unload --dry-run --json`: the references found and what they are.
-fn dry_run_json(
-    name: &str,
-    module: &sysmod::Module,
-    users: &real_use::RealUse,
-    explained: &[real_use::Explained],
-    lines: &[String],
-) -> String {
-    let counts = kmsg::dry_run_counts(lines, name);
-    serde_json::to_string_pretty(&serde_json::json!({
-        "module": name,
-        "refcnt": module.refcnt,
-        "references": counts.map(|c| c.0),
-        "explained_count": counts.map(|c| c.1),
-        "unexplained": counts.map(|c| c.2),
-        "explained": explained,
-        "not_checked": kmsg::not_checked(lines, name),
-        "other_uses": users.other_uses(),
-    }))
-    .expect("serialisable")
 }

@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::helper_file::{HelperFile, read_helper};
-use super::report::step;
+use super::report::{Tag, event};
 use crate::cache;
 use crate::error::{Error, Result};
 use crate::kdir::KernelTree;
@@ -62,8 +62,8 @@ pub struct Helper {
 /// a helper built for another kernel is never loaded.
 pub fn prebuilt(path: &Path, running: &str) -> Result<HelperFile> {
     let h = read_helper(path, running)?;
-    step(
-        "helper",
+    event(
+        Tag::Helper,
         &format!(
             "--ko {}: built for {} (matches uname -r), {}",
             path.display(),
@@ -83,8 +83,8 @@ pub fn helper(prebuilt: Option<HelperFile>, opts: &TreeOptions, running: &str) -
         }
         None => build_helper(opts, running, &cache::default_dir())?,
     };
-    step(
-        "helper",
+    event(
+        Tag::Helper,
         &format!("{} ({}), vermagic \"{}\"", helper.file.path.display(), helper.origin, helper.file.vermagic),
     );
     Ok(helper)
@@ -117,7 +117,7 @@ fn build_helper(opts: &TreeOptions, running: &str, cache_dir: &Path) -> Result<H
             tree.release
         )));
     }
-    let log = |e: &crate::events::BuildEvent| step("build", &e.to_string());
+    let log = |e: &crate::events::BuildEvent| event(Tag::Build, &e.to_string());
     let choices = Choices { cache: CacheChoice::Dir(cache_dir.to_path_buf()), ..Choices::default() };
     let settings = Settings::new(choices, &|_| {})?;
     let tmp = OnceCell::new();
@@ -125,7 +125,7 @@ fn build_helper(opts: &TreeOptions, running: &str, cache_dir: &Path) -> Result<H
         Some(_) => Ok(Place::CacheEntry),
         None => {
             let why = settings.cache_off.as_deref().unwrap_or_default();
-            step("build", &format!("build cache unusable ({why}): building into a temporary directory"));
+            event(Tag::Build, &format!("build cache unusable ({why}): building into a temporary directory"));
             let dir = TempDir::new("helper")?;
             let out = dir.path().join("helper");
             let _ = tmp.set(dir);

@@ -3,14 +3,15 @@
 //! may own, network devices its driver runs, protocols (with their open
 //! sockets) and crypto algorithms (with their users) it registered. The
 //! helper counts the references that open files, mappings and superblocks
-//! hold (`explained:` lines in the kernel log name them), and this file
-//! turns those lines into names (mount points for a filesystem type).
+//! hold (the `explained` records of its protocol name them), and this file
+//! turns those into names (mount points for a filesystem type).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Serialize;
 
+use super::protocol::{Record, Reference};
 use crate::sysmod::Roots;
 
 /// What user space found.
@@ -125,30 +126,34 @@ impl RealUse {
         out
     }
 
-    /// The references the helper's `explained:` log lines name, plus the
-    /// holder modules (one reference each).
-    pub fn explained(&self, name: &str, kernel_lines: &[String]) -> Vec<Explained> {
-        let mut out: Vec<Explained> = kernel_lines.iter().filter_map(|l| self.parse(name, l)).collect();
+    /// The references the helper's protocol names (`explained` records),
+    /// plus the holder modules (one reference each).
+    pub fn explained(&self, records: &[Record]) -> Vec<Explained> {
+        let mut out: Vec<Explained> = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Explained(e) => Some(self.named(e)),
+                _ => None,
+            })
+            .collect();
         out.extend(self.holders.iter().map(|h| Explained::Holder { module: h.clone() }));
         out
     }
 
-    fn parse(&self, name: &str, line: &str) -> Option<Explained> {
-        let rest = line.split_once(&format!("{name}: explained: "))?.1;
-        if let Some(r) = rest.strip_prefix("pid ") {
-            let (pid, r) = r.split_once(" (")?;
-            if let Some((comm, path)) = r.split_once(") maps ") {
-                return Some(Explained::Mapping { pid: pid.parse().ok()?, comm: comm.into(), path: path.into() });
+    fn named(&self, r: &Reference) -> Explained {
+        match r {
+            Reference::OpenFile { pid, comm, path, .. } => {
+                Explained::OpenFile { pid: *pid, comm: comm.clone(), path: path.clone() }
             }
-            let (comm, r) = r.split_once(") holds ")?;
-            let path = r.rsplit_once(" open (fd ").map_or(r, |(p, _)| p);
-            return Some(Explained::OpenFile { pid: pid.parse().ok()?, comm: comm.into(), path: path.into() });
+            Reference::Mapping { pid, comm, path, .. } => {
+                Explained::Mapping { pid: *pid, comm: comm.clone(), path: path.clone() }
+            }
+            Reference::Filesystem { fstype, superblocks, .. } => Explained::Mount {
+                fstype: fstype.clone(),
+                superblocks: *superblocks,
+                mount_points: self.mounts.get(fstype).map(|m| m.iter().cloned().collect()).unwrap_or_default(),
+            },
         }
-        let r = rest.strip_prefix("filesystem ")?;
-        let (fstype, r) = r.split_once(", ")?;
-        let superblocks = r.split_whitespace().next()?.parse().ok()?;
-        let mount_points = self.mounts.get(fstype).map(|m| m.iter().cloned().collect()).unwrap_or_default();
-        Some(Explained::Mount { fstype: fstype.into(), superblocks, mount_points })
     }
 }
 
@@ -297,14 +302,16 @@ mod tests {
             seen.busy_registrations(),
             vec!["protocol BAR has 2 open socket(s)", "crypto algorithm frg-sha has 2 user(s)"]
         );
+        let p = crate::unload::protocol::PREFIX;
         let lines = vec![
-            "force_rmmod: busydev: explained: pid 7 (cat) holds /dev/busydev open (fd 3)".to_string(),
-            "force_rmmod: busydev: explained: pid 8 (mapper) maps /dev/busydev".to_string(),
-            "force_rmmod: busydev: explained: filesystem tinyfs, 1 superblock(s) alive".to_string(),
-            "force_rmmod: busydev: explained: filesystem lazyfs, 2 superblock(s) alive".to_string(),
-            "force_rmmod: busydev: before: refcnt=3".to_string(),
+            format!("{p} explained target=busydev kind=file pid=7 fd=3 refs=1 comm=cat path=/dev/busydev"),
+            format!("{p} explained target=busydev kind=map pid=8 comm=mapper path=/dev/busydev"),
+            format!("{p} explained target=busydev kind=fs fstype=tinyfs supers=1"),
+            format!("{p} explained target=busydev kind=fs fstype=lazyfs supers=2"),
+            format!("{p} explained target=other kind=fs fstype=otherfs supers=2"),
+            "busydev: explained: pid 9 (cat) holds /dev/busydev open (fd 3)".to_string(),
         ];
-        let e = seen.explained("busydev", &lines);
+        let e = seen.explained(&crate::unload::protocol::records(&lines, "busydev"));
         assert_eq!(
             e,
             vec![

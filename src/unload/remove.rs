@@ -5,8 +5,9 @@ use nix::errno::Errno;
 
 use super::kmsg::Kmsg;
 use super::load::{self, Load, Loaded};
-use super::report::step;
-use super::sys::{delete_module, errno_text};
+use super::report::{Tag, event};
+use super::sys::errno_text;
+use super::system::System;
 use crate::error::Error;
 
 /// Why the references the reset took could not be given back.
@@ -15,7 +16,7 @@ pub enum UndoError {
     #[error("this helper has no restore parameter (built by an older force-rmmod-gen)")]
     NoRestoreParam,
     #[error(
-        "how many references the reset took is not known: this older helper reports it only in the kernel log, and none was readable"
+        "how many references the reset took is not known: this helper does not report it (built by an older force-rmmod-gen)"
     )]
     Unknown,
     #[error(transparent)]
@@ -23,14 +24,14 @@ pub enum UndoError {
 }
 
 /// delete_module(NAME, O_NONBLOCK); ENOENT (gone meanwhile) counts as done.
-pub fn remove(name: &str) -> std::result::Result<(), Errno> {
-    match delete_module(name) {
+pub fn remove(sys: &dyn System, name: &str) -> std::result::Result<(), Errno> {
+    match sys.delete_module(name) {
         Ok(()) | Err(Errno::ENOENT) => {
-            step("remove", &format!("delete_module({name}, O_NONBLOCK): ok"));
+            event(Tag::Remove, &format!("delete_module({name}, O_NONBLOCK): ok"));
             Ok(())
         }
         Err(e) => {
-            step("remove", &format!("delete_module({name}, O_NONBLOCK) failed: {}", errno_text(e)));
+            event(Tag::Remove, &format!("delete_module({name}, O_NONBLOCK) failed: {}", errno_text(e)));
             Err(e)
         }
     }
@@ -39,7 +40,13 @@ pub fn remove(name: &str) -> std::result::Result<(), Errno> {
 /// delete_module failed after the helper took `taken` references away:
 /// load the helper again with `restore=N` to give them back, so that NAME
 /// is left as it was found. Ok(n): n references given back; Err: why not.
-pub fn undo(first: &Load, taken: i64, kmsg: &mut Kmsg, prefixes: &[String]) -> Result<i64, UndoError> {
+pub fn undo(
+    sys: &dyn System,
+    first: &Load,
+    taken: i64,
+    kmsg: &mut Kmsg,
+    prefixes: &[String],
+) -> Result<i64, UndoError> {
     if taken <= 0 {
         return Ok(0);
     }
@@ -48,9 +55,9 @@ pub fn undo(first: &Load, taken: i64, kmsg: &mut Kmsg, prefixes: &[String]) -> R
     }
     let address = first.address.filter(|_| first.helper.has_param("modaddr"));
     let params = restore_params(first.target, taken, address, first.params);
-    step("undo", &format!("giving the {taken} reference(s) the reset took back to {}", first.target));
+    event(Tag::Undo, &format!("giving the {taken} reference(s) the reset took back to {}", first.target));
     let again = Load { params: &params, ..*first };
-    match load::load(&again, kmsg, prefixes) {
+    match load::load(sys, &again, kmsg, prefixes) {
         Ok(Loaded::InKernel(mut helper)) => {
             let _ = helper.release();
             Ok(taken)

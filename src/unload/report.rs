@@ -7,10 +7,12 @@ use std::io::Write;
 use std::time::Duration;
 
 use nix::errno::Errno;
+use serde::Serialize;
 
 use super::sys::errno_text;
+use super::system::System;
 use crate::error::{Error, Result};
-use crate::sysmod::{self, Module, Roots};
+use crate::sysmod::{self, Module};
 
 static TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -19,11 +21,223 @@ pub fn steps_to_stderr() {
     TO_STDERR.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// One step of the report, on stdout: a tag column, then the message
-/// (continuation lines indented under it).
+#[cfg(test)]
+thread_local! {
+    /// The report of this thread's run, when a unit test captures it.
+    pub static CAPTURED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// What one step of `unload` is about: the tag of its report line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tag {
+    Address,
+    Build,
+    Count,
+    Done,
+    DryRun,
+    Explained,
+    Going,
+    Helper,
+    InUse,
+    Kernel,
+    ListHead,
+    Load,
+    Name,
+    Next,
+    NotChecked,
+    Note,
+    Remove,
+    Risk,
+    Safe,
+    Sign,
+    Target,
+    Undo,
+    Unload,
+    Verify,
+}
+
+impl Tag {
+    /// The tag column of the text report.
+    pub fn label(self) -> &'static str {
+        match self {
+            Tag::Address => "address",
+            Tag::Build => "build",
+            Tag::Count => "count",
+            Tag::Done => "done",
+            Tag::DryRun => "dry-run",
+            Tag::Explained => "explained",
+            Tag::Going => "going",
+            Tag::Helper => "helper",
+            Tag::InUse => "in use",
+            Tag::Kernel => "kernel",
+            Tag::ListHead => "list head",
+            Tag::Load => "load",
+            Tag::Name => "name",
+            Tag::Next => "next",
+            Tag::NotChecked => "not checked",
+            Tag::Note => "note",
+            Tag::Remove => "remove",
+            Tag::Risk => "risk",
+            Tag::Safe => "safe",
+            Tag::Sign => "sign",
+            Tag::Target => "target",
+            Tag::Undo => "undo",
+            Tag::Unload => "unload",
+            Tag::Verify => "verify",
+        }
+    }
+}
+
+/// One step of a run, as it happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub tag: Tag,
+    pub text: String,
+}
+
+thread_local! {
+    /// The steps of the run under way on this thread.
+    static STEPS: std::cell::RefCell<Option<Vec<Step>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// One step of `unload`: shown at once (a rescue shell may never see the
+/// end of the run), and recorded for its report.
+pub fn event(tag: Tag, msg: &str) {
+    STEPS.with(|s| {
+        if let Some(steps) = s.borrow_mut().as_mut() {
+            steps.push(Step { tag, text: msg.to_string() });
+        }
+    });
+    step(tag.label(), msg);
+}
+
+/// Record the steps from now on.
+pub fn record() {
+    STEPS.with(|s| *s.borrow_mut() = Some(Vec::new()));
+}
+
+/// The steps recorded since `record()`; recording stops.
+pub fn recorded() -> Vec<Step> {
+    STEPS.with(|s| s.borrow_mut().take().unwrap_or_default())
+}
+
+/// The version of `unload --json`'s report (docs/unload.md): raised when
+/// a field changes meaning or goes away; a field added leaves it.
+pub const SCHEMA: u32 = 1;
+
+/// How a run ended, in the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ending {
+    /// NAME is gone.
+    Removed,
+    /// A dry run: nothing was changed.
+    DryRun,
+    /// An error (`error` says which).
+    Failed,
+}
+
+/// The error a run ended with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub kind: &'static str,
+    pub exit_code: i32,
+    pub message: String,
+}
+
+/// What a run learnt on its way, for the report.
+#[derive(Debug, Default)]
+pub struct Facts {
+    pub module: Option<String>,
+    pub refcnt: Option<i64>,
+    pub helper: Option<super::protocol::Outcome>,
+    pub explained: Vec<super::real_use::Explained>,
+    pub other_uses: Vec<String>,
+}
+
+/// `unload`'s report: what `--json` prints (docs/unload.md, field by field).
+#[derive(Debug, Serialize)]
+pub struct UnloadReport {
+    pub schema: u32,
+    pub module: String,
+    pub dry_run: bool,
+    pub result: Ending,
+    pub error: Option<Failure>,
+    pub refcnt: Option<i64>,
+    pub references: Option<i64>,
+    pub explained_count: Option<i64>,
+    pub unexplained: Option<i64>,
+    pub helper: Option<super::protocol::Outcome>,
+    pub explained: Vec<super::real_use::Explained>,
+    pub not_checked: Vec<&'static str>,
+    pub other_uses: Vec<String>,
+    pub steps: Vec<Step>,
+}
+
+impl UnloadReport {
+    pub fn new(given: &str, dry_run: bool, facts: Facts, r: &Result<()>, steps: Vec<Step>) -> UnloadReport {
+        let out = facts.helper.as_ref();
+        UnloadReport {
+            schema: SCHEMA,
+            module: facts.module.unwrap_or_else(|| given.to_string()),
+            dry_run,
+            result: match r {
+                Ok(()) if dry_run => Ending::DryRun,
+                Ok(()) => Ending::Removed,
+                Err(_) => Ending::Failed,
+            },
+            error: r.as_ref().err().map(|e| Failure {
+                kind: e.kind(),
+                exit_code: e.exit_code(),
+                message: e.to_string(),
+            }),
+            refcnt: facts.refcnt,
+            references: out.map(|o| o.before),
+            explained_count: out.map(|o| o.held_for_a_reason()),
+            unexplained: out.map(|o| o.unexplained()),
+            not_checked: out.map(|o| o.unchecked_kinds()).unwrap_or_default(),
+            helper: facts.helper.clone(),
+            explained: facts.explained,
+            other_uses: facts.other_uses,
+            steps,
+        }
+    }
+}
+
+/// Prints a run: its steps as tagged lines while it runs (on stderr with
+/// `--json`), then with `--json` the report on stdout.
+pub enum Printer {
+    Text,
+    Json,
+}
+
+impl Printer {
+    pub fn new(json: bool) -> Printer {
+        if json {
+            steps_to_stderr();
+            Printer::Json
+        } else {
+            Printer::Text
+        }
+    }
+
+    pub fn finish(&self, report: &UnloadReport) {
+        if let Printer::Json = self {
+            crate::outln!("{}", serde_json::to_string_pretty(report).expect("serialisable"));
+        }
+    }
+}
+
+/// One line of a report, on stdout: a tag column, then the message
+/// (continuation lines indented under it). `trace` shares it.
 pub fn step(tag: &str, msg: &str) {
     let text: String =
         msg.lines().enumerate().map(|(i, line)| format!("{:<9} {line}\n", if i == 0 { tag } else { "" })).collect();
+    #[cfg(test)]
+    if CAPTURED.with(|c| c.borrow_mut().as_mut().map(|c| c.push_str(&text)).is_some()) {
+        return;
+    }
     if TO_STDERR.load(std::sync::atomic::Ordering::Relaxed) {
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
     } else {
@@ -35,14 +249,14 @@ pub fn step(tag: &str, msg: &str) {
 
 /// /sys/module/NAME gone (the kernel removes it before delete_module returns;
 /// polled briefly anyway).
-pub fn verify_gone(roots: &Roots, name: &str) -> Result<()> {
-    let dir = roots.module(name);
+pub fn verify_gone(sys: &dyn System, name: &str) -> Result<()> {
+    let dir = sys.roots().module(name);
     for _ in 0..50 {
         if !dir.exists() {
-            step("verify", &format!("{} is gone: {name} is no longer in the kernel", dir.display()));
+            event(Tag::Verify, &format!("{} is gone: {name} is no longer in the kernel", dir.display()));
             return Ok(());
         }
-        std::thread::sleep(Duration::from_millis(100));
+        sys.sleep(Duration::from_millis(100));
     }
     Err(Error::StillLoaded(format!("{} still exists after delete_module({name}) succeeded", dir.display())))
 }
@@ -52,30 +266,23 @@ pub fn verify_gone(roots: &Roots, name: &str) -> Result<()> {
 /// once they are dropped. Nothing is undone and delete_module is not tried.
 pub fn partial(
     name: &str,
-    out: &super::helper_out::HelperOut,
+    out: &super::protocol::Outcome,
     explained: &[super::real_use::Explained],
     helper_stuck: Option<&str>,
 ) -> Error {
-    let reasons = out.kept_reasons();
-    let reasons = if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) };
-    let mut msg = format!(
-        "{name}: the {} leaked reference(s) were removed; {} reference(s) held for a reason remain{reasons}, \
-         so {name} stays loaded until they are dropped:",
-        out.removed, out.kept
-    );
-    for e in explained {
-        msg.push_str(&format!("\n  {} ({})", e.describe(), e.remedy()));
+    Error::Partial {
+        module: name.to_string(),
+        removed: out.removed,
+        kept: out.kept,
+        reasons: out.kept_reasons(),
+        explained: explained.iter().map(|e| format!("{} ({})", e.describe(), e.remedy())).collect(),
+        helper_stuck: helper_stuck.map(str::to_string),
     }
-    msg.push_str(&format!("\nthen: rmmod {name}"));
-    if let Some(h) = helper_stuck {
-        msg.push_str(&format!("\nthe helper {h} could not be removed: rmmod {h}"));
-    }
-    Error::Partial(msg)
 }
 
 /// What is known once the helper has been unloaded again (or could not be).
 pub struct Outcome<'a> {
-    pub roots: &'a Roots,
+    pub sys: &'a dyn System,
     pub name: &'a str,
     pub running: &'a str,
     /// NAME as it was before the helper ran.
@@ -98,9 +305,9 @@ impl Outcome<'_> {
         if self.released.is_err() {
             return Err(self.helper_stuck(format!("dry run: {name} was not changed")));
         }
-        let after = sysmod::inspect(self.roots, name, self.running)?;
-        step(
-            "dry-run",
+        let after = sysmod::inspect(self.sys.roots(), name, self.running)?;
+        event(
+            Tag::DryRun,
             &format!(
                 "{name} is still loaded, refcnt {} (was {}); the helper found it and would reset its count. \
              Nothing was changed",
@@ -144,16 +351,17 @@ impl Outcome<'_> {
             };
             return Err(Error::StillLoaded(why));
         }
-        verify_gone(self.roots, name)?;
+        verify_gone(self.sys, name)?;
         if self.released.is_err() {
             return Err(self.helper_stuck(format!("{name} was removed")));
         }
-        let tainted = sysmod::kernel(self.roots).tainted.map(sysmod::taint_letters).unwrap_or_else(|| "unknown".into());
-        step(
-            "done",
+        let tainted =
+            sysmod::kernel(self.sys.roots()).tainted.map(sysmod::taint_letters).unwrap_or_else(|| "unknown".into());
+        event(
+            Tag::Done,
             &format!("{name} removed with the helper; the helper is unloaded too. Kernel taint now: {tainted}"),
         );
-        step("next", &format!("to find the leak next time: force-rmmod-gen trace {name} -- COMMAND-THAT-LEAKS"));
+        event(Tag::Next, &format!("to find the leak next time: force-rmmod-gen trace {name} -- COMMAND-THAT-LEAKS"));
         Ok(())
     }
 

@@ -6,17 +6,18 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use super::report::{step, verify_gone};
-use super::sys::{delete_module, errno_name, errno_text};
+use super::report::{Tag, event, verify_gone};
+use super::sys::{errno_name, errno_text};
+use super::system::System;
 use crate::error::{Error, Result};
-use crate::sysmod::{self, InitState, Module, Roots};
+use crate::sysmod::{self, InitState, Module};
 
 /// Try the safe path first (never in a dry run: it would remove the
 /// module; never below idle). `Some`: NAME as it is now, still loaded;
 /// `None`: nothing is left to do (removed and verified, or a dry run that
 /// needs no helper).
 pub fn attempt(
-    roots: &Roots,
+    sys: &dyn System,
     name: &str,
     running: &str,
     module: Module,
@@ -25,16 +26,16 @@ pub fn attempt(
 ) -> Result<Option<Module>> {
     if dry_run {
         if module.refcnt == 0 && module.holders.is_empty() && module.initstate == InitState::Live {
-            step(
-                "dry-run",
+            event(
+                Tag::DryRun,
                 &format!(
                     "refcnt 0: a plain delete_module({name}, O_NONBLOCK) would remove it, no helper needed. Nothing was changed"
                 ),
             );
             return Ok(None);
         }
-        step(
-            "safe",
+        event(
+            Tag::Safe,
             &format!(
                 "dry run: a real run first tries delete_module({name}, O_NONBLOCK){}",
                 if wait.is_zero() { String::new() } else { format!(" for {}", show(wait)) }
@@ -43,8 +44,8 @@ pub fn attempt(
         return Ok(Some(module));
     }
     if module.refcnt < 0 {
-        step(
-            "safe",
+        event(
+            Tag::Safe,
             &format!(
                 "skipped: refcnt {} is below idle, and delete_module in that state trips a BUG_ON in the \
              kernel (try_release_module_ref); the helper repairs the count first",
@@ -54,8 +55,8 @@ pub fn attempt(
         return Ok(Some(module));
     }
     if module.initstate == InitState::Going {
-        step(
-            "safe",
+        event(
+            Tag::Safe,
             &format!(
                 "skipped: {name} is going already (an earlier rmmod is removing it, or a blocking rmmod \
              sleeps until its count drops); delete_module would only say EBUSY"
@@ -63,13 +64,13 @@ pub fn attempt(
         );
         return Ok(Some(module));
     }
-    match delete_while_busy(name, wait)? {
-        Safe::Removed => return verify_gone(roots, name).map(|()| None),
+    match delete_while_busy(sys, name, wait)? {
+        Safe::Removed => return verify_gone(sys, name).map(|()| None),
         Safe::Busy => {}
     }
-    match sysmod::inspect(roots, name, running) {
+    match sysmod::inspect(sys.roots(), name, running) {
         Ok(m) => Ok(Some(m)),
-        Err(Error::NotLoaded(_)) => verify_gone(roots, name).map(|()| None),
+        Err(Error::NotLoaded(_)) => verify_gone(sys, name).map(|()| None),
         Err(e) => Err(e),
     }
 }
@@ -78,11 +79,12 @@ pub fn attempt(
 /// moment (era E: try_release_module_ref() drops it to -1 just before the
 /// module turns GOING). Read it again a second later: still below idle and
 /// still live means a module_put() too many, which the helper may repair.
-pub fn stays_negative(roots: &Roots, name: &str, running: &str) -> bool {
-    std::thread::sleep(Duration::from_secs(1));
-    let stays = sysmod::inspect(roots, name, running).is_ok_and(|m| m.refcnt < 0 && m.initstate == InitState::Live);
-    step(
-        "count",
+pub fn stays_negative(sys: &dyn System, name: &str, running: &str) -> bool {
+    sys.sleep(Duration::from_secs(1));
+    let stays =
+        sysmod::inspect(sys.roots(), name, running).is_ok_and(|m| m.refcnt < 0 && m.initstate == InitState::Live);
+    event(
+        Tag::Count,
         &if stays {
             format!("refcnt of {name} is still below idle a second later: an extra module_put(), not an rmmod")
         } else {
@@ -105,23 +107,23 @@ fn show(wait: Duration) -> String {
 }
 
 /// delete_module(NAME, O_NONBLOCK), retried while busy for up to `wait`.
-fn delete_while_busy(name: &str, wait: Duration) -> Result<Safe> {
+fn delete_while_busy(sys: &dyn System, name: &str, wait: Duration) -> Result<Safe> {
     let start = Instant::now();
     let deadline = start + wait;
     let mut pause = Duration::from_millis(50);
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        match delete_module(name) {
+        match sys.delete_module(name) {
             Ok(()) => {
-                step(
-                    "safe",
+                event(
+                    Tag::Safe,
                     &format!("delete_module({name}, O_NONBLOCK): ok (attempt {attempts}); no helper was needed"),
                 );
                 return Ok(Safe::Removed);
             }
             Err(Errno::ENOENT) => {
-                step("safe", &format!("delete_module({name}): ENOENT, someone else removed it meanwhile"));
+                event(Tag::Safe, &format!("delete_module({name}): ENOENT, someone else removed it meanwhile"));
                 return Ok(Safe::Removed);
             }
             Err(Errno::EAGAIN) => {
@@ -132,19 +134,19 @@ fn delete_while_busy(name: &str, wait: Duration) -> Result<Safe> {
                     } else {
                         format!(", retried for {} ({attempts} attempts)", show(wait))
                     };
-                    step(
-                        "safe",
+                    event(
+                        Tag::Safe,
                         &format!(
                             "delete_module({name}, O_NONBLOCK): busy (EWOULDBLOCK: references held or modules use it){waited}"
                         ),
                     );
                     return Ok(Safe::Busy);
                 }
-                std::thread::sleep(pause.min(deadline - now));
+                sys.sleep(pause.min(deadline - now));
                 pause = (pause * 2).min(Duration::from_secs(1));
             }
             Err(e) => {
-                step("safe", &format!("delete_module({name}, O_NONBLOCK): {}", errno_text(e)));
+                event(Tag::Safe, &format!("delete_module({name}, O_NONBLOCK): {}", errno_text(e)));
                 return Err(safe_error(name, e));
             }
         }

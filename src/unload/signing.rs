@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::Options;
 use super::helper_file::HelperFile;
 use super::obtain::Helper;
-use super::report::step;
+use super::report::{Tag, event};
 use crate::error::{Error, Result, Signing};
 use crate::kdir::KernelTree;
 use crate::output::TempDir;
@@ -76,9 +76,9 @@ pub fn file_to_load(helper: &Helper, reasons: &[String], keys: Option<&SignOpts>
     match signing_plan(reasons, &helper.file, keys.is_some())? {
         SignPlan::AsIs => {
             if !helper.file.signed {
-                step("sign", "not signed: this kernel loads unsigned modules (and marks itself tainted E)");
+                event(Tag::Sign, "not signed: this kernel loads unsigned modules (and marks itself tainted E)");
             } else {
-                step("sign", "already signed");
+                event(Tag::Sign, "already signed");
             }
             Ok(LoadFile { path: helper.file.path.clone(), _tmp: None })
         }
@@ -89,8 +89,8 @@ pub fn file_to_load(helper: &Helper, reasons: &[String], keys: Option<&SignOpts>
             let copy = tmp.path().join(format!("{}.ko", helper.file.name));
             std::fs::copy(&helper.file.path, &copy).map_err(|e| Error::output(&copy, e))?;
             let info = sign::sign(tree, opts_s, &copy)?;
-            step(
-                "sign",
+            event(
+                Tag::Sign,
                 &format!(
                     "signed a copy with {} ({}, signer {})",
                     opts_s.key.display(),

@@ -19,6 +19,9 @@ static void frm_name_users(struct frm_job *job)
 {
 	struct module_use *use;
 
-	list_for_each_entry(use, &job->mod->source_list, source_list)
+	list_for_each_entry(use, &job->mod->source_list, source_list) {
 		pr_warn("%s is used by %s\n", job->name, use->source->name);
+		pr_info("{{ protocol }} user target=%s module=%s\n",
+			job->name, use->source->name);
+	}
 }
