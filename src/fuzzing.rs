@@ -40,12 +40,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("protocols", protocols),
     ("crypto", crypto),
     ("trace_text", trace_text),
-    // HELPER PROTOCOL: the parser of what the helper reports back to
-    // unload (src/unload/) gets its target here, as the rows above: a
-    // function `helper_protocol(data: &[u8])` below that feeds it the bytes,
-    // the row `("helper_protocol", helper_protocol)`, then
-    // fuzz/fuzz_targets/helper_protocol.rs, its `[[bin]]` in fuzz/Cargo.toml
-    // and fuzz/corpus/helper_protocol/ with a few real reports.
+    ("helper_protocol", helper_protocol),
 ];
 
 fn text(data: &[u8]) -> String {
@@ -178,4 +173,20 @@ pub fn trace_text(data: &[u8]) {
     p.finish();
     let target = p.events.first().map(|e| e.module.clone()).unwrap_or_default();
     trace::analyze(&p.events, &target, &|m| Some(m.len() % 2 == 0));
+}
+
+/// The helper's reports as /dev/kmsg gives them: each line a record
+/// ("6,1,2,-;force_rmmod: frg-proto-1 ..."), its text unescaped, then
+/// parsed as a protocol line.
+pub fn helper_protocol(data: &[u8]) {
+    let t = text(data);
+    let lines: Vec<String> = t
+        .lines()
+        .filter_map(crate::unload::kmsg::kmsg_text)
+        .map(|l| l.strip_prefix("force_rmmod: ").map(str::to_string).unwrap_or(l))
+        .collect();
+    for l in &lines {
+        let _ = crate::unload::protocol::parse(l);
+    }
+    let _ = crate::unload::protocol::records(&lines, "busydev");
 }

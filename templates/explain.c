@@ -97,6 +97,7 @@ struct frm_scan {
 	int busy_mms;
 	int in_flux;
 	pid_t flux_pid;
+	int said;
 	int types;
 	const struct file_system_type *type[FRM_TYPES];
 	char type_name[FRM_TYPES][32];
@@ -198,7 +199,20 @@ static const char *frm_path(struct frm_scan *scan, const struct file *file)
 {
 	char *path = d_path(&file->f_path, scan->path, sizeof(scan->path));
 
-	return IS_ERR(path) ? "a file" : path;
+	return IS_ERR(path) ? "-" : path;
+}
+
+/*
+ * Whether to name one more explained reference: the first FRM_SAY only.
+ * They are printed under the file table's lock and RCU; thousands of
+ * lines there would stall the CPU on a slow console and overwrite the
+ * start of the log. The counts hold them all.
+ */
+#define FRM_SAY 32
+
+static bool frm_say(struct frm_scan *scan)
+{
+	return !scan->frozen && scan->said++ < FRM_SAY;
 }
 
 static int frm_scan_fd(const void *arg, struct file *file, unsigned int fd)
@@ -206,16 +220,18 @@ static int frm_scan_fd(const void *arg, struct file *file, unsigned int fd)
 	struct frm_scan *scan = (struct frm_scan *)arg;
 	int refs = frm_note_file(scan, file);
 
-	if (!refs || scan->frozen)
+	const char *path;
+
+	if (!refs || !frm_say(scan))
 		return 0;
+	path = frm_path(scan, file);
 	pr_warn("%s: explained: pid %d (%s) holds %s open (fd %u)%s\n",
 		scan->name, task_pid_nr(scan->task), scan->task->comm,
-		frm_path(scan, file), fd,
+		path, fd,
 		refs > 1 ? ": 2 references, its file and its cdev" : "");
-	pr_info("{{ protocol }} explained target=%s kind=file pid=%d fd=%u refs=%d comm=%s path=%s\n",
-		scan->name, task_pid_nr(scan->task), fd, refs,
-		frm_word(0, scan->task->comm),
-		frm_word(1, frm_path(scan, file)));
+	printk(KERN_DEBUG pr_fmt("{{ protocol }} explained target=%s kind=file pid=%d fd=%u refs=%d comm=%s path=%s\n"),
+	       scan->name, task_pid_nr(scan->task), fd, refs,
+	       frm_word(0, scan->task->comm), frm_word(1, path));
 	return 0;
 }
 {%- if fd_walk == "iterate_fd" %}
@@ -431,17 +447,18 @@ static void frm_scan_threads(struct frm_scan *scan)
 static void frm_scan_vma(struct frm_scan *scan, struct frm_mm *m,
 			 struct vm_area_struct *vma)
 {
-	if (vma->vm_file && frm_note_file(scan, vma->vm_file)) {
-		scan->maps++;
-		if (scan->frozen)
-			return;
-		pr_warn("%s: explained: pid %d (%s) maps %s\n",
-			scan->name, m->pid, m->comm,
-			frm_path(scan, vma->vm_file));
-		pr_info("{{ protocol }} explained target=%s kind=map pid=%d comm=%s path=%s\n",
-			scan->name, m->pid, frm_word(0, m->comm),
-			frm_word(1, frm_path(scan, vma->vm_file)));
-	}
+	const char *path;
+
+	if (!vma->vm_file || !frm_note_file(scan, vma->vm_file))
+		return;
+	scan->maps++;
+	if (!frm_say(scan))
+		return;
+	path = frm_path(scan, vma->vm_file);
+	pr_warn("%s: explained: pid %d (%s) maps %s\n",
+		scan->name, m->pid, m->comm, path);
+	printk(KERN_DEBUG pr_fmt("{{ protocol }} explained target=%s kind=map pid=%d comm=%s path=%s\n"),
+	       scan->name, m->pid, frm_word(0, m->comm), frm_word(1, path));
 }
 
 /*
@@ -673,9 +690,15 @@ static void frm_explain(struct frm_job *job, const struct module *mod)
 	for (i = 0; i < scan->types; i++) {
 		pr_warn("%s: explained: filesystem %s, %d superblock(s) alive\n",
 			job->name, scan->type_name[i], scan->type_supers[i]);
-		pr_info("{{ protocol }} explained target=%s kind=fs fstype=%s supers=%d\n",
-			job->name, frm_word(0, scan->type_name[i]),
-			scan->type_supers[i]);
+		printk(KERN_DEBUG pr_fmt("{{ protocol }} explained target=%s kind=fs fstype=%s supers=%d\n"),
+		       job->name, frm_word(0, scan->type_name[i]),
+		       scan->type_supers[i]);
+	}
+	if (scan->said > FRM_SAY) {
+		pr_warn("%s: explained: %d more files and mappings, not named\n",
+			job->name, scan->said - FRM_SAY);
+		printk(KERN_DEBUG pr_fmt("{{ protocol }} explained target=%s kind=more count=%d\n"),
+		       job->name, scan->said - FRM_SAY);
 	}
 	if (scan->unchecked & FRM_UNCHECKED_FILES)
 		pr_warn("%s: not checked: open files beyond the first %d\n",

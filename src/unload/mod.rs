@@ -27,7 +27,7 @@ mod fs_anchors;
 mod guard;
 mod helper_file;
 mod inspect;
-mod kmsg;
+pub mod kmsg;
 mod list_head;
 mod load;
 mod obtain;

@@ -78,9 +78,30 @@ pub enum Record {
 /// A reference the helper found held for a reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reference {
-    OpenFile { target: String, pid: u32, comm: String, path: String, fd: u32, refs: u32 },
-    Mapping { target: String, pid: u32, comm: String, path: String },
-    Filesystem { target: String, fstype: String, superblocks: u32 },
+    OpenFile {
+        target: String,
+        pid: u32,
+        comm: String,
+        path: String,
+        fd: u32,
+        refs: u32,
+    },
+    Mapping {
+        target: String,
+        pid: u32,
+        comm: String,
+        path: String,
+    },
+    Filesystem {
+        target: String,
+        fstype: String,
+        superblocks: u32,
+    },
+    /// Files and mappings past the ones the helper names (`kind=more`).
+    More {
+        target: String,
+        count: u32,
+    },
 }
 
 impl Reference {
@@ -88,7 +109,8 @@ impl Reference {
         match self {
             Reference::OpenFile { target, .. }
             | Reference::Mapping { target, .. }
-            | Reference::Filesystem { target, .. } => target,
+            | Reference::Filesystem { target, .. }
+            | Reference::More { target, .. } => target,
         }
     }
 }
@@ -207,6 +229,7 @@ pub fn parse(line: &str) -> Option<Record> {
                 },
                 "map" => Reference::Mapping { target, pid: small("pid")?, comm: text("comm")?, path: text("path")? },
                 "fs" => Reference::Filesystem { target, fstype: text("fstype")?, superblocks: small("supers")? },
+                "more" => Reference::More { target, count: small("count")? },
                 _ => return None,
             };
             Some(Record::Explained(r))

@@ -57,6 +57,10 @@ pub enum Explained {
     Holder {
         module: String,
     },
+    /// Files and mappings the helper counted but did not name.
+    More {
+        count: u32,
+    },
 }
 
 impl Explained {
@@ -72,6 +76,7 @@ impl Explained {
                  still used by a process)"
             ),
             Explained::Holder { module } => format!("holder module {module}"),
+            Explained::More { count } => format!("{count} more open files and mappings, not named"),
         }
     }
 
@@ -86,6 +91,7 @@ impl Explained {
             }
             Explained::Mount { .. } => "stop the processes that still use it".to_string(),
             Explained::Holder { module } => format!("rmmod {module}"),
+            Explained::More { .. } => "stop the processes that hold its files (see lsof or /proc/*/fd)".to_string(),
         }
     }
 }
@@ -153,6 +159,7 @@ impl RealUse {
                 superblocks: *superblocks,
                 mount_points: self.mounts.get(fstype).map(|m| m.iter().cloned().collect()).unwrap_or_default(),
             },
+            Reference::More { count, .. } => Explained::More { count: *count },
         }
     }
 }

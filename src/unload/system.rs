@@ -130,7 +130,7 @@ impl KernelLog for DevKmsg {
                 Ok(n) => {
                     let rec = String::from_utf8_lossy(&buf[..n]);
                     if let Some(text) = super::kmsg::kmsg_text(&rec) {
-                        return Some(text.to_string());
+                        return Some(text);
                     }
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue, // overwritten: skip
