@@ -229,9 +229,9 @@ static int frm_scan_fd(const void *arg, struct file *file, unsigned int fd)
 		scan->name, task_pid_nr(scan->task), scan->task->comm,
 		path, fd,
 		refs > 1 ? ": 2 references, its file and its cdev" : "");
-	printk(KERN_DEBUG pr_fmt("{{ protocol }} explained target=%s kind=file pid=%d fd=%u refs=%d comm=%s path=%s\n"),
-	       scan->name, task_pid_nr(scan->task), fd, refs,
-	       frm_word(0, scan->task->comm), frm_word(1, path));
+	pr_info("{{ protocol }} explained target=%s kind=file pid=%d fd=%u refs=%d comm=%s path=%s\n",
+		scan->name, task_pid_nr(scan->task), fd, refs,
+		frm_word(0, scan->task->comm), frm_word(1, path));
 	return 0;
 }
 {%- if fd_walk == "iterate_fd" %}
@@ -457,8 +457,8 @@ static void frm_scan_vma(struct frm_scan *scan, struct frm_mm *m,
 	path = frm_path(scan, vma->vm_file);
 	pr_warn("%s: explained: pid %d (%s) maps %s\n",
 		scan->name, m->pid, m->comm, path);
-	printk(KERN_DEBUG pr_fmt("{{ protocol }} explained target=%s kind=map pid=%d comm=%s path=%s\n"),
-	       scan->name, m->pid, frm_word(0, m->comm), frm_word(1, path));
+	pr_info("{{ protocol }} explained target=%s kind=map pid=%d comm=%s path=%s\n",
+		scan->name, m->pid, frm_word(0, m->comm), frm_word(1, path));
 }
 
 /*
@@ -690,15 +690,15 @@ static void frm_explain(struct frm_job *job, const struct module *mod)
 	for (i = 0; i < scan->types; i++) {
 		pr_warn("%s: explained: filesystem %s, %d superblock(s) alive\n",
 			job->name, scan->type_name[i], scan->type_supers[i]);
-		printk(KERN_DEBUG pr_fmt("{{ protocol }} explained target=%s kind=fs fstype=%s supers=%d\n"),
-		       job->name, frm_word(0, scan->type_name[i]),
-		       scan->type_supers[i]);
+		pr_info("{{ protocol }} explained target=%s kind=fs fstype=%s supers=%d\n",
+			job->name, frm_word(0, scan->type_name[i]),
+			scan->type_supers[i]);
 	}
 	if (scan->said > FRM_SAY) {
 		pr_warn("%s: explained: %d more files and mappings, not named\n",
 			job->name, scan->said - FRM_SAY);
-		printk(KERN_DEBUG pr_fmt("{{ protocol }} explained target=%s kind=more count=%d\n"),
-		       job->name, scan->said - FRM_SAY);
+		pr_info("{{ protocol }} explained target=%s kind=more count=%d\n",
+			job->name, scan->said - FRM_SAY);
 	}
 	if (scan->unchecked & FRM_UNCHECKED_FILES)
 		pr_warn("%s: not checked: open files beyond the first %d\n",

@@ -320,6 +320,32 @@ pub fn records<'a>(lines: impl IntoIterator<Item = &'a String>, target: &str) ->
 mod tests {
     use super::*;
 
+    /// The `why` parameter is an index into WHY, and `--ko` takes helpers
+    /// that older versions built: names are only ever added at the end.
+    #[test]
+    fn why_names_only_grow_at_the_end() {
+        let released = [
+            "ok",
+            "not_found",
+            "bad_list",
+            "moved_addr",
+            "self",
+            "not_live",
+            "users",
+            "users_uncounted",
+            "interrupted",
+            "no_stop",
+            "not_expected",
+            "negative",
+            "raced",
+            "all_real",
+            "unchecked",
+            "in_flux",
+            "bad_param",
+        ];
+        assert_eq!(&WHY[..released.len()], released);
+    }
+
     #[test]
     fn result_lines() {
         let l = format!(
