@@ -296,9 +296,9 @@ fn options(name: &str, ko: PathBuf) -> Options {
     }
 }
 
-/// Run `unload` on the fake: its result and its report.
-fn run(f: &Fake, args: &Options) -> (Result<()>, String) {
-    let opts = TreeOptions {
+/// The tree options of a run on the fake: a tree that does not exist.
+fn no_tree(f: &Fake) -> TreeOptions {
+    TreeOptions {
         kdir: f.root.dir.path().join("no-tree"),
         chroot: None,
         cc: None,
@@ -306,7 +306,12 @@ fn run(f: &Fake, args: &Options) -> (Result<()>, String) {
         method: Default::default(),
         allow_version_guess: false,
         verbose: false,
-    };
+    }
+}
+
+/// Run `unload` on the fake: its result and its report.
+fn run(f: &Fake, args: &Options) -> (Result<()>, String) {
+    let opts = no_tree(f);
     CAPTURED.with(|c| *c.borrow_mut() = Some(String::new()));
     let r = run_on(f, args, &opts);
     (r, CAPTURED.with(|c| c.borrow_mut().take().unwrap()))
@@ -568,15 +573,7 @@ fn what_is_not_a_loaded_module() {
 
 /// Run `unload` on the fake and take its report, as `--json` prints it.
 fn json_report(f: &Fake, args: &Options) -> serde_json::Value {
-    let opts = TreeOptions {
-        kdir: f.root.dir.path().join("no-tree"),
-        chroot: None,
-        cc: None,
-        vars: Default::default(),
-        method: Default::default(),
-        allow_version_guess: false,
-        verbose: false,
-    };
+    let opts = no_tree(f);
     CAPTURED.with(|c| *c.borrow_mut() = Some(String::new()));
     let (report, _) = super::run_report(f, args, &opts);
     CAPTURED.with(|c| c.borrow_mut().take());
