@@ -203,4 +203,29 @@ mod tests {
              was done"
         );
     }
+
+    /// Every refusal's message, word for word.
+    #[test]
+    fn refusals_read_as_before() {
+        let p = |yes, force_deps, dry_run| Policy { yes, force_deps, dry_run, ..Policy::default() };
+        let got: Vec<String> = [
+            decide(&module(&[], InitState::Coming), &p(true, true, false), false).unwrap_err(),
+            decide(&module(&[], InitState::Unknown), &p(true, true, false), false).unwrap_err(),
+            decide(&module(&[], InitState::Going), &p(false, false, true), false).unwrap_err(),
+            decide(&module(&["a", "b"], InitState::Live), &p(true, false, false), false).unwrap_err(),
+            check_permission(1000, None, false).unwrap_err(),
+        ]
+        .iter()
+        .map(|e| format!("{} {e}", e.exit_code()))
+        .collect();
+        assert_eq!(got, PINNED);
+    }
+
+    const PINNED: &[&str] = &[
+        "23 leak_self is still initialising (initstate coming): its init function has not returned. Wait for it; a module stuck in init can only go with a reboot. Nothing was done",
+        "23 leak_self is in an unknown state: refusing; nothing was done",
+        "23 leak_self is being removed already (initstate going): a blocking rmmod (delete_module without O_NONBLOCK, kernels up to 3.12 and RHEL/CentOS 7) is asleep until its last reference is dropped, and the helper resets only live modules. The helper's wake_waiter=1 resets the count of such a module and wakes that rmmod, which then removes leak_self itself. A dry run cannot show this; nothing was done",
+        "23 leak_self is used by other modules: a b. The kernel never removes a module other modules use, and their references are real: resetting leak_self's count would let it go negative when they are removed. Remove them first (rmmod a b), then run this again. --force-deps resets the count anyway (dangerous). Nothing was done",
+        "20 must run as root: removing and loading kernel modules needs CAP_SYS_MODULE (sudo force-rmmod-gen unload ...); nothing was done",
+    ];
 }

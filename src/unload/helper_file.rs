@@ -271,4 +271,17 @@ pub mod tests {
             "modname=negcount modaddr=0x10"
         );
     }
+
+    /// wake_waiter asked of a helper without it: refused, word for word.
+    #[test]
+    fn no_wake_waiter_reads_as_before() {
+        let h = check_helper(Path::new("k"), &fake_ko("6.1.0 SMP", &["modname"]), "6.1.0").unwrap();
+        let seen =
+            Seen { refcnt: Some(1), list_head: None, negative_confirmed: false, waiter_pid: None, fs_anchors: None };
+        let policy = Policy { wake_waiter: true, ..Policy::default() };
+        let e = helper_params(&h, "stuck", None, &policy, &seen).unwrap_err();
+        assert_eq!(format!("{} {e}", e.exit_code()), PINNED);
+    }
+
+    const PINNED: &str = "23 stuck is going and a task sleeps in delete_module(stuck) without O_NONBLOCK, but on this kernel the count is not what it waits for (the helper has no wake_waiter: no module_mutex, or a kernel from 3.13 on); nothing was done";
 }

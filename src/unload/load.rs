@@ -193,4 +193,56 @@ mod tests {
         assert_eq!(code_of(Errno::EPERM, false, &enforced).0, code::SIGNING);
         assert_eq!(code_of(Errno::EPERM, false, &none).0, code::NOT_ROOT);
     }
+
+    /// Every message, word for word.
+    #[test]
+    fn load_messages_read_as_before() {
+        let none: Vec<String> = vec![];
+        let mut got: Vec<String> = Vec::new();
+        for (modaddr, errnos) in [(Some(0x1000), &ERRNOS[..]), (None, &[Errno::ESTALE][..])] {
+            let c =
+                LoadCtx { target: "leak_self", helper: "force_rmmod", target_gone: false, sig_reasons: &none, modaddr };
+            for &errno in errnos {
+                if let LoadFailure::Error(e) = load_failure(errno, &c) {
+                    got.push(format!("{} {e}", e.exit_code()));
+                }
+            }
+        }
+        let root = crate::sysmod::tests::FakeRoot::new();
+        root.module("force_rmmod", "live", 1, &[]);
+        let e = check_not_loaded(&root.roots(), "force_rmmod").unwrap_err();
+        got.push(format!("{} {e}", e.exit_code()));
+        assert_eq!(got, PINNED);
+    }
+
+    const ERRNOS: [Errno; 12] = [
+        Errno::ENOENT,
+        Errno::EBUSY,
+        Errno::ETXTBSY,
+        Errno::EAGAIN,
+        Errno::ESTALE,
+        Errno::EIO,
+        Errno::EINVAL,
+        Errno::EEXIST,
+        Errno::ENOEXEC,
+        Errno::EPERM,
+        Errno::EACCES,
+        Errno::EFAULT,
+    ];
+    const PINNED: &[&str] = &[
+        "26 the helper could not load (ENOENT): it found no module named leak_self, or the kernel could not resolve one of its symbols (\"Unknown symbol\": built for another configuration of this kernel); see the kernel log lines above; the helper is not loaded and nothing was changed",
+        "23 the helper refused (EBUSY): leak_self is not live, is being removed, or other modules use it (see the kernel log above); the helper is not loaded and nothing was changed",
+        "29 the helper refused (ETXTBSY): every reference to leak_self is held for a reason (the kernel log above names them); the helper is not loaded and nothing was changed",
+        "26 the helper refused (EAGAIN): leak_self's count is not the one shown above any more, or it moved while it was being changed (see the kernel log above); the helper is not loaded and nothing was changed. Run this again",
+        "26 the helper refused (ESTALE): leak_self is no longer at 0x1000: it was removed and loaded again meanwhile. Run this again; the helper is not loaded and nothing was changed",
+        "26 the helper refused (EIO): the kernel's module list did not look as expected; the helper is not loaded and nothing was changed. Please report this kernel",
+        "26 loading the helper failed (EINVAL): it rejected modname=leak_self, or the kernel rejected the module (symbol versions that disagree with this kernel: see the kernel log above); the helper is not loaded and nothing was changed",
+        "26 a module named force_rmmod is already loaded (another run, or a left-over helper): check it with `cat /sys/module/force_rmmod/refcnt` and remove it with `rmmod force_rmmod`; the helper is not loaded and nothing was changed",
+        "25 the kernel rejected the helper as an invalid module (ENOEXEC: \"Exec format error\"): it was built for another kernel, architecture or configuration; the helper is not loaded and nothing was changed",
+        "20 the kernel refused to load the helper (EPERM): this process lacks CAP_SYS_MODULE, or module loading is disabled (kernel.modules_disabled) or restricted by a security module; the helper is not loaded and nothing was changed",
+        "20 the kernel refused to load the helper (EACCES): this process lacks CAP_SYS_MODULE, or module loading is disabled (kernel.modules_disabled) or restricted by a security module; the helper is not loaded and nothing was changed",
+        "26 loading the helper failed: EFAULT (Bad address (os error 14)); the helper is not loaded and nothing was changed",
+        "26 the helper refused (ESTALE): leak_self is no longer at the address read before: it was removed and loaded again meanwhile. Run this again; the helper is not loaded and nothing was changed",
+        "26 a module named force_rmmod is already loaded (another run, or a left-over helper): check it with `cat /sys/module/force_rmmod/refcnt` and remove it with `rmmod force_rmmod`; nothing was done",
+    ];
 }

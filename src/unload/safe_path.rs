@@ -196,4 +196,21 @@ mod tests {
              done"
         );
     }
+
+    /// Every message, word for word.
+    #[test]
+    fn safe_path_messages_read_as_before() {
+        let got: Vec<String> = [Errno::ENOSYS, Errno::EPERM, Errno::EACCES, Errno::EFAULT]
+            .into_iter()
+            .map(|e| safe_error("x", e).to_string())
+            .collect();
+        assert_eq!(got, PINNED);
+    }
+
+    const PINNED: &[&str] = &[
+        "the running kernel has no loadable module support (delete_module: ENOSYS, CONFIG_MODULES off): nothing can be unloaded",
+        "the kernel does not let this process remove modules (EPERM): no CAP_SYS_MODULE, kernel.modules_disabled=1, or a security module forbids it; nothing was done",
+        "the kernel does not let this process remove modules (EACCES): no CAP_SYS_MODULE, kernel.modules_disabled=1, or a security module forbids it; nothing was done",
+        "delete_module(x) failed: EFAULT (Bad address (os error 14)); nothing was done",
+    ];
 }
