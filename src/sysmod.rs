@@ -12,7 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Internal, Result};
+use crate::error::{Error, Internal, NoSysfs, NotLoaded, Result};
+use crate::module_name::ModuleName;
 
 /// Where sysfs and procfs are mounted.
 #[derive(Debug, Clone)]
@@ -162,25 +163,14 @@ pub fn kallsyms_lines(text: &str) -> impl Iterator<Item = KallsymsLine<'_>> {
 pub fn inspect(roots: &Roots, name: &str, release: &str) -> Result<Module> {
     let modules = roots.modules();
     if !modules.is_dir() {
-        return Err(Error::NoSysfs(format!(
-            "{} does not exist: sysfs is not mounted (mount -t sysfs sysfs /sys) or the kernel has no \
-             module support, so there is no loaded module to inspect",
-            modules.display()
-        )));
+        return Err(NoSysfs::Inspect { dir: modules }.into());
     }
     let dir = roots.module(name);
     if !dir.is_dir() {
-        return Err(Error::NotLoaded(format!(
-            "module {name} is not loaded ({} does not exist); `lsmod` lists the loaded modules",
-            dir.display()
-        )));
+        return Err(NotLoaded::Absent { module: ModuleName::from_kernel(name), dir }.into());
     }
     let Some(initstate) = read_trim(&dir.join("initstate")) else {
-        return Err(Error::NotLoaded(format!(
-            "{name} is built into the kernel, not a loadable module ({} has no initstate): it can \
-             never be unloaded, only configured through its parameters",
-            dir.display()
-        )));
+        return Err(NotLoaded::BuiltIn { module: ModuleName::from_kernel(name), dir }.into());
     };
     let Some(refcnt_text) = read_trim(&dir.join("refcnt")) else {
         return Err(Error::NoModuleUnload { release: release.to_string() });

@@ -42,7 +42,8 @@ pub mod parsers {
 
 use std::time::Duration;
 
-use crate::error::{BadArgument, Error, Result};
+use crate::error::{BadArgument, NoSysfs, NotLoaded, NotRoot, Result};
+use crate::module_name::ModuleName;
 use crate::sysmod::{self, Roots};
 
 use events::Parser;
@@ -72,28 +73,17 @@ fn out_of_tree(roots: &Roots, m: &str) -> Option<bool> {
 /// unless a COMMAND will load it.
 fn check(roots: &Roots, name: &str, euid: u32, has_command: bool) -> Result<()> {
     if euid != 0 {
-        return Err(Error::NotRoot(format!(
-            "trace must run as root: it creates a trace instance in tracefs and may mount it (you are uid \
-             {euid}); run it with sudo"
-        )));
+        return Err(NotRoot::Trace { euid }.into());
     }
     if !roots.modules().is_dir() {
-        return Err(Error::NoSysfs(format!(
-            "{} does not exist: sysfs is not mounted, or this kernel has no module support",
-            roots.modules().display()
-        )));
+        return Err(NoSysfs::Trace { dir: roots.modules() }.into());
     }
     let dir = roots.module(name);
     if dir.is_dir() && !dir.join("refcnt").exists() {
-        return Err(Error::NotLoaded(format!(
-            "{name} is built into the kernel (no /sys/module/{name}/refcnt): it has no reference count to trace"
-        )));
+        return Err(NotLoaded::TraceBuiltIn { module: ModuleName::from_kernel(name) }.into());
     }
     if !dir.is_dir() && !has_command {
-        return Err(Error::NotLoaded(format!(
-            "{name} is not loaded. To record from its load on, give the command that loads it: \
-             force-rmmod-gen trace {name} -- modprobe {name}"
-        )));
+        return Err(NotLoaded::TraceAbsent { module: ModuleName::from_kernel(name) }.into());
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! unloaded again on every path.
 
 use std::fs::File;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -12,23 +13,18 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use super::report::{Tag, event};
 use super::sys::errno_text;
 use super::system::System;
-use crate::error::{Error, Result};
+use crate::error::{HelperFailed, Result};
 
 /// One run at a time: two runs would race for the helper's name. The lock
 /// is held until the returned value is dropped.
 pub fn lock() -> Result<Option<Flock<File>>> {
-    let Ok(f) =
-        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open("/run/force-rmmod-gen.unload.lock")
-    else {
+    let lock = Path::new("/run/force-rmmod-gen.unload.lock");
+    let Ok(f) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(lock) else {
         return Ok(None); // no /run (rescue shell, initramfs): run unlocked
     };
     match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
         Ok(locked) => Ok(Some(locked)),
-        Err(_) => Err(Error::HelperFailed(
-            "another force-rmmod-gen unload is running (/run/force-rmmod-gen.unload.lock is locked): \
-             wait for it; nothing was done"
-                .into(),
-        )),
+        Err(_) => Err(HelperFailed::Locked { lock: lock.to_path_buf() }.into()),
     }
 }
 

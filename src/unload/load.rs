@@ -10,20 +10,17 @@ use super::guard::LoadedHelper;
 use super::helper_file::HelperFile;
 use super::kmsg::Kmsg;
 use super::report::{Tag, event};
-use super::sys::{errno_name, errno_text};
+use super::sys::errno_text;
 use super::system::System;
-use crate::error::{Error, Result, Signing};
+use crate::error::{Error, HELPER_NOT_LOADED, HelperFailed, InUse, NotRoot, Refused, Result, Signing, WrongKernel};
+use crate::module_name::ModuleName;
 use crate::sysmod::Roots;
 
 /// A module named like the helper is already loaded: another run's, or a
 /// left-over; never load a second one.
 pub fn check_not_loaded(roots: &Roots, helper: &str) -> Result<()> {
     if roots.is_loaded(helper) {
-        return Err(Error::HelperFailed(format!(
-            "a module named {h} is already loaded (another run, or a left-over helper): check it with \
-             `cat /sys/module/{h}/refcnt` and remove it with `rmmod {h}`; nothing was done",
-            h = helper
-        )));
+        return Err(HelperFailed::AlreadyLoaded { helper: helper.to_string() }.into());
     }
     Ok(())
 }
@@ -99,61 +96,22 @@ pub struct LoadCtx<'a> {
 /// Map the errno of a failed helper load (finit_module) to what it means:
 /// the helper's own errors (see templates/force_rmmod.c) and the kernel's.
 pub fn load_failure(errno: Errno, c: &LoadCtx) -> LoadFailure {
-    let (t, h) = (c.target, c.helper);
-    let nothing = "the helper is not loaded and nothing was changed";
+    let module = ModuleName::from_kernel(c.target);
+    let nothing = HELPER_NOT_LOADED;
     let e = match errno {
         Errno::ENOENT if c.target_gone => return LoadFailure::Vanished,
-        Errno::ENOENT => Error::HelperFailed(format!(
-            "the helper could not load (ENOENT): it found no module named {t}, or the kernel could not \
-             resolve one of its symbols (\"Unknown symbol\": built for another configuration of this \
-             kernel); see the kernel log lines above; {nothing}"
-        )),
-        Errno::EBUSY => Error::Refused(format!(
-            "the helper refused (EBUSY): {t} is not live, is being removed, or other modules use it \
-             (see the kernel log above); {nothing}"
-        )),
-        Errno::ETXTBSY => Error::InUse(format!(
-            "the helper refused (ETXTBSY): every reference to {t} is held for a reason (the kernel log \
-             above names them); {nothing}"
-        )),
-        Errno::ENODATA => Error::Unchecked { module: t.to_string() },
-        Errno::EAGAIN => Error::HelperFailed(format!(
-            "the helper refused (EAGAIN): {t}'s count is not the one shown above any more, or it moved \
-             while it was being changed (see the kernel log above); {nothing}. Run this again"
-        )),
-        Errno::ESTALE => Error::HelperFailed(format!(
-            "the helper refused (ESTALE): {t} is no longer at {}: it was removed and loaded again \
-             meanwhile. Run this again; {nothing}",
-            c.modaddr.map(|a| format!("0x{a:x}")).unwrap_or_else(|| "the address read before".into())
-        )),
-        Errno::EIO => Error::HelperFailed(format!(
-            "the helper refused (EIO): the kernel's module list did not look as expected; {nothing}. \
-             Please report this kernel"
-        )),
-        Errno::EINVAL => Error::HelperFailed(format!(
-            "loading the helper failed (EINVAL): it rejected modname={t}, or the kernel rejected the \
-             module (symbol versions that disagree with this kernel: see the kernel log above); {nothing}"
-        )),
-        Errno::EEXIST => Error::HelperFailed(format!(
-            "a module named {h} is already loaded (another run, or a left-over helper): check it with \
-             `cat /sys/module/{h}/refcnt` and remove it with `rmmod {h}`; {nothing}"
-        )),
-        Errno::ENOEXEC => Error::WrongKernel(format!(
-            "the kernel rejected the helper as an invalid module (ENOEXEC: \"Exec format error\"): it \
-             was built for another kernel, architecture or configuration; {nothing}"
-        )),
+        Errno::EBUSY => Refused::HelperBusy { module }.into(),
+        Errno::ETXTBSY => InUse::Helper { module, explained: Vec::new() }.into(),
+        Errno::ENODATA => Error::Unchecked { module: module.to_string() },
+        Errno::ENOEXEC => WrongKernel::Rejected.into(),
         Errno::EKEYREJECTED | Errno::ENOKEY | Errno::EBADMSG | Errno::ENOPKG => {
             Signing::Rejected { errno, nothing: nothing.to_string() }.into()
         }
         Errno::EPERM | Errno::EACCES if !c.sig_reasons.is_empty() => {
             Signing::Enforced { errno, reasons: c.sig_reasons.to_vec(), nothing: nothing.to_string() }.into()
         }
-        Errno::EPERM | Errno::EACCES => Error::NotRoot(format!(
-            "the kernel refused to load the helper ({}): this process lacks CAP_SYS_MODULE, or module \
-             loading is disabled (kernel.modules_disabled) or restricted by a security module; {nothing}",
-            errno_name(errno)
-        )),
-        _ => Error::HelperFailed(format!("loading the helper failed: {}; {nothing}", errno_text(errno))),
+        Errno::EPERM | Errno::EACCES => NotRoot::LoadDenied { errno }.into(),
+        _ => HelperFailed::Load { module, helper: c.helper.to_string(), errno, modaddr: c.modaddr }.into(),
     };
     LoadFailure::Error(e)
 }

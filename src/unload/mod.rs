@@ -54,7 +54,8 @@ pub mod parsers {
 
 use std::path::PathBuf;
 
-use crate::error::{Error, Result};
+use crate::error::{Declined, Error, InUse, Refused, Result};
+use crate::module_name::ModuleName;
 use crate::pipeline::TreeOptions;
 use system::System;
 
@@ -174,18 +175,10 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
                 waiter_pid = Some(pid);
             }
             Some(rmmod_waiter::Remover::InExit(pid)) => {
-                return Err(Error::Refused(format!(
-                    "{name} is being removed by pid {pid}, which called delete_module with O_NONBLOCK and is \
-                     running {name}'s exit function (see /proc/{pid}/stack): its count is not what holds it, \
-                     and waking that task does nothing. Nothing was done; if exit() never returns, only a \
-                     reboot removes {name}"
-                )));
+                return Err(Refused::InExit { module: ModuleName::from_kernel(&name), pid }.into());
             }
             None => {
-                return Err(Error::Refused(format!(
-                    "{name} is going (initstate going) but no task is in delete_module({name}): it is being \
-                     removed or its removal is stuck in its exit function; nothing to reset. Nothing was done"
-                )));
+                return Err(Refused::GoingWithoutRemover { module: ModuleName::from_kernel(&name) }.into());
             }
         }
     }
@@ -201,20 +194,11 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
         event(Tag::InUse, &format!("{name}: {u} (holds no reference the helper can count; stop it first)"));
     }
     if let Some(pid) = rmmod_waiter::loading(&roots, &name) {
-        return Err(Error::Refused(format!(
-            "a module is being loaded right now (pid {pid}, in init_module/finit_module) and may be {name}: \
-             a module is live before its loader lets go of the reference it took for init, and that \
-             reference looks like a leak. Wait for the load to finish, then run this again; nothing was done"
-        )));
+        return Err(Refused::Loading { module: ModuleName::from_kernel(&name), pid }.into());
     }
     let busy = users.busy_registrations();
     if !busy.is_empty() && !policy.force_real {
-        return Err(Error::InUse(format!(
-            "{name} is in use: {}. Those users hold references the helper cannot tell from a leak, and \
-             removing {name} under them crashes the kernel; stop them first. Nothing was done; \
-             --force-real resets anyway (dangerous)",
-            busy.join("; ")
-        )));
+        return Err(InUse::Busy { module: ModuleName::from_kernel(&name), users: busy }.into());
     }
     let fs_anchors = FsAnchors::find(&roots);
     if fs_anchors.is_none() {
@@ -237,7 +221,7 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     };
     let params = helper_file::helper_params(&helper.file, &name, module.address, &policy, &seen)?;
     if go == Go::Ask && !sys.confirm(&name) {
-        return Err(Error::Declined(format!("not confirmed: {name} was left as it is; nothing was done")));
+        return Err(Declined::NotConfirmed { module: ModuleName::from_kernel(&name) }.into());
     }
 
     // 5. Load, remove, unload (the helper leaves the kernel on every path).
@@ -258,7 +242,10 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     let loaded = load::load(sys, &load, &mut kmsg, &prefixes).map_err(|e| {
         facts.explained = users.explained(&kmsg.records(&name));
         match e {
-            Error::InUse(why) => Error::InUse(in_use(&name, &facts.explained, &why)),
+            Error::InUse(InUse::Helper { module, .. }) => {
+                let explained = facts.explained.iter().map(real_use::Explained::with_remedy).collect();
+                InUse::Helper { module, explained }.into()
+            }
             e => e,
         }
     })?;
@@ -326,17 +313,4 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
         return outcome.done();
     }
     outcome.dry_run()
-}
-
-/// Every reference is held for a reason: say which, and what to do.
-fn in_use(name: &str, explained: &[real_use::Explained], why: &str) -> String {
-    if explained.is_empty() {
-        return why.to_string();
-    }
-    let list: Vec<String> = explained.iter().map(|e| format!("  {} ({})", e.describe(), e.remedy())).collect();
-    format!(
-        "{why}.\nEvery reference to {name} is held for a reason:\n{}\nStop, close or unmount those, then \
-         rmmod {name}; --force-real resets them anyway (dangerous)",
-        list.join("\n")
-    )
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use super::helper_file::{HelperFile, read_helper};
 use super::report::{Tag, event};
 use crate::cache;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WrongKernel};
 use crate::kdir::KernelTree;
 use crate::output::TempDir;
 use crate::pipeline::{self, Built, CacheChoice, CacheStatus, Choices, Place, Settings, TreeOptions};
@@ -109,13 +109,12 @@ fn with_ko_hint(e: Error) -> Error {
 fn build_helper(opts: &TreeOptions, running: &str, cache_dir: &Path) -> Result<Helper> {
     let tree = pipeline::open(opts).map_err(with_ko_hint)?;
     if tree.release != running {
-        return Err(Error::WrongKernel(format!(
-            "the kernel tree {} is for {}, but the running kernel is {running}: a helper built from it \
-             would write another kernel's struct module. Pass --kdir /lib/modules/{running}/build, or \
-             --ko with a helper built for {running}; nothing was done",
-            tree.build.display(),
-            tree.release
-        )));
+        return Err(WrongKernel::Tree {
+            tree: tree.build.clone(),
+            release: tree.release.clone(),
+            running: running.to_string(),
+        }
+        .into());
     }
     let log = |e: &crate::events::BuildEvent| event(Tag::Build, &e.to_string());
     let choices = Choices { cache: CacheChoice::Dir(cache_dir.to_path_buf()), ..Choices::default() };

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 
 use super::report::{Tag, event, verify_gone};
-use super::sys::{errno_name, errno_text};
+use super::sys::errno_text;
 use super::system::System;
-use crate::error::{Error, Result};
+use crate::error::{Error, NoSysfs, NotRoot, Refused, Result, StillLoaded};
+use crate::module_name::ModuleName;
 use crate::sysmod::{self, InitState, Module};
 
 /// Try the safe path first (never in a dry run: it would remove the
@@ -156,24 +157,12 @@ fn delete_while_busy(sys: &dyn System, name: &str, wait: Duration) -> Result<Saf
 /// What a failed safe-path delete_module means (EWOULDBLOCK and ENOENT are
 /// handled by the caller).
 fn safe_error(name: &str, e: Errno) -> Error {
+    let module = ModuleName::from_kernel(name);
     match e {
-        Errno::ENOSYS => Error::NoSysfs(
-            "the running kernel has no loadable module support (delete_module: ENOSYS, CONFIG_MODULES \
-             off): nothing can be unloaded"
-                .into(),
-        ),
-        Errno::EBUSY => Error::Refused(format!(
-            "the kernel refuses to remove {name} (EBUSY) for a reason other than its count: it is not \
-             live, or it has an init function but no exit function (such a module only goes with \
-             `rmmod -f` on a kernel with CONFIG_MODULE_FORCE_UNLOAD). Resetting its count would not \
-             help, so no helper was loaded; nothing was done"
-        )),
-        Errno::EPERM | Errno::EACCES => Error::NotRoot(format!(
-            "the kernel does not let this process remove modules ({}): no CAP_SYS_MODULE, \
-             kernel.modules_disabled=1, or a security module forbids it; nothing was done",
-            errno_name(e)
-        )),
-        e => Error::StillLoaded(format!("delete_module({name}) failed: {}; nothing was done", errno_text(e))),
+        Errno::ENOSYS => NoSysfs::NoModules.into(),
+        Errno::EBUSY => Refused::NotRemovable { module }.into(),
+        Errno::EPERM | Errno::EACCES => NotRoot::RemoveDenied { errno: e }.into(),
+        errno => StillLoaded::DeleteFailed { module, errno }.into(),
     }
 }
 
