@@ -10,8 +10,8 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 
-use super::report::{Tag, event};
-use super::sys::errno_text;
+use super::report::event;
+use super::steps::UnloadEvent;
 use super::system::System;
 use crate::error::{HelperFailed, Result};
 
@@ -73,14 +73,14 @@ impl<'a> LoadedHelper<'a> {
         loop {
             match self.sys.delete_module(&self.name) {
                 Ok(()) | Err(Errno::ENOENT) => {
-                    event(Tag::Unload, &format!("delete_module({}): ok, the helper is out of the kernel", self.name));
+                    event(UnloadEvent::HelperUnloaded { helper: self.name.clone() });
                     return Ok(());
                 }
                 Err(Errno::EAGAIN | Errno::EBUSY) if Instant::now() < deadline => {
                     self.sys.sleep(Duration::from_millis(100));
                 }
                 Err(e) => {
-                    event(Tag::Unload, &format!("delete_module({}) failed: {}", self.name, errno_text(e)));
+                    event(UnloadEvent::HelperUnloadFailed { helper: self.name.clone(), errno: e });
                     return Err(e);
                 }
             }

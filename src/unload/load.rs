@@ -9,8 +9,8 @@ use nix::errno::Errno;
 use super::guard::LoadedHelper;
 use super::helper_file::HelperFile;
 use super::kmsg::Kmsg;
-use super::report::{Tag, event};
-use super::sys::errno_text;
+use super::report::event;
+use super::steps::UnloadEvent;
 use super::system::System;
 use crate::error::{Error, HELPER_NOT_LOADED, HelperFailed, InUse, NotRoot, Refused, Result, Signing, WrongKernel};
 use crate::module_name::ModuleName;
@@ -50,10 +50,10 @@ pub enum Loaded<'s> {
 
 /// finit_module(helper, params), with the kernel's log lines on the way.
 pub fn load<'s>(sys: &'s dyn System, l: &Load, kmsg: &mut Kmsg, prefixes: &[String]) -> Result<Loaded<'s>> {
-    event(Tag::Load, &format!("finit_module({}, \"{}\")", l.file.display(), l.params));
+    event(UnloadEvent::Load { file: l.file.to_path_buf(), params: l.params.to_string() });
     if let Err(errno) = sys.load_module(l.file, l.params) {
         kmsg.show(&[]);
-        event(Tag::Load, &format!("failed: {}", errno_text(errno)));
+        event(UnloadEvent::LoadFailed { errno });
         let ctx = LoadCtx {
             target: l.target,
             helper: &l.helper.name,
@@ -63,7 +63,7 @@ pub fn load<'s>(sys: &'s dyn System, l: &Load, kmsg: &mut Kmsg, prefixes: &[Stri
         };
         return match load_failure(errno, &ctx) {
             LoadFailure::Vanished => {
-                event(Tag::Load, &format!("{} vanished before the helper ran: someone else removed it", l.target));
+                event(UnloadEvent::Vanished { module: ModuleName::from_kernel(l.target) });
                 Ok(Loaded::Vanished)
             }
             LoadFailure::Error(e) => Err(e),

@@ -38,6 +38,7 @@ pub(crate) mod report;
 mod rmmod_waiter;
 mod safe_path;
 mod signing;
+mod steps;
 mod sys;
 pub mod system;
 #[cfg(test)]
@@ -65,7 +66,8 @@ use guard::DeferSignals;
 use helper_file::Seen;
 use kmsg::Kmsg;
 use load::{Load, Loaded};
-use report::{Facts, Outcome, Tag, event};
+use report::{Facts, Outcome, event};
+use steps::UnloadEvent;
 
 /// What `unload NAME` was asked to do (the flags of `unload`; the tree to
 /// build from comes apart, as `TreeOptions`).
@@ -141,7 +143,7 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     if let Err(e) = decide::check_permission(sys.euid(), sys.cap_eff(), kernel.modules_disabled) {
         if policy.dry_run {
             decide::decide(&module, &policy, false)?;
-            event(Tag::DryRun, &format!("{e}\nso the helper was not test-loaded; shown only. Nothing was changed"));
+            event(UnloadEvent::NotPermitted { why: e.to_string() });
             return Ok(());
         }
         return Err(e);
@@ -151,12 +153,8 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     // loading the helper by hand passes the same address.
     let list_head = list_head::find(&roots);
     match list_head {
-        Some((a, source)) => event(Tag::ListHead, &format!("0x{a:x} ({})", source.describe())),
-        None => event(
-            Tag::ListHead,
-            "not found (no `modules` in /proc/kallsyms, /proc/kcore unreadable or inconsistent): the helper \
-             can only use a fixed module address range (x86_64) and refuses elsewhere",
-        ),
+        Some((address, source)) => event(UnloadEvent::ListHead { address, source }),
+        None => event(UnloadEvent::ListHeadMissing),
     }
 
     // 2. Safe path.
@@ -170,7 +168,7 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     if module.initstate == crate::sysmod::InitState::Going {
         match rmmod_waiter::find(&roots, &name) {
             Some(rmmod_waiter::Remover::Blocking(pid)) => {
-                event(Tag::Going, &format!("rmmod (pid {pid}) sleeps in delete_module({name}) until the count drops"));
+                event(UnloadEvent::Waiter { module: ModuleName::from_kernel(&name), pid });
                 policy.wake_waiter = true;
                 waiter_pid = Some(pid);
             }
@@ -182,7 +180,7 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
             }
         }
     }
-    event(Tag::Risk, &confirm::risk_text(&module, &policy));
+    event(UnloadEvent::Risk { text: confirm::risk_text(&module, &policy) });
 
     // 4. A helper for this kernel, signed if it must be.
     let helper = obtain::helper(prebuilt, opts, &running)?;
@@ -191,7 +189,7 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     let users = real_use::RealUse::look(&roots, &name, &module.holders);
     facts.other_uses = users.other_uses();
     for u in users.other_uses() {
-        event(Tag::InUse, &format!("{name}: {u} (holds no reference the helper can count; stop it first)"));
+        event(UnloadEvent::OtherUse { module: ModuleName::from_kernel(&name), what: u });
     }
     if let Some(pid) = rmmod_waiter::loading(&roots, &name) {
         return Err(Refused::Loading { module: ModuleName::from_kernel(&name), pid }.into());
@@ -202,15 +200,10 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     }
     let fs_anchors = FsAnchors::find(&roots);
     if fs_anchors.is_none() {
-        event(
-            Tag::Note,
-            "the kernel's filesystem lists (file_systems, file_systems_lock, sb_lock, super_blocks) are not in \
-             /proc/kallsyms (no CONFIG_KALLSYMS_ALL, or addresses hidden): the helper cannot check \
-             superblocks, and refuses a reset unless --unchecked-ok",
-        );
+        event(UnloadEvent::NoFsAnchors);
     }
     if let Some(note) = inspect::force_unload_note(&name, &running) {
-        event(Tag::Note, &note);
+        event(note);
     }
     let seen = Seen {
         refcnt: Some(module.refcnt),
@@ -265,7 +258,7 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     });
     facts.helper = out.clone();
     if let Some(o) = out.as_ref().filter(|o| o.unchecked != 0) {
-        event(Tag::NotChecked, &format!("{name}: {}", o.unchecked_kinds().join(", ")));
+        event(UnloadEvent::NotChecked { module: ModuleName::from_kernel(&name), kinds: o.unchecked_kinds() });
     }
     if let Some(o) = out.as_ref().filter(|o| o.kept > 0 && !policy.dry_run) {
         kmsg.show(&prefixes);
@@ -276,7 +269,7 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     let removed = if policy.dry_run {
         Ok(())
     } else if policy.wake_waiter {
-        event(Tag::Remove, &format!("wake_waiter=1: the rmmod that was waiting for {name} removes it now"));
+        event(UnloadEvent::WaiterRemoves { module: ModuleName::from_kernel(&name) });
         Ok(())
     } else {
         remove::remove(sys, &name)
@@ -285,7 +278,7 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     let released = loaded.release();
     facts.explained = users.explained(&kmsg.records(&name));
     for e in &facts.explained {
-        event(Tag::Explained, &format!("{name}: {}", e.describe()));
+        event(UnloadEvent::Explained { module: ModuleName::from_kernel(&name), reference: e.clone() });
     }
     // The references the reset took away, exactly as the helper recorded
     // them.

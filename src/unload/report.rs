@@ -9,6 +9,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use serde::Serialize;
 
+use super::steps::UnloadEvent;
 use super::system::System;
 use crate::error::{Error, HelperFailed, Result, StillLoaded, Undo};
 use crate::module_name::ModuleName;
@@ -89,11 +90,14 @@ impl Tag {
     }
 }
 
-/// One step of a run, as it happened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One step of a run, as it happened: its tag and text as the text report
+/// shows them, and its `step` with the step's own fields.
+#[derive(Debug, Clone, Serialize)]
 pub struct Step {
     pub tag: Tag,
     pub text: String,
+    #[serde(flatten)]
+    pub event: UnloadEvent,
 }
 
 thread_local! {
@@ -103,13 +107,14 @@ thread_local! {
 
 /// One step of `unload`: shown at once (a rescue shell may never see the
 /// end of the run), and recorded for its report.
-pub fn event(tag: Tag, msg: &str) {
+pub fn event(event: UnloadEvent) {
+    let (tag, text) = (event.tag(), event.to_string());
+    step(tag.label(), &text);
     STEPS.with(|s| {
         if let Some(steps) = s.borrow_mut().as_mut() {
-            steps.push(Step { tag, text: msg.to_string() });
+            steps.push(Step { tag, text, event });
         }
     });
-    step(tag.label(), msg);
 }
 
 /// Record the steps from now on.
@@ -253,7 +258,7 @@ pub fn verify_gone(sys: &dyn System, name: &str) -> Result<()> {
     let dir = sys.roots().module(name);
     for _ in 0..50 {
         if !dir.exists() {
-            event(Tag::Verify, &format!("{} is gone: {name} is no longer in the kernel", dir.display()));
+            event(UnloadEvent::Gone { module: ModuleName::from_kernel(name), dir });
             return Ok(());
         }
         sys.sleep(Duration::from_millis(100));
@@ -306,14 +311,11 @@ impl Outcome<'_> {
             return Err(self.helper_stuck(true));
         }
         let after = sysmod::inspect(self.sys.roots(), name, self.running)?;
-        event(
-            Tag::DryRun,
-            &format!(
-                "{name} is still loaded, refcnt {} (was {}); the helper found it and would reset its count. \
-             Nothing was changed",
-                after.refcnt, self.before.refcnt
-            ),
-        );
+        event(UnloadEvent::DryRunDone {
+            module: ModuleName::from_kernel(name),
+            refcnt: after.refcnt,
+            was: self.before.refcnt,
+        });
         Ok(())
     }
 
@@ -339,13 +341,11 @@ impl Outcome<'_> {
         if self.released.is_err() {
             return Err(self.helper_stuck(false));
         }
-        let tainted =
+        let taint =
             sysmod::kernel(self.sys.roots()).tainted.map(sysmod::taint_letters).unwrap_or_else(|| "unknown".into());
-        event(
-            Tag::Done,
-            &format!("{name} removed with the helper; the helper is unloaded too. Kernel taint now: {tainted}"),
-        );
-        event(Tag::Next, &format!("to find the leak next time: force-rmmod-gen trace {name} -- COMMAND-THAT-LEAKS"));
+        let module = ModuleName::from_kernel(name);
+        event(UnloadEvent::Done { module: module.clone(), taint });
+        event(UnloadEvent::Next { module });
         Ok(())
     }
 

@@ -8,8 +8,6 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::kmod::{self, DeleteModuleFlags, ModuleInitFlags};
 
-pub use crate::error::errno_text;
-
 /// delete_module(2) with O_NONBLOCK, as kmod's rmmod does (never O_TRUNC).
 pub fn delete_module(name: &str) -> std::result::Result<(), Errno> {
     let c = CString::new(name).map_err(|_| Errno::EINVAL)?;

@@ -584,6 +584,7 @@ fn json_report(f: &Fake, args: &Options) -> serde_json::Value {
 fn documented_fields() -> Vec<String> {
     let doc = include_str!("../../docs/unload.md");
     let table = doc.split_once("## `--json`").expect("a --json section").1;
+    let table = table.split("\n### ").next().unwrap();
     table
         .lines()
         .filter_map(|l| l.strip_prefix("| `"))
