@@ -243,49 +243,8 @@ the kernel. The kernel cannot tell the difference; you must.",
     after_long_help = exit_help(&[Cmd::Unload], &[])
 )]
 pub struct UnloadArgs {
-    /// The stuck module ('-' and '_' are the same)
-    #[arg(value_name = "NAME")]
-    pub name: ModuleName,
-    /// Retry the plain delete_module(O_NONBLOCK) for up to TIME while NAME is busy. A bare number is
-    /// milliseconds, as in `modprobe -r --wait MSEC` (10000 = 10 s); or give the unit: 500ms, 10s, 2m
-    #[arg(long, value_name = "TIME", default_value = "0", value_parser = parse_wait)]
-    pub wait: Duration,
-    /// Do not ask for confirmation (required when stdin is not a terminal)
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Reset the count even though other modules use NAME (dangerous: their references are real)
-    #[arg(long)]
-    pub force_deps: bool,
-    /// Change nothing: inspect, skip the plain delete_module, get the helper (a build fills the build
-    /// cache) and, as root, load it with
-    /// dry_run=1 (it finds NAME and reports its count without resetting it) and unload it again. NAME is
-    /// never removed or changed; the test load may add the kernel's O/E taint flags like any
-    /// out-of-tree module. Not root: it inspects NAME and shows what it would do, without getting or
-    /// loading the helper
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Reset even references found to be real (open files, mappings, mounts): dangerous, see the
-    /// README
-    #[arg(long)]
-    pub force_real: bool,
-    /// Reset although a kind of reference could not be checked on this kernel (the helper names it;
-    /// e.g. filesystems where /proc/kallsyms lacks their lists): a reset may then remove a real one
-    #[arg(long)]
-    pub unchecked_ok: bool,
-    /// Print the report as JSON on stdout, success or not (the steps go to stderr; fields:
-    /// docs/unload.md)
-    #[arg(long)]
-    pub json: bool,
-    /// A prebuilt helper (e.g. from CI) instead of the cache or a build; refused unless its vermagic
-    /// names the running kernel
-    #[arg(long, value_name = "PATH")]
-    pub ko: Option<PathBuf>,
-    /// Sign the helper with this private key (the tree's scripts/sign-file, sha256)
-    #[arg(long, value_name = "KEY", requires = "sign_cert")]
-    pub sign_key: Option<PathBuf>,
-    /// The certificate that goes with --sign-key
-    #[arg(long, value_name = "CERT", requires = "sign_key")]
-    pub sign_cert: Option<PathBuf>,
+    #[command(flatten)]
+    pub options: crate::unload::Options,
     #[command(flatten)]
     pub tree: TreeArgs,
 }
@@ -488,19 +447,56 @@ mod tests {
         }
     }
 
-    /// `unload --help`, whole: its options and their texts, in order.
+    /// A subcommand's `--help`, whole: its options and their texts, in order
+    /// (the environment's CROSS_COMPILE, which it shows, left out).
+    fn long_help(sub: &str) -> Vec<String> {
+        let mut cli = command().term_width(100);
+        let help = cli.find_subcommand_mut(sub).unwrap().render_long_help().to_string();
+        help.lines()
+            .map(|l| if l.trim_start().starts_with("[env: CROSS_COMPILE=") { "[env: CROSS_COMPILE]" } else { l })
+            .map(str::to_string)
+            .collect()
+    }
+
     #[test]
     fn unload_help_reads_as_before() {
-        let mut cli = command().term_width(100);
-        let unload = cli.find_subcommand_mut("unload").unwrap();
-        let help = unload.render_long_help().to_string();
-        // The environment's CROSS_COMPILE is shown; not part of the pin.
-        let got: Vec<&str> = help
-            .lines()
-            .map(|l| if l.trim_start().starts_with("[env: CROSS_COMPILE=") { "[env: CROSS_COMPILE]" } else { l })
-            .collect();
-        assert_eq!(got, UNLOAD_HELP);
+        assert_eq!(long_help("unload"), UNLOAD_HELP);
     }
+
+    #[test]
+    fn dkms_help_reads_as_before() {
+        assert_eq!(long_help("dkms"), DKMS_HELP);
+    }
+
+    const DKMS_HELP: &[&str] = &[
+        "Write a DKMS source tree that rebuilds the helper at every kernel upgrade",
+        "",
+        "Usage: dkms [OPTIONS] --out <DIR>",
+        "",
+        "Options:",
+        "      --out <DIR>",
+        "          Where to write the DKMS source tree (then: dkms add DIR; dkms install force-rmmod/VERSION); an existing directory is replaced only when empty or written by `dkms` before, else exit 34",
+        "",
+        "      --target <NAME>",
+        "          Bake in the target module name (modname= can still override it)",
+        "",
+        "      --package-version <VERSION>",
+        "          PACKAGE_VERSION in dkms.conf [default: the tool's version]",
+        "",
+        "      --no-bundle",
+        "          Do not bundle this force-rmmod-gen binary: DKMS then needs force-rmmod-gen on PATH",
+        "",
+        "  -h, --help",
+        "          Print help (see a summary with '-h')",
+        "",
+        "Exit codes (see also the README):",
+        "   0 success              success (unload: NAME removed, with --dry-run: nothing changed; trace: recorded and reported, leak or not)",
+        "   1 internal             internal error (a bug: please report it)",
+        "   2 usage                usage error",
+        "   7 bad-argument         bad argument (e.g. a module name outside [A-Za-z0-9_-] or longer than 55, --cc naming another compiler than the kernel's on a randstruct kernel, or a trace COMMAND that cannot run)",
+        "   8 output               output directory cannot be written",
+        "  34 not-ours             --out names a directory this tool did not make (not empty, and not only its own files with its manifest): refused, nothing changed",
+    ];
 
     const UNLOAD_HELP: &[&str] = &[
         "Remove a stuck module from the running kernel: a plain rmmod first, the helper only if needed",

@@ -63,23 +63,11 @@ fn fleet_of(args: &BuildArgs, g: Global) -> Option<fleet::Fleet> {
 }
 
 /// The flags of `unload`; it takes one tree at most, the running kernel's.
-fn unload_options(a: &cli::UnloadArgs) -> Result<unload::Options> {
+fn unload_options(a: &cli::UnloadArgs) -> Result<&unload::Options> {
     if a.tree.kdir.len() > 1 {
         return Err(BadArgument::UnloadOneKdir.into());
     }
-    Ok(unload::Options {
-        name: a.name.clone(),
-        wait: a.wait,
-        yes: a.yes,
-        force_deps: a.force_deps,
-        dry_run: a.dry_run,
-        force_real: a.force_real,
-        unchecked_ok: a.unchecked_ok,
-        json: a.json,
-        ko: a.ko.clone(),
-        sign_key: a.sign_key.clone(),
-        sign_cert: a.sign_cert.clone(),
-    })
+    Ok(&a.options)
 }
 
 fn trace_options(a: &cli::TraceArgs) -> trace::Options {
@@ -180,7 +168,7 @@ pub fn relocs(args: &cli::RelocsArgs) -> Result<()> {
 /// Remove a stuck module from the running kernel.
 pub fn unload(a: &cli::UnloadArgs, g: Global) -> Result<()> {
     kdir::check_runtime_floor(&kdir::running_release())?;
-    unload::run(&unload_options(a)?, &tree_options(&a.tree, g))
+    unload::run(unload_options(a)?, &tree_options(&a.tree, g))
 }
 
 /// Record who takes and drops a module's references.

@@ -12,7 +12,7 @@ fn main() {
     // Only the commands that may read a tree with libclang look for it.
     let detects = match &cli.command {
         None | Some(Command::Build(_) | Command::Detect(_) | Command::Render(_)) => true,
-        Some(Command::Unload(a)) => a.ko.is_none(),
+        Some(Command::Unload(a)) => a.options.ko.is_none(),
         Some(_) => false,
     };
     if let Some(dir) = detects.then(detect::libclang::packaged_dir).flatten() {

@@ -69,30 +69,53 @@ use load::{Load, Loaded};
 use report::{Facts, Outcome, event};
 use steps::UnloadEvent;
 
-/// What `unload NAME` was asked to do (the flags of `unload`; the tree to
-/// build from comes apart, as `TreeOptions`).
-#[derive(Debug, Clone)]
+/// What `unload NAME` was asked to do: the flags of `unload`, as the
+/// command line takes them (the tree to build from comes apart, as
+/// `TreeOptions`).
+#[derive(clap::Args, Debug, Clone)]
 pub struct Options {
-    /// The stuck module, as given ('-' and '_' are the same).
+    /// The stuck module ('-' and '_' are the same)
+    #[arg(value_name = "NAME")]
     pub name: crate::module_name::ModuleName,
-    /// How long to retry the plain delete_module while NAME is busy.
+    /// Retry the plain delete_module(O_NONBLOCK) for up to TIME while NAME is busy. A bare number is
+    /// milliseconds, as in `modprobe -r --wait MSEC` (10000 = 10 s); or give the unit: 500ms, 10s, 2m
+    #[arg(long, value_name = "TIME", default_value = "0", value_parser = crate::cli::parse_wait)]
     pub wait: std::time::Duration,
-    /// Do not ask for confirmation.
+    /// Do not ask for confirmation (required when stdin is not a terminal)
+    #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Reset the count even though other modules use NAME.
+    /// Reset the count even though other modules use NAME (dangerous: their references are real)
+    #[arg(long)]
     pub force_deps: bool,
-    /// Change nothing: test-load the helper with dry_run=1 at most.
+    /// Change nothing: inspect, skip the plain delete_module, get the helper (a build fills the build
+    /// cache) and, as root, load it with
+    /// dry_run=1 (it finds NAME and reports its count without resetting it) and unload it again. NAME is
+    /// never removed or changed; the test load may add the kernel's O/E taint flags like any
+    /// out-of-tree module. Not root: it inspects NAME and shows what it would do, without getting or
+    /// loading the helper
+    #[arg(long)]
     pub dry_run: bool,
-    /// Reset even references found to be real.
+    /// Reset even references found to be real (open files, mappings, mounts): dangerous, see the
+    /// README
+    #[arg(long)]
     pub force_real: bool,
-    /// Reset although a kind of reference could not be checked.
+    /// Reset although a kind of reference could not be checked on this kernel (the helper names it;
+    /// e.g. filesystems where /proc/kallsyms lacks their lists): a reset may then remove a real one
+    #[arg(long)]
     pub unchecked_ok: bool,
-    /// The dry-run report as JSON on stdout.
+    /// Print the report as JSON on stdout, success or not (the steps go to stderr; fields:
+    /// docs/unload.md)
+    #[arg(long)]
     pub json: bool,
-    /// A prebuilt helper instead of the cache or a build.
+    /// A prebuilt helper (e.g. from CI) instead of the cache or a build; refused unless its vermagic
+    /// names the running kernel
+    #[arg(long, value_name = "PATH")]
     pub ko: Option<PathBuf>,
-    /// The key and certificate to sign the helper with (both or neither).
+    /// Sign the helper with this private key (the tree's scripts/sign-file, sha256)
+    #[arg(long, value_name = "KEY", requires = "sign_cert")]
     pub sign_key: Option<PathBuf>,
+    /// The certificate that goes with --sign-key
+    #[arg(long, value_name = "CERT", requires = "sign_key")]
     pub sign_cert: Option<PathBuf>,
 }
 
