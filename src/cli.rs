@@ -56,7 +56,7 @@ pub enum Command {
     Render(RenderArgs),
     /// Write a DKMS source tree that rebuilds the helper at every kernel upgrade
     #[command(after_long_help = exit_help(&[Cmd::Dkms], &[]))]
-    Dkms(DkmsArgs),
+    Dkms(crate::dkms::Options),
     /// Remove a stuck module from the running kernel: a plain rmmod first, the helper only if needed
     Unload(UnloadArgs),
     /// Find who leaked a module's reference: record every get and put of NAME with its stack
@@ -180,23 +180,6 @@ pub struct RenderArgs {
     /// Bake in the target module name
     #[arg(long, value_name = "NAME")]
     pub target: Option<ModuleName>,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct DkmsArgs {
-    /// Where to write the DKMS source tree (then: dkms add DIR; dkms install force-rmmod/VERSION); an
-    /// existing directory is replaced only when empty or written by `dkms` before, else exit 34
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
-    /// Bake in the target module name (modname= can still override it)
-    #[arg(long, value_name = "NAME")]
-    pub target: Option<ModuleName>,
-    /// PACKAGE_VERSION in dkms.conf [default: the tool's version]
-    #[arg(long, value_name = "VERSION")]
-    pub package_version: Option<String>,
-    /// Do not bundle this force-rmmod-gen binary: DKMS then needs force-rmmod-gen on PATH
-    #[arg(long)]
-    pub no_bundle: bool,
 }
 
 #[derive(Args, Debug)]

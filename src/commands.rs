@@ -83,16 +83,6 @@ fn trace_options(a: &cli::TraceArgs) -> trace::Options {
     }
 }
 
-fn dkms_options(a: &cli::DkmsArgs, g: Global) -> dkms::Options {
-    dkms::Options {
-        out: a.out.clone(),
-        target: a.target.clone(),
-        package_version: a.package_version.clone(),
-        no_bundle: a.no_bundle,
-        quiet: g.quiet,
-    }
-}
-
 /// `detect` and `render` take one kernel.
 fn one_kdir(t: &TreeArgs) -> Result<()> {
     if t.kdir.len() > 1 {
@@ -178,8 +168,8 @@ pub fn trace(a: &cli::TraceArgs) -> Result<()> {
 }
 
 /// A DKMS source tree.
-pub fn dkms(a: &cli::DkmsArgs, g: Global) -> Result<()> {
-    dkms::run(&dkms_options(a, g))
+pub fn dkms(a: &dkms::Options) -> Result<()> {
+    dkms::run(a)
 }
 
 /// Merge the index.json files of sharded fleet runs.

@@ -29,7 +29,7 @@ fn main() {
         Some(Command::Build(a)) => commands::build(a, g),
         Some(Command::Detect(a)) => commands::detect(a, g),
         Some(Command::Render(a)) => commands::render(a, g),
-        Some(Command::Dkms(a)) => commands::dkms(a, g),
+        Some(Command::Dkms(a)) => commands::dkms(a),
         Some(Command::Unload(a)) => commands::unload(a, g),
         Some(Command::Trace(a)) => commands::trace(a),
         Some(Command::Index(a)) => match &a.command {
