@@ -6,9 +6,8 @@
 //! and the lines of `/proc/kallsyms`.
 //!
 //! The roots are injectable ([`Roots`]) so that every reader is tested
-//! against a fake tree (`unload` takes them from its `System`). `trace`
-//! still reads `FRG_SYSFS_ROOT` / `FRG_PROC_ROOT` for its tests, and says
-//! so when they are set.
+//! against a fake tree (`unload` takes them from its `System`, `trace` from
+//! its caller); the tool itself reads only `/sys` and `/proc`.
 
 use std::path::{Path, PathBuf};
 
@@ -29,22 +28,6 @@ impl Default for Roots {
 }
 
 impl Roots {
-    /// `/sys` and `/proc`, unless `FRG_SYSFS_ROOT` / `FRG_PROC_ROOT` say
-    /// otherwise (tests). The second value names the overrides in effect.
-    pub fn from_env() -> (Roots, Vec<String>) {
-        let mut roots = Roots::default();
-        let mut overridden = Vec::new();
-        if let Some(v) = std::env::var_os("FRG_SYSFS_ROOT").filter(|v| !v.is_empty()) {
-            roots.sys = PathBuf::from(&v);
-            overridden.push(format!("FRG_SYSFS_ROOT={}", roots.sys.display()));
-        }
-        if let Some(v) = std::env::var_os("FRG_PROC_ROOT").filter(|v| !v.is_empty()) {
-            roots.proc = PathBuf::from(&v);
-            overridden.push(format!("FRG_PROC_ROOT={}", roots.proc.display()));
-        }
-        (roots, overridden)
-    }
-
     pub fn modules(&self) -> PathBuf {
         self.sys.join("module")
     }

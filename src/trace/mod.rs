@@ -109,9 +109,14 @@ pub struct Options {
     pub source_dir: Option<std::path::PathBuf>,
 }
 
-/// `force-rmmod-gen trace NAME`.
+/// `force-rmmod-gen trace NAME`, on the running kernel.
 pub fn run(args: &Options) -> Result<()> {
-    let (roots, overrides) = Roots::from_env();
+    run_on(args, &Roots::default())
+}
+
+/// `trace NAME` with sysfs and procfs at `roots` (a test's fake tree).
+pub fn run_on(args: &Options, roots: &Roots) -> Result<()> {
+    let roots = roots.clone();
     let name = module_name(&args.name)?;
     if let Some(d) = args.duration
         && !(d.is_finite() && d > 0.0 && d < 1e9)
@@ -127,8 +132,7 @@ pub fn run(args: &Options) -> Result<()> {
     let signal = record::catch_signals()?;
 
     let mut session = Session::start(&roots, &name, &session::lock_path(&name))?;
-    let mut notes: Vec<String> = overrides.iter().map(|o| format!("{o}: a fake sysfs was read")).collect();
-    notes.append(&mut session.notes);
+    let mut notes = std::mem::take(&mut session.notes);
     let mut syms = Kallsyms::read(&roots.proc.join("kallsyms"));
     // The module's own file names its init functions, which kallsyms
     // forgets when the load finishes.
