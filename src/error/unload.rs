@@ -171,12 +171,13 @@ pub enum Refused {
          leak. Wait for the load to finish, then run this again; nothing was done"
     )]
     Loading { module: ModuleName, pid: u32 },
-    /// The helper's load failed with EBUSY.
+    /// The helper's load failed with EBUSY; `why`: the helper's reason
+    /// (an entry of the protocol's `WHY`), when it wrote one.
     #[error(
         "the helper refused (EBUSY): {module} is not live, is being removed, or other modules use it (see the \
          kernel log above); {HELPER_NOT_LOADED}"
     )]
-    HelperBusy { module: ModuleName },
+    HelperBusy { module: ModuleName, why: Option<&'static str> },
 }
 
 /// Exit 24: the user did not confirm.
@@ -237,9 +238,10 @@ pub enum HelperFailed {
     )]
     AlreadyLoaded { helper: String },
     /// The helper's load aimed at `module` failed with `errno`;
-    /// `modaddr`: where `module` was expected (ESTALE).
+    /// `modaddr`: where `module` was expected (ESTALE); `why`: the helper's
+    /// reason (an entry of the protocol's `WHY`), when it wrote one.
     #[error("{}", load_failed(.module, .helper, *.errno, *.modaddr))]
-    Load { module: ModuleName, helper: String, errno: Errno, modaddr: Option<u64> },
+    Load { module: ModuleName, helper: String, errno: Errno, modaddr: Option<u64>, why: Option<&'static str> },
     /// The helper stays in the kernel after `module` was removed (or, in a
     /// dry run, left alone); delete_module(helper) said `errno`.
     #[error(
@@ -360,10 +362,11 @@ pub enum InUse {
         .users.join("; ")
     )]
     Busy { module: ModuleName, users: Vec<String> },
-    /// The helper refused (ETXTBSY); `explained`: each reference it
+    /// The helper refused (ETXTBSY); `why`: its reason (an entry of the
+    /// protocol's `WHY`), when it wrote one; `explained`: each reference it
     /// explained, "what (what to do)".
     #[error("{}", helper_in_use(.module, .explained))]
-    Helper { module: ModuleName, explained: Vec<String> },
+    Helper { module: ModuleName, why: Option<&'static str>, explained: Vec<String> },
 }
 
 /// `InUse::Helper`'s message.

@@ -9,6 +9,7 @@ use nix::errno::Errno;
 use super::guard::LoadedHelper;
 use super::helper_file::HelperFile;
 use super::kmsg::Kmsg;
+use super::protocol::{Record, WHY};
 use super::report::event;
 use super::steps::UnloadEvent;
 use super::system::System;
@@ -51,15 +52,22 @@ pub enum Loaded<'s> {
 /// finit_module(helper, params), with the kernel's log lines on the way.
 pub fn load<'s>(sys: &'s dyn System, l: &Load, kmsg: &mut Kmsg, prefixes: &[String]) -> Result<Loaded<'s>> {
     event(UnloadEvent::Load { file: l.file.to_path_buf(), params: l.params.to_string() });
+    let earlier = kmsg.records(l.target).len();
     if let Err(errno) = sys.load_module(l.file, l.params) {
         kmsg.show(&[]);
         event(UnloadEvent::LoadFailed { errno });
+        // This load's own outcome line, when the helper ran and wrote one.
+        let why = kmsg.records(l.target).into_iter().skip(earlier).find_map(|r| match r {
+            Record::Result(o) => WHY.iter().copied().find(|w| *w == o.why),
+            _ => None,
+        });
         let ctx = LoadCtx {
             target: l.target,
             helper: &l.helper.name,
             target_gone: !l.roots.module(l.target).exists(),
             sig_reasons: l.sig_reasons,
             modaddr: l.address.filter(|_| l.helper.has_param("modaddr")),
+            why,
         };
         return match load_failure(errno, &ctx) {
             LoadFailure::Vanished => {
@@ -91,6 +99,8 @@ pub struct LoadCtx<'a> {
     /// Why the kernel enforces signatures (empty: it does not).
     pub sig_reasons: &'a [String],
     pub modaddr: Option<u64>,
+    /// Why the helper refused, as its outcome line says (an entry of `WHY`).
+    pub why: Option<&'static str>,
 }
 
 /// Map the errno of a failed helper load (finit_module) to what it means:
@@ -100,8 +110,8 @@ pub fn load_failure(errno: Errno, c: &LoadCtx) -> LoadFailure {
     let nothing = HELPER_NOT_LOADED;
     let e = match errno {
         Errno::ENOENT if c.target_gone => return LoadFailure::Vanished,
-        Errno::EBUSY => Refused::HelperBusy { module }.into(),
-        Errno::ETXTBSY => InUse::Helper { module, explained: Vec::new() }.into(),
+        Errno::EBUSY => Refused::HelperBusy { module, why: c.why }.into(),
+        Errno::ETXTBSY => InUse::Helper { module, why: c.why, explained: Vec::new() }.into(),
         Errno::ENODATA => Error::Unchecked { module: module.to_string() },
         Errno::ENOEXEC => WrongKernel::Rejected.into(),
         Errno::EKEYREJECTED | Errno::ENOKEY | Errno::EBADMSG | Errno::ENOPKG => {
@@ -111,7 +121,7 @@ pub fn load_failure(errno: Errno, c: &LoadCtx) -> LoadFailure {
             Signing::Enforced { errno, reasons: c.sig_reasons.to_vec(), nothing: nothing.to_string() }.into()
         }
         Errno::EPERM | Errno::EACCES => NotRoot::LoadDenied { errno }.into(),
-        _ => HelperFailed::Load { module, helper: c.helper.to_string(), errno, modaddr: c.modaddr }.into(),
+        _ => HelperFailed::Load { module, helper: c.helper.to_string(), errno, modaddr: c.modaddr, why: c.why }.into(),
     };
     LoadFailure::Error(e)
 }
@@ -132,6 +142,7 @@ mod tests {
                 target_gone: gone,
                 sig_reasons: sig,
                 modaddr: Some(0x1000),
+                why: None,
             };
             match load_failure(errno, &c) {
                 LoadFailure::Error(e) => (e.exit_code(), e.to_string()),
@@ -158,8 +169,14 @@ mod tests {
         let none: Vec<String> = vec![];
         let mut got: Vec<String> = Vec::new();
         for (modaddr, errnos) in [(Some(0x1000), &ERRNOS[..]), (None, &[Errno::ESTALE][..])] {
-            let c =
-                LoadCtx { target: "leak_self", helper: "force_rmmod", target_gone: false, sig_reasons: &none, modaddr };
+            let c = LoadCtx {
+                target: "leak_self",
+                helper: "force_rmmod",
+                target_gone: false,
+                sig_reasons: &none,
+                modaddr,
+                why: None,
+            };
             for &errno in errnos {
                 if let LoadFailure::Error(e) = load_failure(errno, &c) {
                     got.push(format!("{} {e}", e.exit_code()));

@@ -258,9 +258,9 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     let loaded = load::load(sys, &load, &mut kmsg, &prefixes).map_err(|e| {
         facts.explained = users.explained(&kmsg.records(&name));
         match e {
-            Error::InUse(InUse::Helper { module, .. }) => {
+            Error::InUse(InUse::Helper { module, why, .. }) => {
                 let explained = facts.explained.iter().map(real_use::Explained::with_remedy).collect();
-                InUse::Helper { module, explained }.into()
+                InUse::Helper { module, why, explained }.into()
             }
             e => e,
         }

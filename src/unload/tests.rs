@@ -393,6 +393,10 @@ fn references_held_for_a_reason_are_named_and_nothing_is_changed() {
     );
     assert_eq!(f.refcnt("busydev"), Some(1));
     assert_eq!(f.calls().len(), 2, "no removal after a refusal: {:?}", f.calls());
+    assert!(
+        matches!(e, crate::error::Error::InUse(crate::error::InUse::Helper { why: Some("all_real"), .. })),
+        "the helper's own reason is kept: {e:?}"
+    );
 }
 
 #[test]
