@@ -113,9 +113,8 @@ fn exit_status(sub: Option<&str>) -> String {
 fn environment(sub: Option<&str>) -> String {
     let mut text = String::from(".SH ENVIRONMENT\n");
     for v in ENVIRONMENT.iter().filter(|v| sub.is_none_or(|s| v.read_by.contains(&s))) {
-        let hook = if v.test_hook { "Test hook, not for users: " } else { "" };
         let by = if v.read_by == ALL || sub.is_some() { String::new() } else { format!(" ({})", v.read_by.join(", ")) };
-        text.push_str(&format!(".TP\n\\fB{}\\fR{}\n{hook}{}\n", roff(v.name), roff(&by), roff(v.meaning)));
+        text.push_str(&format!(".TP\n\\fB{}\\fR{}\n{}\n", roff(v.name), roff(&by), roff(v.meaning)));
     }
     text
 }
@@ -183,7 +182,7 @@ mod tests {
         );
         assert!(!exit.contains("\\fB11\\fR"), "fleet failures are not unload's: {exit}");
         let env = section(&page, "ENVIRONMENT");
-        assert!(!env.contains("FRG_SYSFS_ROOT"), "unload reads the real /sys only: {env}");
+        assert!(!env.contains("SYSFS_ROOT"), "unload reads the real /sys only: {env}");
         assert!(env.contains("\\fBFRG_BUILD_CACHE\\fR") && !env.contains("CLICOLOR_FORCE\\fR (all)"), "{env}");
         assert_eq!(
             section(&page, "\"SEE ALSO\""),

@@ -56,7 +56,7 @@ pub enum Command {
     Render(RenderArgs),
     /// Write a DKMS source tree that rebuilds the helper at every kernel upgrade
     #[command(after_long_help = exit_help(&[Cmd::Dkms], &[]))]
-    Dkms(DkmsArgs),
+    Dkms(crate::dkms::Options),
     /// Remove a stuck module from the running kernel: a plain rmmod first, the helper only if needed
     Unload(UnloadArgs),
     /// Find who leaked a module's reference: record every get and put of NAME with its stack
@@ -182,23 +182,6 @@ pub struct RenderArgs {
     pub target: Option<ModuleName>,
 }
 
-#[derive(Args, Debug, Clone)]
-pub struct DkmsArgs {
-    /// Where to write the DKMS source tree (then: dkms add DIR; dkms install force-rmmod/VERSION); an
-    /// existing directory is replaced only when empty or written by `dkms` before, else exit 34
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
-    /// Bake in the target module name (modname= can still override it)
-    #[arg(long, value_name = "NAME")]
-    pub target: Option<ModuleName>,
-    /// PACKAGE_VERSION in dkms.conf [default: the tool's version]
-    #[arg(long, value_name = "VERSION")]
-    pub package_version: Option<String>,
-    /// Do not bundle this force-rmmod-gen binary: DKMS then needs force-rmmod-gen on PATH
-    #[arg(long)]
-    pub no_bundle: bool,
-}
-
 #[derive(Args, Debug)]
 pub struct IndexArgs {
     #[command(subcommand)]
@@ -243,49 +226,8 @@ the kernel. The kernel cannot tell the difference; you must.",
     after_long_help = exit_help(&[Cmd::Unload], &[])
 )]
 pub struct UnloadArgs {
-    /// The stuck module ('-' and '_' are the same)
-    #[arg(value_name = "NAME")]
-    pub name: ModuleName,
-    /// Retry the plain delete_module(O_NONBLOCK) for up to TIME while NAME is busy. A bare number is
-    /// milliseconds, as in `modprobe -r --wait MSEC` (10000 = 10 s); or give the unit: 500ms, 10s, 2m
-    #[arg(long, value_name = "TIME", default_value = "0", value_parser = parse_wait)]
-    pub wait: Duration,
-    /// Do not ask for confirmation (required when stdin is not a terminal)
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Reset the count even though other modules use NAME (dangerous: their references are real)
-    #[arg(long)]
-    pub force_deps: bool,
-    /// Change nothing: inspect, skip the plain delete_module, get the helper (a build fills the build
-    /// cache) and, as root, load it with
-    /// dry_run=1 (it finds NAME and reports its count without resetting it) and unload it again. NAME is
-    /// never removed or changed; the test load may add the kernel's O/E taint flags like any
-    /// out-of-tree module. Not root: it inspects NAME and shows what it would do, without getting or
-    /// loading the helper
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Reset even references found to be real (open files, mappings, mounts): dangerous, see the
-    /// README
-    #[arg(long)]
-    pub force_real: bool,
-    /// Reset although a kind of reference could not be checked on this kernel (the helper names it;
-    /// e.g. filesystems where /proc/kallsyms lacks their lists): a reset may then remove a real one
-    #[arg(long)]
-    pub unchecked_ok: bool,
-    /// Print the report as JSON on stdout, success or not (the steps go to stderr; fields:
-    /// docs/unload.md)
-    #[arg(long)]
-    pub json: bool,
-    /// A prebuilt helper (e.g. from CI) instead of the cache or a build; refused unless its vermagic
-    /// names the running kernel
-    #[arg(long, value_name = "PATH")]
-    pub ko: Option<PathBuf>,
-    /// Sign the helper with this private key (the tree's scripts/sign-file, sha256)
-    #[arg(long, value_name = "KEY", requires = "sign_cert")]
-    pub sign_key: Option<PathBuf>,
-    /// The certificate that goes with --sign-key
-    #[arg(long, value_name = "CERT", requires = "sign_key")]
-    pub sign_cert: Option<PathBuf>,
+    #[command(flatten)]
+    pub options: crate::unload::Options,
     #[command(flatten)]
     pub tree: TreeArgs,
 }
@@ -487,4 +429,158 @@ mod tests {
             assert_eq!(parse_wait(text), Err(why), "{text:?}");
         }
     }
+
+    /// A subcommand's `--help`, whole: its options and their texts, in order
+    /// (the environment's CROSS_COMPILE, which it shows, left out).
+    fn long_help(sub: &str) -> Vec<String> {
+        let mut cli = command().term_width(100);
+        let help = cli.find_subcommand_mut(sub).unwrap().render_long_help().to_string();
+        help.lines()
+            .map(|l| if l.trim_start().starts_with("[env: CROSS_COMPILE=") { "[env: CROSS_COMPILE]" } else { l })
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn unload_help_reads_as_before() {
+        assert_eq!(long_help("unload"), UNLOAD_HELP);
+    }
+
+    #[test]
+    fn dkms_help_reads_as_before() {
+        assert_eq!(long_help("dkms"), DKMS_HELP);
+    }
+
+    const DKMS_HELP: &[&str] = &[
+        "Write a DKMS source tree that rebuilds the helper at every kernel upgrade",
+        "",
+        "Usage: dkms [OPTIONS] --out <DIR>",
+        "",
+        "Options:",
+        "      --out <DIR>",
+        "          Where to write the DKMS source tree (then: dkms add DIR; dkms install force-rmmod/VERSION); an existing directory is replaced only when empty or written by `dkms` before, else exit 34",
+        "",
+        "      --target <NAME>",
+        "          Bake in the target module name (modname= can still override it)",
+        "",
+        "      --package-version <VERSION>",
+        "          PACKAGE_VERSION in dkms.conf [default: the tool's version]",
+        "",
+        "      --no-bundle",
+        "          Do not bundle this force-rmmod-gen binary: DKMS then needs force-rmmod-gen on PATH",
+        "",
+        "  -h, --help",
+        "          Print help (see a summary with '-h')",
+        "",
+        "Exit codes (see also the README):",
+        "   0 success              success (unload: NAME removed, with --dry-run: nothing changed; trace: recorded and reported, leak or not)",
+        "   1 internal             internal error (a bug: please report it)",
+        "   2 usage                usage error",
+        "   7 bad-argument         bad argument (e.g. a module name outside [A-Za-z0-9_-] or longer than 55, --cc naming another compiler than the kernel's on a randstruct kernel, or a trace COMMAND that cannot run)",
+        "   8 output               output directory cannot be written",
+        "  34 not-ours             --out names a directory this tool did not make (not empty, and not only its own files with its manifest): refused, nothing changed",
+    ];
+
+    const UNLOAD_HELP: &[&str] = &[
+        "Remove a stuck module from the running kernel: a plain rmmod first, the helper only if needed",
+        "",
+        "Usage: unload [OPTIONS] <NAME>",
+        "",
+        "Arguments:",
+        "  <NAME>",
+        "          The stuck module ('-' and '_' are the same)",
+        "",
+        "Options:",
+        "      --wait <TIME>",
+        "          Retry the plain delete_module(O_NONBLOCK) for up to TIME while NAME is busy. A bare number is milliseconds, as in `modprobe -r --wait MSEC` (10000 = 10 s); or give the unit: 500ms, 10s, 2m",
+        "          ",
+        "          [default: 0]",
+        "",
+        "  -y, --yes",
+        "          Do not ask for confirmation (required when stdin is not a terminal)",
+        "",
+        "      --force-deps",
+        "          Reset the count even though other modules use NAME (dangerous: their references are real)",
+        "",
+        "      --dry-run",
+        "          Change nothing: inspect, skip the plain delete_module, get the helper (a build fills the build cache) and, as root, load it with dry_run=1 (it finds NAME and reports its count without resetting it) and unload it again. NAME is never removed or changed; the test load may add the kernel's O/E taint flags like any out-of-tree module. Not root: it inspects NAME and shows what it would do, without getting or loading the helper",
+        "",
+        "      --force-real",
+        "          Reset even references found to be real (open files, mappings, mounts): dangerous, see the README",
+        "",
+        "      --unchecked-ok",
+        "          Reset although a kind of reference could not be checked on this kernel (the helper names it; e.g. filesystems where /proc/kallsyms lacks their lists): a reset may then remove a real one",
+        "",
+        "      --json",
+        "          Print the report as JSON on stdout, success or not (the steps go to stderr; fields: docs/unload.md)",
+        "",
+        "      --ko <PATH>",
+        "          A prebuilt helper (e.g. from CI) instead of the cache or a build; refused unless its vermagic names the running kernel",
+        "",
+        "      --sign-key <KEY>",
+        "          Sign the helper with this private key (the tree's scripts/sign-file, sha256)",
+        "",
+        "      --sign-cert <CERT>",
+        "          The certificate that goes with --sign-key",
+        "",
+        "      --kdir <DIR>",
+        "          The running kernel's build tree, to build the helper from when neither --ko nor the build cache has one [default: /lib/modules/$(uname -r)/build]",
+        "",
+        "      --chroot <DIR>",
+        "          Run Kbuild inside this chroot (the tree's compiler lives there); --kdir is the host path",
+        "",
+        "      --cc <CC>",
+        "          Compiler to build with, overriding the one the tree was built with",
+        "",
+        "      --arch <ARCH>",
+        "          ARCH= passed to Kbuild [default: $ARCH]; it must name the tree's own architecture (a helper runs only on its kernel), else exit 7",
+        "",
+        "      --cross-compile <PREFIX>",
+        "          CROSS_COMPILE= passed to Kbuild",
+        "          ",
+        "[env: CROSS_COMPILE]",
+        "",
+        "      --method <METHOD>",
+        "          Detection method",
+        "",
+        "          Possible values:",
+        "          - auto:         libclang, then Kbuild probes",
+        "          - libclang",
+        "          - kbuild-probe",
+        "          ",
+        "          [default: auto]",
+        "",
+        "      --allow-version-guess",
+        "          As a last resort, guess the layout from the version number (warned)",
+        "",
+        "  -h, --help",
+        "          Print help (see a summary with '-h')",
+        "",
+        "Exit codes (see also the README):",
+        "   0 success              success (unload: NAME removed, with --dry-run: nothing changed; trace: recorded and reported, leak or not)",
+        "   1 internal             internal error (a bug: please report it)",
+        "   2 usage                usage error",
+        "   3 kdir-missing         kernel tree not found (--kdir missing, not a directory, no Makefile; unload: and no --ko)",
+        "   4 kdir-unprepared      kernel tree not prepared (no autoconf.h, utsrelease.h, source headers, Module.symvers or scripts/, or an empty Module.symvers)",
+        "   5 no-module-unload     the kernel has no CONFIG_MODULE_UNLOAD: nothing can be unloaded, only a reboot helps",
+        "   6 unknown-layout       struct module matches no known layout: refused",
+        "   7 bad-argument         bad argument (e.g. a module name outside [A-Za-z0-9_-] or longer than 55, --cc naming another compiler than the kernel's on a randstruct kernel, or a trace COMMAND that cannot run)",
+        "   8 output               output directory cannot be written",
+        "   9 compiler-missing     the compiler the kernel was built with is not installed (use --cc to override)",
+        "  10 build-failed         Kbuild failed (see <out>.failed/make.log)",
+        "  12 unsupported          the kernel's layout is known but cannot be changed safely: per-cpu counts on SMP without an exported stop_machine(), or older than its era supports (2.6.26 and before, RHEL 5)",
+        "  20 not-root             unload: not permitted (not root, no CAP_SYS_MODULE, kernel.modules_disabled); trace: not root",
+        "  21 no-sysfs             unload, trace: no /sys/module (no module support)",
+        "  22 not-loaded           unload, trace (without COMMAND): NAME is not loaded (or built into the kernel)",
+        "  23 refused              unload: refused (holders without --force-deps, not live, or the kernel or helper refuses)",
+        "  24 declined             unload: declined (not confirmed; pass --yes)",
+        "  25 wrong-kernel         unload: the helper was built for another kernel (vermagic), checked before loading",
+        "  26 helper-failed        unload: the helper failed (ESTALE, EIO, another helper loaded, ...)",
+        "  27 still-loaded         unload: NAME is still loaded after the reset",
+        "  28 signing              signing: the kernel would reject the helper, or signing failed",
+        "  29 in-use               unload: every reference is held for a reason (open files, mounts, holders): refused; --force-real overrides",
+        "  33 kernel-too-old       unload, trace: the running kernel is older than 3.2, the oldest they run on (build the helper elsewhere and load it by hand: \"The helper module\")",
+        "  35 partial              unload: the leaked references were removed, the references held for a reason (named) remain: NAME goes once they are dropped (rmmod NAME then)",
+        "  36 unchecked            unload: a kind of reference could not be checked on this kernel (named): nothing was changed; --unchecked-ok overrides",
+    ];
 }

@@ -63,23 +63,11 @@ fn fleet_of(args: &BuildArgs, g: Global) -> Option<fleet::Fleet> {
 }
 
 /// The flags of `unload`; it takes one tree at most, the running kernel's.
-fn unload_options(a: &cli::UnloadArgs) -> Result<unload::Options> {
+fn unload_options(a: &cli::UnloadArgs) -> Result<&unload::Options> {
     if a.tree.kdir.len() > 1 {
         return Err(BadArgument::UnloadOneKdir.into());
     }
-    Ok(unload::Options {
-        name: a.name.clone(),
-        wait: a.wait,
-        yes: a.yes,
-        force_deps: a.force_deps,
-        dry_run: a.dry_run,
-        force_real: a.force_real,
-        unchecked_ok: a.unchecked_ok,
-        json: a.json,
-        ko: a.ko.clone(),
-        sign_key: a.sign_key.clone(),
-        sign_cert: a.sign_cert.clone(),
-    })
+    Ok(&a.options)
 }
 
 fn trace_options(a: &cli::TraceArgs) -> trace::Options {
@@ -92,16 +80,6 @@ fn trace_options(a: &cli::TraceArgs) -> trace::Options {
         debuginfo: a.debuginfo.clone(),
         source: a.source || a.source_dir.is_some(),
         source_dir: a.source_dir.clone(),
-    }
-}
-
-fn dkms_options(a: &cli::DkmsArgs, g: Global) -> dkms::Options {
-    dkms::Options {
-        out: a.out.clone(),
-        target: a.target.clone(),
-        package_version: a.package_version.clone(),
-        no_bundle: a.no_bundle,
-        quiet: g.quiet,
     }
 }
 
@@ -180,7 +158,7 @@ pub fn relocs(args: &cli::RelocsArgs) -> Result<()> {
 /// Remove a stuck module from the running kernel.
 pub fn unload(a: &cli::UnloadArgs, g: Global) -> Result<()> {
     kdir::check_runtime_floor(&kdir::running_release())?;
-    unload::run(&unload_options(a)?, &tree_options(&a.tree, g))
+    unload::run(unload_options(a)?, &tree_options(&a.tree, g))
 }
 
 /// Record who takes and drops a module's references.
@@ -190,8 +168,8 @@ pub fn trace(a: &cli::TraceArgs) -> Result<()> {
 }
 
 /// A DKMS source tree.
-pub fn dkms(a: &cli::DkmsArgs, g: Global) -> Result<()> {
-    dkms::run(&dkms_options(a, g))
+pub fn dkms(a: &dkms::Options) -> Result<()> {
+    dkms::run(a)
 }
 
 /// Merge the index.json files of sharded fleet runs.

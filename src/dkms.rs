@@ -47,19 +47,23 @@ static DKMS_DIR: Layout = Layout {
     files: &["dkms.conf", "dkms-build", "README.dkms", "force-rmmod-gen", "PROVENANCE.json"],
 };
 
-/// What `dkms --out DIR` writes.
-#[derive(Debug, Clone)]
+/// What `dkms --out DIR` writes: the flags of `dkms`, as the command line
+/// takes them.
+#[derive(clap::Args, Debug, Clone)]
 pub struct Options {
-    /// Where the DKMS source tree goes.
+    /// Where to write the DKMS source tree (then: dkms add DIR; dkms install force-rmmod/VERSION); an
+    /// existing directory is replaced only when empty or written by `dkms` before, else exit 34
+    #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// The target module name baked in.
+    /// Bake in the target module name (modname= can still override it)
+    #[arg(long, value_name = "NAME")]
     pub target: Option<ModuleName>,
-    /// PACKAGE_VERSION in dkms.conf (None: the tool's version).
+    /// PACKAGE_VERSION in dkms.conf [default: the tool's version]
+    #[arg(long, value_name = "VERSION")]
     pub package_version: Option<String>,
-    /// Leave this binary out of the tree (DKMS then needs force-rmmod-gen on PATH).
+    /// Do not bundle this force-rmmod-gen binary: DKMS then needs force-rmmod-gen on PATH
+    #[arg(long)]
     pub no_bundle: bool,
-    /// Print only errors.
-    pub quiet: bool,
 }
 
 #[derive(Serialize)]
@@ -192,9 +196,6 @@ pub fn run(args: &Options) -> Result<()> {
     staging.write("PROVENANCE.json", serde_json::to_string_pretty(&prov).expect("serialisable") + "\n")?;
     let out = staging.commit()?;
     crate::outln!("{}", out.display());
-    if args.quiet {
-        return Ok(());
-    }
     log::info!(
         "DKMS tree {PACKAGE_NAME}/{version} written; install with: dkms add {} && dkms install {PACKAGE_NAME}/{version}",
         out.display()

@@ -10,8 +10,13 @@ use std::fmt;
 use std::path::PathBuf;
 
 mod kinds;
+mod unload;
 
 pub use kinds::{BadArgument, Internal, Io, Signing, TraceBusy, TraceDenied, TraceUnavailable, io, io_copy};
+pub use unload::{
+    Declined, HELPER_NOT_LOADED, HelperFailed, InUse, NoSysfs, NotLoaded, NotRoot, Refused, StillLoaded, Undo,
+    WrongKernel, errno_name, errno_text,
+};
 
 /// The commands, as the exit-code table names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,27 +231,27 @@ pub enum Error {
     KbuildFailed { log: PathBuf, tail: String },
     #[error("{failed} of {total} kernels failed; see the index manifest")]
     SomeKernelsFailed { failed: usize, total: usize },
-    #[error("{0}")]
-    NotRoot(String),
-    #[error("{0}")]
-    NoSysfs(String),
-    #[error("{0}")]
-    NotLoaded(String),
-    #[error("{0}")]
-    Refused(String),
-    #[error("{0}")]
-    Declined(String),
-    #[error("{0}")]
-    WrongKernel(String),
-    #[error("{0}")]
-    HelperFailed(String),
-    #[error("{0}")]
-    StillLoaded(String),
+    #[error(transparent)]
+    NotRoot(#[from] NotRoot),
+    #[error(transparent)]
+    NoSysfs(#[from] NoSysfs),
+    #[error(transparent)]
+    NotLoaded(#[from] NotLoaded),
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    #[error(transparent)]
+    Declined(#[from] Declined),
+    #[error(transparent)]
+    WrongKernel(#[from] WrongKernel),
+    #[error(transparent)]
+    HelperFailed(#[from] HelperFailed),
+    #[error(transparent)]
+    StillLoaded(#[from] StillLoaded),
     #[error(transparent)]
     Signing(#[from] Signing),
     /// `unload`: every reference is held for a reason (open files, mounts, users).
-    #[error("{0}")]
-    InUse(String),
+    #[error(transparent)]
+    InUse(#[from] InUse),
     /// `trace`: the kernel has no tracefs, no module events or no instances.
     #[error(transparent)]
     TraceUnavailable(#[from] TraceUnavailable),
@@ -382,6 +387,7 @@ mod tests {
     fn one_of_each() -> Vec<Error> {
         let s = || "why".to_string();
         let p = || PathBuf::from("/k");
+        let m = || crate::module_name::ModuleName::parse("m").unwrap();
         vec![
             Error::KdirMissing { path: p(), hint: s() },
             Error::KdirUnprepared { path: p(), missing: s(), hint: s() },
@@ -393,16 +399,16 @@ mod tests {
             Error::CompilerMissing { wanted: s(), text: Some(s()) },
             Error::KbuildFailed { log: p(), tail: s() },
             Error::SomeKernelsFailed { failed: 1, total: 2 },
-            Error::NotRoot(s()),
-            Error::NoSysfs(s()),
-            Error::NotLoaded(s()),
-            Error::Refused(s()),
-            Error::Declined(s()),
-            Error::WrongKernel(s()),
-            Error::HelperFailed(s()),
-            Error::StillLoaded(s()),
+            Error::NotRoot(NotRoot::Unload),
+            Error::NoSysfs(NoSysfs::NoModules),
+            Error::NotLoaded(NotLoaded::TraceAbsent { module: m() }),
+            Error::Refused(Refused::Coming { module: m() }),
+            Error::Declined(Declined::NotConfirmed { module: m() }),
+            Error::WrongKernel(WrongKernel::Rejected),
+            Error::HelperFailed(HelperFailed::AlreadyLoaded { helper: s() }),
+            Error::StillLoaded(StillLoaded::AfterDelete { module: m(), dir: p() }),
             Error::Signing(Signing::NoSignFile { path: p() }),
-            Error::InUse(s()),
+            Error::InUse(InUse::Busy { module: m(), users: vec![s()] }),
             Error::TraceUnavailable(TraceUnavailable::NoInstances { dir: p() }),
             Error::TraceDenied(TraceDenied::Refused { what: s(), err: io(std::io::Error::from_raw_os_error(1)) }),
             Error::TraceBusy(TraceBusy::Locked { module: s(), lock: p() }),
@@ -494,7 +500,6 @@ mod tests {
         assert_eq!(e.to_string(), "Kbuild failed; full log in /o/make.log\nerror: x");
         let e = Error::SomeKernelsFailed { failed: 1, total: 3 };
         assert_eq!(e.to_string(), "1 of 3 kernels failed; see the index manifest");
-        assert_eq!(Error::InUse("held".into()).to_string(), "held");
     }
 
     /// The README's "Exit codes" table: `| code | meaning |` rows.

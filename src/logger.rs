@@ -9,8 +9,28 @@
 //! | warn | yes | yes | no | `force-rmmod-gen: warning: MSG` |
 //! | info | yes | yes | no | `force-rmmod-gen: MSG` |
 //! | debug | no | yes | no | `force-rmmod-gen: MSG` |
+//!
+//! A message logged with the target [`PLAIN`] is written without the level
+//! word, whatever its level (which only says when it is shown): the fleet's
+//! progress lines (a kernel that failed is an error: it shows with `-q`),
+//! and `unload`'s partial outcome. While a status line is drawn on the
+//! terminal ([`status_line`]), every line is written above it.
 
+use std::sync::Mutex;
+
+use indicatif::ProgressBar;
 use log::{Level, LevelFilter, Log, Metadata, Record};
+
+/// The target of messages written without their level word.
+pub const PLAIN: &str = "plain";
+
+/// The status line being drawn, if any.
+static STATUS: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// From now on write every line above `bar` (None: no status line).
+pub fn status_line(bar: Option<ProgressBar>) {
+    *STATUS.lock().unwrap_or_else(|e| e.into_inner()) = bar;
+}
 
 struct Stderr;
 
@@ -20,8 +40,16 @@ impl Log for Stderr {
     }
 
     fn log(&self, record: &Record) {
-        if self.enabled(record.metadata()) {
-            eprintln!("{}", line(record.level(), &record.args().to_string()));
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let msg = record.args().to_string();
+        let text =
+            if record.target() == PLAIN { format!("force-rmmod-gen: {msg}") } else { line(record.level(), &msg) };
+        let write = || eprintln!("{text}");
+        match STATUS.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(bar) => bar.suspend(write),
+            None => write(),
         }
     }
 

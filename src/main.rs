@@ -3,16 +3,16 @@
 
 use force_rmmod_gen::cli::{self, Command, IndexCommand};
 use force_rmmod_gen::error::Error;
-use force_rmmod_gen::{assets, commands, detect, interrupt};
+use force_rmmod_gen::{assets, commands, detect, interrupt, logger};
 
 fn main() {
     let cli = cli::parse();
     let g = cli.global;
-    force_rmmod_gen::logger::init(g.verbose, g.quiet);
+    logger::init(g.verbose, g.quiet);
     // Only the commands that may read a tree with libclang look for it.
     let detects = match &cli.command {
         None | Some(Command::Build(_) | Command::Detect(_) | Command::Render(_)) => true,
-        Some(Command::Unload(a)) => a.ko.is_none(),
+        Some(Command::Unload(a)) => a.options.ko.is_none(),
         Some(_) => false,
     };
     if let Some(dir) = detects.then(detect::libclang::packaged_dir).flatten() {
@@ -29,7 +29,7 @@ fn main() {
         Some(Command::Build(a)) => commands::build(a, g),
         Some(Command::Detect(a)) => commands::detect(a, g),
         Some(Command::Render(a)) => commands::render(a, g),
-        Some(Command::Dkms(a)) => commands::dkms(a, g),
+        Some(Command::Dkms(a)) => commands::dkms(a),
         Some(Command::Unload(a)) => commands::unload(a, g),
         Some(Command::Trace(a)) => commands::trace(a),
         Some(Command::Index(a)) => match &a.command {
@@ -42,9 +42,9 @@ fn main() {
     if let Err(e) = result {
         if matches!(e, Error::Partial { .. }) {
             // An outcome, not a failure: what was done and what is left.
-            eprintln!("force-rmmod-gen: {e}");
+            log::error!(target: logger::PLAIN, "{e}");
         } else {
-            eprintln!("force-rmmod-gen: error: {e}");
+            log::error!("{e}");
         }
         std::process::exit(e.exit_code());
     }

@@ -34,6 +34,13 @@ impl ModuleName {
         Ok(ModuleName(name.to_string()))
     }
 
+    /// A name the kernel reported (a /sys/module entry, a loaded module's
+    /// name) or one parsed before: checked in debug builds only.
+    pub fn from_kernel(name: &str) -> Self {
+        debug_assert!(Self::parse(name).is_ok(), "{name:?} is no module name");
+        ModuleName(name.to_string())
+    }
+
     /// The name as given.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -6,13 +6,13 @@
 //! and the lines of `/proc/kallsyms`.
 //!
 //! The roots are injectable ([`Roots`]) so that every reader is tested
-//! against a fake tree (`unload` takes them from its `System`). `trace`
-//! still reads `FRG_SYSFS_ROOT` / `FRG_PROC_ROOT` for its tests, and says
-//! so when they are set.
+//! against a fake tree (`unload` takes them from its `System`, `trace` from
+//! its caller); the tool itself reads only `/sys` and `/proc`.
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Internal, Result};
+use crate::error::{Error, Internal, NoSysfs, NotLoaded, Result};
+use crate::module_name::ModuleName;
 
 /// Where sysfs and procfs are mounted.
 #[derive(Debug, Clone)]
@@ -28,22 +28,6 @@ impl Default for Roots {
 }
 
 impl Roots {
-    /// `/sys` and `/proc`, unless `FRG_SYSFS_ROOT` / `FRG_PROC_ROOT` say
-    /// otherwise (tests). The second value names the overrides in effect.
-    pub fn from_env() -> (Roots, Vec<String>) {
-        let mut roots = Roots::default();
-        let mut overridden = Vec::new();
-        if let Some(v) = std::env::var_os("FRG_SYSFS_ROOT").filter(|v| !v.is_empty()) {
-            roots.sys = PathBuf::from(&v);
-            overridden.push(format!("FRG_SYSFS_ROOT={}", roots.sys.display()));
-        }
-        if let Some(v) = std::env::var_os("FRG_PROC_ROOT").filter(|v| !v.is_empty()) {
-            roots.proc = PathBuf::from(&v);
-            overridden.push(format!("FRG_PROC_ROOT={}", roots.proc.display()));
-        }
-        (roots, overridden)
-    }
-
     pub fn modules(&self) -> PathBuf {
         self.sys.join("module")
     }
@@ -162,25 +146,14 @@ pub fn kallsyms_lines(text: &str) -> impl Iterator<Item = KallsymsLine<'_>> {
 pub fn inspect(roots: &Roots, name: &str, release: &str) -> Result<Module> {
     let modules = roots.modules();
     if !modules.is_dir() {
-        return Err(Error::NoSysfs(format!(
-            "{} does not exist: sysfs is not mounted (mount -t sysfs sysfs /sys) or the kernel has no \
-             module support, so there is no loaded module to inspect",
-            modules.display()
-        )));
+        return Err(NoSysfs::Inspect { dir: modules }.into());
     }
     let dir = roots.module(name);
     if !dir.is_dir() {
-        return Err(Error::NotLoaded(format!(
-            "module {name} is not loaded ({} does not exist); `lsmod` lists the loaded modules",
-            dir.display()
-        )));
+        return Err(NotLoaded::Absent { module: ModuleName::from_kernel(name), dir }.into());
     }
     let Some(initstate) = read_trim(&dir.join("initstate")) else {
-        return Err(Error::NotLoaded(format!(
-            "{name} is built into the kernel, not a loadable module ({} has no initstate): it can \
-             never be unloaded, only configured through its parameters",
-            dir.display()
-        )));
+        return Err(NotLoaded::BuiltIn { module: ModuleName::from_kernel(name), dir }.into());
     };
     let Some(refcnt_text) = read_trim(&dir.join("refcnt")) else {
         return Err(Error::NoModuleUnload { release: release.to_string() });

@@ -276,3 +276,51 @@ fn shards_of_missing_trees_split_them_and_merge_back() {
         )
     );
 }
+
+/// A fleet run's stderr, whole, without a terminal: the header, each
+/// kernel's start and result, the summary and the error line; with
+/// --quiet, the failures and the error line only.
+#[test]
+fn fleet_progress_reads_as_before() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().display().to_string();
+    let progress = |quiet: bool, out: &str| {
+        let mut c = bin();
+        c.args(["build", "--no-cache", "--kdir", "/nonexistent/a", "--kdir", "/nonexistent/b", "-j1"]);
+        if quiet {
+            c.arg("-q");
+        }
+        let o = run(c.arg("--out").arg(t.path().join(out)));
+        assert_eq!(o.status.code(), Some(11));
+        // The summary's seconds vary.
+        stderr(&o)
+            .replace(&root, "ROOT")
+            .lines()
+            .map(|l| match (l.find(" in "), l.find(" s with -j")) {
+                (Some(a), Some(b)) if a < b => format!("{} in T{}", &l[..a], &l[b..]),
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let fail = |i: usize, k: &str| {
+        format!(
+            "force-rmmod-gen: [{i}/2] FAIL /nonexistent/{k}  kdir-missing (exit 3): kernel build tree /nonexistent/{k} \
+             not found: check the --kdir path"
+        )
+    };
+    let end = "force-rmmod-gen: error: 2 of 2 kernels failed; see the index manifest".to_string();
+    assert_eq!(
+        progress(false, "o1"),
+        [
+            "force-rmmod-gen: 2 kernels with -j1; cache: off (--no-cache); output: ROOT/o1".to_string(),
+            "force-rmmod-gen: [1/2] start /nonexistent/a".to_string(),
+            fail(1, "a"),
+            "force-rmmod-gen: [2/2] start /nonexistent/b".to_string(),
+            fail(2, "b"),
+            "force-rmmod-gen: 0 of 2 kernels built (0 from cache), 2 FAILED in T s with -j1; index: ROOT/o1/index.json"
+                .to_string(),
+            end.clone(),
+        ]
+    );
+    assert_eq!(progress(true, "o2"), [fail(1, "a"), fail(2, "b"), end]);
+}

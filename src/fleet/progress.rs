@@ -4,11 +4,12 @@
 //! --quiet; and the run's first and last lines.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use log::Level;
 
 use super::schedule::KernelResult;
 use crate::events::BuildEvent;
@@ -46,10 +47,18 @@ impl Mode {
     /// An event from before the kernels start (opening the cache): with
     /// --quiet, only warnings.
     pub(super) fn event(self, e: &BuildEvent) {
-        if self != Mode::Quiet || e.is_warning() {
-            eprintln!("force-rmmod-gen: {e}");
+        if self != Mode::Quiet {
+            progress(Level::Info, &e.to_string());
+        } else if e.is_warning() {
+            progress(Level::Error, &e.to_string());
         }
     }
+}
+
+/// One line of progress, through the logger (above the status line while
+/// one is drawn); `Level::Error` for what shows with --quiet.
+fn progress(level: Level, text: &str) {
+    log::log!(target: crate::logger::PLAIN, level, "{text}");
 }
 
 /// Progress on stderr: a redrawn status line on a terminal, plain lines
@@ -78,7 +87,7 @@ impl Ui {
         if self.mode != Mode::Quiet {
             let total = self.total;
             self.line(&format!(
-                "force-rmmod-gen: {total} kernel{} with -j{jobs}; cache: {}; output: {}",
+                "{total} kernel{} with -j{jobs}; cache: {}; output: {}",
                 if total == 1 { "" } else { "s" },
                 settings
                     .cache
@@ -94,7 +103,7 @@ impl Ui {
     pub(super) fn started(&mut self, i: usize, label: &str) {
         self.running.insert(i, label.to_string());
         if matches!(self.mode, Mode::Plain | Mode::Verbose) {
-            self.line(&format!("force-rmmod-gen: [{}/{}] start {label}", i + 1, self.total));
+            self.line(&format!("[{}/{}] start {label}", i + 1, self.total));
         }
     }
 
@@ -122,7 +131,7 @@ impl Ui {
         }
         if (m.is_warning() && self.mode != Mode::Quiet) || self.mode == Mode::Verbose {
             let name = self.running.get(&i).cloned().unwrap_or_default();
-            self.line(&format!("force-rmmod-gen: [{}/{}] {name} {m}", i + 1, self.total));
+            self.line(&format!("[{}/{}] {name} {m}", i + 1, self.total));
         }
     }
 
@@ -132,20 +141,16 @@ impl Ui {
         self.waiting.remove(&i);
         self.done += 1;
         let text = result_line(i, self.total, r);
-        if self.mode != Mode::Quiet || r.result.is_err() {
+        if r.result.is_err() {
+            progress(Level::Error, &text);
+        } else if self.mode != Mode::Quiet {
             self.line(&text);
         }
     }
 
-    /// A line above the status line (which is redrawn after it).
-    fn line(&mut self, text: &str) {
-        let write = || {
-            let _ = writeln!(std::io::stderr().lock(), "{text}");
-        };
-        match &self.bar {
-            Some(bar) => bar.suspend(write),
-            None => write(),
-        }
+    /// A line of progress (above the status line, which is redrawn after it).
+    fn line(&self, text: &str) {
+        progress(Level::Info, text);
     }
 
     /// Update the status line (terminal only).
@@ -161,6 +166,7 @@ impl Ui {
 
     pub(super) fn clear(&mut self) {
         if let Some(bar) = self.bar.take() {
+            crate::logger::status_line(None);
             bar.finish_and_clear();
         }
     }
@@ -171,13 +177,20 @@ impl Ui {
         let failed = results.iter().filter(|r| r.result.is_err()).count();
         let hits = results.iter().filter(|r| matches!(&r.result, Ok(b) if b.cache == CacheStatus::Hit)).count();
         if self.mode != Mode::Quiet {
-            eprintln!(
-                "force-rmmod-gen: {} of {total} kernels built ({hits} from cache){} in {seconds:.2} s with -j{jobs}; index: {}",
+            self.line(&format!(
+                "{} of {total} kernels built ({hits} from cache){} in {seconds:.2} s with -j{jobs}; index: {}",
                 total - failed,
                 if failed > 0 { format!(", {failed} FAILED") } else { String::new() },
                 index_path.display()
-            );
+            ));
         }
+    }
+}
+
+impl Drop for Ui {
+    /// The status line goes with the display, on every path.
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 
@@ -187,6 +200,7 @@ fn status_bar() -> ProgressBar {
     let style = ProgressStyle::with_template("{spinner} {msg}").expect("a valid template").tick_chars("|/-\\ ");
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(style);
     bar.enable_steady_tick(Duration::from_millis(125));
+    crate::logger::status_line(Some(bar.clone()));
     bar
 }
 
@@ -228,7 +242,7 @@ fn status_text(width: usize, done: usize, total: usize, seconds: f64, running: &
 fn result_line(i: usize, total: usize, r: &KernelResult) -> String {
     match &r.result {
         Ok(b) => format!(
-            "force-rmmod-gen: [{}/{total}] ok   {}  era {} ({})  {}  {:.2} s  {}",
+            "[{}/{total}] ok   {}  era {} ({})  {}  {:.2} s  {}",
             i + 1,
             b.release(),
             b.era(),
@@ -244,7 +258,7 @@ fn result_line(i: usize, total: usize, r: &KernelResult) -> String {
         Err(e) => {
             let msg = e.to_string().replace('\n', "\n        ");
             format!(
-                "force-rmmod-gen: [{}/{total}] FAIL {}{}  {} (exit {}): {msg}",
+                "[{}/{total}] FAIL {}{}  {} (exit {}): {msg}",
                 i + 1,
                 r.label,
                 r.release.as_deref().map(|x| format!(" ({x})")).unwrap_or_default(),

@@ -42,7 +42,8 @@ pub mod parsers {
 
 use std::time::Duration;
 
-use crate::error::{BadArgument, Error, Result};
+use crate::error::{BadArgument, NoSysfs, NotLoaded, NotRoot, Result};
+use crate::module_name::ModuleName;
 use crate::sysmod::{self, Roots};
 
 use events::Parser;
@@ -72,28 +73,17 @@ fn out_of_tree(roots: &Roots, m: &str) -> Option<bool> {
 /// unless a COMMAND will load it.
 fn check(roots: &Roots, name: &str, euid: u32, has_command: bool) -> Result<()> {
     if euid != 0 {
-        return Err(Error::NotRoot(format!(
-            "trace must run as root: it creates a trace instance in tracefs and may mount it (you are uid \
-             {euid}); run it with sudo"
-        )));
+        return Err(NotRoot::Trace { euid }.into());
     }
     if !roots.modules().is_dir() {
-        return Err(Error::NoSysfs(format!(
-            "{} does not exist: sysfs is not mounted, or this kernel has no module support",
-            roots.modules().display()
-        )));
+        return Err(NoSysfs::Trace { dir: roots.modules() }.into());
     }
     let dir = roots.module(name);
     if dir.is_dir() && !dir.join("refcnt").exists() {
-        return Err(Error::NotLoaded(format!(
-            "{name} is built into the kernel (no /sys/module/{name}/refcnt): it has no reference count to trace"
-        )));
+        return Err(NotLoaded::TraceBuiltIn { module: ModuleName::from_kernel(name) }.into());
     }
     if !dir.is_dir() && !has_command {
-        return Err(Error::NotLoaded(format!(
-            "{name} is not loaded. To record from its load on, give the command that loads it: \
-             force-rmmod-gen trace {name} -- modprobe {name}"
-        )));
+        return Err(NotLoaded::TraceAbsent { module: ModuleName::from_kernel(name) }.into());
     }
     Ok(())
 }
@@ -119,9 +109,14 @@ pub struct Options {
     pub source_dir: Option<std::path::PathBuf>,
 }
 
-/// `force-rmmod-gen trace NAME`.
+/// `force-rmmod-gen trace NAME`, on the running kernel.
 pub fn run(args: &Options) -> Result<()> {
-    let (roots, overrides) = Roots::from_env();
+    run_on(args, &Roots::default())
+}
+
+/// `trace NAME` with sysfs and procfs at `roots` (a test's fake tree).
+pub fn run_on(args: &Options, roots: &Roots) -> Result<()> {
+    let roots = roots.clone();
     let name = module_name(&args.name)?;
     if let Some(d) = args.duration
         && !(d.is_finite() && d > 0.0 && d < 1e9)
@@ -137,8 +132,7 @@ pub fn run(args: &Options) -> Result<()> {
     let signal = record::catch_signals()?;
 
     let mut session = Session::start(&roots, &name, &session::lock_path(&name))?;
-    let mut notes: Vec<String> = overrides.iter().map(|o| format!("{o}: a fake sysfs was read")).collect();
-    notes.append(&mut session.notes);
+    let mut notes = std::mem::take(&mut session.notes);
     let mut syms = Kallsyms::read(&roots.proc.join("kallsyms"));
     // The module's own file names its init functions, which kallsyms
     // forgets when the load finishes.

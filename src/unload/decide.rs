@@ -1,7 +1,8 @@
 //! The pure decisions: may NAME be forced out (and must the user be asked),
 //! and may this process load and remove modules at all.
 
-use crate::error::{Error, Result};
+use crate::error::{Declined, NotRoot, Refused, Result};
+use crate::module_name::ModuleName;
 use crate::sysmod::{InitState, Module};
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,19 +29,12 @@ pub enum Go {
 
 /// May the module be forced out? After the safe path failed.
 pub fn decide(m: &Module, p: &Policy, interactive: bool) -> Result<Go> {
-    let name = &m.name;
+    let module = ModuleName::from_kernel(&m.name);
     match m.initstate {
         InitState::Live => {}
         InitState::Going => {
-            let why = format!(
-                "{name} is being removed already (initstate going): a blocking rmmod (delete_module \
-                 without O_NONBLOCK, kernels up to 3.12 and RHEL/CentOS 7) is asleep until its last \
-                 reference is dropped, and the helper resets only live modules. The helper's \
-                 wake_waiter=1 resets the count of such a module and wakes that rmmod, which then \
-                 removes {name} itself"
-            );
             if p.dry_run {
-                return Err(Error::Refused(format!("{why}. A dry run cannot show this; nothing was done")));
+                return Err(Refused::GoingDryRun { module }.into());
             }
             if p.yes {
                 return Ok(Go::Proceed);
@@ -48,29 +42,14 @@ pub fn decide(m: &Module, p: &Policy, interactive: bool) -> Result<Go> {
             if interactive {
                 return Ok(Go::Ask);
             }
-            return Err(Error::Declined(format!(
-                "{why}. Pass --yes to load the helper with wake_waiter=1. Nothing was done"
-            )));
+            return Err(Declined::Going { module }.into());
         }
-        InitState::Coming => {
-            return Err(Error::Refused(format!(
-                "{name} is still initialising (initstate coming): its init function has not returned. \
-                 Wait for it; a module stuck in init can only go with a reboot. Nothing was done"
-            )));
-        }
-        InitState::Unknown => {
-            return Err(Error::Refused(format!("{name} is in an unknown state: refusing; nothing was done")));
-        }
+        InitState::Coming => return Err(Refused::Coming { module }.into()),
+        InitState::Unknown => return Err(Refused::UnknownState { module }.into()),
     }
     if !m.holders.is_empty() && !p.force_deps {
-        let list = m.holders.join(" ");
-        return Err(Error::Refused(format!(
-            "{name} is used by {}: {list}. The kernel never removes a module other modules use, and \
-             their references are real: resetting {name}'s count would let it go negative when they \
-             are removed. Remove them first (rmmod {list}), then run this again. --force-deps resets \
-             the count anyway (dangerous). Nothing was done",
-            if m.holders.len() == 1 { "another module" } else { "other modules" }
-        )));
+        let holders = m.holders.iter().map(|h| ModuleName::from_kernel(h)).collect();
+        return Err(Refused::Holders { module, holders }.into());
     }
     if p.dry_run || p.yes {
         return Ok(Go::Proceed);
@@ -78,10 +57,7 @@ pub fn decide(m: &Module, p: &Policy, interactive: bool) -> Result<Go> {
     if interactive {
         return Ok(Go::Ask);
     }
-    Err(Error::Declined(format!(
-        "forcing {name} out needs a confirmation and stdin is not a terminal: read the risk above, \
-         then pass --yes to confirm. Nothing was done"
-    )))
+    Err(Declined::NoTerminal { module }.into())
 }
 
 /// CAP_SYS_MODULE in a capability mask.
@@ -91,27 +67,15 @@ const CAP_SYS_MODULE: u32 = 16;
 /// kernel.modules_disabled off.
 pub fn check_permission(euid: u32, cap_eff: Option<u64>, modules_disabled: bool) -> Result<()> {
     if euid != 0 {
-        return Err(Error::NotRoot(
-            "must run as root: removing and loading kernel modules needs CAP_SYS_MODULE \
-             (sudo force-rmmod-gen unload ...); nothing was done"
-                .into(),
-        ));
+        return Err(NotRoot::Unload.into());
     }
     if let Some(caps) = cap_eff
         && caps & (1 << CAP_SYS_MODULE) == 0
     {
-        return Err(Error::NotRoot(
-            "running as root but without CAP_SYS_MODULE (inside a container?): the kernel will not let \
-             this process load or remove modules; run it on the host. Nothing was done"
-                .into(),
-        ));
+        return Err(NotRoot::NoCapSysModule.into());
     }
     if modules_disabled {
-        return Err(Error::NotRoot(
-            "kernel.modules_disabled is 1: the kernel loads and removes no module until the next \
-             reboot. Nothing was done"
-                .into(),
-        ));
+        return Err(NotRoot::ModulesDisabled.into());
     }
     Ok(())
 }
@@ -203,4 +167,29 @@ mod tests {
              was done"
         );
     }
+
+    /// Every refusal's message, word for word.
+    #[test]
+    fn refusals_read_as_before() {
+        let p = |yes, force_deps, dry_run| Policy { yes, force_deps, dry_run, ..Policy::default() };
+        let got: Vec<String> = [
+            decide(&module(&[], InitState::Coming), &p(true, true, false), false).unwrap_err(),
+            decide(&module(&[], InitState::Unknown), &p(true, true, false), false).unwrap_err(),
+            decide(&module(&[], InitState::Going), &p(false, false, true), false).unwrap_err(),
+            decide(&module(&["a", "b"], InitState::Live), &p(true, false, false), false).unwrap_err(),
+            check_permission(1000, None, false).unwrap_err(),
+        ]
+        .iter()
+        .map(|e| format!("{} {e}", e.exit_code()))
+        .collect();
+        assert_eq!(got, PINNED);
+    }
+
+    const PINNED: &[&str] = &[
+        "23 leak_self is still initialising (initstate coming): its init function has not returned. Wait for it; a module stuck in init can only go with a reboot. Nothing was done",
+        "23 leak_self is in an unknown state: refusing; nothing was done",
+        "23 leak_self is being removed already (initstate going): a blocking rmmod (delete_module without O_NONBLOCK, kernels up to 3.12 and RHEL/CentOS 7) is asleep until its last reference is dropped, and the helper resets only live modules. The helper's wake_waiter=1 resets the count of such a module and wakes that rmmod, which then removes leak_self itself. A dry run cannot show this; nothing was done",
+        "23 leak_self is used by other modules: a b. The kernel never removes a module other modules use, and their references are real: resetting leak_self's count would let it go negative when they are removed. Remove them first (rmmod a b), then run this again. --force-deps resets the count anyway (dangerous). Nothing was done",
+        "20 must run as root: removing and loading kernel modules needs CAP_SYS_MODULE (sudo force-rmmod-gen unload ...); nothing was done",
+    ];
 }

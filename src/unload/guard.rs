@@ -3,32 +3,28 @@
 //! unloaded again on every path.
 
 use std::fs::File;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 
-use super::report::{Tag, event};
-use super::sys::errno_text;
+use super::report::event;
+use super::steps::UnloadEvent;
 use super::system::System;
-use crate::error::{Error, Result};
+use crate::error::{HelperFailed, Result};
 
 /// One run at a time: two runs would race for the helper's name. The lock
 /// is held until the returned value is dropped.
 pub fn lock() -> Result<Option<Flock<File>>> {
-    let Ok(f) =
-        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open("/run/force-rmmod-gen.unload.lock")
-    else {
+    let lock = Path::new("/run/force-rmmod-gen.unload.lock");
+    let Ok(f) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(lock) else {
         return Ok(None); // no /run (rescue shell, initramfs): run unlocked
     };
     match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
         Ok(locked) => Ok(Some(locked)),
-        Err(_) => Err(Error::HelperFailed(
-            "another force-rmmod-gen unload is running (/run/force-rmmod-gen.unload.lock is locked): \
-             wait for it; nothing was done"
-                .into(),
-        )),
+        Err(_) => Err(HelperFailed::Locked { lock: lock.to_path_buf() }.into()),
     }
 }
 
@@ -77,14 +73,14 @@ impl<'a> LoadedHelper<'a> {
         loop {
             match self.sys.delete_module(&self.name) {
                 Ok(()) | Err(Errno::ENOENT) => {
-                    event(Tag::Unload, &format!("delete_module({}): ok, the helper is out of the kernel", self.name));
+                    event(UnloadEvent::HelperUnloaded { helper: self.name.clone() });
                     return Ok(());
                 }
                 Err(Errno::EAGAIN | Errno::EBUSY) if Instant::now() < deadline => {
                     self.sys.sleep(Duration::from_millis(100));
                 }
                 Err(e) => {
-                    event(Tag::Unload, &format!("delete_module({}) failed: {}", self.name, errno_text(e)));
+                    event(UnloadEvent::HelperUnloadFailed { helper: self.name.clone(), errno: e });
                     return Err(e);
                 }
             }

@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use super::decide::Policy;
-use crate::error::{self, BadArgument, Error, Result};
+use crate::error::{self, BadArgument, Refused, Result, WrongKernel};
 use crate::modinfo::modinfo;
+use crate::module_name::ModuleName;
 use crate::render::MODULE;
 use crate::sign;
 
@@ -36,7 +37,6 @@ impl HelperFile {
 /// (vermagic), built for exactly `running` (exit 25), and a force-rmmod-gen
 /// helper (a `modname` parameter). Nothing is loaded.
 pub fn check_helper(path: &Path, bytes: &[u8], running: &str) -> Result<HelperFile> {
-    let shown = path.display();
     for (magic, what) in [(&b"\xfd7zXZ\x00"[..], "xz"), (&b"\x28\xb5\x2f\xfd"[..], "zstd"), (&b"\x1f\x8b"[..], "gzip")]
     {
         if bytes.starts_with(magic) {
@@ -48,12 +48,13 @@ pub fn check_helper(path: &Path, bytes: &[u8], running: &str) -> Result<HelperFi
     let vermagic = get("vermagic").ok_or_else(|| BadArgument::NoVermagic { path: path.to_path_buf() })?;
     let built_for = vermagic.split_whitespace().next().unwrap_or("");
     if built_for != running {
-        return Err(Error::WrongKernel(format!(
-            "{shown} was built for kernel {built_for} (vermagic \"{vermagic}\"), but the running kernel is \
-             {running} (uname -r). A helper writes struct module exactly as the kernel it was built for \
-             lays it out, so it is not loaded into another one; nothing was done. Build one for this \
-             kernel: force-rmmod-gen build --kdir /lib/modules/{running}/build"
-        )));
+        return Err(WrongKernel::Helper {
+            helper: path.to_path_buf(),
+            built_for: built_for.to_string(),
+            vermagic,
+            running: running.to_string(),
+        }
+        .into());
     }
     let params: Vec<String> = info
         .iter()
@@ -124,11 +125,7 @@ pub fn helper_params(h: &HelperFile, target: &str, address: Option<u64>, p: &Pol
             continue;
         }
         if param == "wake_waiter" && !h.has_param(param) {
-            return Err(Error::Refused(format!(
-                "{target} is going and a task sleeps in delete_module({target}) without O_NONBLOCK, but on \
-                 this kernel the count is not what it waits for (the helper has no wake_waiter: no module_mutex, \
-                 or a kernel from 3.13 on); nothing was done"
-            )));
+            return Err(Refused::NoWakeWaiter { module: ModuleName::from_kernel(target) }.into());
         }
         if !h.has_param(param) {
             return Err(BadArgument::HelperLacksParam { path: h.path.clone(), param: param.to_string() }.into());
@@ -271,4 +268,17 @@ pub mod tests {
             "modname=negcount modaddr=0x10"
         );
     }
+
+    /// wake_waiter asked of a helper without it: refused, word for word.
+    #[test]
+    fn no_wake_waiter_reads_as_before() {
+        let h = check_helper(Path::new("k"), &fake_ko("6.1.0 SMP", &["modname"]), "6.1.0").unwrap();
+        let seen =
+            Seen { refcnt: Some(1), list_head: None, negative_confirmed: false, waiter_pid: None, fs_anchors: None };
+        let policy = Policy { wake_waiter: true, ..Policy::default() };
+        let e = helper_params(&h, "stuck", None, &policy, &seen).unwrap_err();
+        assert_eq!(format!("{} {e}", e.exit_code()), PINNED);
+    }
+
+    const PINNED: &str = "23 stuck is going and a task sleeps in delete_module(stuck) without O_NONBLOCK, but on this kernel the count is not what it waits for (the helper has no wake_waiter: no module_mutex, or a kernel from 3.13 on); nothing was done";
 }

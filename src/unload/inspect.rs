@@ -1,8 +1,10 @@
 //! Step 1: NAME as the kernel knows it, what the kernel says about it
 //! (sysmod.rs) and about itself, reported before anything is done.
 
-use super::report::{Tag, event};
+use super::report::event;
+use super::steps::UnloadEvent;
 use crate::error::{BadArgument, Result};
+use crate::module_name::ModuleName;
 use crate::render::{self, MODULE};
 use crate::sysmod::{self, Kernel, Module, Roots};
 
@@ -22,56 +24,43 @@ pub fn target(roots: &Roots, name: &str, given: &str, running: &str) -> Result<(
     let kernel = sysmod::kernel(roots);
     let module = sysmod::inspect(roots, name, running)?;
     if name != given {
-        event(Tag::Name, &format!("{given} is known to the kernel as {name}"));
+        event(UnloadEvent::KnownAs { given: given.to_string(), module: ModuleName::from_kernel(name) });
     }
-    event(Tag::Target, &describe(&module));
+    event(describe(&module));
     match (module.address, &module.address_note) {
-        (Some(a), _) => event(Tag::Address, &format!("struct module at 0x{a:x} (the helper checks it: modaddr)")),
-        (None, Some(n)) => event(Tag::Address, &format!("unknown: {n}; the helper checks the name only")),
+        (Some(address), _) => event(UnloadEvent::Address { address }),
+        (None, Some(n)) => event(UnloadEvent::AddressUnknown { why: n.clone() }),
         (None, None) => {}
     }
-    let sig_now = kernel.signature_reasons();
-    event(
-        Tag::Kernel,
-        &format!(
-            "{running}, tainted: {}, module signatures: {}",
-            kernel.tainted.map(sysmod::taint_letters).unwrap_or_else(|| "unknown".into()),
-            if sig_now.is_empty() { "not enforced".to_string() } else { format!("enforced ({})", sig_now.join("; ")) }
-        ),
-    );
+    event(UnloadEvent::Kernel {
+        release: running.to_string(),
+        taint: kernel.tainted.map(sysmod::taint_letters),
+        signatures: kernel.signature_reasons(),
+    });
     Ok((kernel, module))
 }
 
-fn describe(m: &Module) -> String {
-    let held = match m.refcnt {
-        0 => "idle, no reference held".to_string(),
-        n if n < 0 => format!("{n}: below idle, a reference was dropped that was never taken"),
-        1 => "1 reference held".to_string(),
-        n => format!("{n} references held"),
-    };
-    format!(
-        "{}: initstate {}, refcnt {} ({held}), holders: {}, taint: {}",
-        m.name,
-        m.initstate.name(),
-        m.refcnt,
-        if m.holders.is_empty() { "none".to_string() } else { m.holders.join(" ") },
-        if m.taint.is_empty() { "none" } else { &m.taint }
-    )
+/// The `target` step of `m`.
+fn describe(m: &Module) -> UnloadEvent {
+    UnloadEvent::Target {
+        module: ModuleName::from_kernel(&m.name),
+        initstate: m.initstate.name(),
+        refcnt: m.refcnt,
+        holders: m.holders.clone(),
+        taint: m.taint.clone(),
+    }
 }
 
 /// Where the running kernel has CONFIG_MODULE_FORCE_UNLOAD (Debian, Arch),
 /// `rmmod -f` is its own alternative: say how it differs. Read from the
 /// kernel's configuration where one is installed; nothing when unknown.
-pub fn force_unload_note(name: &str, release: &str) -> Option<String> {
+pub fn force_unload_note(name: &str, release: &str) -> Option<UnloadEvent> {
     let candidates = [format!("/boot/config-{release}"), format!("/lib/modules/{release}/build/.config")];
     let config = candidates.iter().find_map(|p| std::fs::read_to_string(p).ok())?;
-    config.lines().any(|l| l.trim() == "CONFIG_MODULE_FORCE_UNLOAD=y").then(|| {
-        format!(
-            "this kernel has CONFIG_MODULE_FORCE_UNLOAD: `rmmod -f {name}` is the kernel's own way out. It \
-             removes a LIVE module without touching its count and taints the kernel (R); it cannot help a \
-             module that is not live, and like the helper it cannot tell a leaked reference from a real one"
-        )
-    })
+    config
+        .lines()
+        .any(|l| l.trim() == "CONFIG_MODULE_FORCE_UNLOAD=y")
+        .then(|| UnloadEvent::ForceUnload { module: ModuleName::from_kernel(name) })
 }
 
 #[cfg(test)]
@@ -96,7 +85,7 @@ mod tests {
         let f = FakeRoot::new();
         f.module("provider", "live", 1, &["holder"]);
         let m = sysmod::inspect(&f.roots(), "provider", "6.1").unwrap();
-        let d = describe(&m);
+        let d = describe(&m).to_string();
         assert!(d.contains("refcnt 1 (1 reference held)") && d.contains("holders: holder"), "{d}");
     }
 }

@@ -3,7 +3,8 @@
 //! kept apart, unshown, for protocol.rs.
 
 use super::protocol::{PREFIX, Record, records};
-use super::report::{Tag, event};
+use super::report::event;
+use super::steps::UnloadEvent;
 use super::system::{KernelLog, System};
 
 /// The text of one /dev/kmsg record ("6,1234,5678,-;text\n SUBSYSTEM=..."),
@@ -50,7 +51,7 @@ impl<'a> Kmsg<'a> {
             if let Some(line) = text.strip_prefix(self.helper.as_str()).filter(|l| l.starts_with(PREFIX)) {
                 self.protocol.push(line.to_string());
             } else if prefixes.is_empty() || prefixes.iter().any(|p| text.starts_with(p.as_str())) {
-                event(Tag::Kernel, &text);
+                event(UnloadEvent::KernelLog { line: text });
             }
         }
     }

@@ -34,7 +34,8 @@ const LIST_OFFSET: u64 = 8;
 const MAX_NODES: usize = 65536;
 
 /// Where the address came from, for the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Source {
     Kallsyms,
     Kcore,

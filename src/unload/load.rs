@@ -9,21 +9,19 @@ use nix::errno::Errno;
 use super::guard::LoadedHelper;
 use super::helper_file::HelperFile;
 use super::kmsg::Kmsg;
-use super::report::{Tag, event};
-use super::sys::{errno_name, errno_text};
+use super::protocol::{Record, WHY};
+use super::report::event;
+use super::steps::UnloadEvent;
 use super::system::System;
-use crate::error::{Error, Result, Signing};
+use crate::error::{Error, HELPER_NOT_LOADED, HelperFailed, InUse, NotRoot, Refused, Result, Signing, WrongKernel};
+use crate::module_name::ModuleName;
 use crate::sysmod::Roots;
 
 /// A module named like the helper is already loaded: another run's, or a
 /// left-over; never load a second one.
 pub fn check_not_loaded(roots: &Roots, helper: &str) -> Result<()> {
     if roots.is_loaded(helper) {
-        return Err(Error::HelperFailed(format!(
-            "a module named {h} is already loaded (another run, or a left-over helper): check it with \
-             `cat /sys/module/{h}/refcnt` and remove it with `rmmod {h}`; nothing was done",
-            h = helper
-        )));
+        return Err(HelperFailed::AlreadyLoaded { helper: helper.to_string() }.into());
     }
     Ok(())
 }
@@ -53,20 +51,27 @@ pub enum Loaded<'s> {
 
 /// finit_module(helper, params), with the kernel's log lines on the way.
 pub fn load<'s>(sys: &'s dyn System, l: &Load, kmsg: &mut Kmsg, prefixes: &[String]) -> Result<Loaded<'s>> {
-    event(Tag::Load, &format!("finit_module({}, \"{}\")", l.file.display(), l.params));
+    event(UnloadEvent::Load { file: l.file.to_path_buf(), params: l.params.to_string() });
+    let earlier = kmsg.records(l.target).len();
     if let Err(errno) = sys.load_module(l.file, l.params) {
         kmsg.show(&[]);
-        event(Tag::Load, &format!("failed: {}", errno_text(errno)));
+        event(UnloadEvent::LoadFailed { errno });
+        // This load's own outcome line, when the helper ran and wrote one.
+        let why = kmsg.records(l.target).into_iter().skip(earlier).find_map(|r| match r {
+            Record::Result(o) => WHY.iter().copied().find(|w| *w == o.why),
+            _ => None,
+        });
         let ctx = LoadCtx {
             target: l.target,
             helper: &l.helper.name,
             target_gone: !l.roots.module(l.target).exists(),
             sig_reasons: l.sig_reasons,
             modaddr: l.address.filter(|_| l.helper.has_param("modaddr")),
+            why,
         };
         return match load_failure(errno, &ctx) {
             LoadFailure::Vanished => {
-                event(Tag::Load, &format!("{} vanished before the helper ran: someone else removed it", l.target));
+                event(UnloadEvent::Vanished { module: ModuleName::from_kernel(l.target) });
                 Ok(Loaded::Vanished)
             }
             LoadFailure::Error(e) => Err(e),
@@ -94,66 +99,29 @@ pub struct LoadCtx<'a> {
     /// Why the kernel enforces signatures (empty: it does not).
     pub sig_reasons: &'a [String],
     pub modaddr: Option<u64>,
+    /// Why the helper refused, as its outcome line says (an entry of `WHY`).
+    pub why: Option<&'static str>,
 }
 
 /// Map the errno of a failed helper load (finit_module) to what it means:
 /// the helper's own errors (see templates/force_rmmod.c) and the kernel's.
 pub fn load_failure(errno: Errno, c: &LoadCtx) -> LoadFailure {
-    let (t, h) = (c.target, c.helper);
-    let nothing = "the helper is not loaded and nothing was changed";
+    let module = ModuleName::from_kernel(c.target);
+    let nothing = HELPER_NOT_LOADED;
     let e = match errno {
         Errno::ENOENT if c.target_gone => return LoadFailure::Vanished,
-        Errno::ENOENT => Error::HelperFailed(format!(
-            "the helper could not load (ENOENT): it found no module named {t}, or the kernel could not \
-             resolve one of its symbols (\"Unknown symbol\": built for another configuration of this \
-             kernel); see the kernel log lines above; {nothing}"
-        )),
-        Errno::EBUSY => Error::Refused(format!(
-            "the helper refused (EBUSY): {t} is not live, is being removed, or other modules use it \
-             (see the kernel log above); {nothing}"
-        )),
-        Errno::ETXTBSY => Error::InUse(format!(
-            "the helper refused (ETXTBSY): every reference to {t} is held for a reason (the kernel log \
-             above names them); {nothing}"
-        )),
-        Errno::ENODATA => Error::Unchecked { module: t.to_string() },
-        Errno::EAGAIN => Error::HelperFailed(format!(
-            "the helper refused (EAGAIN): {t}'s count is not the one shown above any more, or it moved \
-             while it was being changed (see the kernel log above); {nothing}. Run this again"
-        )),
-        Errno::ESTALE => Error::HelperFailed(format!(
-            "the helper refused (ESTALE): {t} is no longer at {}: it was removed and loaded again \
-             meanwhile. Run this again; {nothing}",
-            c.modaddr.map(|a| format!("0x{a:x}")).unwrap_or_else(|| "the address read before".into())
-        )),
-        Errno::EIO => Error::HelperFailed(format!(
-            "the helper refused (EIO): the kernel's module list did not look as expected; {nothing}. \
-             Please report this kernel"
-        )),
-        Errno::EINVAL => Error::HelperFailed(format!(
-            "loading the helper failed (EINVAL): it rejected modname={t}, or the kernel rejected the \
-             module (symbol versions that disagree with this kernel: see the kernel log above); {nothing}"
-        )),
-        Errno::EEXIST => Error::HelperFailed(format!(
-            "a module named {h} is already loaded (another run, or a left-over helper): check it with \
-             `cat /sys/module/{h}/refcnt` and remove it with `rmmod {h}`; {nothing}"
-        )),
-        Errno::ENOEXEC => Error::WrongKernel(format!(
-            "the kernel rejected the helper as an invalid module (ENOEXEC: \"Exec format error\"): it \
-             was built for another kernel, architecture or configuration; {nothing}"
-        )),
+        Errno::EBUSY => Refused::HelperBusy { module, why: c.why }.into(),
+        Errno::ETXTBSY => InUse::Helper { module, why: c.why, explained: Vec::new() }.into(),
+        Errno::ENODATA => Error::Unchecked { module: module.to_string() },
+        Errno::ENOEXEC => WrongKernel::Rejected.into(),
         Errno::EKEYREJECTED | Errno::ENOKEY | Errno::EBADMSG | Errno::ENOPKG => {
             Signing::Rejected { errno, nothing: nothing.to_string() }.into()
         }
         Errno::EPERM | Errno::EACCES if !c.sig_reasons.is_empty() => {
             Signing::Enforced { errno, reasons: c.sig_reasons.to_vec(), nothing: nothing.to_string() }.into()
         }
-        Errno::EPERM | Errno::EACCES => Error::NotRoot(format!(
-            "the kernel refused to load the helper ({}): this process lacks CAP_SYS_MODULE, or module \
-             loading is disabled (kernel.modules_disabled) or restricted by a security module; {nothing}",
-            errno_name(errno)
-        )),
-        _ => Error::HelperFailed(format!("loading the helper failed: {}; {nothing}", errno_text(errno))),
+        Errno::EPERM | Errno::EACCES => NotRoot::LoadDenied { errno }.into(),
+        _ => HelperFailed::Load { module, helper: c.helper.to_string(), errno, modaddr: c.modaddr, why: c.why }.into(),
     };
     LoadFailure::Error(e)
 }
@@ -174,6 +142,7 @@ mod tests {
                 target_gone: gone,
                 sig_reasons: sig,
                 modaddr: Some(0x1000),
+                why: None,
             };
             match load_failure(errno, &c) {
                 LoadFailure::Error(e) => (e.exit_code(), e.to_string()),
@@ -193,4 +162,62 @@ mod tests {
         assert_eq!(code_of(Errno::EPERM, false, &enforced).0, code::SIGNING);
         assert_eq!(code_of(Errno::EPERM, false, &none).0, code::NOT_ROOT);
     }
+
+    /// Every message, word for word.
+    #[test]
+    fn load_messages_read_as_before() {
+        let none: Vec<String> = vec![];
+        let mut got: Vec<String> = Vec::new();
+        for (modaddr, errnos) in [(Some(0x1000), &ERRNOS[..]), (None, &[Errno::ESTALE][..])] {
+            let c = LoadCtx {
+                target: "leak_self",
+                helper: "force_rmmod",
+                target_gone: false,
+                sig_reasons: &none,
+                modaddr,
+                why: None,
+            };
+            for &errno in errnos {
+                if let LoadFailure::Error(e) = load_failure(errno, &c) {
+                    got.push(format!("{} {e}", e.exit_code()));
+                }
+            }
+        }
+        let root = crate::sysmod::tests::FakeRoot::new();
+        root.module("force_rmmod", "live", 1, &[]);
+        let e = check_not_loaded(&root.roots(), "force_rmmod").unwrap_err();
+        got.push(format!("{} {e}", e.exit_code()));
+        assert_eq!(got, PINNED);
+    }
+
+    const ERRNOS: [Errno; 12] = [
+        Errno::ENOENT,
+        Errno::EBUSY,
+        Errno::ETXTBSY,
+        Errno::EAGAIN,
+        Errno::ESTALE,
+        Errno::EIO,
+        Errno::EINVAL,
+        Errno::EEXIST,
+        Errno::ENOEXEC,
+        Errno::EPERM,
+        Errno::EACCES,
+        Errno::EFAULT,
+    ];
+    const PINNED: &[&str] = &[
+        "26 the helper could not load (ENOENT): it found no module named leak_self, or the kernel could not resolve one of its symbols (\"Unknown symbol\": built for another configuration of this kernel); see the kernel log lines above; the helper is not loaded and nothing was changed",
+        "23 the helper refused (EBUSY): leak_self is not live, is being removed, or other modules use it (see the kernel log above); the helper is not loaded and nothing was changed",
+        "29 the helper refused (ETXTBSY): every reference to leak_self is held for a reason (the kernel log above names them); the helper is not loaded and nothing was changed",
+        "26 the helper refused (EAGAIN): leak_self's count is not the one shown above any more, or it moved while it was being changed (see the kernel log above); the helper is not loaded and nothing was changed. Run this again",
+        "26 the helper refused (ESTALE): leak_self is no longer at 0x1000: it was removed and loaded again meanwhile. Run this again; the helper is not loaded and nothing was changed",
+        "26 the helper refused (EIO): the kernel's module list did not look as expected; the helper is not loaded and nothing was changed. Please report this kernel",
+        "26 loading the helper failed (EINVAL): it rejected modname=leak_self, or the kernel rejected the module (symbol versions that disagree with this kernel: see the kernel log above); the helper is not loaded and nothing was changed",
+        "26 a module named force_rmmod is already loaded (another run, or a left-over helper): check it with `cat /sys/module/force_rmmod/refcnt` and remove it with `rmmod force_rmmod`; the helper is not loaded and nothing was changed",
+        "25 the kernel rejected the helper as an invalid module (ENOEXEC: \"Exec format error\"): it was built for another kernel, architecture or configuration; the helper is not loaded and nothing was changed",
+        "20 the kernel refused to load the helper (EPERM): this process lacks CAP_SYS_MODULE, or module loading is disabled (kernel.modules_disabled) or restricted by a security module; the helper is not loaded and nothing was changed",
+        "20 the kernel refused to load the helper (EACCES): this process lacks CAP_SYS_MODULE, or module loading is disabled (kernel.modules_disabled) or restricted by a security module; the helper is not loaded and nothing was changed",
+        "26 loading the helper failed: EFAULT (Bad address (os error 14)); the helper is not loaded and nothing was changed",
+        "26 the helper refused (ESTALE): leak_self is no longer at the address read before: it was removed and loaded again meanwhile. Run this again; the helper is not loaded and nothing was changed",
+        "26 a module named force_rmmod is already loaded (another run, or a left-over helper): check it with `cat /sys/module/force_rmmod/refcnt` and remove it with `rmmod force_rmmod`; nothing was done",
+    ];
 }

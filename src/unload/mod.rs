@@ -38,6 +38,7 @@ pub(crate) mod report;
 mod rmmod_waiter;
 mod safe_path;
 mod signing;
+mod steps;
 mod sys;
 pub mod system;
 #[cfg(test)]
@@ -54,7 +55,8 @@ pub mod parsers {
 
 use std::path::PathBuf;
 
-use crate::error::{Error, Result};
+use crate::error::{Declined, Error, InUse, Refused, Result};
+use crate::module_name::ModuleName;
 use crate::pipeline::TreeOptions;
 use system::System;
 
@@ -64,32 +66,56 @@ use guard::DeferSignals;
 use helper_file::Seen;
 use kmsg::Kmsg;
 use load::{Load, Loaded};
-use report::{Facts, Outcome, Tag, event};
+use report::{Facts, Outcome, event};
+use steps::UnloadEvent;
 
-/// What `unload NAME` was asked to do (the flags of `unload`; the tree to
-/// build from comes apart, as `TreeOptions`).
-#[derive(Debug, Clone)]
+/// What `unload NAME` was asked to do: the flags of `unload`, as the
+/// command line takes them (the tree to build from comes apart, as
+/// `TreeOptions`).
+#[derive(clap::Args, Debug, Clone)]
 pub struct Options {
-    /// The stuck module, as given ('-' and '_' are the same).
+    /// The stuck module ('-' and '_' are the same)
+    #[arg(value_name = "NAME")]
     pub name: crate::module_name::ModuleName,
-    /// How long to retry the plain delete_module while NAME is busy.
+    /// Retry the plain delete_module(O_NONBLOCK) for up to TIME while NAME is busy. A bare number is
+    /// milliseconds, as in `modprobe -r --wait MSEC` (10000 = 10 s); or give the unit: 500ms, 10s, 2m
+    #[arg(long, value_name = "TIME", default_value = "0", value_parser = crate::cli::parse_wait)]
     pub wait: std::time::Duration,
-    /// Do not ask for confirmation.
+    /// Do not ask for confirmation (required when stdin is not a terminal)
+    #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Reset the count even though other modules use NAME.
+    /// Reset the count even though other modules use NAME (dangerous: their references are real)
+    #[arg(long)]
     pub force_deps: bool,
-    /// Change nothing: test-load the helper with dry_run=1 at most.
+    /// Change nothing: inspect, skip the plain delete_module, get the helper (a build fills the build
+    /// cache) and, as root, load it with
+    /// dry_run=1 (it finds NAME and reports its count without resetting it) and unload it again. NAME is
+    /// never removed or changed; the test load may add the kernel's O/E taint flags like any
+    /// out-of-tree module. Not root: it inspects NAME and shows what it would do, without getting or
+    /// loading the helper
+    #[arg(long)]
     pub dry_run: bool,
-    /// Reset even references found to be real.
+    /// Reset even references found to be real (open files, mappings, mounts): dangerous, see the
+    /// README
+    #[arg(long)]
     pub force_real: bool,
-    /// Reset although a kind of reference could not be checked.
+    /// Reset although a kind of reference could not be checked on this kernel (the helper names it;
+    /// e.g. filesystems where /proc/kallsyms lacks their lists): a reset may then remove a real one
+    #[arg(long)]
     pub unchecked_ok: bool,
-    /// The dry-run report as JSON on stdout.
+    /// Print the report as JSON on stdout, success or not (the steps go to stderr; fields:
+    /// docs/unload.md)
+    #[arg(long)]
     pub json: bool,
-    /// A prebuilt helper instead of the cache or a build.
+    /// A prebuilt helper (e.g. from CI) instead of the cache or a build; refused unless its vermagic
+    /// names the running kernel
+    #[arg(long, value_name = "PATH")]
     pub ko: Option<PathBuf>,
-    /// The key and certificate to sign the helper with (both or neither).
+    /// Sign the helper with this private key (the tree's scripts/sign-file, sha256)
+    #[arg(long, value_name = "KEY", requires = "sign_cert")]
     pub sign_key: Option<PathBuf>,
+    /// The certificate that goes with --sign-key
+    #[arg(long, value_name = "CERT", requires = "sign_key")]
     pub sign_cert: Option<PathBuf>,
 }
 
@@ -140,7 +166,7 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     if let Err(e) = decide::check_permission(sys.euid(), sys.cap_eff(), kernel.modules_disabled) {
         if policy.dry_run {
             decide::decide(&module, &policy, false)?;
-            event(Tag::DryRun, &format!("{e}\nso the helper was not test-loaded; shown only. Nothing was changed"));
+            event(UnloadEvent::NotPermitted { why: e.to_string() });
             return Ok(());
         }
         return Err(e);
@@ -150,12 +176,8 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     // loading the helper by hand passes the same address.
     let list_head = list_head::find(&roots);
     match list_head {
-        Some((a, source)) => event(Tag::ListHead, &format!("0x{a:x} ({})", source.describe())),
-        None => event(
-            Tag::ListHead,
-            "not found (no `modules` in /proc/kallsyms, /proc/kcore unreadable or inconsistent): the helper \
-             can only use a fixed module address range (x86_64) and refuses elsewhere",
-        ),
+        Some((address, source)) => event(UnloadEvent::ListHead { address, source }),
+        None => event(UnloadEvent::ListHeadMissing),
     }
 
     // 2. Safe path.
@@ -169,27 +191,19 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     if module.initstate == crate::sysmod::InitState::Going {
         match rmmod_waiter::find(&roots, &name) {
             Some(rmmod_waiter::Remover::Blocking(pid)) => {
-                event(Tag::Going, &format!("rmmod (pid {pid}) sleeps in delete_module({name}) until the count drops"));
+                event(UnloadEvent::Waiter { module: ModuleName::from_kernel(&name), pid });
                 policy.wake_waiter = true;
                 waiter_pid = Some(pid);
             }
             Some(rmmod_waiter::Remover::InExit(pid)) => {
-                return Err(Error::Refused(format!(
-                    "{name} is being removed by pid {pid}, which called delete_module with O_NONBLOCK and is \
-                     running {name}'s exit function (see /proc/{pid}/stack): its count is not what holds it, \
-                     and waking that task does nothing. Nothing was done; if exit() never returns, only a \
-                     reboot removes {name}"
-                )));
+                return Err(Refused::InExit { module: ModuleName::from_kernel(&name), pid }.into());
             }
             None => {
-                return Err(Error::Refused(format!(
-                    "{name} is going (initstate going) but no task is in delete_module({name}): it is being \
-                     removed or its removal is stuck in its exit function; nothing to reset. Nothing was done"
-                )));
+                return Err(Refused::GoingWithoutRemover { module: ModuleName::from_kernel(&name) }.into());
             }
         }
     }
-    event(Tag::Risk, &confirm::risk_text(&module, &policy));
+    event(UnloadEvent::Risk { text: confirm::risk_text(&module, &policy) });
 
     // 4. A helper for this kernel, signed if it must be.
     let helper = obtain::helper(prebuilt, opts, &running)?;
@@ -198,35 +212,21 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     let users = real_use::RealUse::look(&roots, &name, &module.holders);
     facts.other_uses = users.other_uses();
     for u in users.other_uses() {
-        event(Tag::InUse, &format!("{name}: {u} (holds no reference the helper can count; stop it first)"));
+        event(UnloadEvent::OtherUse { module: ModuleName::from_kernel(&name), what: u });
     }
     if let Some(pid) = rmmod_waiter::loading(&roots, &name) {
-        return Err(Error::Refused(format!(
-            "a module is being loaded right now (pid {pid}, in init_module/finit_module) and may be {name}: \
-             a module is live before its loader lets go of the reference it took for init, and that \
-             reference looks like a leak. Wait for the load to finish, then run this again; nothing was done"
-        )));
+        return Err(Refused::Loading { module: ModuleName::from_kernel(&name), pid }.into());
     }
     let busy = users.busy_registrations();
     if !busy.is_empty() && !policy.force_real {
-        return Err(Error::InUse(format!(
-            "{name} is in use: {}. Those users hold references the helper cannot tell from a leak, and \
-             removing {name} under them crashes the kernel; stop them first. Nothing was done; \
-             --force-real resets anyway (dangerous)",
-            busy.join("; ")
-        )));
+        return Err(InUse::Busy { module: ModuleName::from_kernel(&name), users: busy }.into());
     }
     let fs_anchors = FsAnchors::find(&roots);
     if fs_anchors.is_none() {
-        event(
-            Tag::Note,
-            "the kernel's filesystem lists (file_systems, file_systems_lock, sb_lock, super_blocks) are not in \
-             /proc/kallsyms (no CONFIG_KALLSYMS_ALL, or addresses hidden): the helper cannot check \
-             superblocks, and refuses a reset unless --unchecked-ok",
-        );
+        event(UnloadEvent::NoFsAnchors);
     }
     if let Some(note) = inspect::force_unload_note(&name, &running) {
-        event(Tag::Note, &note);
+        event(note);
     }
     let seen = Seen {
         refcnt: Some(module.refcnt),
@@ -237,7 +237,7 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     };
     let params = helper_file::helper_params(&helper.file, &name, module.address, &policy, &seen)?;
     if go == Go::Ask && !sys.confirm(&name) {
-        return Err(Error::Declined(format!("not confirmed: {name} was left as it is; nothing was done")));
+        return Err(Declined::NotConfirmed { module: ModuleName::from_kernel(&name) }.into());
     }
 
     // 5. Load, remove, unload (the helper leaves the kernel on every path).
@@ -258,7 +258,10 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     let loaded = load::load(sys, &load, &mut kmsg, &prefixes).map_err(|e| {
         facts.explained = users.explained(&kmsg.records(&name));
         match e {
-            Error::InUse(why) => Error::InUse(in_use(&name, &facts.explained, &why)),
+            Error::InUse(InUse::Helper { module, why, .. }) => {
+                let explained = facts.explained.iter().map(real_use::Explained::with_remedy).collect();
+                InUse::Helper { module, why, explained }.into()
+            }
             e => e,
         }
     })?;
@@ -278,7 +281,7 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     });
     facts.helper = out.clone();
     if let Some(o) = out.as_ref().filter(|o| o.unchecked != 0) {
-        event(Tag::NotChecked, &format!("{name}: {}", o.unchecked_kinds().join(", ")));
+        event(UnloadEvent::NotChecked { module: ModuleName::from_kernel(&name), kinds: o.unchecked_kinds() });
     }
     if let Some(o) = out.as_ref().filter(|o| o.kept > 0 && !policy.dry_run) {
         kmsg.show(&prefixes);
@@ -289,7 +292,7 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     let removed = if policy.dry_run {
         Ok(())
     } else if policy.wake_waiter {
-        event(Tag::Remove, &format!("wake_waiter=1: the rmmod that was waiting for {name} removes it now"));
+        event(UnloadEvent::WaiterRemoves { module: ModuleName::from_kernel(&name) });
         Ok(())
     } else {
         remove::remove(sys, &name)
@@ -298,7 +301,7 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
     let released = loaded.release();
     facts.explained = users.explained(&kmsg.records(&name));
     for e in &facts.explained {
-        event(Tag::Explained, &format!("{name}: {}", e.describe()));
+        event(UnloadEvent::Explained { module: ModuleName::from_kernel(&name), reference: e.clone() });
     }
     // The references the reset took away, exactly as the helper recorded
     // them.
@@ -326,17 +329,4 @@ fn flow(sys: &dyn System, args: &Options, opts: &TreeOptions, facts: &mut Facts)
         return outcome.done();
     }
     outcome.dry_run()
-}
-
-/// Every reference is held for a reason: say which, and what to do.
-fn in_use(name: &str, explained: &[real_use::Explained], why: &str) -> String {
-    if explained.is_empty() {
-        return why.to_string();
-    }
-    let list: Vec<String> = explained.iter().map(|e| format!("  {} ({})", e.describe(), e.remedy())).collect();
-    format!(
-        "{why}.\nEvery reference to {name} is held for a reason:\n{}\nStop, close or unmount those, then \
-         rmmod {name}; --force-real resets them anyway (dangerous)",
-        list.join("\n")
-    )
 }

@@ -8,9 +8,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::helper_file::{HelperFile, read_helper};
-use super::report::{Tag, event};
+use super::report::event;
+use super::steps::UnloadEvent;
 use crate::cache;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WrongKernel};
 use crate::kdir::KernelTree;
 use crate::output::TempDir;
 use crate::pipeline::{self, Built, CacheChoice, CacheStatus, Choices, Place, Settings, TreeOptions};
@@ -62,15 +63,7 @@ pub struct Helper {
 /// a helper built for another kernel is never loaded.
 pub fn prebuilt(path: &Path, running: &str) -> Result<HelperFile> {
     let h = read_helper(path, running)?;
-    event(
-        Tag::Helper,
-        &format!(
-            "--ko {}: built for {} (matches uname -r), {}",
-            path.display(),
-            h.release(),
-            if h.signed { "signed" } else { "unsigned" }
-        ),
-    );
+    event(UnloadEvent::Prebuilt { path: path.to_path_buf(), release: h.release().to_string(), signed: h.signed });
     Ok(h)
 }
 
@@ -83,10 +76,11 @@ pub fn helper(prebuilt: Option<HelperFile>, opts: &TreeOptions, running: &str) -
         }
         None => build_helper(opts, running, &cache::default_dir())?,
     };
-    event(
-        Tag::Helper,
-        &format!("{} ({}), vermagic \"{}\"", helper.file.path.display(), helper.origin, helper.file.vermagic),
-    );
+    event(UnloadEvent::Helper {
+        path: helper.file.path.clone(),
+        origin: helper.origin.to_string(),
+        vermagic: helper.file.vermagic.clone(),
+    });
     Ok(helper)
 }
 
@@ -109,15 +103,14 @@ fn with_ko_hint(e: Error) -> Error {
 fn build_helper(opts: &TreeOptions, running: &str, cache_dir: &Path) -> Result<Helper> {
     let tree = pipeline::open(opts).map_err(with_ko_hint)?;
     if tree.release != running {
-        return Err(Error::WrongKernel(format!(
-            "the kernel tree {} is for {}, but the running kernel is {running}: a helper built from it \
-             would write another kernel's struct module. Pass --kdir /lib/modules/{running}/build, or \
-             --ko with a helper built for {running}; nothing was done",
-            tree.build.display(),
-            tree.release
-        )));
+        return Err(WrongKernel::Tree {
+            tree: tree.build.clone(),
+            release: tree.release.clone(),
+            running: running.to_string(),
+        }
+        .into());
     }
-    let log = |e: &crate::events::BuildEvent| event(Tag::Build, &e.to_string());
+    let log = |e: &crate::events::BuildEvent| event(UnloadEvent::Build { event: e.clone() });
     let choices = Choices { cache: CacheChoice::Dir(cache_dir.to_path_buf()), ..Choices::default() };
     let settings = Settings::new(choices, &|_| {})?;
     let tmp = OnceCell::new();
@@ -125,7 +118,7 @@ fn build_helper(opts: &TreeOptions, running: &str, cache_dir: &Path) -> Result<H
         Some(_) => Ok(Place::CacheEntry),
         None => {
             let why = settings.cache_off.as_deref().unwrap_or_default();
-            event(Tag::Build, &format!("build cache unusable ({why}): building into a temporary directory"));
+            event(UnloadEvent::CacheUnusable { why: why.to_string() });
             let dir = TempDir::new("helper")?;
             let out = dir.path().join("helper");
             let _ = tmp.set(dir);

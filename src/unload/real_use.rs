@@ -94,6 +94,11 @@ impl Explained {
             Explained::More { .. } => "stop the processes that hold its files (see lsof or /proc/*/fd)".to_string(),
         }
     }
+
+    /// "what (what to do)", as error messages list it.
+    pub fn with_remedy(&self) -> String {
+        format!("{} ({})", self.describe(), self.remedy())
+    }
 }
 
 impl RealUse {

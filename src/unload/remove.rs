@@ -5,10 +5,11 @@ use nix::errno::Errno;
 
 use super::kmsg::Kmsg;
 use super::load::{self, Load, Loaded};
-use super::report::{Tag, event};
-use super::sys::errno_text;
+use super::report::event;
+use super::steps::UnloadEvent;
 use super::system::System;
 use crate::error::Error;
+use crate::module_name::ModuleName;
 
 /// Why the references the reset took could not be given back.
 #[derive(Debug, thiserror::Error)]
@@ -27,11 +28,11 @@ pub enum UndoError {
 pub fn remove(sys: &dyn System, name: &str) -> std::result::Result<(), Errno> {
     match sys.delete_module(name) {
         Ok(()) | Err(Errno::ENOENT) => {
-            event(Tag::Remove, &format!("delete_module({name}, O_NONBLOCK): ok"));
+            event(UnloadEvent::Removed { module: ModuleName::from_kernel(name) });
             Ok(())
         }
         Err(e) => {
-            event(Tag::Remove, &format!("delete_module({name}, O_NONBLOCK) failed: {}", errno_text(e)));
+            event(UnloadEvent::RemoveFailed { module: ModuleName::from_kernel(name), errno: e });
             Err(e)
         }
     }
@@ -55,7 +56,7 @@ pub fn undo(
     }
     let address = first.address.filter(|_| first.helper.has_param("modaddr"));
     let params = restore_params(first.target, taken, address, first.params);
-    event(Tag::Undo, &format!("giving the {taken} reference(s) the reset took back to {}", first.target));
+    event(UnloadEvent::Undo { module: ModuleName::from_kernel(first.target), refs: taken });
     let again = Load { params: &params, ..*first };
     match load::load(sys, &again, kmsg, prefixes) {
         Ok(Loaded::InKernel(mut helper)) => {

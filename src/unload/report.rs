@@ -9,9 +9,10 @@ use std::time::Duration;
 use nix::errno::Errno;
 use serde::Serialize;
 
-use super::sys::errno_text;
+use super::steps::UnloadEvent;
 use super::system::System;
-use crate::error::{Error, Result};
+use crate::error::{Error, HelperFailed, Result, StillLoaded, Undo};
+use crate::module_name::ModuleName;
 use crate::sysmod::{self, Module};
 
 static TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -89,11 +90,14 @@ impl Tag {
     }
 }
 
-/// One step of a run, as it happened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One step of a run, as it happened: its tag and text as the text report
+/// shows them, and its `step` with the step's own fields.
+#[derive(Debug, Clone, Serialize)]
 pub struct Step {
     pub tag: Tag,
     pub text: String,
+    #[serde(flatten)]
+    pub event: UnloadEvent,
 }
 
 thread_local! {
@@ -103,13 +107,14 @@ thread_local! {
 
 /// One step of `unload`: shown at once (a rescue shell may never see the
 /// end of the run), and recorded for its report.
-pub fn event(tag: Tag, msg: &str) {
+pub fn event(event: UnloadEvent) {
+    let (tag, text) = (event.tag(), event.to_string());
+    step(tag.label(), &text);
     STEPS.with(|s| {
         if let Some(steps) = s.borrow_mut().as_mut() {
-            steps.push(Step { tag, text: msg.to_string() });
+            steps.push(Step { tag, text, event });
         }
     });
-    step(tag.label(), msg);
 }
 
 /// Record the steps from now on.
@@ -253,12 +258,12 @@ pub fn verify_gone(sys: &dyn System, name: &str) -> Result<()> {
     let dir = sys.roots().module(name);
     for _ in 0..50 {
         if !dir.exists() {
-            event(Tag::Verify, &format!("{} is gone: {name} is no longer in the kernel", dir.display()));
+            event(UnloadEvent::Gone { module: ModuleName::from_kernel(name), dir });
             return Ok(());
         }
         sys.sleep(Duration::from_millis(100));
     }
-    Err(Error::StillLoaded(format!("{} still exists after delete_module({name}) succeeded", dir.display())))
+    Err(StillLoaded::AfterDelete { module: ModuleName::from_kernel(name), dir }.into())
 }
 
 /// A partial reset, the intended outcome where real references remain: the
@@ -275,7 +280,7 @@ pub fn partial(
         removed: out.removed,
         kept: out.kept,
         reasons: out.kept_reasons(),
-        explained: explained.iter().map(|e| format!("{} ({})", e.describe(), e.remedy())).collect(),
+        explained: explained.iter().map(super::real_use::Explained::with_remedy).collect(),
         helper_stuck: helper_stuck.map(str::to_string),
     }
 }
@@ -303,73 +308,55 @@ impl Outcome<'_> {
     pub fn dry_run(&self) -> Result<()> {
         let name = self.name;
         if self.released.is_err() {
-            return Err(self.helper_stuck(format!("dry run: {name} was not changed")));
+            return Err(self.helper_stuck(true));
         }
         let after = sysmod::inspect(self.sys.roots(), name, self.running)?;
-        event(
-            Tag::DryRun,
-            &format!(
-                "{name} is still loaded, refcnt {} (was {}); the helper found it and would reset its count. \
-             Nothing was changed",
-                after.refcnt, self.before.refcnt
-            ),
-        );
+        event(UnloadEvent::DryRunDone {
+            module: ModuleName::from_kernel(name),
+            refcnt: after.refcnt,
+            was: self.before.refcnt,
+        });
         Ok(())
     }
 
     /// A real run: NAME removed and verified gone, the helper unloaded.
     pub fn done(&self) -> Result<()> {
         let name = self.name;
-        if let Err(e) = self.removed {
-            let why = match e {
-                Errno::EAGAIN if !self.before.holders.is_empty() => format!(
-                    "{name} is still loaded: its count was reset, but other modules still use it ({}); the \
-                     kernel removes it only after them",
-                    self.before.holders.join(" ")
-                ),
-                Errno::EAGAIN => format!(
-                    "{name} is still loaded: its count was reset, but a reference was taken again at once \
-                     (a real user?): find it before trying again"
-                ),
-                e => format!("{name} is still loaded: delete_module failed after the reset: {}", errno_text(e)),
+        if let Err(errno) = self.removed {
+            let undo = match &self.restored {
+                Some(Ok(refs)) => Undo::GivenBack { refs: *refs },
+                Some(Err(e)) => Undo::Failed { why: e.to_string() },
+                None => Undo::Nothing,
             };
-            let why = match &self.restored {
-                Some(Ok(n)) if *n > 0 => format!(
-                    "{why}; the {n} reference(s) the reset took were given back (restore={n}): {name} holds \
-                     every reference it held before"
-                ),
-                Some(Err(e)) => format!(
-                    "{why}; giving the references back failed too ({e}): {name}'s count is now lower than \
-                     it was, so do not rmmod it while it may be in use"
-                ),
-                _ => why,
-            };
-            let why = if self.released.is_err() {
-                format!("{why}; and the helper {} could not be removed: rmmod it", self.helper)
-            } else {
-                why
-            };
-            return Err(Error::StillLoaded(why));
+            return Err(StillLoaded::AfterReset {
+                module: ModuleName::from_kernel(name),
+                errno,
+                holders: self.before.holders.iter().map(|h| ModuleName::from_kernel(h)).collect(),
+                undo,
+                helper_stuck: self.released.is_err().then(|| self.helper.to_string()),
+            }
+            .into());
         }
         verify_gone(self.sys, name)?;
         if self.released.is_err() {
-            return Err(self.helper_stuck(format!("{name} was removed")));
+            return Err(self.helper_stuck(false));
         }
-        let tainted =
+        let taint =
             sysmod::kernel(self.sys.roots()).tainted.map(sysmod::taint_letters).unwrap_or_else(|| "unknown".into());
-        event(
-            Tag::Done,
-            &format!("{name} removed with the helper; the helper is unloaded too. Kernel taint now: {tainted}"),
-        );
-        event(Tag::Next, &format!("to find the leak next time: force-rmmod-gen trace {name} -- COMMAND-THAT-LEAKS"));
+        let module = ModuleName::from_kernel(name);
+        event(UnloadEvent::Done { module: module.clone(), taint });
+        event(UnloadEvent::Next { module });
         Ok(())
     }
 
-    fn helper_stuck(&self, why: String) -> Error {
-        Error::HelperFailed(format!(
-            "{why}; the helper {h} could not be removed ({}): remove it with `rmmod {h}`",
-            self.released.err().map(errno_text).unwrap_or_default(),
-            h = self.helper
-        ))
+    /// The helper could not be removed (`released` failed).
+    fn helper_stuck(&self, dry_run: bool) -> Error {
+        HelperFailed::Stuck {
+            module: ModuleName::from_kernel(self.name),
+            dry_run,
+            helper: self.helper.to_string(),
+            errno: self.released.err().unwrap_or(Errno::UnknownErrno),
+        }
+        .into()
     }
 }

@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use super::report::{Tag, event, verify_gone};
-use super::sys::{errno_name, errno_text};
+use super::report::{event, verify_gone};
+use super::steps::UnloadEvent;
 use super::system::System;
-use crate::error::{Error, Result};
+use crate::error::{Error, NoSysfs, NotRoot, Refused, Result, StillLoaded};
+use crate::module_name::ModuleName;
 use crate::sysmod::{self, InitState, Module};
 
 /// Try the safe path first (never in a dry run: it would remove the
@@ -26,42 +27,18 @@ pub fn attempt(
 ) -> Result<Option<Module>> {
     if dry_run {
         if module.refcnt == 0 && module.holders.is_empty() && module.initstate == InitState::Live {
-            event(
-                Tag::DryRun,
-                &format!(
-                    "refcnt 0: a plain delete_module({name}, O_NONBLOCK) would remove it, no helper needed. Nothing was changed"
-                ),
-            );
+            event(UnloadEvent::IdleDryRun { module: ModuleName::from_kernel(name) });
             return Ok(None);
         }
-        event(
-            Tag::Safe,
-            &format!(
-                "dry run: a real run first tries delete_module({name}, O_NONBLOCK){}",
-                if wait.is_zero() { String::new() } else { format!(" for {}", show(wait)) }
-            ),
-        );
+        event(UnloadEvent::SafeDryRun { module: ModuleName::from_kernel(name), wait_ms: millis(wait) });
         return Ok(Some(module));
     }
     if module.refcnt < 0 {
-        event(
-            Tag::Safe,
-            &format!(
-                "skipped: refcnt {} is below idle, and delete_module in that state trips a BUG_ON in the \
-             kernel (try_release_module_ref); the helper repairs the count first",
-                module.refcnt
-            ),
-        );
+        event(UnloadEvent::SkippedBelowIdle { module: ModuleName::from_kernel(name), refcnt: module.refcnt });
         return Ok(Some(module));
     }
     if module.initstate == InitState::Going {
-        event(
-            Tag::Safe,
-            &format!(
-                "skipped: {name} is going already (an earlier rmmod is removing it, or a blocking rmmod \
-             sleeps until its count drops); delete_module would only say EBUSY"
-            ),
-        );
+        event(UnloadEvent::SkippedGoing { module: ModuleName::from_kernel(name) });
         return Ok(Some(module));
     }
     match delete_while_busy(sys, name, wait)? {
@@ -83,14 +60,7 @@ pub fn stays_negative(sys: &dyn System, name: &str, running: &str) -> bool {
     sys.sleep(Duration::from_secs(1));
     let stays =
         sysmod::inspect(sys.roots(), name, running).is_ok_and(|m| m.refcnt < 0 && m.initstate == InitState::Live);
-    event(
-        Tag::Count,
-        &if stays {
-            format!("refcnt of {name} is still below idle a second later: an extra module_put(), not an rmmod")
-        } else {
-            format!("refcnt of {name} moved: the helper is not told to repair a count below idle")
-        },
-    );
+    event(UnloadEvent::BelowIdle { module: ModuleName::from_kernel(name), stays });
     stays
 }
 
@@ -100,10 +70,9 @@ enum Safe {
     Busy,
 }
 
-/// A wait as the user reads it: whole seconds in s, else ms.
-fn show(wait: Duration) -> String {
-    let ms = wait.as_millis();
-    if ms.is_multiple_of(1000) { format!("{} s", ms / 1000) } else { format!("{ms} ms") }
+/// A wait in whole milliseconds, as the steps carry it.
+fn millis(wait: Duration) -> u64 {
+    u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// delete_module(NAME, O_NONBLOCK), retried while busy for up to `wait`.
@@ -112,41 +81,29 @@ fn delete_while_busy(sys: &dyn System, name: &str, wait: Duration) -> Result<Saf
     let deadline = start + wait;
     let mut pause = Duration::from_millis(50);
     let mut attempts = 0u32;
+    let module = || ModuleName::from_kernel(name);
     loop {
         attempts += 1;
         match sys.delete_module(name) {
             Ok(()) => {
-                event(
-                    Tag::Safe,
-                    &format!("delete_module({name}, O_NONBLOCK): ok (attempt {attempts}); no helper was needed"),
-                );
+                event(UnloadEvent::SafeRemoved { module: module(), attempts });
                 return Ok(Safe::Removed);
             }
             Err(Errno::ENOENT) => {
-                event(Tag::Safe, &format!("delete_module({name}): ENOENT, someone else removed it meanwhile"));
+                event(UnloadEvent::SafeGone { module: module() });
                 return Ok(Safe::Removed);
             }
             Err(Errno::EAGAIN) => {
                 let now = Instant::now();
                 if now >= deadline {
-                    let waited = if wait.is_zero() {
-                        String::new()
-                    } else {
-                        format!(", retried for {} ({attempts} attempts)", show(wait))
-                    };
-                    event(
-                        Tag::Safe,
-                        &format!(
-                            "delete_module({name}, O_NONBLOCK): busy (EWOULDBLOCK: references held or modules use it){waited}"
-                        ),
-                    );
+                    event(UnloadEvent::SafeBusy { module: module(), wait_ms: millis(wait), attempts });
                     return Ok(Safe::Busy);
                 }
                 sys.sleep(pause.min(deadline - now));
                 pause = (pause * 2).min(Duration::from_secs(1));
             }
             Err(e) => {
-                event(Tag::Safe, &format!("delete_module({name}, O_NONBLOCK): {}", errno_text(e)));
+                event(UnloadEvent::SafeFailed { module: module(), errno: e });
                 return Err(safe_error(name, e));
             }
         }
@@ -156,24 +113,12 @@ fn delete_while_busy(sys: &dyn System, name: &str, wait: Duration) -> Result<Saf
 /// What a failed safe-path delete_module means (EWOULDBLOCK and ENOENT are
 /// handled by the caller).
 fn safe_error(name: &str, e: Errno) -> Error {
+    let module = ModuleName::from_kernel(name);
     match e {
-        Errno::ENOSYS => Error::NoSysfs(
-            "the running kernel has no loadable module support (delete_module: ENOSYS, CONFIG_MODULES \
-             off): nothing can be unloaded"
-                .into(),
-        ),
-        Errno::EBUSY => Error::Refused(format!(
-            "the kernel refuses to remove {name} (EBUSY) for a reason other than its count: it is not \
-             live, or it has an init function but no exit function (such a module only goes with \
-             `rmmod -f` on a kernel with CONFIG_MODULE_FORCE_UNLOAD). Resetting its count would not \
-             help, so no helper was loaded; nothing was done"
-        )),
-        Errno::EPERM | Errno::EACCES => Error::NotRoot(format!(
-            "the kernel does not let this process remove modules ({}): no CAP_SYS_MODULE, \
-             kernel.modules_disabled=1, or a security module forbids it; nothing was done",
-            errno_name(e)
-        )),
-        e => Error::StillLoaded(format!("delete_module({name}) failed: {}; nothing was done", errno_text(e))),
+        Errno::ENOSYS => NoSysfs::NoModules.into(),
+        Errno::EBUSY => Refused::NotRemovable { module }.into(),
+        Errno::EPERM | Errno::EACCES => NotRoot::RemoveDenied { errno: e }.into(),
+        errno => StillLoaded::DeleteFailed { module, errno }.into(),
     }
 }
 
@@ -196,4 +141,21 @@ mod tests {
              done"
         );
     }
+
+    /// Every message, word for word.
+    #[test]
+    fn safe_path_messages_read_as_before() {
+        let got: Vec<String> = [Errno::ENOSYS, Errno::EPERM, Errno::EACCES, Errno::EFAULT]
+            .into_iter()
+            .map(|e| safe_error("x", e).to_string())
+            .collect();
+        assert_eq!(got, PINNED);
+    }
+
+    const PINNED: &[&str] = &[
+        "the running kernel has no loadable module support (delete_module: ENOSYS, CONFIG_MODULES off): nothing can be unloaded",
+        "the kernel does not let this process remove modules (EPERM): no CAP_SYS_MODULE, kernel.modules_disabled=1, or a security module forbids it; nothing was done",
+        "the kernel does not let this process remove modules (EACCES): no CAP_SYS_MODULE, kernel.modules_disabled=1, or a security module forbids it; nothing was done",
+        "delete_module(x) failed: EFAULT (Bad address (os error 14)); nothing was done",
+    ];
 }

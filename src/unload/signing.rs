@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use super::Options;
 use super::helper_file::HelperFile;
 use super::obtain::Helper;
-use super::report::{Tag, event};
+use super::report::event;
+use super::steps::UnloadEvent;
 use crate::error::{Error, Result, Signing};
 use crate::kdir::KernelTree;
 use crate::output::TempDir;
@@ -76,9 +77,9 @@ pub fn file_to_load(helper: &Helper, reasons: &[String], keys: Option<&SignOpts>
     match signing_plan(reasons, &helper.file, keys.is_some())? {
         SignPlan::AsIs => {
             if !helper.file.signed {
-                event(Tag::Sign, "not signed: this kernel loads unsigned modules (and marks itself tainted E)");
+                event(UnloadEvent::Unsigned);
             } else {
-                event(Tag::Sign, "already signed");
+                event(UnloadEvent::AlreadySigned);
             }
             Ok(LoadFile { path: helper.file.path.clone(), _tmp: None })
         }
@@ -89,15 +90,11 @@ pub fn file_to_load(helper: &Helper, reasons: &[String], keys: Option<&SignOpts>
             let copy = tmp.path().join(format!("{}.ko", helper.file.name));
             std::fs::copy(&helper.file.path, &copy).map_err(|e| Error::output(&copy, e))?;
             let info = sign::sign(tree, opts_s, &copy)?;
-            event(
-                Tag::Sign,
-                &format!(
-                    "signed a copy with {} ({}, signer {})",
-                    opts_s.key.display(),
-                    info.hash,
-                    info.signer.as_deref().unwrap_or("unknown")
-                ),
-            );
+            event(UnloadEvent::Signed {
+                key: opts_s.key.clone(),
+                hash: info.hash.clone(),
+                signer: info.signer.clone(),
+            });
             Ok(LoadFile { path: copy, _tmp: Some(tmp) })
         }
     }

@@ -8,22 +8,6 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::kmod::{self, DeleteModuleFlags, ModuleInitFlags};
 
-/// The errno's symbolic name, as the kernel sources write it; EAGAIN is
-/// named EWOULDBLOCK, as delete_module(2) documents it.
-pub fn errno_name(e: Errno) -> String {
-    match e {
-        Errno::EAGAIN => "EWOULDBLOCK".to_string(),
-        Errno::UnknownErrno => "errno".to_string(),
-        // nix's own Display writes the name this way.
-        e => format!("{e:?}"),
-    }
-}
-
-/// "EBUSY (Device or resource busy (os error 16))".
-pub fn errno_text(e: Errno) -> String {
-    format!("{} ({})", errno_name(e), std::io::Error::from(e))
-}
-
 /// delete_module(2) with O_NONBLOCK, as kmod's rmmod does (never O_TRUNC).
 pub fn delete_module(name: &str) -> std::result::Result<(), Errno> {
     let c = CString::new(name).map_err(|_| Errno::EINVAL)?;
@@ -57,18 +41,4 @@ pub fn cap_eff() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/status").ok()?;
     let v = text.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
     u64::from_str_radix(v.trim(), 16).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn errno_names() {
-        assert_eq!(errno_text(Errno::EBUSY), "EBUSY (Device or resource busy (os error 16))");
-        assert_eq!(errno_name(Errno::EAGAIN), "EWOULDBLOCK");
-        assert_eq!(errno_name(Errno::EKEYREJECTED), "EKEYREJECTED");
-        assert_eq!(errno_name(Errno::ETXTBSY), "ETXTBSY");
-        assert_eq!(errno_name(Errno::from_raw(4095)), "errno");
-    }
 }

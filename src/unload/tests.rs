@@ -384,15 +384,19 @@ fn references_held_for_a_reason_are_named_and_nothing_is_changed() {
     let (r, _) = run(&f, &options("busydev", f.ko()));
     let e = r.unwrap_err();
     assert_eq!(e.exit_code(), code::IN_USE);
-    assert!(
-        e.to_string().contains(
-            "Every reference to busydev is held for a reason:\n  pid 7 (cat) holds /dev/busy dev open (stop pid 7 \
-             (cat))"
-        ),
-        "{e}"
+    assert_eq!(
+        e.to_string(),
+        "the helper refused (ETXTBSY): every reference to busydev is held for a reason (the kernel log above names \
+         them); the helper is not loaded and nothing was changed.\nEvery reference to busydev is held for a reason:\n  \
+         pid 7 (cat) holds /dev/busy dev open (stop pid 7 (cat))\nStop, close or unmount those, then rmmod busydev; \
+         --force-real resets them anyway (dangerous)"
     );
     assert_eq!(f.refcnt("busydev"), Some(1));
     assert_eq!(f.calls().len(), 2, "no removal after a refusal: {:?}", f.calls());
+    assert!(
+        matches!(e, crate::error::Error::InUse(crate::error::InUse::Helper { why: Some("all_real"), .. })),
+        "the helper's own reason is kept: {e:?}"
+    );
 }
 
 #[test]
@@ -584,6 +588,7 @@ fn json_report(f: &Fake, args: &Options) -> serde_json::Value {
 fn documented_fields() -> Vec<String> {
     let doc = include_str!("../../docs/unload.md");
     let table = doc.split_once("## `--json`").expect("a --json section").1;
+    let table = table.split("\n### ").next().unwrap();
     table
         .lines()
         .filter_map(|l| l.strip_prefix("| `"))
@@ -660,3 +665,277 @@ fn an_unchecked_kind_of_reference_refuses() {
     assert!(matches!(e, crate::error::Error::Unchecked { ref module } if module == "tinyfs"));
     assert_eq!(f.refcnt("tinyfs"), Some(1));
 }
+
+/// How a run ends once the helper was loaded, word for word: NAME still
+/// there (each reason, undone or not), the helper stuck in the kernel.
+#[test]
+fn the_end_of_a_run_reads_as_before() {
+    use super::remove::UndoError;
+    use super::report::Outcome as End;
+    let f = Fake::new();
+    f.root.module("sticky", "live", 1, &[]);
+    let before = crate::sysmod::inspect(&f.roots, "sticky", RELEASE).unwrap();
+    let held = crate::sysmod::Module { holders: vec!["a".into(), "b".into()], ..before.clone() };
+    let end = |before, removed, released, restored| End {
+        sys: &f,
+        name: "sticky",
+        running: RELEASE,
+        before,
+        helper: HELPER,
+        removed,
+        released,
+        restored,
+    };
+    let ends = [
+        end(&held, Err(Errno::EAGAIN), Ok(()), None),
+        end(&before, Err(Errno::EAGAIN), Ok(()), Some(Err(UndoError::NoRestoreParam))),
+        end(&before, Err(Errno::EBUSY), Err(Errno::EBUSY), Some(Ok(0))),
+        end(&before, Ok(()), Ok(()), None),
+    ];
+    let mut got: Vec<String> =
+        ends.iter().map(|e| e.done().unwrap_err()).map(|e| format!("{} {e}", e.exit_code())).collect();
+    let stuck = end(&before, Ok(()), Err(Errno::EBUSY), None);
+    let e = stuck.dry_run().unwrap_err();
+    got.push(format!("{} {e}", e.exit_code()));
+    std::fs::remove_dir_all(f.roots.module("sticky")).unwrap();
+    let e = stuck.done().unwrap_err();
+    got.push(format!("{} {e}", e.exit_code()));
+    let root = f.root.dir.path().display().to_string();
+    let got: Vec<String> = got.iter().map(|m| m.replace(&root, "ROOT")).collect();
+    assert_eq!(got, END_PINNED);
+}
+
+const END_PINNED: &[&str] = &[
+    "27 sticky is still loaded: its count was reset, but other modules still use it (a b); the kernel removes it only after them",
+    "27 sticky is still loaded: its count was reset, but a reference was taken again at once (a real user?): find it before trying again; giving the references back failed too (this helper has no restore parameter (built by an older force-rmmod-gen)): sticky's count is now lower than it was, so do not rmmod it while it may be in use",
+    "27 sticky is still loaded: delete_module failed after the reset: EBUSY (Device or resource busy (os error 16)); and the helper force_rmmod could not be removed: rmmod it",
+    "27 ROOT/sys/module/sticky still exists after delete_module(sticky) succeeded",
+    "26 dry run: sticky was not changed; the helper force_rmmod could not be removed (EBUSY (Device or resource busy (os error 16))): remove it with `rmmod force_rmmod`",
+    "26 sticky was removed; the helper force_rmmod could not be removed (EBUSY (Device or resource busy (os error 16))): remove it with `rmmod force_rmmod`",
+];
+
+/// Not confirmed at the prompt, word for word (every reference held for a
+/// reason: references_held_for_a_reason_are_named_and_nothing_is_changed).
+#[test]
+fn refusals_of_the_flow_read_as_before() {
+    let f = Fake { interactive: true, answer: false, ..Fake::new() };
+    f.root.module("leak_self", "live", 1, &[]);
+    let (r, _) = run(&f, &options("leak_self", f.ko()).with_yes(false));
+    let e = r.unwrap_err();
+    assert_eq!(format!("{} {e}", e.exit_code()), "24 not confirmed: leak_self was left as it is; nothing was done");
+}
+
+/// Whole text reports of runs, word for word: a reset, a dry run, a failed
+/// removal given back, the safe path, a going module's dry run, a dry run
+/// without permission, a partial reset, a below-idle count.
+#[test]
+fn reports_read_as_before() {
+    let mut got = Vec::new();
+    let mut report_of = |f: &Fake, args: &Options| {
+        let (_, report) = run(f, args);
+        let root = f.root.dir.path().display().to_string();
+        got.push(report.replace(&root, "ROOT").lines().map(str::to_string).collect::<Vec<_>>());
+    };
+    // A leaked reference reset.
+    let f = Fake::new();
+    f.root.module("leak_self", "live", 1, &[]);
+    report_of(&f, &options("leak_self", f.ko()));
+    // A dry run, with --wait.
+    let f = Fake::new();
+    f.root.module("leak_self", "live", 1, &[]);
+    let mut args = options("leak-self", f.ko());
+    (args.dry_run, args.yes, args.wait) = (true, false, std::time::Duration::from_secs(2));
+    report_of(&f, &args);
+    // A failed removal, given back.
+    let f = Fake::new();
+    f.root.module("sticky", "live", 2, &[]);
+    f.fail_delete("sticky", Errno::EAGAIN);
+    f.fail_delete("sticky", Errno::EBUSY);
+    report_of(&f, &options("sticky", f.ko()));
+    // The safe path; an idle module's dry run.
+    let f = Fake::new();
+    f.root.module("idle", "live", 0, &[]);
+    let mut args = options("idle", f.ko());
+    args.dry_run = true;
+    report_of(&f, &args);
+    report_of(&f, &options("idle", f.ko()));
+    // A going module, dry run.
+    let f = Fake::new();
+    f.root.module("leak_self", "going", 1, &[]);
+    let mut args = options("leak_self", f.ko());
+    args.dry_run = true;
+    report_of(&f, &args);
+    // Not permitted: a dry run shows only.
+    let f = Fake { euid: 1000, ..Fake::new() };
+    f.root.module("leak_self", "live", 1, &[]);
+    let mut args = options("leak_self", f.ko());
+    args.dry_run = true;
+    report_of(&f, &args);
+    // A partial reset.
+    let f = Fake::new();
+    f.root.module("busydev", "live", 3, &[]);
+    f.runs.borrow_mut().push_back(Run::Reset {
+        files: 1,
+        explained: vec!["explained target=busydev kind=map pid=8 comm=mapper path=/dev/busydev".into()],
+    });
+    report_of(&f, &options("busydev", f.ko()));
+    // A count below idle; a delete_module that fails on the safe path.
+    let f = Fake::new();
+    f.root.module("negcount", "live", -1, &[]);
+    report_of(&f, &options("negcount", f.ko()));
+    let f = Fake::new();
+    f.root.module("odd", "live", 1, &[]);
+    f.fail_delete("odd", Errno::EFAULT);
+    report_of(&f, &options("odd", f.ko()));
+    assert_eq!(got, REPORTS_PINNED);
+}
+
+const REPORTS_PINNED: &[&[&str]] = &[
+    &[
+        "helper    --ko ROOT/force_rmmod.ko: built for 6.1.0-frg-fake (matches uname -r), unsigned",
+        "target    leak_self: initstate live, refcnt 1 (1 reference held), holders: none, taint: none",
+        "address   unknown: ROOT/sys/module/leak_self/sections/.gnu.linkonce.this_module does not exist (kernel without CONFIG_KALLSYMS?); the helper checks the name only",
+        "kernel    6.1.0-frg-fake, tainted: none, module signatures: not enforced",
+        "list head not found (no `modules` in /proc/kallsyms, /proc/kcore unreadable or inconsistent): the helper can only use a fixed module address range (x86_64) and refuses elsewhere",
+        "safe      delete_module(leak_self, O_NONBLOCK): busy (EWOULDBLOCK: references held or modules use it)",
+        "risk      A reference count is usually held for a reason: an open file, a mount, a socket, a",
+        "          registered callback. The kernel cannot tell a leaked reference from a real one: if",
+        "          leak_self is really in use, removing it frees code that will still be called, and the",
+        "          kernel crashes, now or later. Find its users first (lsof, fuser -m, mount, ip link).",
+        "helper    ROOT/force_rmmod.ko (--ko), vermagic \"6.1.0-frg-fake SMP mod_unload\"",
+        "sign      not signed: this kernel loads unsigned modules (and marks itself tainted E)",
+        "note      the kernel's filesystem lists (file_systems, file_systems_lock, sb_lock, super_blocks) are not in /proc/kallsyms (no CONFIG_KALLSYMS_ALL, or addresses hidden): the helper cannot check superblocks, and refuses a reset unless --unchecked-ok",
+        "load      finit_module(ROOT/force_rmmod.ko, \"modname=leak_self expect=1\")",
+        "kernel    force_rmmod: leak_self: count changed from 1 to 0",
+        "remove    delete_module(leak_self, O_NONBLOCK): ok",
+        "unload    delete_module(force_rmmod): ok, the helper is out of the kernel",
+        "verify    ROOT/sys/module/leak_self is gone: leak_self is no longer in the kernel",
+        "done      leak_self removed with the helper; the helper is unloaded too. Kernel taint now: none",
+        "next      to find the leak next time: force-rmmod-gen trace leak_self -- COMMAND-THAT-LEAKS",
+    ],
+    &[
+        "helper    --ko ROOT/force_rmmod.ko: built for 6.1.0-frg-fake (matches uname -r), unsigned",
+        "name      leak-self is known to the kernel as leak_self",
+        "target    leak_self: initstate live, refcnt 1 (1 reference held), holders: none, taint: none",
+        "address   unknown: ROOT/sys/module/leak_self/sections/.gnu.linkonce.this_module does not exist (kernel without CONFIG_KALLSYMS?); the helper checks the name only",
+        "kernel    6.1.0-frg-fake, tainted: none, module signatures: not enforced",
+        "list head not found (no `modules` in /proc/kallsyms, /proc/kcore unreadable or inconsistent): the helper can only use a fixed module address range (x86_64) and refuses elsewhere",
+        "safe      dry run: a real run first tries delete_module(leak_self, O_NONBLOCK) for 2 s",
+        "risk      A reference count is usually held for a reason: an open file, a mount, a socket, a",
+        "          registered callback. The kernel cannot tell a leaked reference from a real one: if",
+        "          leak_self is really in use, removing it frees code that will still be called, and the",
+        "          kernel crashes, now or later. Find its users first (lsof, fuser -m, mount, ip link).",
+        "helper    ROOT/force_rmmod.ko (--ko), vermagic \"6.1.0-frg-fake SMP mod_unload\"",
+        "sign      not signed: this kernel loads unsigned modules (and marks itself tainted E)",
+        "note      the kernel's filesystem lists (file_systems, file_systems_lock, sb_lock, super_blocks) are not in /proc/kallsyms (no CONFIG_KALLSYMS_ALL, or addresses hidden): the helper cannot check superblocks, and refuses a reset unless --unchecked-ok",
+        "load      finit_module(ROOT/force_rmmod.ko, \"modname=leak_self expect=1 dry_run=1\")",
+        "kernel    force_rmmod: leak_self: count changed from 1 to 1",
+        "unload    delete_module(force_rmmod): ok, the helper is out of the kernel",
+        "dry-run   leak_self is still loaded, refcnt 1 (was 1); the helper found it and would reset its count. Nothing was changed",
+    ],
+    &[
+        "helper    --ko ROOT/force_rmmod.ko: built for 6.1.0-frg-fake (matches uname -r), unsigned",
+        "target    sticky: initstate live, refcnt 2 (2 references held), holders: none, taint: none",
+        "address   unknown: ROOT/sys/module/sticky/sections/.gnu.linkonce.this_module does not exist (kernel without CONFIG_KALLSYMS?); the helper checks the name only",
+        "kernel    6.1.0-frg-fake, tainted: none, module signatures: not enforced",
+        "list head not found (no `modules` in /proc/kallsyms, /proc/kcore unreadable or inconsistent): the helper can only use a fixed module address range (x86_64) and refuses elsewhere",
+        "safe      delete_module(sticky, O_NONBLOCK): busy (EWOULDBLOCK: references held or modules use it)",
+        "risk      A reference count is usually held for a reason: an open file, a mount, a socket, a",
+        "          registered callback. The kernel cannot tell a leaked reference from a real one: if",
+        "          sticky is really in use, removing it frees code that will still be called, and the",
+        "          kernel crashes, now or later. Find its users first (lsof, fuser -m, mount, ip link).",
+        "helper    ROOT/force_rmmod.ko (--ko), vermagic \"6.1.0-frg-fake SMP mod_unload\"",
+        "sign      not signed: this kernel loads unsigned modules (and marks itself tainted E)",
+        "note      the kernel's filesystem lists (file_systems, file_systems_lock, sb_lock, super_blocks) are not in /proc/kallsyms (no CONFIG_KALLSYMS_ALL, or addresses hidden): the helper cannot check superblocks, and refuses a reset unless --unchecked-ok",
+        "load      finit_module(ROOT/force_rmmod.ko, \"modname=sticky expect=2\")",
+        "kernel    force_rmmod: sticky: count changed from 2 to 0",
+        "remove    delete_module(sticky, O_NONBLOCK) failed: EBUSY (Device or resource busy (os error 16))",
+        "unload    delete_module(force_rmmod): ok, the helper is out of the kernel",
+        "undo      giving the 2 reference(s) the reset took back to sticky",
+        "load      finit_module(ROOT/force_rmmod.ko, \"modname=sticky restore=2\")",
+        "kernel    force_rmmod: sticky: count changed from 0 to 2",
+        "unload    delete_module(force_rmmod): ok, the helper is out of the kernel",
+    ],
+    &[
+        "helper    --ko ROOT/force_rmmod.ko: built for 6.1.0-frg-fake (matches uname -r), unsigned",
+        "target    idle: initstate live, refcnt 0 (idle, no reference held), holders: none, taint: none",
+        "address   unknown: ROOT/sys/module/idle/sections/.gnu.linkonce.this_module does not exist (kernel without CONFIG_KALLSYMS?); the helper checks the name only",
+        "kernel    6.1.0-frg-fake, tainted: none, module signatures: not enforced",
+        "list head not found (no `modules` in /proc/kallsyms, /proc/kcore unreadable or inconsistent): the helper can only use a fixed module address range (x86_64) and refuses elsewhere",
+        "dry-run   refcnt 0: a plain delete_module(idle, O_NONBLOCK) would remove it, no helper needed. Nothing was changed",
+    ],
+    &[
+        "helper    --ko ROOT/force_rmmod.ko: built for 6.1.0-frg-fake (matches uname -r), unsigned",
+        "target    idle: initstate live, refcnt 0 (idle, no reference held), holders: none, taint: none",
+        "address   unknown: ROOT/sys/module/idle/sections/.gnu.linkonce.this_module does not exist (kernel without CONFIG_KALLSYMS?); the helper checks the name only",
+        "kernel    6.1.0-frg-fake, tainted: none, module signatures: not enforced",
+        "list head not found (no `modules` in /proc/kallsyms, /proc/kcore unreadable or inconsistent): the helper can only use a fixed module address range (x86_64) and refuses elsewhere",
+        "safe      delete_module(idle, O_NONBLOCK): ok (attempt 1); no helper was needed",
+        "verify    ROOT/sys/module/idle is gone: idle is no longer in the kernel",
+    ],
+    &[
+        "helper    --ko ROOT/force_rmmod.ko: built for 6.1.0-frg-fake (matches uname -r), unsigned",
+        "target    leak_self: initstate going, refcnt 1 (1 reference held), holders: none, taint: none",
+        "address   unknown: ROOT/sys/module/leak_self/sections/.gnu.linkonce.this_module does not exist (kernel without CONFIG_KALLSYMS?); the helper checks the name only",
+        "kernel    6.1.0-frg-fake, tainted: none, module signatures: not enforced",
+        "list head not found (no `modules` in /proc/kallsyms, /proc/kcore unreadable or inconsistent): the helper can only use a fixed module address range (x86_64) and refuses elsewhere",
+        "safe      dry run: a real run first tries delete_module(leak_self, O_NONBLOCK)",
+    ],
+    &[
+        "helper    --ko ROOT/force_rmmod.ko: built for 6.1.0-frg-fake (matches uname -r), unsigned",
+        "target    leak_self: initstate live, refcnt 1 (1 reference held), holders: none, taint: none",
+        "address   unknown: ROOT/sys/module/leak_self/sections/.gnu.linkonce.this_module does not exist (kernel without CONFIG_KALLSYMS?); the helper checks the name only",
+        "kernel    6.1.0-frg-fake, tainted: none, module signatures: not enforced",
+        "dry-run   must run as root: removing and loading kernel modules needs CAP_SYS_MODULE (sudo force-rmmod-gen unload ...); nothing was done",
+        "          so the helper was not test-loaded; shown only. Nothing was changed",
+    ],
+    &[
+        "helper    --ko ROOT/force_rmmod.ko: built for 6.1.0-frg-fake (matches uname -r), unsigned",
+        "target    busydev: initstate live, refcnt 3 (3 references held), holders: none, taint: none",
+        "address   unknown: ROOT/sys/module/busydev/sections/.gnu.linkonce.this_module does not exist (kernel without CONFIG_KALLSYMS?); the helper checks the name only",
+        "kernel    6.1.0-frg-fake, tainted: none, module signatures: not enforced",
+        "list head not found (no `modules` in /proc/kallsyms, /proc/kcore unreadable or inconsistent): the helper can only use a fixed module address range (x86_64) and refuses elsewhere",
+        "safe      delete_module(busydev, O_NONBLOCK): busy (EWOULDBLOCK: references held or modules use it)",
+        "risk      A reference count is usually held for a reason: an open file, a mount, a socket, a",
+        "          registered callback. The kernel cannot tell a leaked reference from a real one: if",
+        "          busydev is really in use, removing it frees code that will still be called, and the",
+        "          kernel crashes, now or later. Find its users first (lsof, fuser -m, mount, ip link).",
+        "helper    ROOT/force_rmmod.ko (--ko), vermagic \"6.1.0-frg-fake SMP mod_unload\"",
+        "sign      not signed: this kernel loads unsigned modules (and marks itself tainted E)",
+        "note      the kernel's filesystem lists (file_systems, file_systems_lock, sb_lock, super_blocks) are not in /proc/kallsyms (no CONFIG_KALLSYMS_ALL, or addresses hidden): the helper cannot check superblocks, and refuses a reset unless --unchecked-ok",
+        "load      finit_module(ROOT/force_rmmod.ko, \"modname=busydev expect=3\")",
+        "kernel    force_rmmod: busydev: count changed from 3 to 1",
+        "unload    delete_module(force_rmmod): ok, the helper is out of the kernel",
+    ],
+    &[
+        "helper    --ko ROOT/force_rmmod.ko: built for 6.1.0-frg-fake (matches uname -r), unsigned",
+        "target    negcount: initstate live, refcnt -1 (-1: below idle, a reference was dropped that was never taken), holders: none, taint: none",
+        "address   unknown: ROOT/sys/module/negcount/sections/.gnu.linkonce.this_module does not exist (kernel without CONFIG_KALLSYMS?); the helper checks the name only",
+        "kernel    6.1.0-frg-fake, tainted: none, module signatures: not enforced",
+        "list head not found (no `modules` in /proc/kallsyms, /proc/kcore unreadable or inconsistent): the helper can only use a fixed module address range (x86_64) and refuses elsewhere",
+        "safe      skipped: refcnt -1 is below idle, and delete_module in that state trips a BUG_ON in the kernel (try_release_module_ref); the helper repairs the count first",
+        "risk      A reference count is usually held for a reason: an open file, a mount, a socket, a",
+        "          registered callback. The kernel cannot tell a leaked reference from a real one: if",
+        "          negcount is really in use, removing it frees code that will still be called, and the",
+        "          kernel crashes, now or later. Find its users first (lsof, fuser -m, mount, ip link).",
+        "helper    ROOT/force_rmmod.ko (--ko), vermagic \"6.1.0-frg-fake SMP mod_unload\"",
+        "sign      not signed: this kernel loads unsigned modules (and marks itself tainted E)",
+        "note      the kernel's filesystem lists (file_systems, file_systems_lock, sb_lock, super_blocks) are not in /proc/kallsyms (no CONFIG_KALLSYMS_ALL, or addresses hidden): the helper cannot check superblocks, and refuses a reset unless --unchecked-ok",
+        "count     refcnt of negcount is still below idle a second later: an extra module_put(), not an rmmod",
+        "load      finit_module(ROOT/force_rmmod.ko, \"modname=negcount expect=-1 fix_negative=1\")",
+        "kernel    force_rmmod: negcount: count changed from -1 to 0",
+        "remove    delete_module(negcount, O_NONBLOCK): ok",
+        "unload    delete_module(force_rmmod): ok, the helper is out of the kernel",
+        "verify    ROOT/sys/module/negcount is gone: negcount is no longer in the kernel",
+        "done      negcount removed with the helper; the helper is unloaded too. Kernel taint now: none",
+        "next      to find the leak next time: force-rmmod-gen trace negcount -- COMMAND-THAT-LEAKS",
+    ],
+    &[
+        "helper    --ko ROOT/force_rmmod.ko: built for 6.1.0-frg-fake (matches uname -r), unsigned",
+        "target    odd: initstate live, refcnt 1 (1 reference held), holders: none, taint: none",
+        "address   unknown: ROOT/sys/module/odd/sections/.gnu.linkonce.this_module does not exist (kernel without CONFIG_KALLSYMS?); the helper checks the name only",
+        "kernel    6.1.0-frg-fake, tainted: none, module signatures: not enforced",
+        "list head not found (no `modules` in /proc/kallsyms, /proc/kcore unreadable or inconsistent): the helper can only use a fixed module address range (x86_64) and refuses elsewhere",
+        "safe      delete_module(odd, O_NONBLOCK): EFAULT (Bad address (os error 14))",
+    ],
+];
