@@ -247,32 +247,8 @@ The instance, the options it set and any mount it made are removed again on ever
     after_long_help = exit_help(&[Cmd::Trace], &[])
 )]
 pub struct TraceArgs {
-    /// The module whose references to record ('-' and '_' are the same)
-    #[arg(value_name = "NAME")]
-    pub name: ModuleName,
-    /// Record for SECONDS instead of until Ctrl-C
-    #[arg(long, value_name = "SECONDS", conflicts_with = "command")]
-    pub duration: Option<f64>,
-    /// Print the report as JSON
-    #[arg(long)]
-    pub json: bool,
-    /// Show whole stacks, and every recorded event
-    #[arg(long)]
-    pub stacks: bool,
-    /// Debug info of a module to take its source lines from (a .ko or a separate debug file; may be
-    /// repeated); tried before the file COMMAND loads, `modinfo -n NAME` and
-    /// /usr/lib/debug/lib/modules/RELEASE/. A file that is not the loaded module is refused
-    #[arg(long, value_name = "FILE")]
-    pub debuginfo: Vec<PathBuf>,
-    /// Show the suspect's source line with two lines of context (when the source is found)
-    #[arg(long)]
-    pub source: bool,
-    /// Look for sources under DIR too, by the end of their recorded path (implies --source)
-    #[arg(long, value_name = "DIR")]
-    pub source_dir: Option<PathBuf>,
-    /// Record while this command runs (after `--`)
-    #[arg(last = true, value_name = "COMMAND")]
-    pub command: Vec<String>,
+    #[command(flatten)]
+    pub options: crate::trace::Options,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -450,6 +426,59 @@ mod tests {
     fn dkms_help_reads_as_before() {
         assert_eq!(long_help("dkms"), DKMS_HELP);
     }
+
+    #[test]
+    fn trace_help_reads_as_before() {
+        assert_eq!(long_help("trace"), TRACE_HELP);
+    }
+
+    const TRACE_HELP: &[&str] = &[
+        "Find who leaked a module's reference: record every get and put of NAME with its stack",
+        "",
+        "Usage: trace [OPTIONS] <NAME> [-- <COMMAND>...]",
+        "",
+        "Arguments:",
+        "  <NAME>",
+        "          The module whose references to record ('-' and '_' are the same)",
+        "",
+        "  [COMMAND]...",
+        "          Record while this command runs (after `--`)",
+        "",
+        "Options:",
+        "      --duration <SECONDS>",
+        "          Record for SECONDS instead of until Ctrl-C",
+        "",
+        "      --json",
+        "          Print the report as JSON",
+        "",
+        "      --stacks",
+        "          Show whole stacks, and every recorded event",
+        "",
+        "      --debuginfo <FILE>",
+        "          Debug info of a module to take its source lines from (a .ko or a separate debug file; may be repeated); tried before the file COMMAND loads, `modinfo -n NAME` and /usr/lib/debug/lib/modules/RELEASE/. A file that is not the loaded module is refused",
+        "",
+        "      --source",
+        "          Show the suspect's source line with two lines of context (when the source is found)",
+        "",
+        "      --source-dir <DIR>",
+        "          Look for sources under DIR too, by the end of their recorded path (implies --source)",
+        "",
+        "  -h, --help",
+        "          Print help (see a summary with '-h')",
+        "",
+        "Exit codes (see also the README):",
+        "   0 success              success (unload: NAME removed, with --dry-run: nothing changed; trace: recorded and reported, leak or not)",
+        "   1 internal             internal error (a bug: please report it)",
+        "   2 usage                usage error",
+        "   7 bad-argument         bad argument (e.g. a module name outside [A-Za-z0-9_-] or longer than 55, --cc naming another compiler than the kernel's on a randstruct kernel, or a trace COMMAND that cannot run)",
+        "  20 not-root             unload: not permitted (not root, no CAP_SYS_MODULE, kernel.modules_disabled); trace: not root",
+        "  21 no-sysfs             unload, trace: no /sys/module (no module support)",
+        "  22 not-loaded           unload, trace (without COMMAND): NAME is not loaded (or built into the kernel)",
+        "  30 trace-unavailable    trace: the kernel cannot trace (no tracefs/debugfs, no module trace events: CONFIG_TRACEPOINTS/CONFIG_EVENT_TRACING, no trace instances)",
+        "  31 trace-denied         trace: tracing denied (lockdown confidentiality, an LSM, a container without CAP_SYS_ADMIN)",
+        "  32 trace-busy           trace: another trace of NAME is running",
+        "  33 kernel-too-old       unload, trace: the running kernel is older than 3.2, the oldest they run on (build the helper elsewhere and load it by hand: \"The helper module\")",
+    ];
 
     const DKMS_HELP: &[&str] = &[
         "Write a DKMS source tree that rebuilds the helper at every kernel upgrade",

@@ -70,19 +70,6 @@ fn unload_options(a: &cli::UnloadArgs) -> Result<&unload::Options> {
     Ok(&a.options)
 }
 
-fn trace_options(a: &cli::TraceArgs) -> trace::Options {
-    trace::Options {
-        name: a.name.clone(),
-        duration: a.duration,
-        json: a.json,
-        stacks: a.stacks,
-        command: a.command.clone(),
-        debuginfo: a.debuginfo.clone(),
-        source: a.source || a.source_dir.is_some(),
-        source_dir: a.source_dir.clone(),
-    }
-}
-
 /// `detect` and `render` take one kernel.
 fn one_kdir(t: &TreeArgs) -> Result<()> {
     if t.kdir.len() > 1 {
@@ -164,7 +151,7 @@ pub fn unload(a: &cli::UnloadArgs, g: Global) -> Result<()> {
 /// Record who takes and drops a module's references.
 pub fn trace(a: &cli::TraceArgs) -> Result<()> {
     kdir::check_runtime_floor(&kdir::running_release())?;
-    trace::run(&trace_options(a))
+    trace::run(&a.options)
 }
 
 /// A DKMS source tree.

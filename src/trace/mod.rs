@@ -88,25 +88,42 @@ fn check(roots: &Roots, name: &str, euid: u32, has_command: bool) -> Result<()> 
     Ok(())
 }
 
-/// What `trace NAME` was asked to do.
-#[derive(Debug, Clone)]
+/// What `trace NAME` was asked to do: the command line's own options.
+#[derive(clap::Args, Debug, Clone)]
 pub struct Options {
-    /// The module whose references to record, as given ('-' and '_' are the same).
+    /// The module whose references to record ('-' and '_' are the same)
+    #[arg(value_name = "NAME")]
     pub name: crate::module_name::ModuleName,
-    /// Record for this many seconds instead of until Ctrl-C.
+    /// Record for SECONDS instead of until Ctrl-C
+    #[arg(long, value_name = "SECONDS", conflicts_with = "command")]
     pub duration: Option<f64>,
-    /// The report as JSON.
+    /// Print the report as JSON
+    #[arg(long)]
     pub json: bool,
-    /// Whole stacks, and every recorded event.
+    /// Show whole stacks, and every recorded event
+    #[arg(long)]
     pub stacks: bool,
-    /// Record while this command runs (empty: none).
-    pub command: Vec<String>,
-    /// Debug info files (`--debuginfo`), tried first.
+    /// Debug info of a module to take its source lines from (a .ko or a separate debug file; may be
+    /// repeated); tried before the file COMMAND loads, `modinfo -n NAME` and
+    /// /usr/lib/debug/lib/modules/RELEASE/. A file that is not the loaded module is refused
+    #[arg(long, value_name = "FILE")]
     pub debuginfo: Vec<std::path::PathBuf>,
-    /// Show the suspect's source line with context.
+    /// Show the suspect's source line with two lines of context (when the source is found)
+    #[arg(long)]
     pub source: bool,
-    /// Where to look for sources not at their recorded path.
+    /// Look for sources under DIR too, by the end of their recorded path (implies --source)
+    #[arg(long, value_name = "DIR")]
     pub source_dir: Option<std::path::PathBuf>,
+    /// Record while this command runs (after `--`)
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+impl Options {
+    /// `--source`, or `--source-dir` (which implies it).
+    pub fn shows_source(&self) -> bool {
+        self.source || self.source_dir.is_some()
+    }
 }
 
 /// `force-rmmod-gen trace NAME`, on the running kernel.
@@ -205,7 +222,7 @@ pub fn run_on(args: &Options, roots: &Roots) -> Result<()> {
         verdict_text: String::new(),
         schema: report::SCHEMA,
         debuginfo,
-        source: args.source.then(|| args.source_dir.clone()),
+        source: args.shows_source().then(|| args.source_dir.clone()),
     }
     .concluded();
     if args.json {
