@@ -90,6 +90,11 @@ impl Kallsyms {
         Kallsyms { syms, path: PathBuf::new(), read_at: None, texts: Vec::new() }
     }
 
+    /// No symbol with an address (kptr_restrict shows zeros).
+    pub fn is_empty(&self) -> bool {
+        self.syms.is_empty()
+    }
+
     /// Read `/proc/kallsyms` and the `modules` file beside it (empty when
     /// they cannot be read).
     pub fn read(path: &Path) -> Kallsyms {
