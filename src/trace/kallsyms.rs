@@ -121,18 +121,25 @@ impl Kallsyms {
         true
     }
 
+    /// The last text symbol address at or below `addr`; of several symbols
+    /// there (aliases: `SyS_openat` and `sys_openat` on 3.10), the first
+    /// kallsyms lists, the one the kernel's own lookup names.
+    fn at_or_below(&self, addr: u64) -> Option<&Sym> {
+        let last = self.syms.partition_point(|s| s.addr <= addr).checked_sub(1)?;
+        let at = self.syms[last].addr;
+        Some(&self.syms[self.syms[..last].partition_point(|s| s.addr < at)])
+    }
+
     /// The nearest text symbol at or below `addr` (for a frame the trace
     /// named: its name says whether it is that function).
     fn below(&self, addr: u64) -> Option<&Sym> {
-        let i = self.syms.partition_point(|s| s.addr <= addr).checked_sub(1)?;
-        let s = &self.syms[i];
+        let s = self.at_or_below(addr)?;
         (addr - s.addr < MAX_FUNCTION_SIZE).then_some(s)
     }
 
     /// The text symbol whose extent contains `addr`.
     fn containing(&self, addr: u64) -> Option<&Sym> {
-        let i = self.syms.partition_point(|s| s.addr <= addr).checked_sub(1)?;
-        let s = &self.syms[i];
+        let s = self.at_or_below(addr)?;
         s.end.is_some_and(|end| addr < end).then_some(s)
     }
 
