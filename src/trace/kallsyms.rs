@@ -231,6 +231,14 @@ mod tests {
         );
     }
 
+    /// kptr_restrict: every address zero, nothing to name a frame with
+    /// (the raw reader is not used then).
+    #[test]
+    fn kallsyms_without_addresses_is_empty() {
+        assert!(Kallsyms::parse("0000000000000000 T _stext\n0000000000000000 t leaky_open\t[leaky]\n", "").is_empty());
+        assert!(!Kallsyms::parse("ffffffff81000000 T _stext\n", "").is_empty());
+    }
+
     #[test]
     fn module_frames_get_their_module() {
         let k = Kallsyms::parse(&fixture("debian-6.1.kallsyms"), "");
