@@ -264,7 +264,7 @@ mod tests {
     /// stacks.
     #[test]
     fn pages_decode_to_the_events_the_kernel_printed() {
-        for k in ["6.1", "centos7.9"] {
+        for k in ["6.1", "centos7.9", "3.18"] {
             let text = parse(&read(k, "trace"));
             assert!(text.events.len() >= 4, "{k}: a capture of a few events");
             let (mut events, lost, bad) = decode_capture(k, layout(k), &pages(k));
