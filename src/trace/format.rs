@@ -247,7 +247,7 @@ mod tests {
 
     #[test]
     fn the_kernels_own_files_parse() {
-        for k in ["6.1", "centos7.9", "3.18"] {
+        for k in ["6.1", "centos7.9", "3.18", "6.12-arm64"] {
             let l = Layout::parse(
                 &raw_fixture(k, "header_page"),
                 &raw_fixture(k, "module_get.format"),

@@ -34,9 +34,18 @@ pub struct Decoder {
     pub bad_pages: u64,
 }
 
-/// A frame known by its address only, named later by kallsyms.
+/// A frame known by its address only, named later by kallsyms: its name
+/// is the address as `{:#x}` writes it (by hand: `format!` costs more than
+/// the rest of a frame's decoding).
 fn frame(addr: u64) -> Frame {
-    Frame { func: format!("{addr:#x}"), addr: Some(addr), module: None, source: None }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digits = (64 - addr.leading_zeros()).div_ceil(4).max(1) as usize;
+    let mut func = String::with_capacity(2 + digits);
+    func.push_str("0x");
+    for i in (0..digits).rev() {
+        func.push(HEX[(addr >> (4 * i) & 0xf) as usize] as char);
+    }
+    Frame { func, addr: Some(addr), module: None, source: None }
 }
 
 /// `saved_cmdlines`: `PID COMM` lines.
@@ -264,7 +273,7 @@ mod tests {
     /// stacks.
     #[test]
     fn pages_decode_to_the_events_the_kernel_printed() {
-        for k in ["6.1", "centos7.9", "3.18"] {
+        for k in ["6.1", "centos7.9", "3.18", "6.12-arm64"] {
             let text = parse(&read(k, "trace"));
             assert!(text.events.len() >= 4, "{k}: a capture of a few events");
             let (mut events, lost, bad) = decode_capture(k, layout(k), &pages(k));
@@ -282,6 +291,14 @@ mod tests {
                 assert_eq!(funcs(r), funcs(t), "{what}");
             }
             assert!(events.iter().any(|e| e.kind == Kind::Put), "{k}");
+        }
+    }
+
+    #[test]
+    fn a_frame_is_named_by_its_address_as_format_writes_it() {
+        for a in [0, 1, 0xf, 0x10, 0xffffffffc0545035, u64::MAX] {
+            assert_eq!(frame(a).func, format!("{a:#x}"));
+            assert!(frame(a).is_raw());
         }
     }
 
@@ -307,5 +324,30 @@ mod tests {
         with(0x0fff_ffff, &mut page);
         let (events, lost, bad) = decode_capture("6.1", l, &[(cpu, page)]);
         assert_eq!((events.len(), lost, bad), (0, 0, 1));
+    }
+
+    /// Decoding and naming a busy module's events costs little CPU: what
+    /// the text reader spent parsing (a few microseconds an event) now
+    /// covers the decoding and the naming of every frame through kallsyms.
+    #[test]
+    #[cfg_attr(debug_assertions, ignore = "a release-build speed check")]
+    fn decoding_keeps_up() {
+        let l = layout("6.1");
+        let (cpu, bytes) = pages("6.1").remove(0);
+        let syms = Kallsyms::parse(&read("6.1", "kallsyms"), "");
+        let t = crate::trace::events::tests::cpu_seconds();
+        let mut d = Decoder::new(l);
+        let mut lost = 0;
+        let mut events = Vec::new();
+        for _ in 0..5000 {
+            d.page(cpu, &bytes[..l.page.page_size], &mut lost);
+            let from = events.len();
+            d.emit(&mut events, &mut |_| "cat".into());
+            syms.resolve_all(&mut events[from..]);
+        }
+        let per_event = (crate::trace::events::tests::cpu_seconds() - t) * 1e6 / events.len() as f64;
+        eprintln!("{} events: {per_event:.2} us of CPU each", events.len());
+        assert!(events.len() >= 5000 * 4);
+        assert!(per_event < 12.0, "{per_event:.2} us an event");
     }
 }
