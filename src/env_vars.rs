@@ -88,6 +88,13 @@ pub const ENVIRONMENT: &[EnvVar] = &[
         test_hook: false,
     },
     EnvVar {
+        name: "FRG_TRACE_READER",
+        read_by: &["trace"],
+        meaning: "`text`: read the events from `trace_pipe` as text instead of decoding each CPU's \
+                  `trace_pipe_raw` [default: raw, text where the kernel's layout is not as known]",
+        test_hook: false,
+    },
+    EnvVar {
         name: "FRG_SYSFS_ROOT",
         read_by: &["trace"],
         meaning: "a directory read instead of `/sys`",
