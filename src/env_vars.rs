@@ -75,6 +75,12 @@ pub const ENVIRONMENT: &[EnvVar] = &[
         meaning: "the trace buffer per CPU, KiB; `0`: the kernel's default [default: 32 MiB, at most 1/32 of the \
                   available memory over all CPUs]",
     },
+    EnvVar {
+        name: "FRG_TRACE_READER",
+        read_by: &["trace"],
+        meaning: "`text`: read the events from `trace_pipe` as text instead of decoding each CPU's \
+                  `trace_pipe_raw` [default: raw, text where the kernel's layout is not as known]",
+    },
     EnvVar { name: "TMPDIR", read_by: TREE, meaning: "where scratch build directories go [default: `/tmp`]" },
     EnvVar {
         name: "PATH",

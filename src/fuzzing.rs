@@ -40,6 +40,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("protocols", protocols),
     ("crypto", crypto),
     ("trace_text", trace_text),
+    ("trace_raw", trace_raw),
     ("helper_protocol", helper_protocol),
 ];
 
@@ -173,6 +174,31 @@ pub fn trace_text(data: &[u8]) {
     p.finish();
     let target = p.events.first().map(|e| e.module.clone()).unwrap_or_default();
     trace::analyze(&p.events, &target, &|m| Some(m.len() % 2 == 0));
+}
+
+/// The raw trace: `header_page`, NUL, module_get's, module_put's and
+/// kernel_stack's format files, each followed by a NUL, then pages of
+/// trace_pipe_raw (alternately CPU 0 and 1), decoded, paired, merged and
+/// judged.
+pub fn trace_raw(data: &[u8]) {
+    let mut parts = data.splitn(5, |&b| b == 0);
+    let mut next = || text(parts.next().unwrap_or_default());
+    let (header, get, put, stack) = (next(), next(), next(), next());
+    let Ok(layout) = trace::Layout::parse(&header, &get, &put, &stack) else { return };
+    let pages = parts.next().unwrap_or_default();
+    let mut d = trace::Decoder::new(layout);
+    let mut lost = 0;
+    let mut events = Vec::new();
+    let saved = trace::cmdlines("1 init\n");
+    for (i, page) in pages.chunks(layout.page.page_size).enumerate() {
+        d.page(i as u32 % 2, page, &mut lost);
+        if i % 3 == 2 {
+            d.emit(&mut events, &mut |pid| saved.get(&pid).cloned().unwrap_or_default());
+        }
+    }
+    d.finish(&mut events, &mut |pid| saved.get(&pid).cloned().unwrap_or_default());
+    let target = events.first().map(|e| e.module.clone()).unwrap_or_default();
+    trace::analyze(&events, &target, &|m| Some(m.len() % 2 == 0));
 }
 
 /// The helper's reports as /dev/kmsg gives them: each line a record

@@ -582,7 +582,7 @@ pub(crate) mod tests {
 
     /// This thread's CPU time: unlike the wall clock, not stretched by the
     /// other work of a busy machine.
-    fn cpu_seconds() -> f64 {
+    pub fn cpu_seconds() -> f64 {
         let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: a valid clock id and a pointer to a timespec.
         unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };

@@ -90,6 +90,11 @@ impl Kallsyms {
         Kallsyms { syms, path: PathBuf::new(), read_at: None, texts: Vec::new() }
     }
 
+    /// No symbol with an address (kptr_restrict shows zeros).
+    pub fn is_empty(&self) -> bool {
+        self.syms.is_empty()
+    }
+
     /// Read `/proc/kallsyms` and the `modules` file beside it (empty when
     /// they cannot be read).
     pub fn read(path: &Path) -> Kallsyms {
@@ -116,18 +121,25 @@ impl Kallsyms {
         true
     }
 
+    /// The last text symbol address at or below `addr`; of several symbols
+    /// there (aliases: `SyS_openat` and `sys_openat` on 3.10), the first
+    /// kallsyms lists, the one the kernel's own lookup names.
+    fn at_or_below(&self, addr: u64) -> Option<&Sym> {
+        let last = self.syms.partition_point(|s| s.addr <= addr).checked_sub(1)?;
+        let at = self.syms[last].addr;
+        Some(&self.syms[self.syms[..last].partition_point(|s| s.addr < at)])
+    }
+
     /// The nearest text symbol at or below `addr` (for a frame the trace
     /// named: its name says whether it is that function).
     fn below(&self, addr: u64) -> Option<&Sym> {
-        let i = self.syms.partition_point(|s| s.addr <= addr).checked_sub(1)?;
-        let s = &self.syms[i];
+        let s = self.at_or_below(addr)?;
         (addr - s.addr < MAX_FUNCTION_SIZE).then_some(s)
     }
 
     /// The text symbol whose extent contains `addr`.
     fn containing(&self, addr: u64) -> Option<&Sym> {
-        let i = self.syms.partition_point(|s| s.addr <= addr).checked_sub(1)?;
-        let s = &self.syms[i];
+        let s = self.at_or_below(addr)?;
         s.end.is_some_and(|end| addr < end).then_some(s)
     }
 
@@ -217,6 +229,14 @@ mod tests {
                 ("n".to_string(), 0xffffffffc0b00000, 0xffffffffc0b01000)
             ]
         );
+    }
+
+    /// kptr_restrict: every address zero, nothing to name a frame with
+    /// (the raw reader is not used then).
+    #[test]
+    fn kallsyms_without_addresses_is_empty() {
+        assert!(Kallsyms::parse("0000000000000000 T _stext\n0000000000000000 t leaky_open\t[leaky]\n", "").is_empty());
+        assert!(!Kallsyms::parse("ffffffff81000000 T _stext\n", "").is_empty());
     }
 
     #[test]

@@ -20,10 +20,13 @@ mod analyze;
 mod debuginfo;
 mod dwarf;
 mod events;
+mod format;
 mod kallsyms;
 mod lines;
 mod modtext;
 mod pairs;
+mod rawpipe;
+mod rawread;
 mod record;
 mod report;
 mod session;
@@ -31,13 +34,15 @@ mod tracefs;
 mod vmlinux;
 
 /// The parsers of what trace reads from outside the tool (trace text,
-/// /proc/kallsyms, a module file), public for the fuzz targets
+/// trace_pipe_raw and its formats, /proc/kallsyms, a module file), public for the fuzz targets
 /// (src/fuzzing.rs).
 pub mod parsers {
     pub use super::analyze::analyze;
     pub use super::events::{Event, Frame, Kind, Parser, parse};
+    pub use super::format::Layout;
     pub use super::kallsyms::Kallsyms;
     pub use super::modtext::KoText;
+    pub use super::rawread::{Decoder, cmdlines};
 }
 
 use std::time::Duration;
@@ -49,7 +54,8 @@ use crate::sysmod::{self, Roots};
 use events::Parser;
 use kallsyms::Kallsyms;
 use modtext::ModuleWatch;
-use record::Until;
+use rawread::RawReader;
+use record::{Reader, Until};
 use report::Report;
 use session::Session;
 
@@ -166,7 +172,7 @@ pub fn run_on(args: &Options, roots: &Roots) -> Result<()> {
     let mut parser = Parser::default();
     let before = refcnt(&roots, &name);
     session.enable(&name)?;
-    let mut pipe = session.pipe()?;
+    let mut pipe = open_reader(&session, &roots, &syms, &mut notes)?;
     match &until {
         Until::Interrupted => {
             eprintln!("force-rmmod-gen: recording the references of {name}: reproduce the leak, then press Ctrl-C")
@@ -176,6 +182,12 @@ pub fn run_on(args: &Options, roots: &Roots) -> Result<()> {
     }
     let ended =
         record::record(&mut pipe, &mut parser, &mut syms, watch.as_mut(), &until, &signal, &mut || session.disable())?;
+    let reader = pipe.name().to_string();
+    if let Reader::Raw(r) = &pipe
+        && r.bad_pages() > 0
+    {
+        notes.push(format!("{} pages of trace_pipe_raw did not decode: their events are missing", r.bad_pages()));
+    }
     let seen = watch.as_ref().map(|w| w.seen().clone()).unwrap_or_default();
     notes.extend(watch.and_then(|w| w.note));
     let after = refcnt(&roots, &name);
@@ -216,6 +228,7 @@ pub fn run_on(args: &Options, roots: &Roots) -> Result<()> {
         refcnt_before: before,
         refcnt_after: after,
         lost_events,
+        reader,
         analysis,
         notes,
         events: if args.stacks { parser.events } else { Vec::new() },
@@ -231,6 +244,27 @@ pub fn run_on(args: &Options, roots: &Roots) -> Result<()> {
         report::print(&report, args.stacks);
     }
     Ok(())
+}
+
+/// The raw reader where this kernel's trace can be decoded and kallsyms
+/// shows addresses to name the frames with; else trace_pipe's text, and a
+/// note on why. `FRG_TRACE_READER=text` asks for the text reader.
+fn open_reader(session: &Session, roots: &Roots, syms: &Kallsyms, notes: &mut Vec<String>) -> Result<Reader> {
+    let why = if std::env::var("FRG_TRACE_READER").is_ok_and(|v| v == "text") {
+        "FRG_TRACE_READER=text".to_string()
+    } else if syms.is_empty() {
+        format!("{} shows no addresses (kptr_restrict)", roots.proc.join("kallsyms").display())
+    } else {
+        match RawReader::open(&session.instance, &session.fs.dir, &roots.proc) {
+            Ok(r) => return Ok(Reader::Raw(Box::new(r))),
+            Err(e) => e,
+        }
+    };
+    notes.push(format!(
+        "the events were read from trace_pipe as text, not decoded from trace_pipe_raw ({why}): the kernel \
+         formats every frame, and drops events sooner on a busy module"
+    ));
+    Ok(Reader::Text(session.pipe()?))
 }
 
 #[cfg(test)]

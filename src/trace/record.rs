@@ -16,6 +16,7 @@ use nix::unistd::Pid;
 use super::events::Parser;
 use super::kallsyms::Kallsyms;
 use super::modtext::ModuleWatch;
+use super::rawread::RawReader;
 use crate::error::{self, BadArgument, Internal, Result};
 
 /// What ends the recording.
@@ -92,25 +93,60 @@ impl Symbolizer<'_> {
     }
 }
 
-/// Read what trace_pipe has now into the parser, symbolize. False when
+/// Where the events come from: each CPU's trace_pipe_raw, decoded here
+/// (rawread.rs), or the instance's trace_pipe as text (events.rs).
+pub enum Reader {
+    Raw(Box<RawReader>),
+    Text(File),
+}
+
+impl Reader {
+    /// Read what there is now into the parser. False when nothing was there.
+    fn read(&mut self, parser: &mut Parser) -> bool {
+        let pipe = match self {
+            Reader::Raw(r) => return r.pump(parser),
+            Reader::Text(pipe) => pipe,
+        };
+        let mut buf = vec![0u8; 1 << 16];
+        let mut any = false;
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    parser.feed(&String::from_utf8_lossy(&buf[..n]));
+                    any = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break, // EAGAIN: empty for now
+            }
+        }
+        any
+    }
+
+    /// What waits for more: a last line, an event for its stack.
+    fn finish(&mut self, parser: &mut Parser) {
+        if let Reader::Raw(r) = self {
+            r.finish(parser);
+        }
+        parser.finish();
+    }
+
+    /// `raw` or `text`, as the report says.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Reader::Raw(_) => "raw",
+            Reader::Text(_) => "text",
+        }
+    }
+}
+
+/// Read what the reader has now into the parser, symbolize. False when
 /// nothing was there.
-fn pump(pipe: &mut File, parser: &mut Parser, sym: &mut Symbolizer) -> bool {
+fn pump(reader: &mut Reader, parser: &mut Parser, sym: &mut Symbolizer) -> bool {
     // Before the events: the sections of a module that is loading now
     // are in sysfs before its init runs.
     sym.look_at_module();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut any = false;
-    loop {
-        match pipe.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                parser.feed(&String::from_utf8_lossy(&buf[..n]));
-                any = true;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break, // EAGAIN: empty for now
-        }
-    }
+    let any = reader.read(parser);
     sym.catch_up(parser);
     any
 }
@@ -118,7 +154,7 @@ fn pump(pipe: &mut File, parser: &mut Parser, sym: &mut Symbolizer) -> bool {
 /// Record until `until` says stop. `stop_events` is called once the
 /// recording is over (events disabled), before the buffer is drained.
 pub fn record(
-    pipe: &mut File,
+    pipe: &mut Reader,
     parser: &mut Parser,
     syms: &mut Kallsyms,
     watch: Option<&mut ModuleWatch>,
@@ -181,7 +217,7 @@ pub fn record(
     }
     stop_events();
     while pump(pipe, parser, &mut sym) {}
-    parser.finish();
+    pipe.finish(parser);
     let from = sym.done.min(parser.events.len());
     if !sym.syms.resolve(&mut parser.events[from..]) && sym.waiting_since.is_some() {
         // A last chance for a module loaded within the last second.
@@ -217,7 +253,7 @@ mod tests {
         let mut syms = Kallsyms::read(&kallsyms);
         let mut parser = Parser::default();
         let mut sym = Symbolizer { syms: &mut syms, watch: None, done: 0, waiting_since: None };
-        let mut pipe = File::open(&trace).unwrap();
+        let mut pipe = Reader::Text(File::open(&trace).unwrap());
         assert!(pump(&mut pipe, &mut parser, &mut sym));
         assert_eq!(sym.done, 0, "unresolved events stay pending");
         // The module is loaded now; the next read of the (empty) pipe

@@ -35,6 +35,9 @@ pub struct Report {
     pub refcnt_before: Option<i64>,
     pub refcnt_after: Option<i64>,
     pub lost_events: u64,
+    /// How the events were read: `raw` (per-CPU trace_pipe_raw) or `text`
+    /// (trace_pipe; the notes say why).
+    pub reader: String,
     pub analysis: Analysis,
     /// Ends with what the count says of the events ([`Report::concluded`]).
     pub notes: Vec<String>,
@@ -297,6 +300,7 @@ mod tests {
             refcnt_before: Some(1),
             refcnt_after: Some(3),
             lost_events: 0,
+            reader: "raw".into(),
             analysis: super::super::analyze::analyze(&[], "leaky", &|_| None),
             notes: vec!["a fake sysfs was read".into()],
             events: Vec::new(),
@@ -421,6 +425,7 @@ mod tests {
             refcnt_before: Some(0),
             refcnt_after: Some(2),
             lost_events: 0,
+            reader: "raw".into(),
             analysis,
             notes: Vec::new(),
             events: p.events,

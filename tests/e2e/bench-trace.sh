@@ -13,7 +13,10 @@
 #   untraced  the workload alone
 #   old       under /bin/force-rmmod-gen.base (bench/trace builds it from
 #             the commit before trace's faster recording)
-#   new       under /bin/force-rmmod-gen, as it records now
+#   new       under /bin/force-rmmod-gen, as it records now, its buffer
+#             held at the 12.5 MiB per CPU it takes in a 512 MiB VM (the
+#             bench's VM has more memory; the old one keeps the kernel's
+#             1.4 MiB)
 #
 # Each run prints one line for the host (bench/trace reads them):
 #
@@ -54,7 +57,7 @@ bench_one() {
 	case $2 in
 	untraced) /tmp/refloop-run "$3" "$4" ;;
 	old) /bin/force-rmmod-gen.base trace refloop --json -- /tmp/refloop-run "$3" "$4" >/tmp/trace.json 2>/tmp/trace.err ;;
-	new) "$FRG" trace refloop --json -- /tmp/refloop-run "$3" "$4" >/tmp/trace.json 2>/tmp/trace.err ;;
+	new) FRG_TRACE_BUFFER_KB=12800 "$FRG" trace refloop --json -- /tmp/refloop-run "$3" "$4" >/tmp/trace.json 2>/tmp/trace.err ;;
 	esac
 	read -r pairs took </tmp/refloop.out || fail "refloop did not run ($2, rate $3)"
 	missing=-

@@ -617,7 +617,7 @@ boot() {
 	# No KVM here (it hangs the guest): TCG only. panic=-1 + -no-reboot
 	# turn a panic (every oops, with oops=panic) into QEMU exiting at once.
 	timeout -k 5 "$(boot_timeout "$k")" "${qemu[@]}" -accel "$(boot_accel "$k")" -nographic \
-		-m 512M -smp "${cpus:-1}" -no-reboot -kernel "$VMLINUZ" \
+		-m "${FRG_E2E_MEM:-512M}" -smp "${cpus:-1}" -no-reboot -kernel "$VMLINUZ" \
 		-initrd "$initrd" -append "$append" \
 		</dev/null >"$log.raw" 2>&1
 	rc=$?
