@@ -73,6 +73,10 @@ pub struct Event {
     pub call_site: Frame,
     /// The stack, innermost first, as recorded (tracing frames included).
     pub stack: Vec<Frame>,
+    /// The time stamp in nanoseconds, where the raw reader had it: the
+    /// order of the CPUs' events once all are read.
+    #[serde(skip)]
+    pub ns: Option<u64>,
 }
 
 /// Incremental parser: feed it trace_pipe text as it arrives.
@@ -352,6 +356,7 @@ impl Parser {
             time: h.time.to_string(),
             call_site: parse_site(&r["site"]),
             stack: Vec::new(),
+            ns: None,
         });
         self.last_on_cpu.insert(cpu, self.events.len() - 1);
     }
