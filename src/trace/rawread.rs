@@ -70,6 +70,13 @@ impl Decoder {
             return;
         };
         *lost = lost.saturating_add(page.lost);
+        if page.lost > 0 {
+            // The kernel flags the first page after the gap: a stack at its
+            // start may be a lost event's, not this one's.
+            if let Some(e) = self.pending.remove(&cpu) {
+                self.batch.push((cpu, e));
+            }
+        }
         for t in page.events {
             match t.raw {
                 Raw::Stack(frames) => {
@@ -373,6 +380,30 @@ mod tests {
         d.finish(&mut events, &mut |_| "t".into());
         let got: Vec<_> = events.iter().map(|e| (e.kind, e.cpu, e.stack[0].addr)).collect();
         assert_eq!(got, [(Kind::Get, 0, Some(0x11)), (Kind::Put, 1, Some(0x21))]);
+    }
+
+    /// The kernel flags the first page after lost events; a stack at its
+    /// start may be a lost event's. The event read before the gap keeps
+    /// none, and a stack without its event is passed over.
+    #[test]
+    fn a_stack_after_lost_events_is_not_given_to_the_event_before_them() {
+        let l = layout("6.1");
+        let mut d = Decoder::new(l);
+        let mut lost = 0;
+        let mut events = Vec::new();
+        let before = build_page(&l, 1_000, &[(0, ref_body(&l, Kind::Get, 7, 0x10, "m"))], 0);
+        let after = build_page(
+            &l,
+            5_000,
+            &[(0, stack_body(&l, &[0x99])), (1, ref_body(&l, Kind::Put, 7, 0x20, "m")), (1, stack_body(&l, &[0x21]))],
+            4,
+        );
+        d.page(0, &before, &mut lost);
+        d.page(0, &after, &mut lost);
+        d.finish(&mut events, &mut |_| "t".into());
+        assert_eq!(lost, 4);
+        let got: Vec<_> = events.iter().map(|e| (e.kind, e.stack.iter().map(|f| f.addr).collect::<Vec<_>>())).collect();
+        assert_eq!(got, [(Kind::Get, vec![]), (Kind::Put, vec![Some(0x21)])]);
     }
 
     #[test]
