@@ -90,20 +90,27 @@ pub struct PageHeader {
     pub page_size: usize,
 }
 
+/// The largest page the reader takes: a sub-buffer is at most 128 of the
+/// system's pages (6.8 on), 8 MiB with pages of 64 KiB.
+pub const MAX_PAGE: usize = 8 << 20;
+
 impl PageHeader {
     pub fn parse(text: &str) -> Option<PageHeader> {
         let f = fields(text);
         let get = |n: &str| f.iter().find(|x| x.name == n);
         let (ts, commit, data) = (get("timestamp")?, get("commit")?, get("data")?);
-        let ok = ts.size == 8 && matches!(commit.size, 4 | 8) && data.offset >= commit.offset + commit.size;
-        ok.then_some(PageHeader {
+        let ok = ts.size == 8
+            && matches!(commit.size, 4 | 8)
+            && data.offset >= commit.offset.checked_add(commit.size)?
+            && data.offset >= ts.offset.checked_add(8)?;
+        let page_size = data.offset.checked_add(data.size)?;
+        (ok && page_size > data.offset && page_size <= MAX_PAGE).then_some(PageHeader {
             timestamp: ts.offset,
             commit: commit.offset,
             commit_size: commit.size,
             data: data.offset,
-            page_size: data.offset + data.size,
+            page_size,
         })
-        .filter(|h| h.page_size > h.data && h.timestamp + 8 <= h.data)
     }
 }
 
@@ -233,6 +240,28 @@ mod tests {
         assert_eq!((name.offset, name.size), (20, 4));
         assert_eq!(f.field("ip").unwrap().ty, "unsigned long");
         assert!(parse("format:\n").is_none(), "no ID");
+    }
+
+    /// A header_page whose numbers overflow, or whose page is larger than
+    /// any sub-buffer the kernel makes: refused (the text reader is used).
+    #[test]
+    fn a_hostile_header_page_is_refused() {
+        let page = |ts: &str, commit: &str, data: &str| {
+            PageHeader::parse(&format!(
+                "\tfield: u64 timestamp;\toffset:{ts};\tsize:8;\tsigned:0;\n\
+                 \tfield: local_t commit;\toffset:{commit};\tsize:8;\tsigned:1;\n\
+                 \tfield: char data;\toffset:{data};\tsize:4080;\tsigned:1;\n"
+            ))
+        };
+        let max = usize::MAX.to_string();
+        assert!(page("0", "8", "16").is_some());
+        assert_eq!(page("0", &max, "16"), None, "commit's end overflows");
+        assert_eq!(page("0", "8", &max), None, "the page's end overflows");
+        assert_eq!(page(&max, "8", "16"), None, "the time stamp's end overflows");
+        let huge = "\tfield: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;\n\
+                    \tfield: local_t commit;\toffset:8;\tsize:8;\tsigned:1;\n\
+                    \tfield: char data;\toffset:16;\tsize:1099511627776;\tsigned:1;\n";
+        assert_eq!(PageHeader::parse(huge), None, "a page of a TiB");
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub fn decode(layout: &Layout, page: &[u8]) -> Option<Page> {
     let mut out = Page::default();
     if commit & MISSED_EVENTS != 0 {
         out.lost = if commit & MISSED_STORED != 0 {
-            word(page, h.data + len, h.commit_size).unwrap_or(1)
+            h.data.checked_add(len).and_then(|at| word(page, at, h.commit_size)).unwrap_or(1)
         } else {
             1
         };
@@ -90,13 +90,15 @@ pub fn decode(layout: &Layout, page: &[u8]) -> Option<Page> {
     while let Some(head) = word(data, at, 4) {
         let head = head as u32;
         let (type_len, delta) = (head & 0x1f, u64::from(head >> 5));
-        let next = |n: usize| word(data, at + 4, n);
+        let next = |n: usize| word(data, at.checked_add(4)?, n);
+        // The place `n` bytes on, past the record's header.
+        let on = |n: usize| at.checked_add(4)?.checked_add(n);
         match type_len {
             PADDING => {
                 if delta == 0 {
                     break;
                 }
-                at += 4 + usize::try_from(next(4)?).ok()?;
+                at = on(usize::try_from(next(4)?).ok()?)?;
             }
             TIME_EXTEND => {
                 ts = ts.wrapping_add((next(4)? << TS_SHIFT) + delta);
@@ -114,15 +116,15 @@ pub fn decode(layout: &Layout, page: &[u8]) -> Option<Page> {
                     return None;
                 }
                 ts = ts.wrapping_add(delta);
-                let body = data.get(at + 8..at + 4 + n)?;
+                let body = data.get(on(4)?..on(n)?)?;
                 out.events.extend(event(layout, body).map(|raw| Timed { ts, raw }));
-                at += 4 + n;
+                at = on(n)?;
             }
             n => {
                 ts = ts.wrapping_add(delta);
-                let body = data.get(at + 4..at + 4 + n as usize * 4)?;
+                let body = data.get(at + 4..on(n as usize * 4)?)?;
                 out.events.extend(event(layout, body).map(|raw| Timed { ts, raw }));
-                at += 4 + n as usize * 4;
+                at = on(n as usize * 4)?;
             }
         }
     }
