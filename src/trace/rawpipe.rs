@@ -51,8 +51,9 @@ const MISSED_EVENTS: u64 = 1 << 31;
 const MISSED_STORED: u64 = 1 << 30;
 const COMMIT_MASK: u64 = MISSED_STORED - 1;
 const TS_SHIFT: u32 = 27;
-/// The time stamp's top bits an absolute time stamp does not store.
-const TS_MSB: u64 = 0xf << 59;
+/// The time stamp's top bits an absolute time stamp does not store
+/// (the kernel's `0xf8ULL << 56`).
+const TS_MSB: u64 = 0x1f << 59;
 
 const PADDING: u32 = 29;
 const TIME_EXTEND: u32 = 30;

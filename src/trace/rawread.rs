@@ -350,12 +350,17 @@ mod tests {
             data.extend_from_slice(body);
             data.resize(data.len() + len - body.len(), 0);
         }
+        page_of(l, ts, &data, lost)
+    }
+
+    /// A page around the data given.
+    fn page_of(l: &Layout, ts: u64, data: &[u8], lost: u64) -> Vec<u8> {
         let h = &l.page;
         let mut page = vec![0u8; h.page_size];
         put_word(&mut page, h.timestamp, 8, ts);
         let flags = if lost > 0 { 1 << 31 | 1 << 30 } else { 0 };
         put_word(&mut page, h.commit, h.commit_size, data.len() as u64 | flags);
-        page[h.data..h.data + data.len()].copy_from_slice(&data);
+        page[h.data..h.data + data.len()].copy_from_slice(data);
         if lost > 0 {
             put_word(&mut page, h.data + data.len(), h.commit_size, lost);
         }
@@ -404,6 +409,28 @@ mod tests {
         assert_eq!(lost, 4);
         let got: Vec<_> = events.iter().map(|e| (e.kind, e.stack.iter().map(|f| f.addr).collect::<Vec<_>>())).collect();
         assert_eq!(got, [(Kind::Get, vec![]), (Kind::Put, vec![Some(0x21)])]);
+    }
+
+    /// A record's header: type_len and the time delta.
+    fn head(type_len: u32, delta: u32) -> [u8; 4] {
+        ((delta << 5) | type_len).to_ne_bytes()
+    }
+
+    /// An absolute time stamp stores bits 0 to 58; the top five (63 to
+    /// 59, the kernel's TS_MSB) are the page's.
+    #[test]
+    fn an_absolute_time_stamp_keeps_the_pages_top_bits() {
+        let l = layout("6.1");
+        let abs: u64 = 123 << 27 | 45;
+        let mut data = head(31, (abs & ((1 << 27) - 1)) as u32).to_vec();
+        data.extend_from_slice(&((abs >> 27) as u32).to_ne_bytes());
+        let get = ref_body(&l, Kind::Get, 7, 0x10, "m");
+        data.extend_from_slice(&head(get.len().div_ceil(4) as u32, 0));
+        data.extend_from_slice(&get);
+        data.resize(data.len().next_multiple_of(4), 0);
+        let top = 1u64 << 63 | 1 << 59;
+        let page = rawpipe::decode(&l, &page_of(&l, top | 1, &data, 0)).unwrap();
+        assert_eq!(page.events.iter().map(|t| t.ts).collect::<Vec<_>>(), [top | abs]);
     }
 
     #[test]
