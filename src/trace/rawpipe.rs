@@ -96,10 +96,9 @@ pub fn decode(layout: &Layout, page: &[u8]) -> Option<Page> {
         let on = |n: usize| at.checked_add(4)?.checked_add(n);
         match type_len {
             PADDING => {
-                if delta == 0 {
-                    break;
-                }
-                at = on(usize::try_from(next(4)?).ok()?)?;
+                // Delta 0, or no length after it: the page ends here.
+                let Some(len) = next(4).filter(|_| delta != 0) else { break };
+                at = on(usize::try_from(len).ok()?)?;
             }
             TIME_EXTEND => {
                 ts = ts.wrapping_add((next(4)? << TS_SHIFT) + delta);
@@ -114,7 +113,8 @@ pub fn decode(layout: &Layout, page: &[u8]) -> Option<Page> {
             0 => {
                 let n = usize::try_from(next(4)?).ok()?;
                 if n < 4 {
-                    return None;
+                    // Not a length: the page's events so far are kept.
+                    break;
                 }
                 ts = ts.wrapping_add(delta);
                 let body = data.get(on(4)?..on(n)?)?;

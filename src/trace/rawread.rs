@@ -433,6 +433,21 @@ mod tests {
         assert_eq!(page.events.iter().map(|t| t.ts).collect::<Vec<_>>(), [top | abs]);
     }
 
+    /// Padding at the very end of the data, or a length too short to be
+    /// one: the page ends there, its events read so far kept.
+    #[test]
+    fn a_page_ending_in_a_cut_record_keeps_its_events() {
+        let l = layout("6.1");
+        let get = build_page(&l, 1_000, &[(0, ref_body(&l, Kind::Get, 7, 0x10, "m"))], 0);
+        let h = &l.page;
+        let len = u64::from_ne_bytes(get[h.commit..h.commit + 8].try_into().unwrap()) as usize;
+        let data = &get[h.data..h.data + len];
+        for tail in [head(29, 1).to_vec(), [head(0, 1), 2u32.to_ne_bytes()].concat()] {
+            let page = rawpipe::decode(&l, &page_of(&l, 1_000, &[data, &tail].concat(), 0));
+            assert_eq!(page.map(|p| p.events.len()), Some(1), "{tail:?}");
+        }
+    }
+
     #[test]
     fn a_frame_is_named_by_its_address_as_format_writes_it() {
         for a in [0, 1, 0xf, 0x10, 0xffffffffc0545035, u64::MAX] {
