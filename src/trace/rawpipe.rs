@@ -55,6 +55,10 @@ const TS_SHIFT: u32 = 27;
 /// (the kernel's `0xf8ULL << 56`).
 const TS_MSB: u64 = 0x1f << 59;
 
+/// FTRACE_TRAMPOLINE_MARKER (6.12 on): INT_MAX as a long, where a stack
+/// passed through an ftrace trampoline. Not a frame.
+const TRAMPOLINE_MARKER: u64 = i32::MAX as u64;
+
 const PADDING: u32 = 29;
 const TIME_EXTEND: u32 = 30;
 const TIME_STAMP: u32 = 31;
@@ -148,6 +152,7 @@ fn event(layout: &Layout, body: &[u8]) -> Option<Raw> {
             .step_by(s.word)
             .map_while(|at| word(body, at, s.word))
             .take_while(|&a| a != u64::MAX && !(s.word == 4 && a == u64::from(u32::MAX)))
+            .filter(|&a| a != TRAMPOLINE_MARKER)
             .collect();
         return Some(Raw::Stack(frames));
     }

@@ -448,6 +448,21 @@ mod tests {
         }
     }
 
+    /// From 6.12 a stack may hold FTRACE_TRAMPOLINE_MARKER (INT_MAX as a
+    /// long) where a trampoline was: not a frame.
+    #[test]
+    fn the_trampoline_marker_is_not_a_frame() {
+        let l = layout("6.1");
+        let p = build_page(
+            &l,
+            1_000,
+            &[(0, ref_body(&l, Kind::Get, 7, 0x10, "m")), (0, stack_body(&l, &[0x11, 0x7fff_ffff, 0x12]))],
+            0,
+        );
+        let page = rawpipe::decode(&l, &p).unwrap();
+        assert_eq!(page.events[1].raw, Raw::Stack(vec![0x11, 0x12]));
+    }
+
     #[test]
     fn a_frame_is_named_by_its_address_as_format_writes_it() {
         for a in [0, 1, 0xf, 0x10, 0xffffffffc0545035, u64::MAX] {
