@@ -7,9 +7,10 @@
 //!
 //! A stack follows its event on the same CPU; an event waits for it until
 //! the CPU's next event (or the end). The CPUs are merged by time stamp per
-//! read, and all events once more at the end. A raw event carries a pid only: its command is the one the
-//! kernel's `saved_cmdlines` holds when it is read (the text reader's
-//! source too), else `/proc/PID/comm`, else `<...>` as trace_pipe prints.
+//! read, and all events once more at the end. A raw event carries a pid
+//! only: its command is the one the kernel's `saved_cmdlines` holds when it
+//! is read (the text reader's source too), else `<...>` as trace_pipe
+//! prints (not `/proc/PID/comm`: the pid may be another process's by then).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -142,32 +143,27 @@ impl Decoder {
     }
 }
 
-/// A pid's command: `saved_cmdlines`, else `/proc/PID/comm`, else `<...>`
-/// (`<idle>` for pid 0), as trace_pipe prints it.
-fn comm_of(saved: &HashMap<u32, String>, proc: &Path, pid: u32) -> String {
-    if let Some(c) = saved.get(&pid) {
-        return c.clone();
+/// A pid's command: `saved_cmdlines`, else `<...>` (`<idle>` for pid 0),
+/// as trace_pipe prints it.
+fn comm_of(saved: &HashMap<u32, String>, pid: u32) -> String {
+    match saved.get(&pid) {
+        Some(c) => c.clone(),
+        None if pid == 0 => "<idle>".into(),
+        None => "<...>".into(),
     }
-    if pid == 0 {
-        return "<idle>".into();
-    }
-    std::fs::read_to_string(proc.join(pid.to_string()).join("comm"))
-        .map(|c| c.trim_end().to_string())
-        .unwrap_or_else(|_| "<...>".into())
 }
 
 pub struct RawReader {
     decoder: Decoder,
     cpus: Vec<(u32, File)>,
     saved_cmdlines: PathBuf,
-    proc: PathBuf,
     buf: Vec<u8>,
 }
 
 impl RawReader {
     /// Open every CPU's trace_pipe_raw of `instance`; the layout from
     /// `tracing`'s `events/`. The reason when this kernel cannot be read so.
-    pub fn open(instance: &Path, tracing: &Path, proc: &Path) -> Result<RawReader, String> {
+    pub fn open(instance: &Path, tracing: &Path) -> Result<RawReader, String> {
         let layout = Layout::read(&tracing.join("events"))?;
         let dir = instance.join("per_cpu");
         let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -191,7 +187,6 @@ impl RawReader {
             decoder: Decoder::new(layout),
             cpus,
             saved_cmdlines: tracing.join("saved_cmdlines"),
-            proc: proc.to_path_buf(),
         })
     }
 
@@ -217,8 +212,7 @@ impl RawReader {
         }
         if any {
             let saved = cmdlines(&std::fs::read_to_string(&self.saved_cmdlines).unwrap_or_default());
-            let proc = &self.proc;
-            self.decoder.emit(&mut parser.events, &mut |pid| comm_of(&saved, proc, pid));
+            self.decoder.emit(&mut parser.events, &mut |pid| comm_of(&saved, pid));
         }
         any
     }
@@ -226,8 +220,7 @@ impl RawReader {
     /// The events that waited for a stack that never came.
     pub fn finish(&mut self, parser: &mut Parser) {
         let saved = cmdlines(&std::fs::read_to_string(&self.saved_cmdlines).unwrap_or_default());
-        let proc = &self.proc;
-        self.decoder.finish(&mut parser.events, &mut |pid| comm_of(&saved, proc, pid));
+        self.decoder.finish(&mut parser.events, &mut |pid| comm_of(&saved, pid));
     }
 }
 
@@ -461,6 +454,16 @@ mod tests {
         );
         let page = rawpipe::decode(&l, &p).unwrap();
         assert_eq!(page.events[1].raw, Raw::Stack(vec![0x11, 0x12]));
+    }
+
+    /// A pid saved_cmdlines does not know is `<...>`, as trace_pipe
+    /// prints it: the process that has the pid now may be another one.
+    #[test]
+    fn a_pid_without_a_saved_command_is_unnamed() {
+        let saved = cmdlines("7 cat\n");
+        assert_eq!(comm_of(&saved, 7), "cat");
+        assert_eq!(comm_of(&saved, 0), "<idle>");
+        assert_eq!(comm_of(&saved, 42), "<...>");
     }
 
     #[test]
