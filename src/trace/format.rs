@@ -145,10 +145,9 @@ pub struct StackEvent {
 }
 
 impl StackEvent {
-    fn of(f: &Format) -> Option<StackEvent> {
+    /// `word`: the kernel's long (header_page's `commit`, a local_t).
+    fn of(f: &Format, word: usize) -> Option<StackEvent> {
         let caller = f.field("caller")?;
-        // A long of the kernel: the tool runs on the kernel's own architecture.
-        let word = std::mem::size_of::<libc::c_ulong>();
         if !caller.ty.ends_with("long") || caller.size % word != 0 {
             return None;
         }
@@ -174,11 +173,15 @@ impl Layout {
     /// From the texts of `header_page` and the three format files; the
     /// first that is not as the reader needs it.
     pub fn parse(header_page: &str, get: &str, put: &str, stack: &str) -> Result<Layout, &'static str> {
+        let page = PageHeader::parse(header_page).ok_or("header_page")?;
         let l = Layout {
-            page: PageHeader::parse(header_page).ok_or("header_page")?,
+            page,
             get: parse(get).as_ref().and_then(RefEvent::of).ok_or("module_get/format")?,
             put: parse(put).as_ref().and_then(RefEvent::of).ok_or("module_put/format")?,
-            stack: parse(stack).as_ref().and_then(StackEvent::of).ok_or("kernel_stack/format")?,
+            stack: parse(stack)
+                .as_ref()
+                .and_then(|f| StackEvent::of(f, page.commit_size))
+                .ok_or("kernel_stack/format")?,
         };
         let distinct = l.get.id != l.put.id && l.stack.id != l.get.id && l.stack.id != l.put.id;
         distinct.then_some(l).ok_or("the events' IDs")
@@ -264,13 +267,29 @@ mod tests {
         assert_eq!(PageHeader::parse(huge), None, "a page of a TiB");
     }
 
+    /// A frame is a long of the kernel (the size of header_page's
+    /// `commit`, a local_t), not of the tool's own build: a 32-bit kernel's
+    /// stack has words of 4 bytes.
+    #[test]
+    fn a_frame_is_a_long_of_the_kernel() {
+        let header = "\tfield: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;\n\
+                      \tfield: local_t commit;\toffset:8;\tsize:4;\tsigned:1;\n\
+                      \tfield: char data;\toffset:12;\tsize:4084;\tsigned:1;\n";
+        let stack = "name: kernel_stack\nID: 4\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
+                     \tfield:int size;\toffset:8;\tsize:4;\tsigned:1;\n\
+                     \tfield:unsigned long caller[8];\toffset:12;\tsize:32;\tsigned:0;\n";
+        let l = Layout::parse(header, &raw_fixture("6.1", "module_get.format"), &raw_fixture("6.1", "module_put.format"), stack)
+            .unwrap();
+        assert_eq!((l.page.commit_size, l.stack.word, l.stack.caller), (4, 4, 12));
+    }
+
     #[test]
     fn a_stack_without_size_ends_at_ulong_max() {
         let s = parse(
             "name: kernel_stack\nID: 4\nformat:\n\tfield:unsigned long caller[8];\toffset:8;\tsize:64;\tsigned:0;\n",
         )
         .unwrap();
-        let s = StackEvent::of(&s).unwrap();
+        let s = StackEvent::of(&s, 8).unwrap();
         assert_eq!((s.size, s.caller, s.word), (None, 8, 8));
     }
 
