@@ -153,6 +153,10 @@ fn comm_of(saved: &HashMap<u32, String>, pid: u32) -> String {
     }
 }
 
+/// The most pages a read takes of one CPU: a CPU that always has one
+/// ready would keep the recording from checking for its end.
+const PAGES_PER_READ: usize = 256;
+
 pub struct RawReader {
     decoder: Decoder,
     cpus: Vec<(u32, File)>,
@@ -194,15 +198,18 @@ impl RawReader {
         self.decoder.bad_pages
     }
 
-    /// Read every page there is now into `parser`. False when there was none.
+    /// Read the pages there are now (at most PAGES_PER_READ of a CPU)
+    /// into `parser`. False when there was none.
     pub fn pump(&mut self, parser: &mut Parser) -> bool {
         let mut any = false;
         for (cpu, file) in &mut self.cpus {
-            loop {
+            let mut pages = 0;
+            while pages < PAGES_PER_READ {
                 match file.read(&mut self.buf) {
                     Ok(0) => break,
                     Ok(n) => {
                         any = true;
+                        pages += 1;
                         self.decoder.page(*cpu, &self.buf[..n], &mut parser.lost);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -464,6 +471,43 @@ mod tests {
         assert_eq!(comm_of(&saved, 7), "cat");
         assert_eq!(comm_of(&saved, 0), "<idle>");
         assert_eq!(comm_of(&saved, 42), "<...>");
+    }
+
+    /// A CPU that always has a page ready does not keep the reader: a
+    /// read takes at most PAGES_PER_READ pages of each CPU (the recording
+    /// checks for its end between reads), the rest comes with the next.
+    #[test]
+    fn a_busy_cpu_gives_a_bounded_number_of_pages_a_read() {
+        let l = layout("6.1");
+        let (_, bytes) = pages("6.1").remove(0);
+        let page = &bytes[..l.page.page_size];
+        let per_page = decode_capture("6.1", l, &[(0, page.to_vec())]).0.len();
+        let t = tempfile::tempdir().unwrap();
+        let (instance, tracing) = (t.path().join("instance"), t.path().join("tracing"));
+        for (file, name) in [
+            ("header_page", "header_page"),
+            ("module/module_get/format", "module_get.format"),
+            ("module/module_put/format", "module_put.format"),
+            ("ftrace/kernel_stack/format", "kernel_stack.format"),
+        ] {
+            let p = tracing.join("events").join(file);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, read("6.1", name)).unwrap();
+        }
+        std::fs::write(tracing.join("saved_cmdlines"), read("6.1", "saved_cmdlines")).unwrap();
+        std::fs::create_dir_all(instance.join("per_cpu/cpu0")).unwrap();
+        let n = PAGES_PER_READ + 44;
+        std::fs::write(instance.join("per_cpu/cpu0/trace_pipe_raw"), page.repeat(n)).unwrap();
+        let mut r = RawReader::open(&instance, &tracing).unwrap();
+        let mut parser = Parser::default();
+        assert!(r.pump(&mut parser));
+        assert!(parser.events.len() <= PAGES_PER_READ * per_page, "{} events", parser.events.len());
+        let mut reads = 1;
+        while r.pump(&mut parser) {
+            reads += 1;
+        }
+        r.finish(&mut parser);
+        assert_eq!((reads, parser.events.len()), (2, n * per_page));
     }
 
     #[test]
