@@ -187,12 +187,16 @@ impl Layout {
         distinct.then_some(l).ok_or("the events' IDs")
     }
 
-    /// From a tracefs `events/` directory; the reason when it cannot be had.
-    pub fn read(events: &Path) -> Result<Layout, String> {
+    /// From the instance's `events/` directory, else the top level's
+    /// (`events`); the reason when it cannot be had. From 6.8 an instance
+    /// has its own sub-buffer size, said by its own `header_page`; each
+    /// instance has one from 3.10 on.
+    pub fn read(instance: &Path, events: &Path) -> Result<Layout, String> {
         let files = ["header_page", "module/module_get/format", "module/module_put/format", "ftrace/kernel_stack/format"];
         let mut texts = Vec::new();
         for f in files {
-            let p = events.join(f);
+            let own = instance.join(f);
+            let p = if own.exists() { own } else { events.join(f) };
             texts.push(read_text(&p).map_err(|e| format!("{}: {e}", p.display()))?);
         }
         Layout::parse(&texts[0], &texts[1], &texts[2], &texts[3])
@@ -283,6 +287,30 @@ mod tests {
         assert_eq!((l.page.commit_size, l.stack.word, l.stack.caller), (4, 4, 12));
     }
 
+    /// From 6.8 each instance has its own sub-buffer size: the instance's
+    /// `events/header_page` says its page size; where an instance has no
+    /// such file the top level's is read.
+    #[test]
+    fn the_instances_own_header_page_comes_first() {
+        let t = tempfile::tempdir().unwrap();
+        let (top, instance) = (t.path().join("events"), t.path().join("instances/frg/events"));
+        for (file, name) in [
+            ("header_page", "header_page"),
+            ("module/module_get/format", "module_get.format"),
+            ("module/module_put/format", "module_put.format"),
+            ("ftrace/kernel_stack/format", "kernel_stack.format"),
+        ] {
+            let p = top.join(file);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, raw_fixture("6.1", name)).unwrap();
+        }
+        std::fs::create_dir_all(&instance).unwrap();
+        assert_eq!(Layout::read(&instance, &top).unwrap().page.page_size, 4096);
+        let big = raw_fixture("6.1", "header_page").replace("size:4080;", "size:8176;");
+        std::fs::write(instance.join("header_page"), big).unwrap();
+        assert_eq!(Layout::read(&instance, &top).unwrap().page.page_size, 8192);
+    }
+
     #[test]
     fn a_stack_without_size_ends_at_ulong_max() {
         let s = parse(
@@ -318,7 +346,7 @@ mod tests {
                 std::fs::create_dir_all(p.parent().unwrap()).unwrap();
                 std::fs::write(p, raw_fixture(k, name)).unwrap();
             }
-            assert_eq!(Layout::read(t.path()), Ok(l), "{k}");
+            assert_eq!(Layout::read(t.path(), t.path()), Ok(l), "{k}");
         }
     }
 }

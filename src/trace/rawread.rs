@@ -165,10 +165,10 @@ pub struct RawReader {
 }
 
 impl RawReader {
-    /// Open every CPU's trace_pipe_raw of `instance`; the layout from
-    /// `tracing`'s `events/`. The reason when this kernel cannot be read so.
+    /// Open every CPU's trace_pipe_raw of `instance`; the layout from its
+    /// `events/`, else `tracing`'s. The reason when this kernel cannot be read so.
     pub fn open(instance: &Path, tracing: &Path) -> Result<RawReader, String> {
-        let layout = Layout::read(&tracing.join("events"))?;
+        let layout = Layout::read(&instance.join("events"), &tracing.join("events"))?;
         let dir = instance.join("per_cpu");
         let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut cpus = Vec::new();
