@@ -77,6 +77,7 @@ pub fn kallsyms(data: &[u8]) {
             time: String::new(),
             call_site: c[0].clone(),
             stack: c.to_vec(),
+            ns: None,
         })
         .collect();
     k.resolve_all(&mut events);

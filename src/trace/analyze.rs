@@ -337,6 +337,7 @@ mod tests {
                 .iter()
                 .map(|f| Frame { func: f.to_string(), addr: None, module: None, source: None })
                 .collect(),
+            ns: None,
         }
     }
 

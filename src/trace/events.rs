@@ -73,6 +73,10 @@ pub struct Event {
     pub call_site: Frame,
     /// The stack, innermost first, as recorded (tracing frames included).
     pub stack: Vec<Frame>,
+    /// The time stamp in nanoseconds, where the raw reader had it: the
+    /// order of the CPUs' events once all are read.
+    #[serde(skip)]
+    pub ns: Option<u64>,
 }
 
 /// Incremental parser: feed it trace_pipe text as it arrives.
@@ -101,7 +105,7 @@ static REFCNT: LazyLock<Regex> =
 static FRAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*=> (?P<func>.*?)(?: <(?P<addr>[0-9a-f]+)>)?\s*$").expect("valid regex"));
 static LOST: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^CPU:\s*\d+ \[LOST (?P<n>\d+) EVENTS\]").expect("valid regex"));
+    LazyLock::new(|| Regex::new(r"^CPU:\s*(?P<cpu>\d+) \[LOST (?P<n>\d+) EVENTS\]").expect("valid regex"));
 static SITE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(?P<func>\S+?)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: \[(?P<module>\w+)\])?$").unwrap());
 
@@ -325,6 +329,10 @@ impl Parser {
             // Digits that do not fit are more than u64 holds.
             self.lost = self.lost.saturating_add(c["n"].parse::<u64>().unwrap_or(u64::MAX));
             self.stack_of = None;
+            // The CPU's next stack may be a lost event's.
+            if let Ok(cpu) = c["cpu"].parse::<u32>() {
+                self.last_on_cpu.remove(&cpu);
+            }
             return;
         }
         let Some(h) = header(line) else {
@@ -352,6 +360,7 @@ impl Parser {
             time: h.time.to_string(),
             call_site: parse_site(&r["site"]),
             stack: Vec::new(),
+            ns: None,
         });
         self.last_on_cpu.insert(cpu, self.events.len() - 1);
     }
@@ -423,6 +432,26 @@ pub(crate) mod tests {
         let f = &p.events[0].stack[0];
         assert_eq!((f.func.as_str(), f.addr), ("0xffffffffa01a3005", Some(0xffffffffa01a3005)));
         assert!(f.is_raw());
+    }
+
+    /// Events lost after an event: the stack of its CPU's next line may be
+    /// a lost event's; the event keeps none.
+    #[test]
+    fn a_stack_after_lost_events_is_not_given_to_the_event_before_them() {
+        let p = parse(
+            "  a-1 [000] .... 1.0: module_get: m call_site=f refcnt=1\n\
+             CPU:0 [LOST 3 EVENTS]\n  \
+             a-1 [000] .... 1.2: <stack trace>\n => lost_one <ffff0001>\n",
+        );
+        assert_eq!((p.events.len(), p.lost), (1, 3));
+        assert!(p.events[0].stack.is_empty(), "{:?}", p.events[0].stack);
+        // Lost events on another CPU leave this CPU's pairing alone.
+        let p = parse(
+            "  a-1 [000] .... 1.0: module_get: m call_site=f refcnt=1\n\
+             CPU:1 [LOST 3 EVENTS]\n  \
+             a-1 [000] .... 1.2: <stack trace>\n => f1 <ffff0001>\n",
+        );
+        assert_eq!(p.events[0].stack.len(), 1);
     }
 
     #[test]

@@ -90,20 +90,27 @@ pub struct PageHeader {
     pub page_size: usize,
 }
 
+/// The largest page the reader takes: a sub-buffer is at most 128 of the
+/// system's pages (6.8 on), 8 MiB with pages of 64 KiB.
+pub const MAX_PAGE: usize = 8 << 20;
+
 impl PageHeader {
     pub fn parse(text: &str) -> Option<PageHeader> {
         let f = fields(text);
         let get = |n: &str| f.iter().find(|x| x.name == n);
         let (ts, commit, data) = (get("timestamp")?, get("commit")?, get("data")?);
-        let ok = ts.size == 8 && matches!(commit.size, 4 | 8) && data.offset >= commit.offset + commit.size;
-        ok.then_some(PageHeader {
+        let ok = ts.size == 8
+            && matches!(commit.size, 4 | 8)
+            && data.offset >= commit.offset.checked_add(commit.size)?
+            && data.offset >= ts.offset.checked_add(8)?;
+        let page_size = data.offset.checked_add(data.size)?;
+        (ok && page_size > data.offset && page_size <= MAX_PAGE).then_some(PageHeader {
             timestamp: ts.offset,
             commit: commit.offset,
             commit_size: commit.size,
             data: data.offset,
-            page_size: data.offset + data.size,
+            page_size,
         })
-        .filter(|h| h.page_size > h.data && h.timestamp + 8 <= h.data)
     }
 }
 
@@ -138,10 +145,9 @@ pub struct StackEvent {
 }
 
 impl StackEvent {
-    fn of(f: &Format) -> Option<StackEvent> {
+    /// `word`: the kernel's long (header_page's `commit`, a local_t).
+    fn of(f: &Format, word: usize) -> Option<StackEvent> {
         let caller = f.field("caller")?;
-        // A long of the kernel: the tool runs on the kernel's own architecture.
-        let word = std::mem::size_of::<libc::c_ulong>();
         if !caller.ty.ends_with("long") || caller.size % word != 0 {
             return None;
         }
@@ -167,23 +173,31 @@ impl Layout {
     /// From the texts of `header_page` and the three format files; the
     /// first that is not as the reader needs it.
     pub fn parse(header_page: &str, get: &str, put: &str, stack: &str) -> Result<Layout, &'static str> {
+        let page = PageHeader::parse(header_page).ok_or("header_page")?;
         let l = Layout {
-            page: PageHeader::parse(header_page).ok_or("header_page")?,
+            page,
             get: parse(get).as_ref().and_then(RefEvent::of).ok_or("module_get/format")?,
             put: parse(put).as_ref().and_then(RefEvent::of).ok_or("module_put/format")?,
-            stack: parse(stack).as_ref().and_then(StackEvent::of).ok_or("kernel_stack/format")?,
+            stack: parse(stack)
+                .as_ref()
+                .and_then(|f| StackEvent::of(f, page.commit_size))
+                .ok_or("kernel_stack/format")?,
         };
         let distinct = l.get.id != l.put.id && l.stack.id != l.get.id && l.stack.id != l.put.id;
         distinct.then_some(l).ok_or("the events' IDs")
     }
 
-    /// From a tracefs `events/` directory; the reason when it cannot be had.
-    pub fn read(events: &Path) -> Result<Layout, String> {
+    /// From the instance's `events/` directory, else the top level's
+    /// (`events`); the reason when it cannot be had. From 6.8 an instance
+    /// has its own sub-buffer size, said by its own `header_page`; each
+    /// instance has one from 3.10 on.
+    pub fn read(instance: &Path, events: &Path) -> Result<Layout, String> {
         let files =
             ["header_page", "module/module_get/format", "module/module_put/format", "ftrace/kernel_stack/format"];
         let mut texts = Vec::new();
         for f in files {
-            let p = events.join(f);
+            let own = instance.join(f);
+            let p = if own.exists() { own } else { events.join(f) };
             texts.push(read_text(&p).map_err(|e| format!("{}: {e}", p.display()))?);
         }
         Layout::parse(&texts[0], &texts[1], &texts[2], &texts[3])
@@ -236,13 +250,80 @@ mod tests {
         assert!(parse("format:\n").is_none(), "no ID");
     }
 
+    /// A header_page whose numbers overflow, or whose page is larger than
+    /// any sub-buffer the kernel makes: refused (the text reader is used).
+    #[test]
+    fn a_hostile_header_page_is_refused() {
+        let page = |ts: &str, commit: &str, data: &str| {
+            PageHeader::parse(&format!(
+                "\tfield: u64 timestamp;\toffset:{ts};\tsize:8;\tsigned:0;\n\
+                 \tfield: local_t commit;\toffset:{commit};\tsize:8;\tsigned:1;\n\
+                 \tfield: char data;\toffset:{data};\tsize:4080;\tsigned:1;\n"
+            ))
+        };
+        let max = usize::MAX.to_string();
+        assert!(page("0", "8", "16").is_some());
+        assert_eq!(page("0", &max, "16"), None, "commit's end overflows");
+        assert_eq!(page("0", "8", &max), None, "the page's end overflows");
+        assert_eq!(page(&max, "8", "16"), None, "the time stamp's end overflows");
+        let huge = "\tfield: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;\n\
+                    \tfield: local_t commit;\toffset:8;\tsize:8;\tsigned:1;\n\
+                    \tfield: char data;\toffset:16;\tsize:1099511627776;\tsigned:1;\n";
+        assert_eq!(PageHeader::parse(huge), None, "a page of a TiB");
+    }
+
+    /// A frame is a long of the kernel (the size of header_page's
+    /// `commit`, a local_t), not of the tool's own build: a 32-bit kernel's
+    /// stack has words of 4 bytes.
+    #[test]
+    fn a_frame_is_a_long_of_the_kernel() {
+        let header = "\tfield: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;\n\
+                      \tfield: local_t commit;\toffset:8;\tsize:4;\tsigned:1;\n\
+                      \tfield: char data;\toffset:12;\tsize:4084;\tsigned:1;\n";
+        let stack = "name: kernel_stack\nID: 4\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
+                     \tfield:int size;\toffset:8;\tsize:4;\tsigned:1;\n\
+                     \tfield:unsigned long caller[8];\toffset:12;\tsize:32;\tsigned:0;\n";
+        let l = Layout::parse(
+            header,
+            &raw_fixture("6.1", "module_get.format"),
+            &raw_fixture("6.1", "module_put.format"),
+            stack,
+        )
+        .unwrap();
+        assert_eq!((l.page.commit_size, l.stack.word, l.stack.caller), (4, 4, 12));
+    }
+
+    /// From 6.8 each instance has its own sub-buffer size: the instance's
+    /// `events/header_page` says its page size; where an instance has no
+    /// such file the top level's is read.
+    #[test]
+    fn the_instances_own_header_page_comes_first() {
+        let t = tempfile::tempdir().unwrap();
+        let (top, instance) = (t.path().join("events"), t.path().join("instances/frg/events"));
+        for (file, name) in [
+            ("header_page", "header_page"),
+            ("module/module_get/format", "module_get.format"),
+            ("module/module_put/format", "module_put.format"),
+            ("ftrace/kernel_stack/format", "kernel_stack.format"),
+        ] {
+            let p = top.join(file);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, raw_fixture("6.1", name)).unwrap();
+        }
+        std::fs::create_dir_all(&instance).unwrap();
+        assert_eq!(Layout::read(&instance, &top).unwrap().page.page_size, 4096);
+        let big = raw_fixture("6.1", "header_page").replace("size:4080;", "size:8176;");
+        std::fs::write(instance.join("header_page"), big).unwrap();
+        assert_eq!(Layout::read(&instance, &top).unwrap().page.page_size, 8192);
+    }
+
     #[test]
     fn a_stack_without_size_ends_at_ulong_max() {
         let s = parse(
             "name: kernel_stack\nID: 4\nformat:\n\tfield:unsigned long caller[8];\toffset:8;\tsize:64;\tsigned:0;\n",
         )
         .unwrap();
-        let s = StackEvent::of(&s).unwrap();
+        let s = StackEvent::of(&s, 8).unwrap();
         assert_eq!((s.size, s.caller, s.word), (None, 8, 8));
     }
 
@@ -271,7 +352,7 @@ mod tests {
                 std::fs::create_dir_all(p.parent().unwrap()).unwrap();
                 std::fs::write(p, raw_fixture(k, name)).unwrap();
             }
-            assert_eq!(Layout::read(t.path()), Ok(l), "{k}");
+            assert_eq!(Layout::read(t.path(), t.path()), Ok(l), "{k}");
         }
     }
 }

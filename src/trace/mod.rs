@@ -255,7 +255,7 @@ fn open_reader(session: &Session, roots: &Roots, syms: &Kallsyms, notes: &mut Ve
     } else if syms.is_empty() {
         format!("{} shows no addresses (kptr_restrict)", roots.proc.join("kallsyms").display())
     } else {
-        match RawReader::open(&session.instance, &session.fs.dir, &roots.proc) {
+        match RawReader::open(&session.instance, &session.fs.dir) {
             Ok(r) => return Ok(Reader::Raw(Box::new(r))),
             Err(e) => e,
         }

@@ -51,8 +51,13 @@ const MISSED_EVENTS: u64 = 1 << 31;
 const MISSED_STORED: u64 = 1 << 30;
 const COMMIT_MASK: u64 = MISSED_STORED - 1;
 const TS_SHIFT: u32 = 27;
-/// The time stamp's top bits an absolute time stamp does not store.
-const TS_MSB: u64 = 0xf << 59;
+/// The time stamp's top bits an absolute time stamp does not store
+/// (the kernel's `0xf8ULL << 56`).
+const TS_MSB: u64 = 0x1f << 59;
+
+/// FTRACE_TRAMPOLINE_MARKER (6.12 on): INT_MAX as a long, where a stack
+/// passed through an ftrace trampoline. Not a frame.
+const TRAMPOLINE_MARKER: u64 = i32::MAX as u64;
 
 const PADDING: u32 = 29;
 const TIME_EXTEND: u32 = 30;
@@ -80,19 +85,24 @@ pub fn decode(layout: &Layout, page: &[u8]) -> Option<Page> {
     let data = page.get(h.data..h.data.checked_add(len)?)?;
     let mut out = Page::default();
     if commit & MISSED_EVENTS != 0 {
-        out.lost = if commit & MISSED_STORED != 0 { word(page, h.data + len, h.commit_size).unwrap_or(1) } else { 1 };
+        out.lost = if commit & MISSED_STORED != 0 {
+            h.data.checked_add(len).and_then(|at| word(page, at, h.commit_size)).unwrap_or(1)
+        } else {
+            1
+        };
     }
     let mut at = 0;
     while let Some(head) = word(data, at, 4) {
         let head = head as u32;
         let (type_len, delta) = (head & 0x1f, u64::from(head >> 5));
-        let next = |n: usize| word(data, at + 4, n);
+        let next = |n: usize| word(data, at.checked_add(4)?, n);
+        // The place `n` bytes on, past the record's header.
+        let on = |n: usize| at.checked_add(4)?.checked_add(n);
         match type_len {
             PADDING => {
-                if delta == 0 {
-                    break;
-                }
-                at += 4 + usize::try_from(next(4)?).ok()?;
+                // Delta 0, or no length after it: the page ends here.
+                let Some(len) = next(4).filter(|_| delta != 0) else { break };
+                at = on(usize::try_from(len).ok()?)?;
             }
             TIME_EXTEND => {
                 ts = ts.wrapping_add((next(4)? << TS_SHIFT) + delta);
@@ -107,18 +117,19 @@ pub fn decode(layout: &Layout, page: &[u8]) -> Option<Page> {
             0 => {
                 let n = usize::try_from(next(4)?).ok()?;
                 if n < 4 {
-                    return None;
+                    // Not a length: the page's events so far are kept.
+                    break;
                 }
                 ts = ts.wrapping_add(delta);
-                let body = data.get(at + 8..at + 4 + n)?;
+                let body = data.get(on(4)?..on(n)?)?;
                 out.events.extend(event(layout, body).map(|raw| Timed { ts, raw }));
-                at += 4 + n;
+                at = on(n)?;
             }
             n => {
                 ts = ts.wrapping_add(delta);
-                let body = data.get(at + 4..at + 4 + n as usize * 4)?;
+                let body = data.get(at + 4..on(n as usize * 4)?)?;
                 out.events.extend(event(layout, body).map(|raw| Timed { ts, raw }));
-                at += 4 + n as usize * 4;
+                at = on(n as usize * 4)?;
             }
         }
     }
@@ -141,6 +152,7 @@ fn event(layout: &Layout, body: &[u8]) -> Option<Raw> {
             .step_by(s.word)
             .map_while(|at| word(body, at, s.word))
             .take_while(|&a| a != u64::MAX && !(s.word == 4 && a == u64::from(u32::MAX)))
+            .filter(|&a| a != TRAMPOLINE_MARKER)
             .collect();
         return Some(Raw::Stack(frames));
     }

@@ -7,9 +7,10 @@
 //!
 //! A stack follows its event on the same CPU; an event waits for it until
 //! the CPU's next event (or the end). The CPUs are merged by time stamp per
-//! read. A raw event carries a pid only: its command is the one the
-//! kernel's `saved_cmdlines` holds when it is read (the text reader's
-//! source too), else `/proc/PID/comm`, else `<...>` as trace_pipe prints.
+//! read, and all events once more at the end. A raw event carries a pid
+//! only: its command is the one the kernel's `saved_cmdlines` holds when it
+//! is read (the text reader's source too), else `<...>` as trace_pipe
+//! prints (not `/proc/PID/comm`: the pid may be another process's by then).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -70,6 +71,13 @@ impl Decoder {
             return;
         };
         *lost = lost.saturating_add(page.lost);
+        if page.lost > 0 {
+            // The kernel flags the first page after the gap: a stack at its
+            // start may be a lost event's, not this one's.
+            if let Some(e) = self.pending.remove(&cpu) {
+                self.batch.push((cpu, e));
+            }
+        }
         for t in page.events {
             match t.raw {
                 Raw::Stack(frames) => {
@@ -88,11 +96,17 @@ impl Decoder {
         }
     }
 
-    /// The events that waited for a stack that never came, with the rest.
+    /// The events that waited for a stack that never came, with the rest;
+    /// then all of `events` in time order. A read sorts only its own
+    /// events: an event read late (its CPU was read before it happened, or
+    /// it waited for its stack) can be older than one read before it, as
+    /// a get on one CPU and its put, after a migration, on the next.
+    /// Stable: events of one time keep the order they were read in.
     pub fn finish(&mut self, events: &mut Vec<Event>, comm: &mut dyn FnMut(u32) -> String) {
         let rest: Vec<(u32, Timed)> = self.pending.drain().collect();
         self.batch.extend(rest);
         self.emit(events, comm);
+        events.sort_by_key(|e| e.ns);
     }
 
     /// The pages' events so far, sorted by time (stable: a stack stays
@@ -115,6 +129,7 @@ impl Decoder {
                         time: rawpipe::time_text(t.ts),
                         call_site: frame(ip),
                         stack: Vec::new(),
+                        ns: Some(t.ts),
                     });
                     last_on_cpu.insert(cpu, events.len() - 1);
                 }
@@ -128,33 +143,32 @@ impl Decoder {
     }
 }
 
-/// A pid's command: `saved_cmdlines`, else `/proc/PID/comm`, else `<...>`
-/// (`<idle>` for pid 0), as trace_pipe prints it.
-fn comm_of(saved: &HashMap<u32, String>, proc: &Path, pid: u32) -> String {
-    if let Some(c) = saved.get(&pid) {
-        return c.clone();
+/// A pid's command: `saved_cmdlines`, else `<...>` (`<idle>` for pid 0),
+/// as trace_pipe prints it.
+fn comm_of(saved: &HashMap<u32, String>, pid: u32) -> String {
+    match saved.get(&pid) {
+        Some(c) => c.clone(),
+        None if pid == 0 => "<idle>".into(),
+        None => "<...>".into(),
     }
-    if pid == 0 {
-        return "<idle>".into();
-    }
-    std::fs::read_to_string(proc.join(pid.to_string()).join("comm"))
-        .map(|c| c.trim_end().to_string())
-        .unwrap_or_else(|_| "<...>".into())
 }
+
+/// The most pages a read takes of one CPU: a CPU that always has one
+/// ready would keep the recording from checking for its end.
+const PAGES_PER_READ: usize = 256;
 
 pub struct RawReader {
     decoder: Decoder,
     cpus: Vec<(u32, File)>,
     saved_cmdlines: PathBuf,
-    proc: PathBuf,
     buf: Vec<u8>,
 }
 
 impl RawReader {
-    /// Open every CPU's trace_pipe_raw of `instance`; the layout from
-    /// `tracing`'s `events/`. The reason when this kernel cannot be read so.
-    pub fn open(instance: &Path, tracing: &Path, proc: &Path) -> Result<RawReader, String> {
-        let layout = Layout::read(&tracing.join("events"))?;
+    /// Open every CPU's trace_pipe_raw of `instance`; the layout from its
+    /// `events/`, else `tracing`'s. The reason when this kernel cannot be read so.
+    pub fn open(instance: &Path, tracing: &Path) -> Result<RawReader, String> {
+        let layout = Layout::read(&instance.join("events"), &tracing.join("events"))?;
         let dir = instance.join("per_cpu");
         let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut cpus = Vec::new();
@@ -177,7 +191,6 @@ impl RawReader {
             decoder: Decoder::new(layout),
             cpus,
             saved_cmdlines: tracing.join("saved_cmdlines"),
-            proc: proc.to_path_buf(),
         })
     }
 
@@ -185,15 +198,18 @@ impl RawReader {
         self.decoder.bad_pages
     }
 
-    /// Read every page there is now into `parser`. False when there was none.
+    /// Read the pages there are now (at most PAGES_PER_READ of a CPU)
+    /// into `parser`. False when there was none.
     pub fn pump(&mut self, parser: &mut Parser) -> bool {
         let mut any = false;
         for (cpu, file) in &mut self.cpus {
-            loop {
+            let mut pages = 0;
+            while pages < PAGES_PER_READ {
                 match file.read(&mut self.buf) {
                     Ok(0) => break,
                     Ok(n) => {
                         any = true;
+                        pages += 1;
                         self.decoder.page(*cpu, &self.buf[..n], &mut parser.lost);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -203,8 +219,7 @@ impl RawReader {
         }
         if any {
             let saved = cmdlines(&std::fs::read_to_string(&self.saved_cmdlines).unwrap_or_default());
-            let proc = &self.proc;
-            self.decoder.emit(&mut parser.events, &mut |pid| comm_of(&saved, proc, pid));
+            self.decoder.emit(&mut parser.events, &mut |pid| comm_of(&saved, pid));
         }
         any
     }
@@ -212,8 +227,7 @@ impl RawReader {
     /// The events that waited for a stack that never came.
     pub fn finish(&mut self, parser: &mut Parser) {
         let saved = cmdlines(&std::fs::read_to_string(&self.saved_cmdlines).unwrap_or_default());
-        let proc = &self.proc;
-        self.decoder.finish(&mut parser.events, &mut |pid| comm_of(&saved, proc, pid));
+        self.decoder.finish(&mut parser.events, &mut |pid| comm_of(&saved, pid));
     }
 }
 
@@ -300,6 +314,208 @@ mod tests {
             }
             assert!(events.iter().any(|e| e.kind == Kind::Put), "{k}");
         }
+    }
+
+    fn put_word(b: &mut [u8], at: usize, size: usize, v: u64) {
+        b[at..at + size].copy_from_slice(&v.to_ne_bytes()[..size]);
+    }
+
+    /// A module_get or module_put event's body, as the layout places it.
+    fn ref_body(l: &Layout, kind: Kind, pid: u32, ip: u64, module: &str) -> Vec<u8> {
+        let f = if kind == Kind::Get { &l.get } else { &l.put };
+        let off = f.name + 4;
+        let mut b = vec![0u8; off + module.len() + 1];
+        put_word(&mut b, 0, 2, u64::from(f.id));
+        put_word(&mut b, f.pid.0, f.pid.1, u64::from(pid));
+        put_word(&mut b, f.ip.0, f.ip.1, ip);
+        put_word(&mut b, f.name, 4, ((module.len() as u64 + 1) << 16) | off as u64);
+        b[off..off + module.len()].copy_from_slice(module.as_bytes());
+        b
+    }
+
+    /// A kernel_stack event's body.
+    fn stack_body(l: &Layout, frames: &[u64]) -> Vec<u8> {
+        let s = &l.stack;
+        let mut b = vec![0u8; s.caller + frames.len() * s.word];
+        put_word(&mut b, 0, 2, u64::from(s.id));
+        if let Some(at) = s.size {
+            put_word(&mut b, at, 4, frames.len() as u64);
+        }
+        for (i, &a) in frames.iter().enumerate() {
+            put_word(&mut b, s.caller + i * s.word, s.word, a);
+        }
+        b
+    }
+
+    /// A page made by hand: its time stamp, its records (each a time delta
+    /// and an event's body); `lost` events flagged (and counted) before it.
+    fn build_page(l: &Layout, ts: u64, records: &[(u32, Vec<u8>)], lost: u64) -> Vec<u8> {
+        let mut data = Vec::new();
+        for (delta, body) in records {
+            let len = body.len().next_multiple_of(4);
+            assert!(len <= 28 * 4);
+            data.extend_from_slice(&((delta << 5) | (len / 4) as u32).to_ne_bytes());
+            data.extend_from_slice(body);
+            data.resize(data.len() + len - body.len(), 0);
+        }
+        page_of(l, ts, &data, lost)
+    }
+
+    /// A page around the data given.
+    fn page_of(l: &Layout, ts: u64, data: &[u8], lost: u64) -> Vec<u8> {
+        let h = &l.page;
+        let mut page = vec![0u8; h.page_size];
+        put_word(&mut page, h.timestamp, 8, ts);
+        let flags = if lost > 0 { 1 << 31 | 1 << 30 } else { 0 };
+        put_word(&mut page, h.commit, h.commit_size, data.len() as u64 | flags);
+        page[h.data..h.data + data.len()].copy_from_slice(data);
+        if lost > 0 {
+            put_word(&mut page, h.data + data.len(), h.commit_size, lost);
+        }
+        page
+    }
+
+    /// A get on CPU 0 after CPU 0 was read, then its put on CPU 1, read
+    /// first: the events come out in time order all the same, the get
+    /// before the put (the analysis pairs a put with earlier gets only).
+    #[test]
+    fn events_of_cpus_read_apart_come_out_in_time_order() {
+        let l = layout("6.1");
+        let mut d = Decoder::new(l);
+        let mut lost = 0;
+        let mut events = Vec::new();
+        let get = build_page(&l, 1_000, &[(0, ref_body(&l, Kind::Get, 7, 0x10, "m")), (1, stack_body(&l, &[0x11]))], 0);
+        let put = build_page(&l, 2_000, &[(0, ref_body(&l, Kind::Put, 7, 0x20, "m")), (1, stack_body(&l, &[0x21]))], 0);
+        d.page(1, &put, &mut lost);
+        d.emit(&mut events, &mut |_| "t".into());
+        d.page(0, &get, &mut lost);
+        d.emit(&mut events, &mut |_| "t".into());
+        d.finish(&mut events, &mut |_| "t".into());
+        let got: Vec<_> = events.iter().map(|e| (e.kind, e.cpu, e.stack[0].addr)).collect();
+        assert_eq!(got, [(Kind::Get, 0, Some(0x11)), (Kind::Put, 1, Some(0x21))]);
+    }
+
+    /// The kernel flags the first page after lost events; a stack at its
+    /// start may be a lost event's. The event read before the gap keeps
+    /// none, and a stack without its event is passed over.
+    #[test]
+    fn a_stack_after_lost_events_is_not_given_to_the_event_before_them() {
+        let l = layout("6.1");
+        let mut d = Decoder::new(l);
+        let mut lost = 0;
+        let mut events = Vec::new();
+        let before = build_page(&l, 1_000, &[(0, ref_body(&l, Kind::Get, 7, 0x10, "m"))], 0);
+        let after = build_page(
+            &l,
+            5_000,
+            &[(0, stack_body(&l, &[0x99])), (1, ref_body(&l, Kind::Put, 7, 0x20, "m")), (1, stack_body(&l, &[0x21]))],
+            4,
+        );
+        d.page(0, &before, &mut lost);
+        d.page(0, &after, &mut lost);
+        d.finish(&mut events, &mut |_| "t".into());
+        assert_eq!(lost, 4);
+        let got: Vec<_> = events.iter().map(|e| (e.kind, e.stack.iter().map(|f| f.addr).collect::<Vec<_>>())).collect();
+        assert_eq!(got, [(Kind::Get, vec![]), (Kind::Put, vec![Some(0x21)])]);
+    }
+
+    /// A record's header: type_len and the time delta.
+    fn head(type_len: u32, delta: u32) -> [u8; 4] {
+        ((delta << 5) | type_len).to_ne_bytes()
+    }
+
+    /// An absolute time stamp stores bits 0 to 58; the top five (63 to
+    /// 59, the kernel's TS_MSB) are the page's.
+    #[test]
+    fn an_absolute_time_stamp_keeps_the_pages_top_bits() {
+        let l = layout("6.1");
+        let abs: u64 = 123 << 27 | 45;
+        let mut data = head(31, (abs & ((1 << 27) - 1)) as u32).to_vec();
+        data.extend_from_slice(&((abs >> 27) as u32).to_ne_bytes());
+        let get = ref_body(&l, Kind::Get, 7, 0x10, "m");
+        data.extend_from_slice(&head(get.len().div_ceil(4) as u32, 0));
+        data.extend_from_slice(&get);
+        data.resize(data.len().next_multiple_of(4), 0);
+        let top = 1u64 << 63 | 1 << 59;
+        let page = rawpipe::decode(&l, &page_of(&l, top | 1, &data, 0)).unwrap();
+        assert_eq!(page.events.iter().map(|t| t.ts).collect::<Vec<_>>(), [top | abs]);
+    }
+
+    /// Padding at the very end of the data, or a length too short to be
+    /// one: the page ends there, its events read so far kept.
+    #[test]
+    fn a_page_ending_in_a_cut_record_keeps_its_events() {
+        let l = layout("6.1");
+        let get = build_page(&l, 1_000, &[(0, ref_body(&l, Kind::Get, 7, 0x10, "m"))], 0);
+        let h = &l.page;
+        let len = u64::from_ne_bytes(get[h.commit..h.commit + 8].try_into().unwrap()) as usize;
+        let data = &get[h.data..h.data + len];
+        for tail in [head(29, 1).to_vec(), [head(0, 1), 2u32.to_ne_bytes()].concat()] {
+            let page = rawpipe::decode(&l, &page_of(&l, 1_000, &[data, &tail].concat(), 0));
+            assert_eq!(page.map(|p| p.events.len()), Some(1), "{tail:?}");
+        }
+    }
+
+    /// From 6.12 a stack may hold FTRACE_TRAMPOLINE_MARKER (INT_MAX as a
+    /// long) where a trampoline was: not a frame.
+    #[test]
+    fn the_trampoline_marker_is_not_a_frame() {
+        let l = layout("6.1");
+        let p = build_page(
+            &l,
+            1_000,
+            &[(0, ref_body(&l, Kind::Get, 7, 0x10, "m")), (0, stack_body(&l, &[0x11, 0x7fff_ffff, 0x12]))],
+            0,
+        );
+        let page = rawpipe::decode(&l, &p).unwrap();
+        assert_eq!(page.events[1].raw, Raw::Stack(vec![0x11, 0x12]));
+    }
+
+    /// A pid saved_cmdlines does not know is `<...>`, as trace_pipe
+    /// prints it: the process that has the pid now may be another one.
+    #[test]
+    fn a_pid_without_a_saved_command_is_unnamed() {
+        let saved = cmdlines("7 cat\n");
+        assert_eq!(comm_of(&saved, 7), "cat");
+        assert_eq!(comm_of(&saved, 0), "<idle>");
+        assert_eq!(comm_of(&saved, 42), "<...>");
+    }
+
+    /// A CPU that always has a page ready does not keep the reader: a
+    /// read takes at most PAGES_PER_READ pages of each CPU (the recording
+    /// checks for its end between reads), the rest comes with the next.
+    #[test]
+    fn a_busy_cpu_gives_a_bounded_number_of_pages_a_read() {
+        let l = layout("6.1");
+        let (_, bytes) = pages("6.1").remove(0);
+        let page = &bytes[..l.page.page_size];
+        let per_page = decode_capture("6.1", l, &[(0, page.to_vec())]).0.len();
+        let t = tempfile::tempdir().unwrap();
+        let (instance, tracing) = (t.path().join("instance"), t.path().join("tracing"));
+        for (file, name) in [
+            ("header_page", "header_page"),
+            ("module/module_get/format", "module_get.format"),
+            ("module/module_put/format", "module_put.format"),
+            ("ftrace/kernel_stack/format", "kernel_stack.format"),
+        ] {
+            let p = tracing.join("events").join(file);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, read("6.1", name)).unwrap();
+        }
+        std::fs::write(tracing.join("saved_cmdlines"), read("6.1", "saved_cmdlines")).unwrap();
+        std::fs::create_dir_all(instance.join("per_cpu/cpu0")).unwrap();
+        let n = PAGES_PER_READ + 44;
+        std::fs::write(instance.join("per_cpu/cpu0/trace_pipe_raw"), page.repeat(n)).unwrap();
+        let mut r = RawReader::open(&instance, &tracing).unwrap();
+        let mut parser = Parser::default();
+        assert!(r.pump(&mut parser));
+        assert!(parser.events.len() <= PAGES_PER_READ * per_page, "{} events", parser.events.len());
+        let mut reads = 1;
+        while r.pump(&mut parser) {
+            reads += 1;
+        }
+        r.finish(&mut parser);
+        assert_eq!((reads, parser.events.len()), (2, n * per_page));
     }
 
     #[test]

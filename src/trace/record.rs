@@ -218,7 +218,9 @@ pub fn record(
     stop_events();
     while pump(pipe, parser, &mut sym) {}
     pipe.finish(parser);
-    let from = sym.done.min(parser.events.len());
+    // The raw reader's last step puts all events in time order: those not
+    // done yet may now lie anywhere.
+    let from = if matches!(pipe, Reader::Raw(_)) { 0 } else { sym.done.min(parser.events.len()) };
     if !sym.syms.resolve(&mut parser.events[from..]) && sym.waiting_since.is_some() {
         // A last chance for a module loaded within the last second.
         std::thread::sleep(Duration::from_secs(1));
