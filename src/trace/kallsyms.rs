@@ -44,6 +44,14 @@ pub struct Kallsyms {
 /// function it is in (the gap between the kernel image and the module area).
 const MAX_FUNCTION_SIZE: u64 = 1 << 20;
 
+/// A mapping symbol (`$x`, `$d` on arm64, local labels `.L`/`L0`): no
+/// function, skipped by the kernel's own lookups (kernel/module/kallsyms.c,
+/// `is_arm_mapping_symbol` in 6.1, `is_mapping_symbol` from 6.3), though
+/// /proc/kallsyms still lists a module's (arm64 Debian 6.1).
+fn is_mapping_symbol(name: &str) -> bool {
+    name.starts_with('$') || name.starts_with(".L") || name.starts_with("L0")
+}
+
 /// `/proc/modules`: each module's core area, [address, address + size).
 fn module_areas(text: &str) -> Vec<(String, u64, u64)> {
     text.lines()
@@ -62,8 +70,10 @@ impl Kallsyms {
     /// symbols are kept; symbols of every kind end the one before them.
     /// Zero addresses (kptr_restrict) are dropped.
     pub fn parse(text: &str, modules: &str) -> Kallsyms {
-        let mut all: Vec<(u64, Option<&str>)> =
-            kallsyms_lines(text).filter(|l| l.addr != 0).map(|l| (l.addr, l.module)).collect();
+        let mut all: Vec<(u64, Option<&str>)> = kallsyms_lines(text)
+            .filter(|l| l.addr != 0 && !is_mapping_symbol(l.name))
+            .map(|l| (l.addr, l.module))
+            .collect();
         all.sort_unstable();
         let areas = module_areas(modules);
         let next_of = |addr: u64, module: Option<&str>| {
@@ -78,7 +88,7 @@ impl Kallsyms {
             }
         };
         let mut syms: Vec<Sym> = kallsyms_lines(text)
-            .filter(|l| l.addr != 0 && matches!(l.kind, "t" | "T" | "w" | "W"))
+            .filter(|l| l.addr != 0 && !is_mapping_symbol(l.name) && matches!(l.kind, "t" | "T" | "w" | "W"))
             .map(|l| Sym {
                 addr: l.addr,
                 end: next_of(l.addr, l.module),
@@ -237,6 +247,26 @@ mod tests {
     fn kallsyms_without_addresses_is_empty() {
         assert!(Kallsyms::parse("0000000000000000 T _stext\n0000000000000000 t leaky_open\t[leaky]\n", "").is_empty());
         assert!(!Kallsyms::parse("ffffffff81000000 T _stext\n", "").is_empty());
+    }
+
+    /// arm64 6.1 lists a module's mapping symbols (`$x` at the start of
+    /// its code, `$d` before data) in /proc/kallsyms, often at the address
+    /// of a function and before it; the kernel's own lookup skips them
+    /// (kernel/module/kallsyms.c, `is_arm_mapping_symbol`), so does this.
+    #[test]
+    fn mapping_symbols_name_no_frame() {
+        let k = Kallsyms::parse(
+            "ffff800001230000 t $x\t[leak_other]\n\
+             ffff800001230000 t leak_other_notify\t[leak_other]\n\
+             ffff800001230040 t $d\t[leak_other]\n\
+             ffff800001230048 t .L0\t[leak_other]\n\
+             ffff800001230080 t leak_other_init\t[leak_other]\n",
+            "leak_other 4096 0 - Live 0xffff800001230000\n",
+        );
+        let mut f =
+            Frame { func: "0xffff800001230050".into(), addr: Some(0xffff800001230050), module: None, source: None };
+        assert!(k.resolve_frame(&mut f));
+        assert_eq!((f.func.as_str(), f.module.as_deref()), ("leak_other_notify", Some("leak_other")));
     }
 
     #[test]
