@@ -67,13 +67,12 @@ fn module_areas(text: &str) -> Vec<(String, u64, u64)> {
 impl Kallsyms {
     /// Parse kallsyms text (`ffffffffc0315020 t leaky_open_path\t[leaky]`)
     /// and, to bound each module's last symbol, `/proc/modules`. Only text
-    /// symbols are kept; symbols of every kind end the one before them.
+    /// symbols are kept, mapping symbols never; symbols of every kind
+    /// (mapping symbols too: new code starts there) end the one before them.
     /// Zero addresses (kptr_restrict) are dropped.
     pub fn parse(text: &str, modules: &str) -> Kallsyms {
-        let mut all: Vec<(u64, Option<&str>)> = kallsyms_lines(text)
-            .filter(|l| l.addr != 0 && !is_mapping_symbol(l.name))
-            .map(|l| (l.addr, l.module))
-            .collect();
+        let mut all: Vec<(u64, Option<&str>)> =
+            kallsyms_lines(text).filter(|l| l.addr != 0).map(|l| (l.addr, l.module)).collect();
         all.sort_unstable();
         let areas = module_areas(modules);
         let next_of = |addr: u64, module: Option<&str>| {
@@ -253,6 +252,7 @@ mod tests {
     /// its code, `$d` before data) in /proc/kallsyms, often at the address
     /// of a function and before it; the kernel's own lookup skips them
     /// (kernel/module/kallsyms.c, `is_arm_mapping_symbol`), so does this.
+    /// They still end the symbol before them: new code starts there.
     #[test]
     fn mapping_symbols_name_no_frame() {
         let k = Kallsyms::parse(
@@ -263,10 +263,11 @@ mod tests {
              ffff800001230080 t leak_other_init\t[leak_other]\n",
             "leak_other 4096 0 - Live 0xffff800001230000\n",
         );
-        let mut f =
-            Frame { func: "0xffff800001230050".into(), addr: Some(0xffff800001230050), module: None, source: None };
-        assert!(k.resolve_frame(&mut f));
-        assert_eq!((f.func.as_str(), f.module.as_deref()), ("leak_other_notify", Some("leak_other")));
+        for (addr, name) in [(0xffff800001230020, "leak_other_notify"), (0xffff800001230090, "leak_other_init")] {
+            let mut f = Frame { func: format!("{addr:#x}"), addr: Some(addr), module: None, source: None };
+            assert!(k.resolve_frame(&mut f), "{addr:#x}");
+            assert_eq!((f.func.as_str(), f.module.as_deref()), (name, Some("leak_other")));
+        }
     }
 
     #[test]
