@@ -225,12 +225,27 @@ fn read_text(path: &Path) -> std::io::Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub fn raw_fixture(kernel: &str, name: &str) -> String {
         let p = format!("{}/tests/fixtures/trace/raw/{kernel}/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    }
+
+    /// A tracefs `events/` directory at `dir` with `kernel`'s captured
+    /// layout files, where `Layout::read` looks for them.
+    pub fn write_events_dir(kernel: &str, dir: &std::path::Path) {
+        for (file, name) in [
+            ("header_page", "header_page"),
+            ("module/module_get/format", "module_get.format"),
+            ("module/module_put/format", "module_put.format"),
+            ("ftrace/kernel_stack/format", "kernel_stack.format"),
+        ] {
+            let p = dir.join(file);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, raw_fixture(kernel, name)).unwrap();
+        }
     }
 
     #[test]
@@ -300,16 +315,7 @@ mod tests {
     fn the_instances_own_header_page_comes_first() {
         let t = tempfile::tempdir().unwrap();
         let (top, instance) = (t.path().join("events"), t.path().join("instances/frg/events"));
-        for (file, name) in [
-            ("header_page", "header_page"),
-            ("module/module_get/format", "module_get.format"),
-            ("module/module_put/format", "module_put.format"),
-            ("ftrace/kernel_stack/format", "kernel_stack.format"),
-        ] {
-            let p = top.join(file);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, raw_fixture("6.1", name)).unwrap();
-        }
+        write_events_dir("6.1", &top);
         std::fs::create_dir_all(&instance).unwrap();
         assert_eq!(Layout::read(&instance, &top).unwrap().page.page_size, 4096);
         let big = raw_fixture("6.1", "header_page").replace("size:4080;", "size:8176;");
@@ -342,16 +348,7 @@ mod tests {
             assert!(l.stack.size.is_some(), "{k}");
             // The same, read from a tracefs `events/` directory.
             let t = tempfile::tempdir().unwrap();
-            for (file, name) in [
-                ("header_page", "header_page"),
-                ("module/module_get/format", "module_get.format"),
-                ("module/module_put/format", "module_put.format"),
-                ("ftrace/kernel_stack/format", "kernel_stack.format"),
-            ] {
-                let p = t.path().join(file);
-                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-                std::fs::write(p, raw_fixture(k, name)).unwrap();
-            }
+            write_events_dir(k, t.path());
             assert_eq!(Layout::read(t.path(), t.path()), Ok(l), "{k}");
         }
     }

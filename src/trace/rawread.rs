@@ -492,16 +492,7 @@ mod tests {
         let per_page = decode_capture("6.1", l, &[(0, page.to_vec())]).0.len();
         let t = tempfile::tempdir().unwrap();
         let (instance, tracing) = (t.path().join("instance"), t.path().join("tracing"));
-        for (file, name) in [
-            ("header_page", "header_page"),
-            ("module/module_get/format", "module_get.format"),
-            ("module/module_put/format", "module_put.format"),
-            ("ftrace/kernel_stack/format", "kernel_stack.format"),
-        ] {
-            let p = tracing.join("events").join(file);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, read("6.1", name)).unwrap();
-        }
+        crate::trace::format::tests::write_events_dir("6.1", &tracing.join("events"));
         std::fs::write(tracing.join("saved_cmdlines"), read("6.1", "saved_cmdlines")).unwrap();
         std::fs::create_dir_all(instance.join("per_cpu/cpu0")).unwrap();
         let n = PAGES_PER_READ + 44;
